@@ -1,0 +1,1 @@
+"""Entry points: python -m runbooks {status,upgrade,abort,recover}."""

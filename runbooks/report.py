@@ -1,0 +1,75 @@
+"""The JSON report of DESIGN.md, written atomically so a crash never leaves half a file."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def new_run_id() -> str:
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(data, fh, indent=2, sort_keys=False)
+            fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@dataclass
+class ClusterReport:
+    outcome: str  # ok | skipped | failed | not-started (+ job-specific words)
+    state: str
+    versions: dict[str, str | None]
+    detail: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "outcome": self.outcome,
+            "state": self.state,
+            "versions": self.versions,
+            "detail": self.detail,
+            **self.extra,
+        }
+
+
+@dataclass
+class Report:
+    job: str
+    run_id: str
+    started: str = field(default_factory=now_iso)
+    finished: str | None = None
+    clusters: dict[str, ClusterReport] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "job": self.job,
+            "run_id": self.run_id,
+            "started": self.started,
+            "finished": self.finished,
+            "clusters": {name: c.to_json() for name, c in sorted(self.clusters.items())},
+        }
+
+    def write(self, path: Path | None) -> None:
+        if path is not None:
+            write_json_atomic(path, self.to_json())

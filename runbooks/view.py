@@ -1,0 +1,50 @@
+"""Terminal output: tables and one-line summaries (rich when a TTY, plain otherwise)."""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from runbooks.status import ClusterSummary
+
+STATE_STYLE = {
+    "healthy": "green",
+    "inconsistent": "bold red",
+    "icu-in-progress": "yellow",
+    "pending-install": "yellow",
+    "degraded": "red",
+    "unreachable": "bold red",
+    "not-clustered": "magenta",
+}
+
+
+def console() -> Console:
+    return Console(highlight=False, soft_wrap=not sys.stdout.isatty())
+
+
+def print_status_table(summaries: list[ClusterSummary]) -> None:
+    out = console()
+    table = Table(title="SRX chassis clusters", show_lines=False)
+    for col in ("cluster", "state", "node0", "node1", "RG0 primary", "RG1 primary", "pending",
+                "findings"):
+        table.add_column(col, overflow="fold")
+    for s in summaries:
+        pending = ",".join(n for n, p in sorted(s.pending.items()) if p) or "-"
+        table.add_row(
+            s.name,
+            f"[{STATE_STYLE.get(s.state, '')}]{s.state}[/]",
+            s.versions.get("node0") or "?",
+            s.versions.get("node1") or "?",
+            s.rg_primaries.get(0) or "-",
+            s.rg_primaries.get(1) or "-",
+            pending,
+            "; ".join(s.findings) or "-",
+        )
+    out.print(table)
+    counts = Counter(s.state for s in summaries)
+    out.print("clusters: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))

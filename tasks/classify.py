@@ -1,0 +1,104 @@
+"""Cluster classification: the states of DESIGN.md and the health findings behind them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from tasks.values import NODES, ClusterView, IcuPhase
+
+
+class ClusterState(str, Enum):
+    HEALTHY = "healthy"
+    INCONSISTENT = "inconsistent"  # nodes on different releases, no ICU running
+    ICU_IN_PROGRESS = "icu-in-progress"
+    PENDING_INSTALL = "pending-install"  # same release, an install waits for a reboot
+    DEGRADED = "degraded"  # reachable and consistent, but RGs or a node unhealthy
+    UNREACHABLE = "unreachable"  # no node answers
+    NOT_CLUSTERED = "not-clustered"
+
+
+@dataclass(frozen=True)
+class Classification:
+    state: ClusterState
+    findings: tuple[str, ...]  # health problems, each one line
+    notes: tuple[str, ...] = ()  # worth knowing, not unhealthy (manual failover flag, ...)
+
+    @property
+    def detail(self) -> str:
+        return "; ".join(self.findings) if self.findings else "all checks pass"
+
+
+def icu_running(view: ClusterView) -> bool:
+    """True when a node's ICU progress text says a phase other than idle."""
+    return any(
+        v.icu_phase not in (None, IcuPhase.IDLE) for v in view.nodes.values() if v.reachable
+    )
+
+
+def health_findings(view: ClusterView) -> tuple[list[str], list[str]]:
+    findings: list[str] = []
+    notes: list[str] = []
+    for name in NODES:
+        node = view.nodes.get(name)
+        if node is None or not node.reachable:
+            findings.append(f"{name} unreachable" + (f" ({node.error})" if node else ""))
+        elif not node.clustered:
+            findings.append(f"{name}: chassis cluster not enabled")
+        elif node.pending:
+            findings.append(f"{name}: install pending")
+    versions = {n: v for n, v in view.versions.items() if v}
+    if len(set(versions.values())) > 1:
+        findings.append(
+            "releases differ: " + ", ".join(f"{n} {v}" for n, v in sorted(versions.items()))
+        )
+    seen = {
+        n: v.status.rg0_primary for n, v in view.nodes.items() if v.reachable and v.status
+    }
+    if len(set(seen.values())) > 1:
+        findings.append(
+            "nodes disagree on the RG0 primary: "
+            + ", ".join(f"{n} says {p or 'none'}" for n, p in sorted(seen.items()))
+        )
+    status = view.status
+    if status is not None:
+        if not status.groups:
+            findings.append("no redundancy groups reported")
+        for rg in status.groups:
+            primaries, secondaries = rg.nodes_with("primary"), rg.nodes_with("secondary")
+            if len(primaries) != 1 or len(secondaries) != 1:
+                roles = ", ".join(f"{m.node} {m.status}" for m in rg.members) or "no members"
+                findings.append(f"RG{rg.rg_id}: not one primary and one secondary ({roles})")
+            for m in rg.members:
+                if m.priority == 0 and m.status not in ("lost",):
+                    findings.append(f"RG{rg.rg_id}: {m.node} priority 0")
+                if m.monitor_failures:
+                    findings.append(
+                        f"RG{rg.rg_id}: {m.node} monitor failures {' '.join(m.monitor_failures)}"
+                    )
+                if m.manual_failover or m.priority == 255:
+                    notes.append(f"RG{rg.rg_id}: manual failover flag set on {m.node}")
+    return findings, notes
+
+
+def classify(view: ClusterView, *, icu_started: bool = False) -> Classification:
+    """Classify one observation. `icu_started`: our journal says we started an ICU here."""
+    findings, notes = health_findings(view)
+    reachable = [v for v in view.nodes.values() if v.reachable]
+    if not reachable:
+        return Classification(ClusterState.UNREACHABLE, tuple(findings), tuple(notes))
+    if any(not v.clustered for v in reachable):
+        return Classification(ClusterState.NOT_CLUSTERED, tuple(findings), tuple(notes))
+    if icu_running(view):
+        return Classification(ClusterState.ICU_IN_PROGRESS, tuple(findings), tuple(notes))
+    versions = {v for v in view.versions.values() if v}
+    if len(versions) > 1:
+        return Classification(ClusterState.INCONSISTENT, tuple(findings), tuple(notes))
+    pending = any(v.pending for v in reachable)
+    if icu_started and (pending or len(reachable) < len(NODES)):
+        return Classification(ClusterState.ICU_IN_PROGRESS, tuple(findings), tuple(notes))
+    if pending:
+        return Classification(ClusterState.PENDING_INSTALL, tuple(findings), tuple(notes))
+    if findings:
+        return Classification(ClusterState.DEGRADED, tuple(findings), tuple(notes))
+    return Classification(ClusterState.HEALTHY, (), tuple(notes))

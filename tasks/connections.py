@@ -1,0 +1,120 @@
+"""Node connections: napalm's junos driver, one named Nornir connection per cluster node.
+
+A Nornir host is a cluster; its two nodes are the connections `node0` and `node1`, each with
+its own hostname/port in `connection_options`. The plugin below is napalm's junos driver
+with two things nornir-napalm cannot do: verify host keys against a known_hosts file
+(napalm never asks PyEZ to) and bound the SSH connect time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import logging
+from typing import Any
+
+from napalm import get_network_driver
+from nornir.core.configuration import Config
+from nornir.core.plugins.connections import ConnectionPluginRegister
+from nornir.core.task import Task
+
+from tasks.errors import NodeUnreachable
+from tasks.junos import NodeRpc
+from tasks.values import NODES
+
+log = logging.getLogger(__name__)
+
+
+class JunosNode:
+    """Nornir connection plugin: one NETCONF session to one cluster node.
+
+    `extras` keys: optional_args (napalm's, own dict per node), timeout (per-RPC seconds),
+    connect_timeout (SSH connect seconds), hostkey_verify (bool).
+    """
+
+    connection: Any
+
+    def open(
+        self,
+        hostname: str | None,
+        username: str | None,
+        password: str | None,
+        port: int | None,
+        platform: str | None,
+        extras: dict[str, Any] | None = None,
+        configuration: Config | None = None,
+    ) -> None:
+        extras = copy.deepcopy(extras or {})
+        optional = dict(extras.pop("optional_args", None) or {})
+        if port:
+            optional["port"] = port
+        connect_timeout = extras.pop("connect_timeout", None)
+        verify = bool(extras.pop("hostkey_verify", False))
+        driver = get_network_driver("junos")(
+            hostname=hostname,
+            username=username,
+            password=password,
+            timeout=int(extras.pop("timeout", 60)),
+            optional_args=optional,
+        )
+        if connect_timeout:
+            driver.device._conn_open_timeout = max(1, int(connect_timeout))
+        driver.device._hostkey_verify = verify
+        try:
+            driver.open()
+        except Exception as exc:  # PyEZ and napalm raise several unrelated types here
+            cause = exc.__cause__ or exc.__context__
+            reason = type(exc).__name__ + (f" ({type(cause).__name__})" if cause else "")
+            raise NodeUnreachable(f"cannot connect to {hostname}:{optional.get('port')}: {reason}") from exc
+        self.connection = driver
+
+    def close(self) -> None:
+        close_quietly(self.connection)
+
+
+def close_quietly(driver: Any) -> None:
+    """Close a session that may be dead: a closed one is a no-op, a silent one must not hang."""
+    with contextlib.suppress(Exception):
+        driver.device.timeout = 2
+        driver.close()
+
+
+def register() -> None:
+    for name in NODES:
+        ConnectionPluginRegister.register(name, JunosNode)
+
+
+def node_rpc(task: Task, node: str, *, timeout: float) -> NodeRpc:
+    """The RPC client on `node`'s managed session (opened on first use)."""
+    driver = task.host.get_connection(node, task.nornir.config)
+    return NodeRpc(driver.device, cluster=task.host.name, node=node, timeout=timeout)
+
+
+def drop(task: Task, node: str) -> None:
+    """Forget `node`'s managed session (after a reboot or a lost reply) without waiting on it."""
+    conn = task.host.connections.pop(node, None)
+    if conn is not None:
+        close_quietly(conn.connection)
+
+
+def drop_all(task: Task) -> None:
+    for node in NODES:
+        drop(task, node)
+
+
+def open_side_session(task: Task, node: str) -> tuple[JunosNode, NodeRpc]:
+    """A session of its own on `node`, for an RPC whose reply may never come (ICU start)."""
+    params = task.host.get_connection_parameters(node)
+    plugin = JunosNode()
+    plugin.open(
+        hostname=params.hostname,
+        username=params.username,
+        password=params.password,
+        port=params.port,
+        platform=params.platform,
+        extras=params.extras,
+        configuration=task.nornir.config,
+    )
+    timeout = float((params.extras or {}).get("timeout", 60))
+    rpc = NodeRpc(plugin.connection.device, cluster=task.host.name, node=node, timeout=timeout)
+    return plugin, rpc

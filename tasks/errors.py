@@ -1,0 +1,48 @@
+"""The small exception family every step raises; Nornir turns them into failed Results."""
+
+from __future__ import annotations
+
+
+class RunbookError(Exception):
+    """Base of every error a step raises on purpose."""
+
+    def __init__(self, message: str, *, cluster: str = "", node: str = "", step: str = "") -> None:
+        self.message = message
+        self.cluster = cluster
+        self.node = node
+        self.step = step
+        super().__init__(self.__str__())
+
+    def __str__(self) -> str:
+        where = "/".join(p for p in (self.cluster, self.node) if p)
+        prefix = f"{where}: " if where else ""
+        step = f"[{self.step}] " if self.step else ""
+        return f"{step}{prefix}{self.message}"
+
+
+class BadInput(RunbookError):
+    """Inventory, config, flag or filter is wrong; nothing was sent to any device."""
+
+
+class NodeUnreachable(RunbookError):
+    """The node refused, timed out or dropped the connection before answering."""
+
+
+class SessionLost(RunbookError):
+    """An open session closed or went silent while an RPC was outstanding."""
+
+
+class DeviceRefused(RunbookError):
+    """The device answered an RPC with an error (its words are in the message)."""
+
+
+class CheckFailed(RunbookError):
+    """A pre-check or verification did not hold."""
+
+
+class DeadlineExceeded(RunbookError):
+    """A phase did not reach its expected state before its deadline."""
+
+
+class Refusal(RunbookError):
+    """The runbook declines to act on this cluster because acting would be unsafe."""

@@ -1,0 +1,414 @@
+"""The one module that speaks Junos RPC/XML.
+
+`NodeRpc` sends RPCs over a PyEZ `Device` (the one inside napalm's junos driver) and turns
+replies into the typed values of `tasks.values`. The `parse_*` functions are pure and take a
+reply element with or without the `rpc-reply` envelope and namespaces, so they run unchanged
+on PyEZ's namespace-stripped replies and on raw captures.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from lxml import etree
+
+from tasks.errors import DeviceRefused, NodeUnreachable, SessionLost
+from tasks.values import (
+    BootTime,
+    ClusterStatus,
+    FileInfo,
+    Filesystem,
+    IcuPhase,
+    NodeSoftware,
+    PackageResult,
+    RedundancyGroup,
+    RgMember,
+)
+
+Element = Any  # lxml element; typed loosely because lxml-stubs and PyEZ disagree
+
+_OLD_VERSION = re.compile(r"\[([^\]]+)\]")
+_ICU_STATE = re.compile(r"ICU state:\s*([\w-]+)")
+_NOT_CLUSTERED = "chassis cluster is not enabled"
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def _local(tag: object) -> str:
+    return etree.QName(tag).localname if isinstance(tag, str) else ""
+
+
+def _strip(elem: Element) -> Element:
+    """A copy of `elem` with namespaces removed from tags and attributes."""
+    copy = etree.fromstring(etree.tostring(elem))
+    for el in copy.iter():
+        if not isinstance(el.tag, str):
+            continue
+        el.tag = _local(el.tag)
+        for key in list(el.attrib):
+            if key.startswith("{"):
+                el.attrib[_local(key)] = el.attrib.pop(key)
+    etree.cleanup_namespaces(copy)
+    return copy
+
+
+def _root(elem: Element) -> Element:
+    """Normalise a reply: strip namespaces, then step inside the rpc-reply envelope if any."""
+    root = _strip(elem)
+    if root.tag == "rpc-reply":
+        return root
+    wrapper = etree.Element("rpc-reply")
+    wrapper.append(root)
+    return wrapper
+
+
+def _text(elem: Element | None, path: str, default: str = "") -> str:
+    if elem is None:
+        return default
+    found = elem.find(path)
+    if found is None or found.text is None:
+        return default
+    return str(found.text).strip()
+
+
+def _int(value: str, default: int = 0) -> int:
+    try:
+        return int(value.strip())
+    except (ValueError, AttributeError):
+        return default
+
+
+def _per_node(root: Element, inner: str) -> list[tuple[str, Element]]:
+    """(node name, inner element) pairs from a per-node wrapped reply; '' when not wrapped."""
+    items = root.findall(".//multi-routing-engine-item")
+    if items:
+        return [
+            (_text(item, "re-name"), found)
+            for item in items
+            if (found := item.find(f".//{inner}")) is not None
+        ]
+    return [("", found) for found in root.iter(inner)]
+
+
+def error_message(root: Element) -> str:
+    """The device's words from an rpc-error or xnm:error inside a reply, '' when none."""
+    for tag in ("rpc-error", "error"):
+        for err in root.iter(tag):
+            msg = _text(err, "error-message") or _text(err, "message")
+            if msg:
+                return msg
+    return ""
+
+
+# ---------------------------------------------------------------------------- parsers
+
+
+def parse_software(elem: Element) -> dict[str, NodeSoftware]:
+    """get-software-information (or `show version`) -> NodeSoftware per node name."""
+    root = _root(elem)
+    out: dict[str, NodeSoftware] = {}
+    for node, info in _per_node(root, "software-information"):
+        version = _text(info, "junos-version")
+        if not version:  # before 15.1 only the package comment carries the release
+            for pkg in info.findall("package-information"):
+                if _text(pkg, "name") in ("junos", "junos-version"):
+                    match = _OLD_VERSION.search(_text(pkg, "comment"))
+                    if match:
+                        version = match.group(1)
+                        break
+        out[node] = NodeSoftware(
+            node=node,
+            hostname=_text(info, "host-name"),
+            model=_text(info, "product-model").upper(),
+            version=version,
+        )
+    return out
+
+
+def parse_cluster_status(elem: Element) -> ClusterStatus | None:
+    """get-chassis-cluster-status -> ClusterStatus; None when the cluster is not enabled."""
+    root = _root(elem)
+    status = root.find(".//chassis-cluster-status")
+    if status is None:
+        if _NOT_CLUSTERED in error_message(root).lower():
+            return None
+        raise ValueError(f"no chassis-cluster-status in reply: {error_message(root)!r}")
+    groups = []
+    for rg in status.findall("redundancy-group"):
+        groups.append(
+            RedundancyGroup(
+                rg_id=_int(_text(rg, "redundancy-group-id"), -1),
+                failover_count=_int(_text(rg, "redundancy-group-failover-count")),
+                members=tuple(_device_stats(rg.find("device-stats"))),
+            )
+        )
+    return ClusterStatus(cluster_id=_int(_text(status, "cluster-id")), groups=tuple(groups))
+
+
+def _device_stats(stats: Element | None) -> list[RgMember]:
+    """device-stats is a flat run of fields; each device-name starts a new member."""
+    if stats is None:
+        return []
+    rows: list[dict[str, str]] = []
+    for child in stats:
+        if not isinstance(child.tag, str):
+            continue
+        if child.tag == "device-name":
+            rows.append({})
+        if rows:
+            rows[-1][child.tag] = (child.text or "").strip()
+    members = []
+    for row in rows:
+        failures = row.get("monitor-failures", "None")
+        members.append(
+            RgMember(
+                node=row.get("device-name", ""),
+                priority=_int(row.get("device-priority", "0")),
+                status=row.get("redundancy-group-status", "unknown"),
+                preempt=row.get("preempt", "no") == "yes",
+                manual_failover=row.get("failover-mode", "no") == "yes",
+                monitor_failures=tuple(f for f in failures.split() if f != "None"),
+            )
+        )
+    return members
+
+
+def _seconds(elem: Element | None) -> int | None:
+    if elem is None:
+        return None
+    raw = elem.get("seconds")
+    return _int(raw) if raw is not None else None
+
+
+def parse_boot_times(elem: Element) -> dict[str, BootTime]:
+    """get-system-uptime-information -> BootTime per node (boot time proves a reboot)."""
+    root = _root(elem)
+    out: dict[str, BootTime] = {}
+    for node, info in _per_node(root, "system-uptime-information"):
+        booted = _seconds(info.find("system-booted-time/date-time"))
+        if booted is None:
+            continue
+        current = _seconds(info.find("current-time/date-time")) or 0
+        out[node] = BootTime(node=node, booted_at=booted, current_time=current)
+    return out
+
+
+def parse_storage(elem: Element) -> dict[str, list[Filesystem]]:
+    """get-system-storage -> filesystems per node (available space in bytes)."""
+    root = _root(elem)
+    out: dict[str, list[Filesystem]] = {}
+    for node, info in _per_node(root, "system-storage-information"):
+        out.setdefault(node, []).extend(
+            Filesystem(
+                node=node,
+                name=_text(fs, "filesystem-name"),
+                mounted_on=_text(fs, "mounted-on"),
+                available_bytes=_int(_text(fs, "available-blocks")) * 512,
+            )
+            for fs in info.findall("filesystem")
+        )
+    return out
+
+
+def free_bytes_for(filesystems: list[Filesystem], path: str = "/var/tmp") -> int | None:
+    """Free space of the filesystem that holds `path` (longest mount prefix; /.mount ignored)."""
+    best: tuple[int, int] | None = None
+    for fs in filesystems:
+        mount = fs.mounted_on.removeprefix("/.mount") or "/"
+        if path == mount or path.startswith(mount.rstrip("/") + "/"):
+            if best is None or len(mount) > best[0]:
+                best = (len(mount), fs.available_bytes)
+    return best[1] if best else None
+
+
+def parse_file_list(elem: Element, path: str) -> FileInfo | None:
+    """file-list <detail/> -> FileInfo for `path`, None when absent."""
+    root = _root(elem)
+    name = path.rsplit("/", 1)[-1]
+    for info in root.iter("file-information"):
+        file_name = _text(info, "file-name")
+        if file_name in (name, path) or file_name.endswith("/" + name):
+            return FileInfo(path=path, size=_int(_text(info, "file-size"), -1))
+    return None
+
+
+def parse_checksum(elem: Element) -> str:
+    root = _root(elem)
+    value = _text(root.find(".//file-checksum"), "checksum")
+    if not value:
+        raise ValueError(f"no checksum in reply: {error_message(root)!r}")
+    return value.lower()
+
+
+def parse_package_result(elem: Element | bool) -> PackageResult:
+    """request-package-* replies: <output> lines plus <package-result> (0 = success)."""
+    if elem is True:  # PyEZ returns True for an empty reply
+        return PackageResult(ok=True, output="")
+    root = _root(elem)
+    lines = [str(o.text).strip() for o in root.iter("output") if o.text and o.text.strip()]
+    message = error_message(root)
+    result = _text(root, ".//package-result")
+    ok = not message and (result == "" or result == "0")
+    output = "\n".join(lines + ([message] if message else []))
+    return PackageResult(ok=ok, output=output)
+
+
+def parse_pending_install(elem: Element | bool) -> str | None:
+    """request-package-checks-pending-install -> pending text, None when nothing pending."""
+    result = parse_package_result(elem)
+    if result.ok:
+        return None
+    return result.output or "install pending"
+
+
+def parse_icu_phase(text: str) -> IcuPhase | None:
+    """`show chassis cluster information issu` text -> phase; None when it says nothing."""
+    phases = {m.group(1).lower() for m in _ICU_STATE.finditer(text)}
+    if not phases:
+        return None
+    running = [p for p in phases if p != IcuPhase.IDLE.value]
+    if not running:
+        return IcuPhase.IDLE
+    try:
+        return IcuPhase(running[0])
+    except ValueError:
+        return IcuPhase.UNKNOWN
+
+
+def output_text(elem: Element | bool) -> str:
+    if elem is True or elem is False:
+        return ""
+    root = _root(elem)
+    texts = [str(o.text).strip() for o in root.iter("output") if o.text]
+    return "\n".join(texts) or error_message(root)
+
+
+# ---------------------------------------------------------------------------- RPC client
+
+
+class NodeRpc:
+    """Typed RPCs on one node's NETCONF session (a PyEZ Device, already open)."""
+
+    def __init__(self, device: Any, *, cluster: str, node: str, timeout: float) -> None:
+        self.device = device
+        self.cluster = cluster
+        self.node = node
+        self.timeout = timeout
+
+    def _call(self, rpc: str, *, timeout: float | None = None, **kwargs: Any) -> Any:
+        """Send one RPC; map PyEZ/ncclient failures onto our errors; return the reply root."""
+        from jnpr.junos import exception as ez
+
+        method = getattr(self.device.rpc, rpc.replace("-", "_"))
+        ctx = {"cluster": self.cluster, "node": self.node, "step": rpc}
+        try:
+            reply = method(
+                dev_timeout=timeout or self.timeout, ignore_warning=True, normalize=True, **kwargs
+            )
+        except ez.RpcTimeoutError as exc:
+            raise SessionLost(f"no reply to {rpc} within {timeout or self.timeout:g}s", **ctx) from exc
+        except ez.ConnectClosedError as exc:
+            raise SessionLost(f"session closed during {rpc}", **ctx) from exc
+        except ez.RpcError as exc:
+            raise DeviceRefused(_rpc_error_text(exc), **ctx) from exc
+        except ez.ConnectError as exc:
+            raise NodeUnreachable(f"{type(exc).__name__} during {rpc}", **ctx) from exc
+        except (OSError, EOFError) as exc:
+            raise SessionLost(f"{type(exc).__name__} during {rpc}: {exc}", **ctx) from exc
+        except Exception as exc:  # ncclient transport errors have no common public base
+            if type(exc).__module__.startswith("ncclient"):
+                raise SessionLost(f"{type(exc).__name__} during {rpc}", **ctx) from exc
+            raise
+        if reply is True or reply is False:
+            return reply
+        parent = reply.getparent()
+        return parent if parent is not None else reply
+
+    # observations ---------------------------------------------------------------------
+    def software(self) -> dict[str, NodeSoftware]:
+        return _named(parse_software(self._call("get-software-information")), self.node)
+
+    def cluster_status(self) -> ClusterStatus | None:
+        try:
+            return parse_cluster_status(self._call("get-chassis-cluster-status"))
+        except DeviceRefused as exc:
+            if _NOT_CLUSTERED in exc.message.lower():
+                return None
+            raise
+
+    def boot_times(self) -> dict[str, BootTime]:
+        return _named(parse_boot_times(self._call("get-system-uptime-information")), self.node)
+
+    def pending_install(self) -> str | None:
+        return parse_pending_install(self._call("request-package-checks-pending-install"))
+
+    def storage(self) -> dict[str, list[Filesystem]]:
+        return _named(parse_storage(self._call("get-system-storage")), self.node)
+
+    def file_info(self, path: str) -> FileInfo | None:
+        directory = path.rsplit("/", 1)[0] + "/"
+        return parse_file_list(self._call("file-list", path=directory, detail=True), path)
+
+    def checksum(self, path: str, algorithm: str = "md5") -> str:
+        rpc = "get-checksum-information" if algorithm == "md5" else "get-sha256-checksum-information"
+        return parse_checksum(self._call(rpc, path=path))
+
+    def icu_phase(self) -> IcuPhase | None:
+        """Optional enrichment: None when the release has no such command."""
+        try:
+            reply = self._call("cli", command="show chassis cluster information issu", format="text")
+        except DeviceRefused:
+            return None
+        return parse_icu_phase(output_text(reply))
+
+    # actions --------------------------------------------------------------------------
+    def start_icu(self, package: str, options: dict[str, bool], *, timeout: float) -> PackageResult:
+        """Send the ICU RPC. Its reply is unreliable: callers treat SessionLost as 'started'."""
+        toggles = {key.replace("-", "_"): True for key, on in options.items() if on}
+        return parse_package_result(
+            self._call(
+                "request-package-in-service-upgrade", timeout=timeout, package_name=package, **toggles
+            )
+        )
+
+    def abort_icu(self) -> str:
+        return output_text(self._call("abort-in-service-upgrade"))
+
+    def rollback(self, node_id: int) -> PackageResult:
+        return parse_package_result(self._call("request-package-rollback", node=str(node_id)))
+
+    def reboot(self, node_id: int, *, timeout: float) -> str:
+        return output_text(self._call("request-reboot", timeout=timeout, node=str(node_id)))
+
+    def failover(self, rg_id: int, node_id: int) -> str:
+        return output_text(
+            self._call(
+                "request-chassis-cluster-failover", redundancy_group=str(rg_id), node=str(node_id)
+            )
+        )
+
+    def failover_reset(self, rg_id: int) -> str:
+        return output_text(
+            self._call("request-chassis-cluster-failover-reset", redundancy_group=str(rg_id))
+        )
+
+
+def _named(values: dict[str, Any], node: str) -> dict[str, Any]:
+    """Unwrapped replies (standalone or old releases) carry no node name: it is this node."""
+    if "" in values:
+        values[node] = values.pop("")
+    return values
+
+
+def _rpc_error_text(exc: Exception) -> str:
+    errs = getattr(exc, "errs", None) or []
+    if isinstance(errs, dict):
+        errs = [errs]
+    messages = [str(e.get("message") or "").strip() for e in errs if isinstance(e, dict)]
+    text = "; ".join(m for m in messages if m)
+    if not text:
+        rsp = getattr(exc, "rsp", None)
+        text = error_message(_root(rsp)) if rsp is not None else ""
+    return text or type(exc).__name__

@@ -1,0 +1,143 @@
+"""Small typed values the rest of the code works with (parsed from RPC replies by tasks.junos)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+NODES = ("node0", "node1")
+
+
+def node_id(node: str) -> int:
+    """'node1' -> 1."""
+    return int(node.removeprefix("node"))
+
+
+def peer_of(node: str) -> str:
+    return "node1" if node == "node0" else "node0"
+
+
+@dataclass(frozen=True)
+class NodeSoftware:
+    node: str
+    hostname: str
+    model: str
+    version: str
+
+
+@dataclass(frozen=True)
+class RgMember:
+    node: str
+    priority: int
+    status: str  # primary, secondary, secondary-hold, hold, lost, disabled, ineligible
+    preempt: bool
+    manual_failover: bool
+    monitor_failures: tuple[str, ...]  # empty when None / element absent
+
+
+@dataclass(frozen=True)
+class RedundancyGroup:
+    rg_id: int
+    failover_count: int
+    members: tuple[RgMember, ...]
+
+    def member(self, node: str) -> RgMember | None:
+        return next((m for m in self.members if m.node == node), None)
+
+    def nodes_with(self, status: str) -> tuple[str, ...]:
+        return tuple(m.node for m in self.members if m.status == status)
+
+
+@dataclass(frozen=True)
+class ClusterStatus:
+    cluster_id: int
+    groups: tuple[RedundancyGroup, ...]
+
+    def group(self, rg_id: int) -> RedundancyGroup | None:
+        return next((g for g in self.groups if g.rg_id == rg_id), None)
+
+    @property
+    def rg0_primary(self) -> str | None:
+        rg0 = self.group(0)
+        primaries = rg0.nodes_with("primary") if rg0 else ()
+        return primaries[0] if len(primaries) == 1 else None
+
+
+@dataclass(frozen=True)
+class BootTime:
+    node: str
+    booted_at: int  # epoch seconds
+    current_time: int
+
+
+@dataclass(frozen=True)
+class Filesystem:
+    node: str
+    name: str
+    mounted_on: str
+    available_bytes: int
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    path: str
+    size: int
+
+
+@dataclass(frozen=True)
+class PackageResult:
+    """Reply of the request-package-* RPCs: <output> lines and <package-result>."""
+
+    ok: bool
+    output: str
+
+
+class IcuPhase(str, Enum):
+    """ICU progress as the device's issu text reports it (optional enrichment)."""
+
+    IDLE = "idle"
+    VALIDATE = "validate"
+    PUSH = "push"
+    INSTALL_SECONDARY = "install-secondary"
+    INSTALL_PRIMARY = "install-primary"
+    FAILOVER = "failover"
+    SECONDARY_REBOOT = "secondary-reboot"
+    PRIMARY_REBOOT = "primary-reboot"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class NodeView:
+    """Everything observed about one node in one pass. `error` set means unreachable."""
+
+    node: str
+    reachable: bool
+    error: str = ""
+    software: NodeSoftware | None = None
+    status: ClusterStatus | None = None  # as this node sees the cluster
+    booted_at: int | None = None
+    pending: str | None = None  # pending-install text, None when nothing is pending
+    clustered: bool = True
+    icu_phase: IcuPhase | None = None  # None when the device cannot tell
+
+
+@dataclass(frozen=True)
+class ClusterView:
+    """One observation of a whole cluster: both nodes, as seen from each."""
+
+    name: str
+    nodes: dict[str, NodeView] = field(default_factory=dict)
+
+    @property
+    def versions(self) -> dict[str, str | None]:
+        return {n: (v.software.version if v.software else None) for n, v in self.nodes.items()}
+
+    @property
+    def status(self) -> ClusterStatus | None:
+        """The cluster status as reported by the RG0 primary if reachable, else by any node."""
+        reported = [v.status for v in self.nodes.values() if v.status is not None]
+        for st in reported:
+            primary = st.rg0_primary
+            if primary and self.nodes.get(primary) and self.nodes[primary].status is st:
+                return st
+        return reported[0] if reported else None
