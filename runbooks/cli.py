@@ -88,7 +88,11 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"error: {exc}\n")
         return EXIT_BAD_INPUT
     report = Report(job=args.job, run_id=new_run_id())
-    code: int = module.run(args, fleet, report)
+    try:
+        code: int = module.run(args, fleet, report)
+    except BadInput as exc:  # jobs validate per-cluster input before touching any device
+        sys.stderr.write(f"error: {exc}\n")
+        return EXIT_BAD_INPUT
     return code
 
 

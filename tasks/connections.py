@@ -19,7 +19,7 @@ from nornir.core.plugins.connections import ConnectionPluginRegister
 from nornir.core.task import Task
 
 from tasks.errors import NodeUnreachable
-from tasks.junos import NodeRpc
+from tasks.junos import NodeRpc, Recorder
 from tasks.values import NODES
 
 log = logging.getLogger(__name__)
@@ -84,10 +84,14 @@ def register() -> None:
         ConnectionPluginRegister.register(name, JunosNode)
 
 
-def node_rpc(task: Task, node: str, *, timeout: float) -> NodeRpc:
+def node_rpc(
+    task: Task, node: str, *, timeout: float, recorder: Recorder | None = None
+) -> NodeRpc:
     """The RPC client on `node`'s managed session (opened on first use)."""
     driver = task.host.get_connection(node, task.nornir.config)
-    return NodeRpc(driver.device, cluster=task.host.name, node=node, timeout=timeout)
+    return NodeRpc(
+        driver.device, cluster=task.host.name, node=node, timeout=timeout, recorder=recorder
+    )
 
 
 def drop(task: Task, node: str) -> None:
@@ -102,7 +106,9 @@ def drop_all(task: Task) -> None:
         drop(task, node)
 
 
-def open_side_session(task: Task, node: str) -> tuple[JunosNode, NodeRpc]:
+def open_side_session(
+    task: Task, node: str, recorder: Recorder | None = None
+) -> tuple[JunosNode, NodeRpc]:
     """A session of its own on `node`, for an RPC whose reply may never come (ICU start)."""
     params = task.host.get_connection_parameters(node)
     plugin = JunosNode()
@@ -116,5 +122,11 @@ def open_side_session(task: Task, node: str) -> tuple[JunosNode, NodeRpc]:
         configuration=task.nornir.config,
     )
     timeout = float((params.extras or {}).get("timeout", 60))
-    rpc = NodeRpc(plugin.connection.device, cluster=task.host.name, node=node, timeout=timeout)
+    rpc = NodeRpc(
+        plugin.connection.device,
+        cluster=task.host.name,
+        node=node,
+        timeout=timeout,
+        recorder=recorder,
+    )
     return plugin, rpc

@@ -9,6 +9,7 @@ on PyEZ's namespace-stripped replies and on raw captures.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from lxml import etree
@@ -27,6 +28,7 @@ from tasks.values import (
 )
 
 Element = Any  # lxml element; typed loosely because lxml-stubs and PyEZ disagree
+Recorder = Callable[[str, str, str], None]  # (node, "sent" | "reply" | "error", text)
 
 _OLD_VERSION = re.compile(r"\[([^\]]+)\]")
 _ICU_STATE = re.compile(r"ICU state:\s*([\w-]+)")
@@ -291,40 +293,45 @@ def output_text(elem: Element | bool) -> str:
 class NodeRpc:
     """Typed RPCs on one node's NETCONF session (a PyEZ Device, already open)."""
 
-    def __init__(self, device: Any, *, cluster: str, node: str, timeout: float) -> None:
+    def __init__(
+        self,
+        device: Any,
+        *,
+        cluster: str,
+        node: str,
+        timeout: float,
+        recorder: Recorder | None = None,
+    ) -> None:
         self.device = device
         self.cluster = cluster
         self.node = node
         self.timeout = timeout
+        self.recorder = recorder
+
+    def _record(self, kind: str, text: str) -> None:
+        if self.recorder is not None:
+            self.recorder(self.node, kind, text)
 
     def _call(self, rpc: str, *, timeout: float | None = None, **kwargs: Any) -> Any:
         """Send one RPC; map PyEZ/ncclient failures onto our errors; return the reply root."""
-        from jnpr.junos import exception as ez
-
         method = getattr(self.device.rpc, rpc.replace("-", "_"))
-        ctx = {"cluster": self.cluster, "node": self.node, "step": rpc}
+        wait = timeout or self.timeout
+        self._record("sent", " ".join([rpc, *(f"{k}={v}" for k, v in kwargs.items())]))
         try:
-            reply = method(
-                dev_timeout=timeout or self.timeout, ignore_warning=True, normalize=True, **kwargs
-            )
-        except ez.RpcTimeoutError as exc:
-            raise SessionLost(f"no reply to {rpc} within {timeout or self.timeout:g}s", **ctx) from exc
-        except ez.ConnectClosedError as exc:
-            raise SessionLost(f"session closed during {rpc}", **ctx) from exc
-        except ez.RpcError as exc:
-            raise DeviceRefused(_rpc_error_text(exc), **ctx) from exc
-        except ez.ConnectError as exc:
-            raise NodeUnreachable(f"{type(exc).__name__} during {rpc}", **ctx) from exc
-        except (OSError, EOFError) as exc:
-            raise SessionLost(f"{type(exc).__name__} during {rpc}: {exc}", **ctx) from exc
-        except Exception as exc:  # ncclient transport errors have no common public base
-            if type(exc).__module__.startswith("ncclient"):
-                raise SessionLost(f"{type(exc).__name__} during {rpc}", **ctx) from exc
-            raise
+            reply = method(dev_timeout=wait, ignore_warning=True, normalize=True, **kwargs)
+        except Exception as exc:
+            self._record("error", f"{rpc}: {type(exc).__name__}: {exc}")
+            mapped = _mapped(exc, rpc, wait, {"cluster": self.cluster, "node": self.node})
+            if mapped is exc:
+                raise
+            raise mapped from exc
         if reply is True or reply is False:
+            self._record("reply", f"{rpc}: {reply}")
             return reply
         parent = reply.getparent()
-        return parent if parent is not None else reply
+        root = parent if parent is not None else reply
+        self._record("reply", etree.tostring(root, encoding="unicode"))
+        return root
 
     # observations ---------------------------------------------------------------------
     def software(self) -> dict[str, NodeSoftware]:
@@ -393,6 +400,23 @@ class NodeRpc:
         return output_text(
             self._call("request-chassis-cluster-failover-reset", redundancy_group=str(rg_id))
         )
+
+
+def _mapped(exc: Exception, rpc: str, timeout: float, ctx: dict[str, str]) -> Exception:
+    """PyEZ/ncclient failures -> our errors. Order matters: RpcTimeoutError is an RpcError."""
+    from jnpr.junos import exception as ez
+
+    if isinstance(exc, ez.RpcTimeoutError):
+        return SessionLost(f"no reply to {rpc} within {timeout:g}s", step=rpc, **ctx)
+    if isinstance(exc, ez.ConnectClosedError):
+        return SessionLost(f"session closed during {rpc}", step=rpc, **ctx)
+    if isinstance(exc, ez.RpcError):
+        return DeviceRefused(_rpc_error_text(exc), step=rpc, **ctx)
+    if isinstance(exc, ez.ConnectError):
+        return NodeUnreachable(f"{type(exc).__name__} during {rpc}", step=rpc, **ctx)
+    if isinstance(exc, (OSError, EOFError)) or type(exc).__module__.startswith("ncclient"):
+        return SessionLost(f"{type(exc).__name__} during {rpc}", step=rpc, **ctx)
+    return exc
 
 
 def _named(values: dict[str, Any], node: str) -> dict[str, Any]:

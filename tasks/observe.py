@@ -8,13 +8,21 @@ from nornir.core.task import Result, Task
 
 from tasks.connections import drop, node_rpc
 from tasks.errors import RunbookError
+from tasks.junos import Recorder
 from tasks.values import NODES, ClusterView, NodeView
 
 
-def observe_node(task: Task, node: str, *, timeout: float, icu_text: bool = True) -> NodeView:
+def observe_node(
+    task: Task,
+    node: str,
+    *,
+    timeout: float,
+    icu_text: bool = True,
+    recorder: Recorder | None = None,
+) -> NodeView:
     """One node's own view. Any failure to talk to it makes it `unreachable` with the reason."""
     try:
-        rpc = node_rpc(task, node, timeout=timeout)
+        rpc = node_rpc(task, node, timeout=timeout, recorder=recorder)
         software = rpc.software().get(node)
         status = rpc.cluster_status()
         boot = rpc.boot_times().get(node)
@@ -35,10 +43,12 @@ def observe_node(task: Task, node: str, *, timeout: float, icu_text: bool = True
     )
 
 
-def observe(task: Task, *, timeout: float) -> ClusterView:
+def observe(task: Task, *, timeout: float, recorder: Recorder | None = None) -> ClusterView:
     """Both nodes at once (two sessions in parallel halve the wall time of a poll)."""
     with ThreadPoolExecutor(max_workers=len(NODES)) as pool:
-        views = list(pool.map(lambda n: observe_node(task, n, timeout=timeout), NODES))
+        views = list(
+            pool.map(lambda n: observe_node(task, n, timeout=timeout, recorder=recorder), NODES)
+        )
     return ClusterView(name=task.host.name, nodes={v.node: v for v in views})
 
 

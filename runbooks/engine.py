@@ -1,0 +1,209 @@
+"""The fleet runner shared by upgrade, abort and recover.
+
+One Nornir task per cluster (Nornir's threaded runner gives concurrency across clusters);
+inside it the job's plan runs its steps in order. Events from every plan go to the journal,
+the live progress view and the log; the report is written at the end and on interrupt.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from nornir.core.task import Result, Task
+
+from runbooks.fleet import Fleet
+from runbooks.journal import ClusterLocks, Journal
+from runbooks.progress import Progress
+from runbooks.report import ClusterReport, Report, now_iso
+from tasks.errors import RunbookError
+from tasks.runctx import ClusterRun, Event, FleetGate, NotStarted, Outcome
+
+log = logging.getLogger(__name__)
+
+Plan = Callable[[Task, ClusterRun], Outcome]
+GOOD_OUTCOMES = ("ok", "skipped")
+
+
+@dataclass
+class JobOptions:
+    job: str
+    dry_run: bool = False
+    canary: int = 0
+    max_in_flight: int | None = None
+    max_failures: int | None = None
+    max_failures_pct: float | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+class Transcripts:
+    """state/runs/<run id>/transcripts/<cluster>.log: every command sent and every reply."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.dir = run_dir / "transcripts"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+
+    def recorder(self, cluster: str) -> Callable[[str, str, str], None]:
+        path = self.dir / f"{cluster}.log"
+
+        def record(node: str, kind: str, text: str) -> None:
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
+            with self._lock, path.open("a") as fh:
+                fh.write(f"{stamp} {node} {kind}: {text}\n")
+
+        return record
+
+
+class Runner:
+    def __init__(self, fleet: Fleet, report: Report, opts: JobOptions) -> None:
+        self.fleet, self.report, self.opts = fleet, report, opts
+        self.journal = Journal(fleet.state_dir)
+        self.locks = ClusterLocks(fleet.state_dir, report.run_id)
+        self.run_dir = fleet.state_dir / "runs" / report.run_id
+        self.transcripts = Transcripts(self.run_dir)
+        self.progress = Progress(job=opts.job, total=len(fleet.names))
+        total = len(fleet.names)
+        budget = opts.max_failures
+        if opts.max_failures_pct is not None:
+            budget = int(total * opts.max_failures_pct / 100)
+        self.gate = FleetGate(max_in_flight=opts.max_in_flight, max_failures=budget)
+        self.outcomes: dict[str, Outcome] = {}
+        self._lock = threading.Lock()
+        self._signals = 0
+
+    # events ---------------------------------------------------------------------------
+    def sink(self, event: Event) -> None:
+        if not self.opts.dry_run:  # a dry run leaves no trace a resume could misread
+            self.journal.write(event)
+        self.progress.on_event(event)
+        if event.kind in ("phase", "step", "cluster-finished", "command", "icu-sending"):
+            log.info("run %s %s %s %s", event.run_id, event.cluster, event.kind, event.data)
+
+    # per cluster ----------------------------------------------------------------------
+    def _cluster_task(self, task: Task, plan: Plan) -> Result:
+        name = task.host.name
+        run = ClusterRun(
+            cluster=name, job=self.opts.job, run_id=self.report.run_id,
+            timing=self.fleet.timing(task.host), dry_run=self.opts.dry_run,
+            history=[], sink=self.sink, gate=self.gate, options=dict(self.opts.options),
+            transcript=self.transcripts.recorder(name),
+        )
+        holder = None if self.opts.dry_run else self.locks.acquire(name)
+        if holder is not None:
+            outcome = Outcome("locked", "unknown", {}, f"locked by {holder}")
+            self._finish(run, outcome, journal=False)
+            return Result(host=task.host, result=outcome)
+        try:
+            run.history = self.journal.history(name)
+            self.gate.check()
+            run.emit("cluster-started")
+            outcome = plan(task, run)
+        except NotStarted as exc:
+            outcome = Outcome("not-started", "unknown", {}, str(exc))
+        except RunbookError as exc:
+            outcome = Outcome("failed", "unknown", {}, exc.message, {"phase": exc.step or ""})
+        except Exception as exc:  # a bug must not leave the cluster unreported
+            log.exception("run %s %s: unexpected error", self.report.run_id, name)
+            outcome = Outcome("failed", "unknown", {}, f"internal error: {type(exc).__name__}: {exc}")
+        finally:
+            self.locks.release(name)
+        self._finish(run, outcome)
+        return Result(host=task.host, result=outcome)
+
+    def _finish(self, run: ClusterRun, outcome: Outcome, journal: bool = True) -> None:
+        with self._lock:
+            self.outcomes[run.cluster] = outcome
+        self.gate.record(outcome.outcome)
+        event = Event(time.time(), run.run_id, run.job, run.cluster, "cluster-finished",
+                      {"outcome": outcome.outcome, "state": outcome.state,
+                       "detail": outcome.detail, "phase": outcome.extra.get("phase")})
+        if journal:
+            self.sink(event)
+        else:
+            self.progress.on_event(event)
+        self._write_report()
+
+    # fleet ----------------------------------------------------------------------------
+    def run(self, plan: Plan) -> int:
+        names = self.fleet.names
+        canary = names[: self.opts.canary] if self.opts.canary else []
+        rest = [n for n in names if n not in canary]
+        self._install_signals()
+        self.progress.start()
+        try:
+            if canary:
+                self._run_some(canary, plan)
+                failed = [n for n in canary if self.outcomes[n].outcome not in GOOD_OUTCOMES]
+                if failed:
+                    self.gate.halt(f"canary failed: {', '.join(failed)}")
+            if rest:
+                if self.gate.halted:
+                    for name in rest:
+                        self.outcomes[name] = Outcome("not-started", "unknown", {},
+                                                      self.gate.halted)
+                else:
+                    self._run_some(rest, plan)
+        finally:
+            self.progress.stop()
+            self.journal.close()
+            self.locks.release_all()
+        for name in names:  # every selected cluster ends the run in a named state
+            self.outcomes.setdefault(name, Outcome("not-started", "unknown", {}, "not reached"))
+        self.report.finished = now_iso()
+        self._write_report()
+        self.progress.summary(self.outcomes, self.opts.job)
+        return 0 if all(o.outcome in GOOD_OUTCOMES for o in self.outcomes.values()) else 1
+
+    def _run_some(self, names: list[str], plan: Plan) -> None:
+        nr = self.fleet.nr.filter(filter_func=lambda h: h.name in names)
+        nr.run(task=self._cluster_task, plan=plan, name=self.opts.job, on_failed=True)
+
+    def _write_report(self) -> None:
+        with self._lock:
+            for name, o in self.outcomes.items():
+                self.report.clusters[name] = ClusterReport(
+                    outcome=o.outcome, state=o.state, versions=o.versions, detail=o.detail,
+                    extra=o.extra)
+            self.report.write(self.report_path)
+            self.report.write(self.run_dir / "report.json")
+
+    report_path: Path | None = None
+
+    # interrupts -----------------------------------------------------------------------
+    def _install_signals(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, self._on_signal)
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        del frame
+        self._signals += 1
+        if self._signals == 1:
+            how = self.opts.options.get("on_interrupt", "finish")
+            sys.stderr.write(
+                f"\n{signal.Signals(signum).name}: no new clusters will start; in-flight ones "
+                f"will {'be aborted' if how == 'abort' else 'finish'}. Again to stop now.\n")
+            self.gate.halt("interrupted before start")
+            self.gate.interrupted.set()
+            return
+        sys.stderr.write("stopping now; the journal keeps every cluster's progress\n")
+        with self._lock:
+            for name in self.fleet.names:
+                self.outcomes.setdefault(name, Outcome(
+                    "failed", "unknown", {}, "run stopped while this cluster was in flight; "
+                    "re-run with --resume to re-attach"))
+        self.report.finished = now_iso()
+        self._write_report()
+        self.journal.close()
+        os._exit(130)

@@ -1,0 +1,86 @@
+"""Live progress: one line per in-flight cluster with its phase and elapsed time, plus fleet
+counts. Only on a terminal; quiet otherwise (a one-line summary still goes to stderr)."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections import Counter
+from typing import TYPE_CHECKING
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+if TYPE_CHECKING:
+    from tasks.runctx import Event, Outcome
+
+MAX_LINES = 40
+
+
+class Progress:
+    def __init__(self, *, job: str, total: int, live: bool | None = None) -> None:
+        self.job, self.total = job, total
+        self.live_enabled = sys.stdout.isatty() if live is None else live
+        self._lock = threading.Lock()
+        self._inflight: dict[str, tuple[str, float]] = {}  # cluster -> (phase, started)
+        self._done: Counter[str] = Counter()
+        self._live: Live | None = None
+
+    def on_event(self, event: Event) -> None:
+        with self._lock:
+            if event.kind == "cluster-started":
+                self._inflight[event.cluster] = ("starting", time.monotonic())
+            elif event.kind in ("phase", "step") and event.cluster in self._inflight:
+                label = str(event.data.get("phase") or event.data.get("step"))
+                self._inflight[event.cluster] = (label, self._inflight[event.cluster][1])
+            elif event.kind == "cluster-finished":
+                self._inflight.pop(event.cluster, None)
+                self._done[str(event.data.get("outcome"))] += 1
+
+    def _render(self) -> Group:
+        with self._lock:
+            rows = sorted(self._inflight.items())
+            done = dict(self._done)
+        table = Table(box=None, show_header=True, header_style="bold")
+        table.add_column("cluster")
+        table.add_column("phase")
+        table.add_column("elapsed", justify="right")
+        now = time.monotonic()
+        for name, (phase, started) in rows[:MAX_LINES]:
+            table.add_row(name, phase, f"{now - started:5.0f}s")
+        if len(rows) > MAX_LINES:
+            table.add_row(f"... {len(rows) - MAX_LINES} more", "", "")
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(done.items())) or "none finished"
+        head = Text(f"{self.job}: {len(rows)} in flight, {sum(done.values())}/{self.total} "
+                    f"done ({counts})", style="bold")
+        return Group(head, table)
+
+    def start(self) -> None:
+        if self.live_enabled:
+            self._live = Live(get_renderable=self._render, refresh_per_second=2,
+                              console=Console(), transient=True)
+            self._live.start()
+
+    def stop(self) -> None:
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
+
+    def summary(self, outcomes: dict[str, Outcome], job: str) -> None:
+        counts = Counter(o.outcome for o in outcomes.values())
+        line = f"{job}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+        if self.live_enabled:
+            console = Console()
+            table = Table(title=f"{job} report")
+            for col in ("cluster", "outcome", "state", "node0", "node1", "detail"):
+                table.add_column(col, overflow="fold")
+            for name, o in sorted(outcomes.items()):
+                style = "green" if o.outcome in ("ok", "skipped") else "red"
+                table.add_row(name, f"[{style}]{o.outcome}[/]", o.state,
+                              o.versions.get("node0") or "?", o.versions.get("node1") or "?",
+                              o.detail)
+            console.print(table)
+        sys.stderr.write(line + "\n")

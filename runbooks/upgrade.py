@@ -1,0 +1,85 @@
+"""upgrade: ICU on every selected cluster, each followed to a verified end."""
+
+from __future__ import annotations
+
+import argparse
+
+from nornir.core.task import Task
+
+from runbooks.engine import JobOptions, Runner
+from runbooks.fleet import Fleet
+from runbooks.report import Report
+from tasks.errors import BadInput
+from tasks.runctx import ClusterRun, Outcome
+from tasks.settings import Target
+from tasks.upgrade import upgrade_cluster
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--target-release", help="override the inventory's target release")
+    parser.add_argument("--package", help="override the inventory's package path on the primary")
+    for flag in ("no-sync", "no-tcp-syn-check", "no-validate", "unlink"):
+        parser.add_argument(f"--{flag}", action="store_true", help=f"add '{flag}' to the ICU command")
+    add_fleet_policy(parser)
+    parser.add_argument("--resume", action="store_true",
+                        help="re-attach to ICUs an earlier run started (always done; explicit form)")
+    parser.add_argument("--retry-failed", action="store_true",
+                        help="work clusters an earlier run left as failed")
+    parser.add_argument("--restore-primary", choices=("node0", "node1"),
+                        help="after the upgrade, fail every RG back to this node and reset")
+    parser.add_argument("--on-interrupt", choices=("ask", "abort", "finish"), default="ask",
+                        help="what Ctrl-C/SIGTERM does to in-flight clusters")
+
+
+def add_fleet_policy(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--max-in-flight", type=int, metavar="N", help="clusters mid-ICU at once")
+    parser.add_argument("--canary", type=int, default=0, metavar="N",
+                        help="run the first N clusters alone; stop everything if any fails")
+    parser.add_argument("--max-failures", metavar="N|P%",
+                        help="stop starting clusters once more than N (or P%%) have failed")
+
+
+def fleet_policy(args: argparse.Namespace, job: str) -> JobOptions:
+    opts = JobOptions(job=job, dry_run=args.dry_run)
+    if getattr(args, "max_in_flight", None) is not None:
+        if args.max_in_flight < 1:
+            raise BadInput("--max-in-flight must be at least 1")
+        opts.max_in_flight = args.max_in_flight
+    canary = getattr(args, "canary", 0) or 0
+    if canary < 0:
+        raise BadInput("--canary must not be negative")
+    opts.canary = canary
+    raw = getattr(args, "max_failures", None)
+    if raw is not None:
+        try:
+            if raw.endswith("%"):
+                opts.max_failures_pct = float(raw[:-1])
+                if not 0 <= opts.max_failures_pct <= 100:
+                    raise ValueError
+            else:
+                opts.max_failures = int(raw)
+                if opts.max_failures < 0:
+                    raise ValueError
+        except ValueError:
+            raise BadInput(f"--max-failures must be N or P% (got {raw!r})") from None
+    return opts
+
+
+def run(args: argparse.Namespace, fleet: Fleet, report: Report) -> int:
+    opts = fleet_policy(args, "upgrade")
+    toggles = {f: bool(getattr(args, f.replace("-", "_"))) for f in
+               ("no-sync", "no-tcp-syn-check", "no-validate", "unlink")}
+    targets = {name: Target.resolve(fleet.nr.inventory.hosts[name], release=args.target_release,
+                                    package=args.package) for name in fleet.names}
+    on_interrupt = args.on_interrupt
+    if on_interrupt == "ask":
+        on_interrupt = "finish"  # asked at the signal when a terminal is attached (see engine)
+    opts.options = {"retry_failed": args.retry_failed, "restore_primary": args.restore_primary,
+                    "on_interrupt": on_interrupt, "ask_on_interrupt": args.on_interrupt == "ask"}
+    runner = Runner(fleet, report, opts)
+    runner.report_path = args.report
+
+    def plan(task: Task, run: ClusterRun) -> Outcome:
+        return upgrade_cluster(task, run, targets[task.host.name], toggles)
+
+    return runner.run(plan)

@@ -1,0 +1,140 @@
+"""ICU phases as a runbook can observe them, and the tracker that follows one ICU.
+
+The ICU RPC's own reply is unreliable (reference section 2), so progress is read from what
+any session can poll: pending installs, boot times, reachability and releases. Polls are
+discrete, so a phase can be skipped between two polls; the tracker keeps the furthest phase
+it has evidence for and never goes back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+from tasks.settings import Timing
+from tasks.values import ClusterView, IcuPhase, NodeView
+
+
+class Phase(str, Enum):
+    STARTED = "started"
+    SECONDARY_INSTALLED = "secondary-installed"
+    PRIMARY_INSTALLED = "primary-installed"
+    SECONDARY_REBOOTING = "secondary-rebooting"
+    SECONDARY_BACK = "secondary-back"
+    PRIMARY_REBOOTING = "primary-rebooting"
+    PRIMARY_BACK = "primary-back"
+
+    @property
+    def rank(self) -> int:
+        return ORDER.index(self)
+
+
+ORDER = list(Phase)
+
+# Which deadline bounds the time spent in each phase (reset on every phase change).
+DEADLINE_OF = {
+    Phase.STARTED: "install_deadline",
+    Phase.SECONDARY_INSTALLED: "install_deadline",
+    Phase.PRIMARY_INSTALLED: "reboot_deadline",
+    Phase.SECONDARY_REBOOTING: "reboot_deadline",
+    Phase.SECONDARY_BACK: "reboot_deadline",
+    Phase.PRIMARY_REBOOTING: "reboot_deadline",
+    Phase.PRIMARY_BACK: "settle_deadline",
+}
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """The cluster as it was when the ICU was sent (kept in the journal for resume)."""
+
+    primary: str
+    secondary: str
+    old_release: str
+    target: str
+    boot: dict[str, int]
+
+    def to_json(self) -> dict[str, object]:
+        return {"primary": self.primary, "secondary": self.secondary,
+                "old_release": self.old_release, "target": self.target, "boot": self.boot}
+
+    @classmethod
+    def from_json(cls, data: dict[str, object]) -> Baseline:
+        boot = data["boot"]
+        assert isinstance(boot, dict)
+        return cls(primary=str(data["primary"]), secondary=str(data["secondary"]),
+                   old_release=str(data["old_release"]), target=str(data["target"]),
+                   boot={str(k): int(v) for k, v in boot.items()})
+
+
+def rebooted(node: NodeView | None, base: Baseline) -> bool:
+    return bool(node and node.reachable and node.booted_at and node.booted_at > base.boot[node.node])
+
+
+def release_of(node: NodeView | None) -> str | None:
+    return node.software.version if node and node.reachable and node.software else None
+
+
+def evidence(view: ClusterView, base: Baseline, prev: Phase) -> Phase:
+    """The furthest phase this single observation proves, given where we already were."""
+    p, s = view.nodes.get(base.primary), view.nodes.get(base.secondary)
+    p_down = p is None or not p.reachable
+    s_down = s is None or not s.reachable
+    if rebooted(p, base) and release_of(p) == base.target:
+        return Phase.PRIMARY_BACK
+    if rebooted(s, base) and release_of(s) == base.target:
+        if p_down or rebooted(p, base):
+            return Phase.PRIMARY_REBOOTING
+        return Phase.SECONDARY_BACK
+    if prev.rank >= Phase.SECONDARY_BACK.rank and p_down:
+        return Phase.PRIMARY_REBOOTING
+    if (s_down or rebooted(s, base)) and prev.rank >= Phase.SECONDARY_INSTALLED.rank:
+        return Phase.SECONDARY_REBOOTING
+    if p and p.reachable and p.pending:
+        return Phase.PRIMARY_INSTALLED
+    if s and s.reachable and s.pending:
+        return Phase.SECONDARY_INSTALLED
+    return Phase.STARTED
+
+
+def stopped_reason(view: ClusterView, base: Baseline, phase: Phase, seen_running: bool) -> str | None:
+    """Why the device has evidently stopped this ICU (failure or abort), or None."""
+    s = view.nodes.get(base.secondary)
+    if rebooted(s, base) and release_of(s) not in (None, base.target):
+        return f"{base.secondary} came back on {release_of(s)}, not {base.target}"
+    if phase.rank >= Phase.SECONDARY_REBOOTING.rank:
+        return None
+    nodes = [view.nodes.get(n) for n in (base.primary, base.secondary)]
+    if not all(n and n.reachable for n in nodes):
+        return None
+    idle = all(n is not None and n.icu_phase in (IcuPhase.IDLE,) for n in nodes)
+    nothing_pending = all(n is not None and not n.pending for n in nodes)
+    if idle and nothing_pending and (seen_running or phase.rank > Phase.STARTED.rank):
+        return "the device ended the ICU before the secondary reboot (no install pending)"
+    return None
+
+
+@dataclass
+class Tracker:
+    base: Baseline
+    timing: Timing
+    phase: Phase = Phase.STARTED
+    since: float = 0.0
+    seen_running: bool = False
+    history: list[tuple[float, Phase]] = field(default_factory=list)
+
+    def update(self, view: ClusterView, now: float) -> Phase | None:
+        """Fold one observation in; return the new phase when it moved forward."""
+        if any(n.icu_phase not in (None, IcuPhase.IDLE) for n in view.nodes.values()):
+            self.seen_running = True
+        found = evidence(view, self.base, self.phase)
+        if found.rank > self.phase.rank:
+            self.phase, self.since = found, now
+            self.history.append((now, found))
+            return found
+        return None
+
+    def deadline(self) -> float:
+        return float(getattr(self.timing, DEADLINE_OF[self.phase]))
+
+    def overdue(self, now: float) -> bool:
+        return now - self.since > self.deadline()

@@ -1,0 +1,118 @@
+"""What a per-cluster plan gets from the runner: events out, journal history in, fleet gate."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from tasks.settings import Timing
+
+
+@dataclass(frozen=True)
+class Event:
+    ts: float
+    run_id: str
+    job: str
+    cluster: str
+    kind: str  # step, check, phase, command, cluster-finished, note
+    data: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ts": round(self.ts, 3), "run_id": self.run_id, "job": self.job,
+                "cluster": self.cluster, "event": self.kind, **self.data}
+
+
+@dataclass
+class Outcome:
+    """How one cluster ended this run (becomes its report entry)."""
+
+    outcome: str  # ok | skipped | failed | not-started | inconsistent | refused | locked
+    state: str
+    versions: dict[str, str | None]
+    detail: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class NotStarted(Exception):
+    """The fleet gate will not let this cluster start (halted, canary failed, window...)."""
+
+
+class FleetGate:
+    """Fleet policy shared by every cluster thread: in-flight slots, failure budget, halt."""
+
+    def __init__(self, *, max_in_flight: int | None = None, max_failures: int | None = None):
+        self._slots = threading.BoundedSemaphore(max_in_flight) if max_in_flight else None
+        self._lock = threading.Lock()
+        self.max_failures = max_failures
+        self.failures = 0
+        self.halted: str | None = None
+        self.interrupted = threading.Event()
+
+    def halt(self, reason: str) -> None:
+        with self._lock:
+            if self.halted is None:
+                self.halted = reason
+
+    def check(self) -> None:
+        if self.halted:
+            raise NotStarted(self.halted)
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        """Hold one in-flight slot while a cluster changes; refuse once the fleet is halted."""
+        self.check()
+        if self._slots is None:
+            yield
+            return
+        while not self._slots.acquire(timeout=0.2):
+            self.check()
+        try:
+            self.check()
+            yield
+        finally:
+            self._slots.release()
+
+    def record(self, outcome: str) -> None:
+        with self._lock:
+            if outcome == "failed":
+                self.failures += 1
+                if self.max_failures is not None and self.failures > self.max_failures:
+                    self.halted = self.halted or (
+                        f"halted: {self.failures} failures exceed --max-failures {self.max_failures}"
+                    )
+
+
+@dataclass
+class ClusterRun:
+    """Everything a plan needs about the run it belongs to, for one cluster."""
+
+    cluster: str
+    job: str
+    run_id: str
+    timing: Timing
+    dry_run: bool
+    history: list[dict[str, Any]]  # this cluster's earlier journal records, oldest first
+    sink: Callable[[Event], None]
+    gate: FleetGate
+    options: dict[str, Any] = field(default_factory=dict)
+    transcript: Callable[[str, str, str], None] | None = None  # (node, direction, text)
+    started: float = field(default_factory=time.monotonic)
+
+    def emit(self, kind: str, **data: Any) -> None:
+        self.sink(Event(time.time(), self.run_id, self.job, self.cluster, kind, data))
+
+    def last(self, kind: str, *, job: str | None = None, **match: Any) -> dict[str, Any] | None:
+        """The newest earlier journal record of `kind` (optionally of a job / matching fields)."""
+        for rec in reversed(self.history):
+            if rec.get("event") != kind or (job and rec.get("job") != job):
+                continue
+            if all(rec.get(k) == v for k, v in match.items()):
+                return rec
+        return None
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started

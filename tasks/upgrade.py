@@ -1,0 +1,246 @@
+"""The per-cluster upgrade plan: connect, pre-checks, start ICU, track phases, verify.
+
+Every step observes first and skips what is already done; the ICU command is journaled
+*before* it goes on the wire, so no resume can ever send it twice.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from nornir.core.task import Task
+
+from tasks.classify import ClusterState, classify
+from tasks.connections import close_quietly, drop_all, node_rpc, open_side_session
+from tasks.errors import DeadlineExceeded, DeviceRefused, NodeUnreachable, RunbookError, SessionLost
+from tasks.icu import Baseline, Phase, Tracker, stopped_reason
+from tasks.prechecks import run_prechecks
+from tasks.runctx import ClusterRun, NotStarted, Outcome
+from tasks.settings import Target
+from tasks.values import NODES, ClusterView, node_id, peer_of
+from tasks.waits import look, poll_until
+
+ICU_CLI = "request system software in-service-upgrade"
+
+
+def icu_command(package: str, toggles: dict[str, bool]) -> str:
+    order = ("no-sync", "no-tcp-syn-check", "no-validate", "unlink", "reboot")
+    return " ".join([ICU_CLI, package, *(t for t in order if toggles.get(t))])
+
+
+def outcome_from(view: ClusterView, outcome: str, detail: str, **extra: Any) -> Outcome:
+    verdict = classify(view)
+    return Outcome(outcome, verdict.state.value, {n: view.versions.get(n) for n in NODES},
+                   detail, extra)
+
+
+class IcuCall(threading.Thread):
+    """The ICU RPC on a session of its own, which the device will drop when the primary
+    reboots. We never close it while the ICU runs: closing could end the operation."""
+
+    def __init__(self, task: Task, run: ClusterRun, node: str, package: str,
+                 toggles: dict[str, bool], timeout: float) -> None:
+        super().__init__(name=f"icu-{run.cluster}", daemon=True)
+        self.task, self.run_ctx, self.node = task, run, node
+        self.package, self.toggles, self.timeout = package, toggles, timeout
+        self.connected = threading.Event()
+        self.refused: str | None = None
+        self.accepted: str | None = None
+        self.lost: str | None = None
+        self.not_sent: str | None = None
+
+    def run(self) -> None:
+        try:
+            plugin, rpc = open_side_session(self.task, self.node, self.run_ctx.transcript)
+        except NodeUnreachable as exc:
+            self.not_sent = exc.message
+            self.connected.set()
+            return
+        self.connected.set()
+        try:
+            result = rpc.start_icu(self.package, self.toggles, timeout=self.timeout)
+            if result.ok:
+                self.accepted = result.output
+            else:
+                self.refused = result.output or "ICU refused"
+        except DeviceRefused as exc:
+            self.refused = exc.message
+        except (SessionLost, NodeUnreachable) as exc:
+            self.lost = exc.message  # expected: the session dies with the primary's reboot
+        finally:
+            close_quietly(plugin.connection)
+
+
+def upgrade_cluster(task: Task, run: ClusterRun, target: Target, toggles: dict[str, bool]) -> Outcome:
+    try:
+        return _upgrade(task, run, target, toggles)
+    finally:
+        drop_all(task)
+
+
+def _upgrade(task: Task, run: ClusterRun, target: Target, toggles: dict[str, bool]) -> Outcome:
+    run.emit("step", step="connect")
+    view = look(task, run)
+
+    # Resume: an ICU this tool sent earlier and never saw to an end is re-attached, not resent.
+    sent = run.last("icu-sending", job="upgrade")
+    finished = run.last("cluster-finished", job="upgrade")
+    if sent and (not finished or finished["ts"] < sent["ts"]):
+        base = Baseline.from_json(sent["baseline"])
+        run.emit("note", message=f"re-attaching to the ICU sent by run {sent['run_id']}")
+        return _follow(task, run, base, view, call=None)
+    if finished and finished.get("outcome") == "failed" and not run.options.get("retry_failed"):
+        return outcome_from(view, "failed",
+                            f"left as failed by run {finished['run_id']}: {finished.get('detail')}"
+                            " (re-run with --retry-failed)")
+
+    run.emit("step", step="pre-checks")
+    pre = run_prechecks(task, run, view, target, toggles)
+    checks = [c.to_json() for c in pre.checks]
+    if pre.already_on_target:
+        return outcome_from(view, "skipped", f"already on {target.release}; nothing sent",
+                            checks=checks)
+    if pre.failed:
+        first = pre.failed[0]
+        return outcome_from(view, "failed", f"pre-check {first.name} failed: {first.evidence}",
+                            checks=checks, phase="pre-checks")
+    assert pre.primary is not None
+    primary, secondary = pre.primary, peer_of(pre.primary)
+    command = icu_command(target.package, pre.toggles)
+    plan = {"node": primary, "command": command}
+    if run.dry_run:
+        return outcome_from(view, "skipped", f"dry-run: would send '{command}' to {primary} "
+                            "(RG0 primary)", checks=checks, plan=plan)
+
+    with run.gate.slot():
+        run.emit("step", step="start-icu", node=primary, command=command)
+        base = Baseline(
+            primary=primary, secondary=secondary, old_release=str(view.versions[primary]),
+            target=target.release,
+            boot={n: int(view.nodes[n].booted_at or 0) for n in NODES},
+        )
+        # Journal first, then send: a crash in between must never lead to a second ICU.
+        run.emit("icu-sending", node=primary, command=command, baseline=base.to_json())
+        t = run.timing
+        call = IcuCall(task, run, primary, target.package, pre.toggles,
+                       timeout=t.install_deadline + 3 * t.reboot_deadline)
+        call.start()
+        call.join(timeout=t.connect_timeout + t.icu_reply_timeout)
+        if call.not_sent:
+            return outcome_from(view, "failed", f"ICU not sent: {call.not_sent}",
+                                checks=checks, phase="start-icu", plan=plan)
+        if call.refused:
+            return outcome_from(look(task, run), "failed",
+                                f"ICU refused by {primary}: {call.refused}",
+                                checks=checks, phase="start-icu", plan=plan)
+        run.emit("icu-started", node=primary,
+                 reply=call.accepted if call.accepted is not None else "no reply yet (expected)")
+        result = _follow(task, run, base, view, call=call)
+        result.extra.setdefault("checks", checks)
+        result.extra.setdefault("plan", plan)
+        return result
+
+
+def _follow(task: Task, run: ClusterRun, base: Baseline, view: ClusterView,
+            call: IcuCall | None) -> Outcome:
+    """Track the phases to the primary's return, then verify. Failures carry the phase."""
+    tracker = Tracker(base, run.timing, since=time.monotonic())
+    run.emit("phase", phase=tracker.phase.value)
+    while True:
+        moved = tracker.update(view, time.monotonic())
+        if moved:
+            run.emit("phase", phase=moved.value)
+        if tracker.phase is Phase.PRIMARY_BACK:
+            break
+        if call is not None and call.refused:
+            return outcome_from(view, "failed", f"ICU failed on the device during "
+                                f"{tracker.phase.value}: {call.refused}", phase=tracker.phase.value)
+        reason = stopped_reason(view, base, tracker.phase, tracker.seen_running)
+        if reason:
+            return outcome_from(view, "failed", f"ICU stopped during {tracker.phase.value}: "
+                                f"{reason}", phase=tracker.phase.value)
+        abort = run.options.get("abort_hook")
+        if abort is not None and run.gate.interrupted.is_set() and callable(abort):
+            result: Outcome = abort(task, run, view)
+            return result
+        if tracker.overdue(time.monotonic()):
+            return outcome_from(view, "failed",
+                                f"deadline: {tracker.phase.value} lasted more than "
+                                f"{tracker.deadline():g}s", phase=tracker.phase.value)
+        time.sleep(run.timing.poll_interval)
+        view = look(task, run)
+    return verify_upgraded(task, run, base)
+
+
+def verify_upgraded(task: Task, run: ClusterRun, base: Baseline) -> Outcome:
+    run.emit("step", step="verify")
+
+    def done(view: ClusterView) -> bool:
+        return (all(view.versions.get(n) == base.target for n in NODES)
+                and classify(view).state is ClusterState.HEALTHY)
+
+    try:
+        _, view = poll_until(task, run, done, deadline=run.timing.settle_deadline,
+                             what="both nodes on the target and the cluster healthy",
+                             describe=lambda v: classify(v).detail)
+    except DeadlineExceeded as exc:
+        last = look(task, run)
+        return outcome_from(last, "failed", exc.message, phase="verify")
+    restore = run.options.get("restore_primary")
+    if restore:
+        try:
+            restore_primary(task, run, view, str(restore))
+            view = look(task, run)
+        except RunbookError as exc:
+            return outcome_from(look(task, run), "failed", f"restore-primary: {exc.message}",
+                                phase="restore-primary")
+    return outcome_from(view, "ok", f"both nodes on {base.target}, cluster healthy (verified)")
+
+
+def restore_primary(task: Task, run: ClusterRun, view: ClusterView, preferred: str) -> None:
+    """Fail every RG back to `preferred`, then reset the manual-failover flag; verified."""
+    status = view.status
+    if status is None:
+        raise NodeUnreachable("no cluster status to restore from", cluster=run.cluster)
+    moves = [rg.rg_id for rg in status.groups if rg.nodes_with("primary") != (preferred,)]
+    if not moves:
+        run.emit("note", message=f"every RG already primary on {preferred}")
+        return
+    current = status.rg0_primary or preferred
+    rpc = node_rpc(task, current, timeout=run.timing.rpc_timeout, recorder=run.transcript)
+    for rg_id in moves:
+        run.emit("command", node=current, command=f"request chassis cluster failover "
+                 f"redundancy-group {rg_id} node {node_id(preferred)}")
+        rpc.failover(rg_id, node_id(preferred))
+    drop_all(task)  # an RG0 move changes which node answers as primary
+
+    def moved(v: ClusterView) -> bool:
+        st = v.status
+        return st is not None and all(
+            (g := st.group(rg)) is not None and g.nodes_with("primary") == (preferred,)
+            for rg in moves)
+
+    poll_until(task, run, moved, deadline=run.timing.settle_deadline,
+               what=f"RGs {moves} primary on {preferred}")
+    rpc = node_rpc(task, preferred, timeout=run.timing.rpc_timeout, recorder=run.transcript)
+    for rg_id in moves:
+        run.emit("command", node=preferred,
+                 command=f"request chassis cluster failover reset redundancy-group {rg_id}")
+        rpc.failover_reset(rg_id)
+
+    def reset(v: ClusterView) -> bool:
+        st = v.status
+        return st is not None and not any(
+            m.manual_failover for g in st.groups for m in g.members)
+
+    poll_until(task, run, reset, deadline=run.timing.settle_deadline,
+               what="manual-failover flags cleared")
+
+
+def guard_not_started(run: ClusterRun) -> None:
+    try:
+        run.gate.check()
+    except NotStarted:
+        raise

@@ -1,0 +1,46 @@
+"""Polling the device with a deadline: the only way the plans wait."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from nornir.core.task import Task
+
+from tasks.errors import DeadlineExceeded
+from tasks.observe import observe
+from tasks.runctx import ClusterRun
+from tasks.values import ClusterView
+
+T = TypeVar("T")
+
+
+def look(task: Task, run: ClusterRun) -> ClusterView:
+    return observe(task, timeout=run.timing.rpc_timeout, recorder=run.transcript)
+
+
+def poll_until(
+    task: Task,
+    run: ClusterRun,
+    until: Callable[[ClusterView], T | None],
+    *,
+    deadline: float,
+    what: str,
+    describe: Callable[[ClusterView], str] | None = None,
+) -> tuple[T, ClusterView]:
+    """Observe every poll_interval until `until(view)` returns a value or `deadline` passes."""
+    end = time.monotonic() + deadline
+    while True:
+        view = look(task, run)
+        found = until(view)
+        if found is not None and found is not False:
+            return found, view
+        remaining = end - time.monotonic()
+        if remaining <= 0:
+            seen = describe(view) if describe else ""
+            raise DeadlineExceeded(
+                f"{what} not reached within {deadline:g}s" + (f" ({seen})" if seen else ""),
+                cluster=run.cluster,
+            )
+        time.sleep(min(run.timing.poll_interval, remaining))
