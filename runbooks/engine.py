@@ -190,11 +190,15 @@ class Runner:
         del frame
         self._signals += 1
         if self._signals == 1:
+            self.gate.halt("interrupted before start")
             how = self.opts.options.get("on_interrupt", "finish")
+            if how == "ask" and sys.stdin.isatty():
+                threading.Thread(target=self._ask, daemon=True).start()
+                how = "finish"
+            self.gate.interrupt_action = how if how in ("abort", "finish") else "finish"
             sys.stderr.write(
                 f"\n{signal.Signals(signum).name}: no new clusters will start; in-flight ones "
                 f"will {'be aborted' if how == 'abort' else 'finish'}. Again to stop now.\n")
-            self.gate.halt("interrupted before start")
             self.gate.interrupted.set()
             return
         sys.stderr.write("stopping now; the journal keeps every cluster's progress\n")
@@ -207,3 +211,13 @@ class Runner:
         self._write_report()
         self.journal.close()
         os._exit(130)
+
+    def _ask(self) -> None:
+        try:
+            self.progress.stop()
+            answer = input("Abort the in-flight ICUs (abort, recover if left inconsistent)? "
+                           "[y/N] ")
+        except EOFError:
+            return
+        if answer.strip().lower() in ("y", "yes"):
+            self.gate.interrupt_action = "abort"

@@ -71,11 +71,9 @@ def run(args: argparse.Namespace, fleet: Fleet, report: Report) -> int:
                ("no-sync", "no-tcp-syn-check", "no-validate", "unlink")}
     targets = {name: Target.resolve(fleet.nr.inventory.hosts[name], release=args.target_release,
                                     package=args.package) for name in fleet.names}
-    on_interrupt = args.on_interrupt
-    if on_interrupt == "ask":
-        on_interrupt = "finish"  # asked at the signal when a terminal is attached (see engine)
+    # "ask" prompts at the signal when a terminal is attached, else it means "finish".
     opts.options = {"retry_failed": args.retry_failed, "restore_primary": args.restore_primary,
-                    "on_interrupt": on_interrupt, "ask_on_interrupt": args.on_interrupt == "ask"}
+                    "on_interrupt": args.on_interrupt}
     runner = Runner(fleet, report, opts)
     runner.report_path = args.report
 

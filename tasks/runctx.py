@@ -51,6 +51,7 @@ class FleetGate:
         self.failures = 0
         self.halted: str | None = None
         self.interrupted = threading.Event()
+        self.interrupt_action = "finish"  # or "abort": what in-flight clusters do on interrupt
 
     def halt(self, reason: str) -> None:
         with self._lock:

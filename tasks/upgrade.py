@@ -17,7 +17,7 @@ from tasks.connections import close_quietly, drop_all, node_rpc, open_side_sessi
 from tasks.errors import DeadlineExceeded, DeviceRefused, NodeUnreachable, RunbookError, SessionLost
 from tasks.icu import Baseline, Phase, Tracker, stopped_reason
 from tasks.prechecks import run_prechecks
-from tasks.runctx import ClusterRun, NotStarted, Outcome
+from tasks.runctx import ClusterRun, Outcome
 from tasks.settings import Target
 from tasks.values import NODES, ClusterView, node_id, peer_of
 from tasks.waits import look, poll_until
@@ -161,10 +161,10 @@ def _follow(task: Task, run: ClusterRun, base: Baseline, view: ClusterView,
         if reason:
             return outcome_from(view, "failed", f"ICU stopped during {tracker.phase.value}: "
                                 f"{reason}", phase=tracker.phase.value)
-        abort = run.options.get("abort_hook")
-        if abort is not None and run.gate.interrupted.is_set() and callable(abort):
-            result: Outcome = abort(task, run, view)
-            return result
+        if run.gate.interrupted.is_set() and run.gate.interrupt_action == "abort":
+            from tasks.abort import abort_cluster  # abort builds on this module
+
+            return abort_cluster(task, run, target=base.target, view=view, base=base)
         if tracker.overdue(time.monotonic()):
             return outcome_from(view, "failed",
                                 f"deadline: {tracker.phase.value} lasted more than "
@@ -238,9 +238,3 @@ def restore_primary(task: Task, run: ClusterRun, view: ClusterView, preferred: s
     poll_until(task, run, reset, deadline=run.timing.settle_deadline,
                what="manual-failover flags cleared")
 
-
-def guard_not_started(run: ClusterRun) -> None:
-    try:
-        run.gate.check()
-    except NotStarted:
-        raise

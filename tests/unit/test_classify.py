@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+from tasks.classify import ClusterState, classify
+from tasks.values import IcuPhase
+from tests.factories import NEW, cluster, node, status
+
+
+def test_healthy() -> None:
+    verdict = classify(cluster())
+    assert verdict.state is ClusterState.HEALTHY
+    assert verdict.findings == ()
+
+
+def test_inconsistent_when_releases_differ_and_no_icu() -> None:
+    verdict = classify(cluster(n1=node("node1", NEW)))
+    assert verdict.state is ClusterState.INCONSISTENT
+    assert any("releases differ" in f for f in verdict.findings)
+
+
+def test_icu_in_progress_from_device_text_beats_inconsistent() -> None:
+    view = cluster(node("node0", phase=IcuPhase.PRIMARY_REBOOT), node("node1", NEW))
+    assert classify(view).state is ClusterState.ICU_IN_PROGRESS
+
+
+def test_pending_install_and_journal_hint() -> None:
+    view = cluster(n1=node("node1", pending="There is already an install pending"))
+    assert classify(view).state is ClusterState.PENDING_INSTALL
+    view_no_text = cluster(node("node0", phase=None), node("node1", phase=None, pending="x"))
+    assert classify(view_no_text, icu_started=True).state is ClusterState.ICU_IN_PROGRESS
+
+
+def test_degraded_monitor_failure_priority_zero_and_node_down() -> None:
+    st = status(failures=("IF",), priority1=0)
+    verdict = classify(cluster(node("node0", st=st), node("node1", st=st)))
+    assert verdict.state is ClusterState.DEGRADED
+    assert "RG0: node1 priority 0" in verdict.findings
+    assert "RG1: node1 monitor failures IF" in verdict.findings
+    down = classify(cluster(n1=node("node1", reachable=False)))
+    assert down.state is ClusterState.DEGRADED
+    assert down.findings[0].startswith("node1 unreachable")
+
+
+def test_unreachable_when_no_node_answers() -> None:
+    view = cluster(node("node0", reachable=False), node("node1", reachable=False))
+    assert classify(view).state is ClusterState.UNREACHABLE
+
+
+def test_roles_disagree_is_a_finding() -> None:
+    view = cluster(node("node0", st=status("node0")), node("node1", st=status("node1")))
+    verdict = classify(view)
+    assert verdict.state is ClusterState.DEGRADED
+    assert any("disagree" in f for f in verdict.findings)
+
+
+def test_secondary_hold_is_not_healthy() -> None:
+    st = status(secondary_status="secondary-hold")
+    assert classify(cluster(node("node0", st=st), node("node1", st=st))).state is \
+        ClusterState.DEGRADED

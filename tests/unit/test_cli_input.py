@@ -1,0 +1,83 @@
+"""Bad input: one line on stderr naming the problem, exit code 2, no device contacted.
+
+The inventory points at a port nobody listens on; any attempt to connect would show up as
+a cluster outcome instead of exit code 2.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).parents[2]
+
+
+@pytest.fixture
+def inv(tmp_path: Path) -> Path:
+    kh = tmp_path / "known_hosts"
+    kh.write_text("")
+    (tmp_path / "hosts.yaml").write_text(yaml.safe_dump({
+        "c1": {"groups": ["SRX345"], "data": {"site": "a"}, "connection_options": {
+            "node0": {"hostname": "127.0.0.1", "port": 9},
+            "node1": {"hostname": "127.0.0.1", "port": 9}}}}))
+    (tmp_path / "groups.yaml").write_text(yaml.safe_dump({"SRX345": {"data": {
+        "model": "SRX345", "target_release": "24.2R2-S1.3", "package": "/var/tmp/p.tgz"}}}))
+    (tmp_path / "defaults.yaml").write_text(yaml.safe_dump({
+        "username": "u", "password": "p", "data": {"known_hosts": str(kh)}}))
+    return tmp_path
+
+
+def runbooks(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "runbooks", *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=60, env={"PATH": "/usr/bin:/bin",
+                                                      "PYTHONPATH": str(ROOT)})
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["status", "--cluster", "nope"], "unknown cluster(s): nope"),
+        (["status", "--filter", "site"], "filter must be KEY=VALUE"),
+        (["status", "--filter", "site=zzz"], "matches no cluster"),
+        (["status", "--workers", "0"], "--workers must be at least 1"),
+        (["upgrade", "--max-failures", "x%"], "--max-failures must be N or P%"),
+        (["upgrade", "--max-in-flight", "0"], "--max-in-flight must be at least 1"),
+        (["status", "--config", "missing.yaml"], "config file not found"),
+        (["upgrade", "--bogus"], "unrecognized arguments: --bogus"),
+        (["status", "--report", "/nonexistent/dir/r.json"], "report directory not writable"),
+    ],
+)
+def test_bad_input_exit_2_one_line(inv: Path, args: list[str], message: str) -> None:
+    result = runbooks(*args, "--inventory", str(inv))
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert message in lines[0]
+    assert result.stdout == ""
+
+
+def test_missing_target_in_inventory_is_bad_input(inv: Path) -> None:
+    (inv / "groups.yaml").write_text(yaml.safe_dump({"SRX345": {"data": {"model": "SRX345"}}}))
+    result = runbooks("upgrade", "--inventory", str(inv))
+    assert result.returncode == 2
+    assert "no target_release/package" in result.stderr
+
+
+def test_missing_credentials_never_print_secrets(inv: Path) -> None:
+    (inv / "defaults.yaml").write_text(yaml.safe_dump({"data": {"host_key_check": False}}))
+    result = runbooks("status", "--inventory", str(inv))
+    assert result.returncode == 2
+    assert "JUNOS_USERNAME" in result.stderr
+
+
+def test_unknown_known_hosts_file(inv: Path) -> None:
+    (inv / "defaults.yaml").write_text(yaml.safe_dump({
+        "username": "u", "password": "s3cret", "data": {"known_hosts": "/nope/kh"}}))
+    result = runbooks("status", "--inventory", str(inv))
+    assert result.returncode == 2
+    assert "known_hosts file not found" in result.stderr
+    assert "s3cret" not in result.stderr

@@ -1,0 +1,72 @@
+"""The phase tracker folds discrete observations into monotonic phases."""
+
+from __future__ import annotations
+
+from tasks.icu import Baseline, Phase, Tracker, stopped_reason
+from tasks.settings import DEFAULT_TIMING, Timing
+from tasks.values import IcuPhase
+from tests.factories import NEW, OLD, cluster, node, status
+
+BASE = Baseline("node0", "node1", OLD, NEW, {"node0": 1000, "node1": 1000})
+TIMING = Timing(**DEFAULT_TIMING)
+
+
+def run(*views):  # type: ignore[no-untyped-def]
+    tracker = Tracker(BASE, TIMING)
+    seen = []
+    for i, v in enumerate(views):
+        moved = tracker.update(v, float(i))
+        if moved:
+            seen.append(moved)
+    return tracker, seen
+
+
+def test_full_icu_sequence() -> None:
+    after = status("node1")
+    tracker, seen = run(
+        cluster(),
+        cluster(n1=node("node1", pending="p")),
+        cluster(node("node0", pending="p"), node("node1", pending="p")),
+        cluster(node("node0", pending="p"), node("node1", reachable=False)),
+        cluster(node("node0", pending="p"), node("node1", NEW, booted=2000)),
+        cluster(node("node0", reachable=False), node("node1", NEW, booted=2000, st=after)),
+        cluster(node("node0", NEW, booted=3000, st=after), node("node1", NEW, booted=2000, st=after)),
+    )
+    assert seen == [Phase.SECONDARY_INSTALLED, Phase.PRIMARY_INSTALLED,
+                    Phase.SECONDARY_REBOOTING, Phase.SECONDARY_BACK,
+                    Phase.PRIMARY_REBOOTING, Phase.PRIMARY_BACK]
+    assert tracker.phase is Phase.PRIMARY_BACK
+
+
+def test_skipped_phases_and_never_backwards() -> None:
+    tracker, seen = run(
+        cluster(node("node0", pending="p"), node("node1", NEW, booted=2000)),
+        cluster(n1=node("node1", pending="p")),  # stale-looking view must not move us back
+    )
+    assert seen == [Phase.SECONDARY_BACK]
+    assert tracker.phase is Phase.SECONDARY_BACK
+
+
+def test_secondary_unreachable_before_any_install_is_not_a_reboot() -> None:
+    tracker, seen = run(cluster(n1=node("node1", reachable=False)))
+    assert seen == [] and tracker.phase is Phase.STARTED
+
+
+def test_deadline_per_phase() -> None:
+    tracker = Tracker(BASE, TIMING, since=0.0)
+    assert not tracker.overdue(TIMING.install_deadline - 1)
+    assert tracker.overdue(TIMING.install_deadline + 1)
+
+
+def test_stopped_by_device_before_secondary_reboot() -> None:
+    idle = cluster()
+    assert stopped_reason(idle, BASE, Phase.SECONDARY_INSTALLED, seen_running=True)
+    running = cluster(node("node0", phase=IcuPhase.INSTALL_PRIMARY))
+    assert stopped_reason(running, BASE, Phase.SECONDARY_INSTALLED, seen_running=True) is None
+    # right after the start the device may not report anything yet
+    assert stopped_reason(idle, BASE, Phase.STARTED, seen_running=False) is None
+
+
+def test_secondary_back_on_old_release_is_a_stop() -> None:
+    view = cluster(n1=node("node1", OLD, booted=2000))
+    assert "came back on" in str(stopped_reason(view, BASE, Phase.SECONDARY_REBOOTING, True))
