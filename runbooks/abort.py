@@ -15,9 +15,11 @@ from tasks.runctx import ClusterRun, Outcome
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--no-recover", action="store_true",
-                        help="report an inconsistent result with the recover command instead "
-                        "of recovering it")
+    parser.add_argument(
+        "--no-recover",
+        action="store_true",
+        help="report an inconsistent result with the recover command instead of recovering it",
+    )
 
 
 def run(args: argparse.Namespace, fleet: Fleet, report: Report) -> int:

@@ -39,10 +39,20 @@ def _jobs() -> dict[str, ModuleType]:
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", default="config.yaml", help="Nornir config file")
     parser.add_argument("--inventory", metavar="DIR", help="use DIR/{hosts,groups,defaults}.yaml")
-    parser.add_argument("--cluster", action="append", default=[], metavar="NAME",
-                        help="select a cluster (repeatable)")
-    parser.add_argument("--filter", action="append", default=[], metavar="KEY=VALUE",
-                        help="select clusters whose inventory data KEY equals VALUE (repeatable)")
+    parser.add_argument(
+        "--cluster",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="select a cluster (repeatable)",
+    )
+    parser.add_argument(
+        "--filter",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="select clusters whose inventory data KEY equals VALUE (repeatable)",
+    )
     parser.add_argument("--workers", type=int, help="clusters worked at once")
     parser.add_argument("--report", type=Path, metavar="FILE", help="write the JSON report here")
     parser.add_argument("--dry-run", action="store_true", help="send nothing that changes a device")

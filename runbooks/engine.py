@@ -93,9 +93,15 @@ class Runner:
     def _cluster_task(self, task: Task, plan: Plan) -> Result:
         name = task.host.name
         run = ClusterRun(
-            cluster=name, job=self.opts.job, run_id=self.report.run_id,
-            timing=self.fleet.timing(task.host), dry_run=self.opts.dry_run,
-            history=[], sink=self.sink, gate=self.gate, options=dict(self.opts.options),
+            cluster=name,
+            job=self.opts.job,
+            run_id=self.report.run_id,
+            timing=self.fleet.timing(task.host),
+            dry_run=self.opts.dry_run,
+            history=[],
+            sink=self.sink,
+            gate=self.gate,
+            options=dict(self.opts.options),
             transcript=self.transcripts.recorder(name),
         )
         holder = None if self.opts.dry_run else self.locks.acquire(name)
@@ -114,7 +120,9 @@ class Runner:
             outcome = Outcome("failed", "unknown", {}, exc.message, {"phase": exc.step or ""})
         except Exception as exc:  # a bug must not leave the cluster unreported
             log.exception("run %s %s: unexpected error", self.report.run_id, name)
-            outcome = Outcome("failed", "unknown", {}, f"internal error: {type(exc).__name__}: {exc}")
+            outcome = Outcome(
+                "failed", "unknown", {}, f"internal error: {type(exc).__name__}: {exc}"
+            )
         finally:
             self.locks.release(name)
         self._finish(run, outcome)
@@ -124,9 +132,19 @@ class Runner:
         with self._lock:
             self.outcomes[run.cluster] = outcome
         self.gate.record(outcome.outcome)
-        event = Event(time.time(), run.run_id, run.job, run.cluster, "cluster-finished",
-                      {"outcome": outcome.outcome, "state": outcome.state,
-                       "detail": outcome.detail, "phase": outcome.extra.get("phase")})
+        event = Event(
+            time.time(),
+            run.run_id,
+            run.job,
+            run.cluster,
+            "cluster-finished",
+            {
+                "outcome": outcome.outcome,
+                "state": outcome.state,
+                "detail": outcome.detail,
+                "phase": outcome.extra.get("phase"),
+            },
+        )
         if journal:
             self.sink(event)
         else:
@@ -149,8 +167,9 @@ class Runner:
             if rest:
                 if self.gate.halted:
                     for name in rest:
-                        self.outcomes[name] = Outcome("not-started", "unknown", {},
-                                                      self.gate.halted)
+                        self.outcomes[name] = Outcome(
+                            "not-started", "unknown", {}, self.gate.halted
+                        )
                 else:
                     self._run_some(rest, plan)
         finally:
@@ -172,8 +191,12 @@ class Runner:
         with self._lock:
             for name, o in self.outcomes.items():
                 self.report.clusters[name] = ClusterReport(
-                    outcome=o.outcome, state=o.state, versions=o.versions, detail=o.detail,
-                    extra=o.extra)
+                    outcome=o.outcome,
+                    state=o.state,
+                    versions=o.versions,
+                    detail=o.detail,
+                    extra=o.extra,
+                )
             self.report.write(self.report_path)
             self.report.write(self.run_dir / "report.json")
 
@@ -198,15 +221,23 @@ class Runner:
             self.gate.interrupt_action = how if how in ("abort", "finish") else "finish"
             sys.stderr.write(
                 f"\n{signal.Signals(signum).name}: no new clusters will start; in-flight ones "
-                f"will {'be aborted' if how == 'abort' else 'finish'}. Again to stop now.\n")
+                f"will {'be aborted' if how == 'abort' else 'finish'}. Again to stop now.\n"
+            )
             self.gate.interrupted.set()
             return
         sys.stderr.write("stopping now; the journal keeps every cluster's progress\n")
         with self._lock:
             for name in self.fleet.names:
-                self.outcomes.setdefault(name, Outcome(
-                    "failed", "unknown", {}, "run stopped while this cluster was in flight; "
-                    "re-run with --resume to re-attach"))
+                self.outcomes.setdefault(
+                    name,
+                    Outcome(
+                        "failed",
+                        "unknown",
+                        {},
+                        "run stopped while this cluster was in flight; "
+                        "re-run with --resume to re-attach",
+                    ),
+                )
         self.report.finished = now_iso()
         self._write_report()
         self.journal.close()
@@ -215,8 +246,7 @@ class Runner:
     def _ask(self) -> None:
         try:
             self.progress.stop()
-            answer = input("Abort the in-flight ICUs (abort, recover if left inconsistent)? "
-                           "[y/N] ")
+            answer = input("Abort the in-flight ICUs (abort, recover if left inconsistent)? [y/N] ")
         except EOFError:
             return
         if answer.strip().lower() in ("y", "yes"):

@@ -121,9 +121,7 @@ def prepare_host(host: Host, state_dir: Path, user_defined: dict[str, Any]) -> N
     user = os.environ.get(ENV_USER) or host.username
     password = os.environ.get(ENV_PASSWORD) or host.password
     if not user or not password:
-        raise BadInput(
-            f"no credentials: set {ENV_USER} and {ENV_PASSWORD}", cluster=host.name
-        )
+        raise BadInput(f"no credentials: set {ENV_USER} and {ENV_PASSWORD}", cluster=host.name)
     host.username, host.password = user, password
     timing = Timing.resolve(host, user_defined.get("timing"))
     ssh_config = _ssh_config(host, state_dir)
@@ -137,7 +135,9 @@ def prepare_host(host: Host, state_dir: Path, user_defined: dict[str, Any]) -> N
         try:
             optional["port"] = int(port)
         except (TypeError, ValueError):
-            raise BadInput(f"connection_options.{node}.port is not a number", cluster=host.name) from None
+            raise BadInput(
+                f"connection_options.{node}.port is not a number", cluster=host.name
+            ) from None
         opts.port = optional["port"]
         optional["ssh_config_file"] = str(ssh_config.path)
         extras.update(

@@ -54,14 +54,17 @@ class Progress:
         if len(rows) > MAX_LINES:
             table.add_row(f"... {len(rows) - MAX_LINES} more", "", "")
         counts = ", ".join(f"{k} {v}" for k, v in sorted(done.items())) or "none finished"
-        head = Text(f"{self.job}: {len(rows)} in flight, {sum(done.values())}/{self.total} "
-                    f"done ({counts})", style="bold")
+        head = Text(
+            f"{self.job}: {len(rows)} in flight, {sum(done.values())}/{self.total} done ({counts})",
+            style="bold",
+        )
         return Group(head, table)
 
     def start(self) -> None:
         if self.live_enabled:
-            self._live = Live(get_renderable=self._render, refresh_per_second=2,
-                              console=Console(), transient=True)
+            self._live = Live(
+                get_renderable=self._render, refresh_per_second=2, console=Console(), transient=True
+            )
             self._live.start()
 
     def stop(self) -> None:
@@ -79,8 +82,13 @@ class Progress:
                 table.add_column(col, overflow="fold")
             for name, o in sorted(outcomes.items()):
                 style = "green" if o.outcome in ("ok", "skipped") else "red"
-                table.add_row(name, f"[{style}]{o.outcome}[/]", o.state,
-                              o.versions.get("node0") or "?", o.versions.get("node1") or "?",
-                              o.detail)
+                table.add_row(
+                    name,
+                    f"[{style}]{o.outcome}[/]",
+                    o.state,
+                    o.versions.get("node0") or "?",
+                    o.versions.get("node1") or "?",
+                    o.detail,
+                )
             console.print(table)
         sys.stderr.write(line + "\n")

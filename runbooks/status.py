@@ -88,8 +88,15 @@ def run(args: argparse.Namespace, fleet: Fleet, report: Report) -> int:
         if multi is None or multi[0].failed or not isinstance(multi[0].result, ClusterSummary):
             err = str(multi[0].exception or multi[0].result) if multi else "no result"
             summaries.append(
-                ClusterSummary(name, ClusterState.UNREACHABLE.value, dict.fromkeys(NODES),
-                               {}, {}, (f"status failed: {err.splitlines()[0]}",), ())
+                ClusterSummary(
+                    name,
+                    ClusterState.UNREACHABLE.value,
+                    dict.fromkeys(NODES),
+                    {},
+                    {},
+                    (f"status failed: {err.splitlines()[0]}",),
+                    (),
+                )
             )
         else:
             summaries.append(multi[0].result)

@@ -19,24 +19,45 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--target-release", help="override the inventory's target release")
     parser.add_argument("--package", help="override the inventory's package path on the primary")
     for flag in ("no-sync", "no-tcp-syn-check", "no-validate", "unlink"):
-        parser.add_argument(f"--{flag}", action="store_true", help=f"add '{flag}' to the ICU command")
+        parser.add_argument(
+            f"--{flag}", action="store_true", help=f"add '{flag}' to the ICU command"
+        )
     add_fleet_policy(parser)
-    parser.add_argument("--resume", action="store_true",
-                        help="re-attach to ICUs an earlier run started (always done; explicit form)")
-    parser.add_argument("--retry-failed", action="store_true",
-                        help="work clusters an earlier run left as failed")
-    parser.add_argument("--restore-primary", choices=("node0", "node1"),
-                        help="after the upgrade, fail every RG back to this node and reset")
-    parser.add_argument("--on-interrupt", choices=("ask", "abort", "finish"), default="ask",
-                        help="what Ctrl-C/SIGTERM does to in-flight clusters")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="re-attach to ICUs an earlier run started (always done; explicit form)",
+    )
+    parser.add_argument(
+        "--retry-failed", action="store_true", help="work clusters an earlier run left as failed"
+    )
+    parser.add_argument(
+        "--restore-primary",
+        choices=("node0", "node1"),
+        help="after the upgrade, fail every RG back to this node and reset",
+    )
+    parser.add_argument(
+        "--on-interrupt",
+        choices=("ask", "abort", "finish"),
+        default="ask",
+        help="what Ctrl-C/SIGTERM does to in-flight clusters",
+    )
 
 
 def add_fleet_policy(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-in-flight", type=int, metavar="N", help="clusters mid-ICU at once")
-    parser.add_argument("--canary", type=int, default=0, metavar="N",
-                        help="run the first N clusters alone; stop everything if any fails")
-    parser.add_argument("--max-failures", metavar="N|P%",
-                        help="stop starting clusters once more than N (or P%%) have failed")
+    parser.add_argument(
+        "--canary",
+        type=int,
+        default=0,
+        metavar="N",
+        help="run the first N clusters alone; stop everything if any fails",
+    )
+    parser.add_argument(
+        "--max-failures",
+        metavar="N|P%",
+        help="stop starting clusters once more than N (or P%%) have failed",
+    )
 
 
 def fleet_policy(args: argparse.Namespace, job: str) -> JobOptions:
@@ -67,13 +88,22 @@ def fleet_policy(args: argparse.Namespace, job: str) -> JobOptions:
 
 def run(args: argparse.Namespace, fleet: Fleet, report: Report) -> int:
     opts = fleet_policy(args, "upgrade")
-    toggles = {f: bool(getattr(args, f.replace("-", "_"))) for f in
-               ("no-sync", "no-tcp-syn-check", "no-validate", "unlink")}
-    targets = {name: Target.resolve(fleet.nr.inventory.hosts[name], release=args.target_release,
-                                    package=args.package) for name in fleet.names}
+    toggles = {
+        f: bool(getattr(args, f.replace("-", "_")))
+        for f in ("no-sync", "no-tcp-syn-check", "no-validate", "unlink")
+    }
+    targets = {
+        name: Target.resolve(
+            fleet.nr.inventory.hosts[name], release=args.target_release, package=args.package
+        )
+        for name in fleet.names
+    }
     # "ask" prompts at the signal when a terminal is attached, else it means "finish".
-    opts.options = {"retry_failed": args.retry_failed, "restore_primary": args.restore_primary,
-                    "on_interrupt": args.on_interrupt}
+    opts.options = {
+        "retry_failed": args.retry_failed,
+        "restore_primary": args.restore_primary,
+        "on_interrupt": args.on_interrupt,
+    }
     runner = Runner(fleet, report, opts)
     runner.report_path = args.report
 

@@ -30,8 +30,16 @@ def console() -> Console:
 def print_status_table(summaries: list[ClusterSummary]) -> None:
     out = console()
     table = Table(title="SRX chassis clusters", show_lines=False)
-    for col in ("cluster", "state", "node0", "node1", "RG0 primary", "RG1 primary", "pending",
-                "findings"):
+    for col in (
+        "cluster",
+        "state",
+        "node0",
+        "node1",
+        "RG0 primary",
+        "RG1 primary",
+        "pending",
+        "findings",
+    ):
         table.add_column(col, overflow="fold")
     for s in summaries:
         pending = ",".join(n for n, p in sorted(s.pending.items()) if p) or "-"

@@ -26,8 +26,13 @@ def inflight_baseline(run: ClusterRun) -> Baseline | None:
     sent = run.last("icu-sending")
     if sent is None:
         return None
-    later = [r for r in run.history if r.get("event") == "cluster-finished"
-             and r["ts"] > sent["ts"] and r.get("job") != "status"]
+    later = [
+        r
+        for r in run.history
+        if r.get("event") == "cluster-finished"
+        and r["ts"] > sent["ts"]
+        and r.get("job") != "status"
+    ]
     return None if later else Baseline.from_json(sent["baseline"])
 
 
@@ -46,30 +51,44 @@ def icu_activity(view: ClusterView, base: Baseline | None) -> str | None:
     return None
 
 
-def abort_cluster(task: Task, run: ClusterRun, *, target: str | None,
-                  view: ClusterView | None = None, base: Baseline | None = None) -> Outcome:
+def abort_cluster(
+    task: Task,
+    run: ClusterRun,
+    *,
+    target: str | None,
+    view: ClusterView | None = None,
+    base: Baseline | None = None,
+) -> Outcome:
     view = view or look(task, run)
     base = base or inflight_baseline(run)
     phase = icu_activity(view, base)
     if phase is None:
-        return outcome_from(view, "skipped", f"no ICU running ({classify(view).state.value}); "
-                            "nothing sent")
+        return outcome_from(
+            view, "skipped", f"no ICU running ({classify(view).state.value}); nothing sent"
+        )
     primary = view.status.rg0_primary if view.status else None
     if primary is None or not view.nodes[primary].reachable:
-        primary = next((n for n in NODES if view.nodes[n].reachable and view.nodes[n].status
-                        and view.nodes[n].status.rg0_primary == n), None)
+        primary = next((n for n in NODES if view.primary_seen_by(n) == n), None)
     if primary is None:
-        return outcome_from(view, "failed", f"ICU running ({phase}) but no reachable RG0 "
-                            "primary to send the abort to", phase=phase)
+        return outcome_from(
+            view,
+            "failed",
+            f"ICU running ({phase}) but no reachable RG0 primary to send the abort to",
+            phase=phase,
+        )
     if run.dry_run:
-        return outcome_from(view, "skipped", f"dry-run: ICU running ({phase}); would send "
-                            f"'{ABORT_CLI}' to {primary} (RG0 primary)",
-                            plan={"node": primary, "command": ABORT_CLI})
+        return outcome_from(
+            view,
+            "skipped",
+            f"dry-run: ICU running ({phase}); would send '{ABORT_CLI}' to {primary} (RG0 primary)",
+            plan={"node": primary, "command": ABORT_CLI},
+        )
     run.emit("step", step="abort", node=primary, phase=phase)
     run.emit("command", node=primary, command=ABORT_CLI)
     try:
-        words = node_rpc(task, primary, timeout=run.timing.rpc_timeout,
-                         recorder=run.transcript).abort_icu()
+        words = node_rpc(
+            task, primary, timeout=run.timing.rpc_timeout, recorder=run.transcript
+        ).abort_icu()
     except RunbookError as exc:
         # A lost reply does not tell us whether the abort landed: observe, never resend.
         words = f"no reply ({exc.message}); observing"
@@ -77,8 +96,9 @@ def abort_cluster(task: Task, run: ClusterRun, *, target: str | None,
     return await_abort(task, run, base, phase, target)
 
 
-def await_abort(task: Task, run: ClusterRun, base: Baseline | None, phase: str,
-                target: str | None) -> Outcome:
+def await_abort(
+    task: Task, run: ClusterRun, base: Baseline | None, phase: str, target: str | None
+) -> Outcome:
     """Wait for the abort to land (the current operation finishes first), then classify."""
     started = time.monotonic()
 
@@ -99,43 +119,72 @@ def await_abort(task: Task, run: ClusterRun, base: Baseline | None, phase: str,
         return "clean"
 
     def too_late(v: ClusterView) -> bool:
-        return base is not None and evidence(v, base, Phase.STARTED).rank >= \
-            Phase.PRIMARY_REBOOTING.rank
+        return (
+            base is not None
+            and evidence(v, base, Phase.STARTED).rank >= Phase.PRIMARY_REBOOTING.rank
+        )
 
     try:
-        found, view = poll_until(task, run, lambda v: landed(v) or ("too-late" if too_late(v)
-                                 else None), deadline=run.timing.abort_deadline,
-                                 what="the abort to land", describe=lambda v: classify(v).detail)
+        found, view = poll_until(
+            task,
+            run,
+            lambda v: landed(v) or ("too-late" if too_late(v) else None),
+            deadline=run.timing.abort_deadline,
+            what="the abort to land",
+            describe=lambda v: classify(v).detail,
+        )
     except DeadlineExceeded as exc:
         return outcome_from(look(task, run), "failed", exc.message, phase=phase)
-    extra: dict[str, Any] = {"aborted_during": phase,
-                             "abort_wait_s": round(time.monotonic() - started, 1)}
+    extra: dict[str, Any] = {
+        "aborted_during": phase,
+        "abort_wait_s": round(time.monotonic() - started, 1),
+    }
     if found == "too-late":
         assert base is not None
         run.emit("note", message="abort came too late: the primary's reboot had begun")
         done = verify_upgraded(task, run, base)
         done.outcome = "too-late" if done.outcome == "ok" else done.outcome
-        done.detail = f"abort came too late (during {phase}); the upgrade completed: " \
-            + done.detail
+        done.detail = f"abort came too late (during {phase}); the upgrade completed: " + done.detail
         done.extra.update(extra)
         return done
     if found == "inconsistent":
         run.emit("note", message="abort left the cluster inconsistent")
         if run.options.get("no_recover"):
-            return outcome_from(view, "inconsistent", f"aborted during {phase}: secondary on "
-                                "the new release, primary on the old; run `python -m runbooks "
-                                f"recover --cluster {run.cluster}`", **extra)
-        result = recover_cluster(task, run, target=target or (base.target if base else None),
-                                 view=view, prefix=f"aborted during {phase}, left inconsistent; ")
+            return outcome_from(
+                view,
+                "inconsistent",
+                f"aborted during {phase}: secondary on "
+                "the new release, primary on the old; run `python -m runbooks "
+                f"recover --cluster {run.cluster}`",
+                **extra,
+            )
+        result = recover_cluster(
+            task,
+            run,
+            target=target or (base.target if base else None),
+            view=view,
+            prefix=f"aborted during {phase}, left inconsistent; ",
+        )
         result.extra.update(extra)
         return result
     # clean: both nodes on the old release, nothing pending; verify healthy
     try:
-        _, view = poll_until(task, run, lambda v: classify(v).state is ClusterState.HEALTHY,
-                             deadline=run.timing.settle_deadline, what="cluster healthy",
-                             describe=lambda v: classify(v).detail)
+        _, view = poll_until(
+            task,
+            run,
+            lambda v: classify(v).state is ClusterState.HEALTHY,
+            deadline=run.timing.settle_deadline,
+            what="cluster healthy",
+            describe=lambda v: classify(v).detail,
+        )
     except DeadlineExceeded as exc:
-        return outcome_from(look(task, run), "failed", f"aborted during {phase}, but {exc.message}",
-                            **extra)
-    return outcome_from(view, "ok", f"aborted during {phase}; rolled back cleanly, both nodes on "
-                        f"{view.versions['node0']}, cluster healthy (verified)", **extra)
+        return outcome_from(
+            look(task, run), "failed", f"aborted during {phase}, but {exc.message}", **extra
+        )
+    return outcome_from(
+        view,
+        "ok",
+        f"aborted during {phase}; rolled back cleanly, both nodes on "
+        f"{view.versions['node0']}, cluster healthy (verified)",
+        **extra,
+    )

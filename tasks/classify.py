@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 from tasks.values import NODES, ClusterView, IcuPhase
 
 
-class ClusterState(str, Enum):
+class ClusterState(StrEnum):
     HEALTHY = "healthy"
     INCONSISTENT = "inconsistent"  # nodes on different releases, no ICU running
     ICU_IN_PROGRESS = "icu-in-progress"
@@ -31,9 +31,7 @@ class Classification:
 
 def icu_running(view: ClusterView) -> bool:
     """True when a node's ICU progress text says a phase other than idle."""
-    return any(
-        v.icu_phase not in (None, IcuPhase.IDLE) for v in view.nodes.values() if v.reachable
-    )
+    return any(v.icu_phase not in (None, IcuPhase.IDLE) for v in view.nodes.values() if v.reachable)
 
 
 def health_findings(view: ClusterView) -> tuple[list[str], list[str]]:
@@ -52,9 +50,7 @@ def health_findings(view: ClusterView) -> tuple[list[str], list[str]]:
         findings.append(
             "releases differ: " + ", ".join(f"{n} {v}" for n, v in sorted(versions.items()))
         )
-    seen = {
-        n: v.status.rg0_primary for n, v in view.nodes.items() if v.reachable and v.status
-    }
+    seen = {n: view.primary_seen_by(n) for n in NODES if view.nodes.get(n) and view.nodes[n].status}
     if len(set(seen.values())) > 1:
         findings.append(
             "nodes disagree on the RG0 primary: "

@@ -65,7 +65,9 @@ class JunosNode:
         except Exception as exc:  # PyEZ and napalm raise several unrelated types here
             cause = exc.__cause__ or exc.__context__
             reason = type(exc).__name__ + (f" ({type(cause).__name__})" if cause else "")
-            raise NodeUnreachable(f"cannot connect to {hostname}:{optional.get('port')}: {reason}") from exc
+            raise NodeUnreachable(
+                f"cannot connect to {hostname}:{optional.get('port')}: {reason}"
+            ) from exc
         self.connection = driver
 
     def close(self) -> None:
@@ -84,9 +86,7 @@ def register() -> None:
         ConnectionPluginRegister.register(name, JunosNode)
 
 
-def node_rpc(
-    task: Task, node: str, *, timeout: float, recorder: Recorder | None = None
-) -> NodeRpc:
+def node_rpc(task: Task, node: str, *, timeout: float, recorder: Recorder | None = None) -> NodeRpc:
     """The RPC client on `node`'s managed session (opened on first use)."""
     driver = task.host.get_connection(node, task.nornir.config)
     return NodeRpc(

@@ -9,13 +9,13 @@ it has evidence for and never goes back.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 from tasks.settings import Timing
 from tasks.values import ClusterView, IcuPhase, NodeView
 
 
-class Phase(str, Enum):
+class Phase(StrEnum):
     STARTED = "started"
     SECONDARY_INSTALLED = "secondary-installed"
     PRIMARY_INSTALLED = "primary-installed"
@@ -54,20 +54,31 @@ class Baseline:
     boot: dict[str, int]
 
     def to_json(self) -> dict[str, object]:
-        return {"primary": self.primary, "secondary": self.secondary,
-                "old_release": self.old_release, "target": self.target, "boot": self.boot}
+        return {
+            "primary": self.primary,
+            "secondary": self.secondary,
+            "old_release": self.old_release,
+            "target": self.target,
+            "boot": self.boot,
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, object]) -> Baseline:
         boot = data["boot"]
         assert isinstance(boot, dict)
-        return cls(primary=str(data["primary"]), secondary=str(data["secondary"]),
-                   old_release=str(data["old_release"]), target=str(data["target"]),
-                   boot={str(k): int(v) for k, v in boot.items()})
+        return cls(
+            primary=str(data["primary"]),
+            secondary=str(data["secondary"]),
+            old_release=str(data["old_release"]),
+            target=str(data["target"]),
+            boot={str(k): int(v) for k, v in boot.items()},
+        )
 
 
 def rebooted(node: NodeView | None, base: Baseline) -> bool:
-    return bool(node and node.reachable and node.booted_at and node.booted_at > base.boot[node.node])
+    return bool(
+        node and node.reachable and node.booted_at and node.booted_at > base.boot[node.node]
+    )
 
 
 def release_of(node: NodeView | None) -> str | None:
@@ -96,7 +107,9 @@ def evidence(view: ClusterView, base: Baseline, prev: Phase) -> Phase:
     return Phase.STARTED
 
 
-def stopped_reason(view: ClusterView, base: Baseline, phase: Phase, seen_running: bool) -> str | None:
+def stopped_reason(
+    view: ClusterView, base: Baseline, phase: Phase, seen_running: bool
+) -> str | None:
     """Why the device has evidently stopped this ICU (failure or abort), or None."""
     s = view.nodes.get(base.secondary)
     if rebooted(s, base) and release_of(s) not in (None, base.target):

@@ -49,7 +49,7 @@ def _strip(elem: Element) -> Element:
         if not isinstance(el.tag, str):
             continue
         el.tag = _local(el.tag)
-        for key in list(el.attrib):
+        for key in [str(k) for k in el.attrib]:
             if key.startswith("{"):
                 el.attrib[_local(key)] = el.attrib.pop(key)
     etree.cleanup_namespaces(copy)
@@ -359,13 +359,17 @@ class NodeRpc:
         return parse_file_list(self._call("file-list", path=directory, detail=True), path)
 
     def checksum(self, path: str, algorithm: str = "md5") -> str:
-        rpc = "get-checksum-information" if algorithm == "md5" else "get-sha256-checksum-information"
+        rpc = (
+            "get-checksum-information" if algorithm == "md5" else "get-sha256-checksum-information"
+        )
         return parse_checksum(self._call(rpc, path=path))
 
     def icu_phase(self) -> IcuPhase | None:
         """Optional enrichment: None when the release has no such command."""
         try:
-            reply = self._call("cli", command="show chassis cluster information issu", format="text")
+            reply = self._call(
+                "cli", command="show chassis cluster information issu", format="text"
+            )
         except DeviceRefused:
             return None
         return parse_icu_phase(output_text(reply))
@@ -376,7 +380,10 @@ class NodeRpc:
         toggles = {key.replace("-", "_"): True for key, on in options.items() if on}
         return parse_package_result(
             self._call(
-                "request-package-in-service-upgrade", timeout=timeout, package_name=package, **toggles
+                "request-package-in-service-upgrade",
+                timeout=timeout,
+                package_name=package,
+                **toggles,
             )
         )
 

@@ -52,18 +52,28 @@ def run_prechecks(
         run.emit("check", check=name, passed=passed, evidence=evidence)
         return passed
 
-    def result(already: bool = False, primary: str | None = None, model: str = "") -> PrecheckResult:
+    def result(
+        already: bool = False, primary: str | None = None, model: str = ""
+    ) -> PrecheckResult:
         return PrecheckResult(tuple(checks), already, primary, model, dict(toggles))
 
     unreachable = [n for n in NODES if not view.nodes[n].reachable]
-    if not add("reachable", not unreachable,
-               "both nodes answer" if not unreachable else
-               "; ".join(f"{n}: {view.nodes[n].error}" for n in unreachable)):
+    if not add(
+        "reachable",
+        not unreachable,
+        "both nodes answer"
+        if not unreachable
+        else "; ".join(f"{n}: {view.nodes[n].error}" for n in unreachable),
+    ):
         return result()
     not_clustered = [n for n in NODES if not view.nodes[n].clustered]
-    if not add("cluster-enabled", not not_clustered,
-               "chassis cluster enabled" if not not_clustered else
-               f"not enabled on {', '.join(not_clustered)}"):
+    if not add(
+        "cluster-enabled",
+        not not_clustered,
+        "chassis cluster enabled"
+        if not not_clustered
+        else f"not enabled on {', '.join(not_clustered)}",
+    ):
         return result()
     versions = view.versions
     same = versions["node0"] == versions["node1"] and versions["node0"] is not None
@@ -74,17 +84,27 @@ def run_prechecks(
         add("already-on-target", True, f"both nodes run {current}")
         return result(already=True)
     pending = [n for n in NODES if view.nodes[n].pending]
-    if not add("no-pending-install", not pending,
-               "nothing pending" if not pending else f"install pending on {', '.join(pending)}"):
+    if not add(
+        "no-pending-install",
+        not pending,
+        "nothing pending" if not pending else f"install pending on {', '.join(pending)}",
+    ):
         return result()
     findings, _notes = health_findings(view)
-    if not add("cluster-healthy", not findings, "; ".join(findings) or "every RG has one "
-               "primary and one secondary, no priority 0, no monitor failures"):
+    if not add(
+        "cluster-healthy",
+        not findings,
+        "; ".join(findings)
+        or "every RG has one primary and one secondary, no priority 0, no monitor failures",
+    ):
         return result()
     status = view.status
     primary = status.rg0_primary if status else None
-    if not add("rg0-primary", primary is not None,
-               f"RG0 primary is {primary}" if primary else "no single RG0 primary"):
+    if not add(
+        "rg0-primary",
+        primary is not None,
+        f"RG0 primary is {primary}" if primary else "no single RG0 primary",
+    ):
         return result()
     assert primary is not None
     software = view.nodes[primary].software
@@ -100,7 +120,9 @@ def run_prechecks(
     if not add("model-supports-icu", ok, why):
         return result(primary=primary, model=model)
     violation = path_violation(model, current, target.release)
-    if not add("path-rules", violation is None, violation or f"{current} -> {target.release} allowed"):
+    if not add(
+        "path-rules", violation is None, violation or f"{current} -> {target.release} allowed"
+    ):
         return result(primary=primary, model=model)
     try:
         _package_checks(task, run, add, primary, target)
@@ -117,15 +139,22 @@ def _package_checks(task: Task, run: ClusterRun, add: object, primary: str, targ
         add("package-present", False, f"{target.package} not found on {primary}")
         return
     size_ok = target.size is None or info.size == target.size
-    if not add("package-present", size_ok, f"{target.package} on {primary}, {info.size} bytes"
-               + ("" if size_ok else f", expected {target.size}")):
+    if not add(
+        "package-present",
+        size_ok,
+        f"{target.package} on {primary}, {info.size} bytes"
+        + ("" if size_ok else f", expected {target.size}"),
+    ):
         return
     for algorithm, expected in (("md5", target.md5), ("sha256", target.sha256)):
         if expected:
             actual = rpc.checksum(target.package, algorithm)
-            if not add(f"package-{algorithm}", actual == str(expected).lower(),
-                       f"{algorithm} {actual}" + ("" if actual == str(expected).lower()
-                                                  else f", expected {expected}")):
+            if not add(
+                f"package-{algorithm}",
+                actual == str(expected).lower(),
+                f"{algorithm} {actual}"
+                + ("" if actual == str(expected).lower() else f", expected {expected}"),
+            ):
                 return
     storage = rpc.storage()
     need = int(info.size * SPACE_FACTOR)
@@ -134,6 +163,10 @@ def _package_checks(task: Task, run: ClusterRun, add: object, primary: str, targ
         free = free_bytes_for(storage.get(node, []), "/var/tmp")
         if free is None or free < need:
             short.append(f"{node} {free if free is not None else 'unknown'}")
-    add("free-space", not short,
-        f"at least {need} bytes free in /var/tmp on both nodes" if not short
-        else f"need {need} bytes free, have: {', '.join(short)}")
+    add(
+        "free-space",
+        not short,
+        f"at least {need} bytes free in /var/tmp on both nodes"
+        if not short
+        else f"need {need} bytes free, have: {', '.join(short)}",
+    )

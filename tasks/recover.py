@@ -38,15 +38,19 @@ def decide(view: ClusterView, target: str | None) -> Decision:
     """Which node to recover: the RG0 secondary on the release that differs from the primary's."""
     down = [n for n in NODES if not view.nodes[n].reachable]
     if down:
-        return Decision(None, None, f"{', '.join(down)} unreachable; bring it up, then re-run "
-                        "recover")
-    seen = {n: (view.nodes[n].status.rg0_primary if view.nodes[n].status else None)
-            for n in NODES}
+        return Decision(
+            None, None, f"{', '.join(down)} unreachable; bring it up, then re-run recover"
+        )
+    seen = {n: view.primary_seen_by(n) for n in NODES}
     if len(set(seen.values())) != 1 or None in seen.values():
-        return Decision(None, None, "nodes disagree about the RG0 primary ("
-                        + ", ".join(f"{n} says {p or 'none'}" for n, p in seen.items())
-                        + "); check control/fabric links and `show chassis cluster status` "
-                        "on each node before acting")
+        return Decision(
+            None,
+            None,
+            "nodes disagree about the RG0 primary ("
+            + ", ".join(f"{n} says {p or 'none'}" for n, p in seen.items())
+            + "); check control/fabric links and `show chassis cluster status` "
+            "on each node before acting",
+        )
     primary = seen["node0"]
     assert primary is not None
     secondary = peer_of(primary)
@@ -54,18 +58,29 @@ def decide(view: ClusterView, target: str | None) -> Decision:
     if vp != vs:
         secondary_differs = vs == target or (target not in (vp, vs) and newer(str(vs), str(vp)))
         if not secondary_differs:
-            return Decision(None, primary, f"the RG0 primary {primary} runs {vp}, the secondary "
-                            f"{vs}: the node on the differing release is the primary; fail "
-                            f"RG0 over to {secondary} or roll back {primary} by hand in a window")
-        return Decision(secondary, primary, f"{secondary} (RG0 secondary) runs {vs}, "
-                        f"primary {primary} runs {vp}")
+            return Decision(
+                None,
+                primary,
+                f"the RG0 primary {primary} runs {vp}, the secondary "
+                f"{vs}: the node on the differing release is the primary; fail "
+                f"RG0 over to {secondary} or roll back {primary} by hand in a window",
+            )
+        return Decision(
+            secondary,
+            primary,
+            f"{secondary} (RG0 secondary) runs {vs}, primary {primary} runs {vp}",
+        )
     pending = [n for n in NODES if view.nodes[n].pending]
     if pending == [secondary]:
         return Decision(secondary, primary, f"leftover install pending on {secondary}")
     if primary in pending:
-        return Decision(None, primary, f"an install is pending on the RG0 primary {primary}; "
-                        f"run `request system software rollback node {node_id(primary)}` on it "
-                        "by hand")
+        return Decision(
+            None,
+            primary,
+            f"an install is pending on the RG0 primary {primary}; "
+            f"run `request system software rollback node {node_id(primary)}` on it "
+            "by hand",
+        )
     return Decision(None, primary, "nothing to recover")
 
 
@@ -80,8 +95,14 @@ def _done_steps(run: ClusterRun) -> dict[str, dict[str, Any]]:
     return steps
 
 
-def recover_cluster(task: Task, run: ClusterRun, *, target: str | None,
-                    view: ClusterView | None = None, prefix: str = "") -> Outcome:
+def recover_cluster(
+    task: Task,
+    run: ClusterRun,
+    *,
+    target: str | None,
+    view: ClusterView | None = None,
+    prefix: str = "",
+) -> Outcome:
     view = view or look(task, run)
     verdict = classify(view)
     done = _done_steps(run)
@@ -91,25 +112,35 @@ def recover_cluster(task: Task, run: ClusterRun, *, target: str | None,
     if verdict.state not in (ClusterState.INCONSISTENT, ClusterState.PENDING_INSTALL) and not (
         resuming and "reboot" in done
     ):
-        return outcome_from(view, "refused", prefix + f"not recovered: {verdict.state.value} "
-                            f"({verdict.detail})")
+        return outcome_from(
+            view, "refused", prefix + f"not recovered: {verdict.state.value} ({verdict.detail})"
+        )
     if "reboot" in done:
         node, primary = str(done["reboot"]["node"]), peer_of(str(done["reboot"]["node"]))
-        run.emit("note", message=f"resuming: reboot of {node} was sent by run "
-                 f"{done['reboot']['run_id']}; waiting for it to rejoin")
+        run.emit(
+            "note",
+            message=f"resuming: reboot of {node} was sent by run "
+            f"{done['reboot']['run_id']}; waiting for it to rejoin",
+        )
         return _after_reboot(task, run, node, primary, int(done["reboot"]["boot_before"]), prefix)
     decision = decide(view, target)
     if decision.node is None:
         return outcome_from(view, "refused", prefix + f"refused: {decision.reason}")
     node, primary = decision.node, peer_of(decision.node)
     want = str(view.versions[primary])
-    command_words = [f"request system software abort in-service-upgrade (on {node})",
-                     f"request system software rollback node {node_id(node)} (on {node})",
-                     f"request system reboot (on {node})"]
+    command_words = [
+        f"request system software abort in-service-upgrade (on {node})",
+        f"request system software rollback node {node_id(node)} (on {node})",
+        f"request system reboot (on {node})",
+    ]
     if run.dry_run:
-        return outcome_from(view, "skipped", prefix + f"dry-run: would recover {node} "
-                            f"({decision.reason}): " + "; then ".join(command_words),
-                            plan={"node": node, "commands": command_words})
+        return outcome_from(
+            view,
+            "skipped",
+            prefix + f"dry-run: would recover {node} "
+            f"({decision.reason}): " + "; then ".join(command_words),
+            plan={"node": node, "commands": command_words},
+        )
     run.emit("step", step="recover", node=node, reason=decision.reason)
     try:
         rpc = node_rpc(task, node, timeout=run.timing.rpc_timeout, recorder=run.transcript)
@@ -121,24 +152,34 @@ def recover_cluster(task: Task, run: ClusterRun, *, target: str | None,
             run.emit("command", node=node, command=command_words[1])
             result = rpc.rollback(node_id(node))
             if not result.ok:
-                raise DeviceRefused(result.output or "rollback refused", step="rollback",
-                                    node=node)
+                raise DeviceRefused(result.output or "rollback refused", step="rollback", node=node)
             match = _ROLLBACK_RELEASE.search(result.output)
             if view.versions[node] != want and (match is None or match.group(1) != want):
-                raise DeviceRefused(f"rollback answered {result.output!r}; expected {want} to "
-                                    "become active", step="rollback", node=node)
+                raise DeviceRefused(
+                    f"rollback answered {result.output!r}; expected {want} to become active",
+                    step="rollback",
+                    node=node,
+                )
             run.emit("recover-step", step="rollback", node=node, reply=result.output)
         current = look(task, run)
         me = current.nodes[node]
         if current.versions[node] == want:
             if me.pending:  # rolling back a leftover install must leave nothing pending
-                raise DeviceRefused(f"an install is still pending on {node} after the "
-                                    "rollback; not rebooting into it", step="rollback", node=node)
+                raise DeviceRefused(
+                    f"an install is still pending on {node} after the "
+                    "rollback; not rebooting into it",
+                    step="rollback",
+                    node=node,
+                )
             run.emit("note", message=f"{node} runs {want} with nothing pending; no reboot needed")
             return _verify(task, run, node, want, prefix, "rollback")
         if not me.pending:
-            raise DeviceRefused(f"after rollback {node} shows no pending install; the reboot "
-                                f"would not bring {want}", step="rollback", node=node)
+            raise DeviceRefused(
+                f"after rollback {node} shows no pending install; the reboot "
+                f"would not bring {want}",
+                step="rollback",
+                node=node,
+            )
         boot_before = int(me.booted_at or 0)
         run.emit("recover-step", step="reboot", node=node, boot_before=boot_before)
         run.emit("command", node=node, command=command_words[2])
@@ -151,20 +192,30 @@ def recover_cluster(task: Task, run: ClusterRun, *, target: str | None,
     except RunbookError as exc:
         step = exc.step or "recover"
         left = look(task, run)
-        return outcome_from(left, "failed", prefix + f"recover stopped at {step} on {node}: "
-                            f"{exc.message}", phase=step)
+        return outcome_from(
+            left,
+            "failed",
+            prefix + f"recover stopped at {step} on {node}: {exc.message}",
+            phase=step,
+        )
 
 
-def _after_reboot(task: Task, run: ClusterRun, node: str, primary: str, boot_before: int,
-                  prefix: str) -> Outcome:
+def _after_reboot(
+    task: Task, run: ClusterRun, node: str, primary: str, boot_before: int, prefix: str
+) -> Outcome:
     def gone_or_rebooted(v: ClusterView) -> bool:
         me = v.nodes[node]
         return not me.reachable or (me.booted_at or 0) > boot_before
 
     t = run.timing
     try:
-        poll_until(task, run, gone_or_rebooted, deadline=t.reboot_deadline,
-                   what=f"{node} rebooting (boot time change)")
+        poll_until(
+            task,
+            run,
+            gone_or_rebooted,
+            deadline=t.reboot_deadline,
+            what=f"{node} rebooting (boot time change)",
+        )
         want_holder: dict[str, str] = {}
 
         def rejoined(v: ClusterView) -> bool:
@@ -175,28 +226,46 @@ def _after_reboot(task: Task, run: ClusterRun, node: str, primary: str, boot_bef
             rg0 = v.status.group(0) if v.status else None
             member = rg0.member(node) if rg0 else None
             return v.versions[node] == v.versions[primary] and bool(
-                member and member.status == "secondary")
+                member and member.status == "secondary"
+            )
 
-        _, view = poll_until(task, run, rejoined, deadline=t.reboot_deadline,
-                             what=f"{node} back as RG0 secondary on the primary's release",
-                             describe=lambda v: classify(v).detail)
+        _, view = poll_until(
+            task,
+            run,
+            rejoined,
+            deadline=t.reboot_deadline,
+            what=f"{node} back as RG0 secondary on the primary's release",
+            describe=lambda v: classify(v).detail,
+        )
     except DeadlineExceeded as exc:
-        return outcome_from(look(task, run), "failed", prefix + f"recover: {exc.message}",
-                            phase="reboot")
+        return outcome_from(
+            look(task, run), "failed", prefix + f"recover: {exc.message}", phase="reboot"
+        )
     return _verify(task, run, node, str(view.versions[primary]), prefix, "reboot")
 
 
-def _verify(task: Task, run: ClusterRun, node: str, release: str, prefix: str,
-            last_step: str) -> Outcome:
+def _verify(
+    task: Task, run: ClusterRun, node: str, release: str, prefix: str, last_step: str
+) -> Outcome:
     started = time.monotonic()
     try:
-        _, view = poll_until(task, run, lambda v: classify(v).state is ClusterState.HEALTHY,
-                             deadline=run.timing.settle_deadline,
-                             what="cluster healthy after recovery",
-                             describe=lambda v: classify(v).detail)
+        _, view = poll_until(
+            task,
+            run,
+            lambda v: classify(v).state is ClusterState.HEALTHY,
+            deadline=run.timing.settle_deadline,
+            what="cluster healthy after recovery",
+            describe=lambda v: classify(v).detail,
+        )
     except DeadlineExceeded as exc:
-        return outcome_from(look(task, run), "failed", prefix + f"recover: {exc.message}",
-                            phase="verify")
+        return outcome_from(
+            look(task, run), "failed", prefix + f"recover: {exc.message}", phase="verify"
+        )
     del started
-    return outcome_from(view, "ok", prefix + f"recovered {node} (last step {last_step}): both "
-                        f"nodes on {release}, cluster healthy (verified)", recovered_node=node)
+    return outcome_from(
+        view,
+        "ok",
+        prefix + f"recovered {node} (last step {last_step}): both "
+        f"nodes on {release}, cluster healthy (verified)",
+        recovered_node=node,
+    )

@@ -6,10 +6,32 @@ import re
 
 _PART = re.compile(r"(\d+)|([A-Za-z]+)")
 _RELEASE = re.compile(r"^(\d+)\.(\d+)([A-Z])(\d+)(?:-([A-Z])(\d+))?(?:\.(\d+))?", re.IGNORECASE)
-BRANCH_ICU = ("SRX100", "SRX110", "SRX210", "SRX220", "SRX240", "SRX300", "SRX320",
-              "SRX340", "SRX345", "SRX380", "SRX550", "SRX650")
-HIGH_END_ISSU = ("SRX1400", "SRX1500", "SRX3400", "SRX3600", "SRX4100", "SRX4200",
-                 "SRX4600", "SRX5400", "SRX5600", "SRX5800")
+BRANCH_ICU = (
+    "SRX100",
+    "SRX110",
+    "SRX210",
+    "SRX220",
+    "SRX240",
+    "SRX300",
+    "SRX320",
+    "SRX340",
+    "SRX345",
+    "SRX380",
+    "SRX550",
+    "SRX650",
+)
+HIGH_END_ISSU = (
+    "SRX1400",
+    "SRX1500",
+    "SRX3400",
+    "SRX3600",
+    "SRX4100",
+    "SRX4200",
+    "SRX4600",
+    "SRX5400",
+    "SRX5600",
+    "SRX5800",
+)
 SRX300_FAMILY = ("SRX300", "SRX320", "SRX340", "SRX345", "SRX380")
 
 
@@ -18,8 +40,14 @@ def release_key(release: str) -> tuple[tuple[int, int | str], ...]:
     m = _RELEASE.match(release.strip())
     if m:
         major, minor, kind, rel, _svc, svc_no, spin = m.groups()
-        return ((1, int(major)), (1, int(minor)), (0, kind.upper()), (1, int(rel)),
-                (1, int(svc_no or 0)), (1, int(spin or 0)))
+        return (
+            (1, int(major)),
+            (1, int(minor)),
+            (0, kind.upper()),
+            (1, int(rel)),
+            (1, int(svc_no or 0)),
+            (1, int(spin or 0)),
+        )
     key: list[tuple[int, int | str]] = []
     for num, word in _PART.findall(release):
         key.append((1, int(num)) if num else (0, word.upper()))
@@ -53,7 +81,9 @@ def path_violation(model: str, current: str, target: str) -> str | None:
     if family in SRX300_FAMILY and target.upper().startswith("24.4R1"):
         return f"{family} cannot use ICU to go to 24.4R1 (KB85650/KB17947 procedure instead)"
     floor = "18.1R1"
-    if (family in SRX300_FAMILY or family == "SRX1500") and release_key(target) < release_key(floor):
+    if (family in SRX300_FAMILY or family == "SRX1500") and release_key(target) < release_key(
+        floor
+    ):
         return f"ICU cannot downgrade {family} below {floor}"
     del current
     return None

@@ -22,8 +22,14 @@ class Event:
     data: dict[str, Any]
 
     def to_json(self) -> dict[str, Any]:
-        return {"ts": round(self.ts, 3), "run_id": self.run_id, "job": self.job,
-                "cluster": self.cluster, "event": self.kind, **self.data}
+        return {
+            "ts": round(self.ts, 3),
+            "run_id": self.run_id,
+            "job": self.job,
+            "cluster": self.cluster,
+            "event": self.kind,
+            **self.data,
+        }
 
 
 @dataclass

@@ -32,16 +32,24 @@ def icu_command(package: str, toggles: dict[str, bool]) -> str:
 
 def outcome_from(view: ClusterView, outcome: str, detail: str, **extra: Any) -> Outcome:
     verdict = classify(view)
-    return Outcome(outcome, verdict.state.value, {n: view.versions.get(n) for n in NODES},
-                   detail, extra)
+    return Outcome(
+        outcome, verdict.state.value, {n: view.versions.get(n) for n in NODES}, detail, extra
+    )
 
 
 class IcuCall(threading.Thread):
     """The ICU RPC on a session of its own, which the device will drop when the primary
     reboots. We never close it while the ICU runs: closing could end the operation."""
 
-    def __init__(self, task: Task, run: ClusterRun, node: str, package: str,
-                 toggles: dict[str, bool], timeout: float) -> None:
+    def __init__(
+        self,
+        task: Task,
+        run: ClusterRun,
+        node: str,
+        package: str,
+        toggles: dict[str, bool],
+        timeout: float,
+    ) -> None:
         super().__init__(name=f"icu-{run.cluster}", daemon=True)
         self.task, self.run_ctx, self.node = task, run, node
         self.package, self.toggles, self.timeout = package, toggles, timeout
@@ -73,7 +81,9 @@ class IcuCall(threading.Thread):
             close_quietly(plugin.connection)
 
 
-def upgrade_cluster(task: Task, run: ClusterRun, target: Target, toggles: dict[str, bool]) -> Outcome:
+def upgrade_cluster(
+    task: Task, run: ClusterRun, target: Target, toggles: dict[str, bool]
+) -> Outcome:
     try:
         return _upgrade(task, run, target, toggles)
     finally:
@@ -92,59 +102,96 @@ def _upgrade(task: Task, run: ClusterRun, target: Target, toggles: dict[str, boo
         run.emit("note", message=f"re-attaching to the ICU sent by run {sent['run_id']}")
         return _follow(task, run, base, view, call=None)
     if finished and finished.get("outcome") == "failed" and not run.options.get("retry_failed"):
-        return outcome_from(view, "failed",
-                            f"left as failed by run {finished['run_id']}: {finished.get('detail')}"
-                            " (re-run with --retry-failed)")
+        return outcome_from(
+            view,
+            "failed",
+            f"left as failed by run {finished['run_id']}: {finished.get('detail')}"
+            " (re-run with --retry-failed)",
+        )
 
     run.emit("step", step="pre-checks")
     pre = run_prechecks(task, run, view, target, toggles)
     checks = [c.to_json() for c in pre.checks]
     if pre.already_on_target:
-        return outcome_from(view, "skipped", f"already on {target.release}; nothing sent",
-                            checks=checks)
+        return outcome_from(
+            view, "skipped", f"already on {target.release}; nothing sent", checks=checks
+        )
     if pre.failed:
         first = pre.failed[0]
-        return outcome_from(view, "failed", f"pre-check {first.name} failed: {first.evidence}",
-                            checks=checks, phase="pre-checks")
+        return outcome_from(
+            view,
+            "failed",
+            f"pre-check {first.name} failed: {first.evidence}",
+            checks=checks,
+            phase="pre-checks",
+        )
     assert pre.primary is not None
     primary, secondary = pre.primary, peer_of(pre.primary)
     command = icu_command(target.package, pre.toggles)
     plan = {"node": primary, "command": command}
     if run.dry_run:
-        return outcome_from(view, "skipped", f"dry-run: would send '{command}' to {primary} "
-                            "(RG0 primary)", checks=checks, plan=plan)
+        return outcome_from(
+            view,
+            "skipped",
+            f"dry-run: would send '{command}' to {primary} (RG0 primary)",
+            checks=checks,
+            plan=plan,
+        )
 
     with run.gate.slot():
         run.emit("step", step="start-icu", node=primary, command=command)
         base = Baseline(
-            primary=primary, secondary=secondary, old_release=str(view.versions[primary]),
+            primary=primary,
+            secondary=secondary,
+            old_release=str(view.versions[primary]),
             target=target.release,
             boot={n: int(view.nodes[n].booted_at or 0) for n in NODES},
         )
         # Journal first, then send: a crash in between must never lead to a second ICU.
         run.emit("icu-sending", node=primary, command=command, baseline=base.to_json())
         t = run.timing
-        call = IcuCall(task, run, primary, target.package, pre.toggles,
-                       timeout=t.install_deadline + 3 * t.reboot_deadline)
+        call = IcuCall(
+            task,
+            run,
+            primary,
+            target.package,
+            pre.toggles,
+            timeout=t.install_deadline + 3 * t.reboot_deadline,
+        )
         call.start()
         call.join(timeout=t.connect_timeout + t.icu_reply_timeout)
         if call.not_sent:
-            return outcome_from(view, "failed", f"ICU not sent: {call.not_sent}",
-                                checks=checks, phase="start-icu", plan=plan)
+            return outcome_from(
+                view,
+                "failed",
+                f"ICU not sent: {call.not_sent}",
+                checks=checks,
+                phase="start-icu",
+                plan=plan,
+            )
         if call.refused:
-            return outcome_from(look(task, run), "failed",
-                                f"ICU refused by {primary}: {call.refused}",
-                                checks=checks, phase="start-icu", plan=plan)
-        run.emit("icu-started", node=primary,
-                 reply=call.accepted if call.accepted is not None else "no reply yet (expected)")
+            return outcome_from(
+                look(task, run),
+                "failed",
+                f"ICU refused by {primary}: {call.refused}",
+                checks=checks,
+                phase="start-icu",
+                plan=plan,
+            )
+        run.emit(
+            "icu-started",
+            node=primary,
+            reply=call.accepted if call.accepted is not None else "no reply yet (expected)",
+        )
         result = _follow(task, run, base, view, call=call)
         result.extra.setdefault("checks", checks)
         result.extra.setdefault("plan", plan)
         return result
 
 
-def _follow(task: Task, run: ClusterRun, base: Baseline, view: ClusterView,
-            call: IcuCall | None) -> Outcome:
+def _follow(
+    task: Task, run: ClusterRun, base: Baseline, view: ClusterView, call: IcuCall | None
+) -> Outcome:
     """Track the phases to the primary's return, then verify. Failures carry the phase."""
     tracker = Tracker(base, run.timing, since=time.monotonic())
     run.emit("phase", phase=tracker.phase.value)
@@ -155,20 +202,31 @@ def _follow(task: Task, run: ClusterRun, base: Baseline, view: ClusterView,
         if tracker.phase is Phase.PRIMARY_BACK:
             break
         if call is not None and call.refused:
-            return outcome_from(view, "failed", f"ICU failed on the device during "
-                                f"{tracker.phase.value}: {call.refused}", phase=tracker.phase.value)
+            return outcome_from(
+                view,
+                "failed",
+                f"ICU failed on the device during {tracker.phase.value}: {call.refused}",
+                phase=tracker.phase.value,
+            )
         reason = stopped_reason(view, base, tracker.phase, tracker.seen_running)
         if reason:
-            return outcome_from(view, "failed", f"ICU stopped during {tracker.phase.value}: "
-                                f"{reason}", phase=tracker.phase.value)
+            return outcome_from(
+                view,
+                "failed",
+                f"ICU stopped during {tracker.phase.value}: {reason}",
+                phase=tracker.phase.value,
+            )
         if run.gate.interrupted.is_set() and run.gate.interrupt_action == "abort":
             from tasks.abort import abort_cluster  # abort builds on this module
 
             return abort_cluster(task, run, target=base.target, view=view, base=base)
         if tracker.overdue(time.monotonic()):
-            return outcome_from(view, "failed",
-                                f"deadline: {tracker.phase.value} lasted more than "
-                                f"{tracker.deadline():g}s", phase=tracker.phase.value)
+            return outcome_from(
+                view,
+                "failed",
+                f"deadline: {tracker.phase.value} lasted more than {tracker.deadline():g}s",
+                phase=tracker.phase.value,
+            )
         time.sleep(run.timing.poll_interval)
         view = look(task, run)
     return verify_upgraded(task, run, base)
@@ -178,13 +236,20 @@ def verify_upgraded(task: Task, run: ClusterRun, base: Baseline) -> Outcome:
     run.emit("step", step="verify")
 
     def done(view: ClusterView) -> bool:
-        return (all(view.versions.get(n) == base.target for n in NODES)
-                and classify(view).state is ClusterState.HEALTHY)
+        return (
+            all(view.versions.get(n) == base.target for n in NODES)
+            and classify(view).state is ClusterState.HEALTHY
+        )
 
     try:
-        _, view = poll_until(task, run, done, deadline=run.timing.settle_deadline,
-                             what="both nodes on the target and the cluster healthy",
-                             describe=lambda v: classify(v).detail)
+        _, view = poll_until(
+            task,
+            run,
+            done,
+            deadline=run.timing.settle_deadline,
+            what="both nodes on the target and the cluster healthy",
+            describe=lambda v: classify(v).detail,
+        )
     except DeadlineExceeded as exc:
         last = look(task, run)
         return outcome_from(last, "failed", exc.message, phase="verify")
@@ -194,8 +259,12 @@ def verify_upgraded(task: Task, run: ClusterRun, base: Baseline) -> Outcome:
             restore_primary(task, run, view, str(restore))
             view = look(task, run)
         except RunbookError as exc:
-            return outcome_from(look(task, run), "failed", f"restore-primary: {exc.message}",
-                                phase="restore-primary")
+            return outcome_from(
+                look(task, run),
+                "failed",
+                f"restore-primary: {exc.message}",
+                phase="restore-primary",
+            )
     return outcome_from(view, "ok", f"both nodes on {base.target}, cluster healthy (verified)")
 
 
@@ -211,8 +280,12 @@ def restore_primary(task: Task, run: ClusterRun, view: ClusterView, preferred: s
     current = status.rg0_primary or preferred
     rpc = node_rpc(task, current, timeout=run.timing.rpc_timeout, recorder=run.transcript)
     for rg_id in moves:
-        run.emit("command", node=current, command=f"request chassis cluster failover "
-                 f"redundancy-group {rg_id} node {node_id(preferred)}")
+        run.emit(
+            "command",
+            node=current,
+            command=f"request chassis cluster failover "
+            f"redundancy-group {rg_id} node {node_id(preferred)}",
+        )
         rpc.failover(rg_id, node_id(preferred))
     drop_all(task)  # an RG0 move changes which node answers as primary
 
@@ -220,21 +293,29 @@ def restore_primary(task: Task, run: ClusterRun, view: ClusterView, preferred: s
         st = v.status
         return st is not None and all(
             (g := st.group(rg)) is not None and g.nodes_with("primary") == (preferred,)
-            for rg in moves)
+            for rg in moves
+        )
 
-    poll_until(task, run, moved, deadline=run.timing.settle_deadline,
-               what=f"RGs {moves} primary on {preferred}")
+    poll_until(
+        task,
+        run,
+        moved,
+        deadline=run.timing.settle_deadline,
+        what=f"RGs {moves} primary on {preferred}",
+    )
     rpc = node_rpc(task, preferred, timeout=run.timing.rpc_timeout, recorder=run.transcript)
     for rg_id in moves:
-        run.emit("command", node=preferred,
-                 command=f"request chassis cluster failover reset redundancy-group {rg_id}")
+        run.emit(
+            "command",
+            node=preferred,
+            command=f"request chassis cluster failover reset redundancy-group {rg_id}",
+        )
         rpc.failover_reset(rg_id)
 
     def reset(v: ClusterView) -> bool:
         st = v.status
-        return st is not None and not any(
-            m.manual_failover for g in st.groups for m in g.members)
+        return st is not None and not any(m.manual_failover for g in st.groups for m in g.members)
 
-    poll_until(task, run, reset, deadline=run.timing.settle_deadline,
-               what="manual-failover flags cleared")
-
+    poll_until(
+        task, run, reset, deadline=run.timing.settle_deadline, what="manual-failover flags cleared"
+    )

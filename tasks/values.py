@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 NODES = ("node0", "node1")
 
@@ -92,7 +92,7 @@ class PackageResult:
     output: str
 
 
-class IcuPhase(str, Enum):
+class IcuPhase(StrEnum):
     """ICU progress as the device's issu text reports it (optional enrichment)."""
 
     IDLE = "idle"
@@ -131,6 +131,11 @@ class ClusterView:
     @property
     def versions(self) -> dict[str, str | None]:
         return {n: (v.software.version if v.software else None) for n, v in self.nodes.items()}
+
+    def primary_seen_by(self, node: str) -> str | None:
+        """The RG0 primary according to `node`'s own cluster status (None if it cannot say)."""
+        v = self.nodes.get(node)
+        return v.status.rg0_primary if v and v.reachable and v.status else None
 
     @property
     def status(self) -> ClusterStatus | None:

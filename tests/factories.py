@@ -15,30 +15,56 @@ from tasks.values import (
 OLD, NEW = "23.4R2-S3.9", "24.2R2-S1.3"
 
 
-def status(primary: str = "node0", *, secondary_status: str = "secondary",
-           failures: tuple[str, ...] = (), priority1: int = 100) -> ClusterStatus:
+def status(
+    primary: str = "node0",
+    *,
+    secondary_status: str = "secondary",
+    failures: tuple[str, ...] = (),
+    priority1: int = 100,
+) -> ClusterStatus:
     other = "node1" if primary == "node0" else "node0"
     groups = []
     for rg in (0, 1):
-        groups.append(RedundancyGroup(rg, 1, (
-            RgMember(primary, 200, "primary", rg == 1, False, ()),
-            RgMember(other, priority1, secondary_status, rg == 1, False, failures),
-        )))
+        groups.append(
+            RedundancyGroup(
+                rg,
+                1,
+                (
+                    RgMember(primary, 200, "primary", rg == 1, False, ()),
+                    RgMember(other, priority1, secondary_status, rg == 1, False, failures),
+                ),
+            )
+        )
     return ClusterStatus(1, tuple(sorted_members(g) for g in groups))
 
 
 def sorted_members(g: RedundancyGroup) -> RedundancyGroup:
-    return RedundancyGroup(g.rg_id, g.failover_count, tuple(sorted(g.members, key=lambda m: m.node)))
+    return RedundancyGroup(
+        g.rg_id, g.failover_count, tuple(sorted(g.members, key=lambda m: m.node))
+    )
 
 
-def node(name: str, version: str | None = OLD, *, reachable: bool = True, booted: int = 1000,
-         pending: str | None = None, st: ClusterStatus | None = None,
-         phase: IcuPhase | None = IcuPhase.IDLE) -> NodeView:
+def node(
+    name: str,
+    version: str | None = OLD,
+    *,
+    reachable: bool = True,
+    booted: int = 1000,
+    pending: str | None = None,
+    st: ClusterStatus | None = None,
+    phase: IcuPhase | None = IcuPhase.IDLE,
+) -> NodeView:
     if not reachable:
         return NodeView(node=name, reachable=False, error="ConnectRefusedError")
-    return NodeView(node=name, reachable=True,
-                    software=NodeSoftware(name, "fw", "SRX345", version) if version else None,
-                    status=st or status(), booted_at=booted, pending=pending, icu_phase=phase)
+    return NodeView(
+        node=name,
+        reachable=True,
+        software=NodeSoftware(name, "fw", "SRX345", version) if version else None,
+        status=st or status(),
+        booted_at=booted,
+        pending=pending,
+        icu_phase=phase,
+    )
 
 
 def cluster(n0: NodeView | None = None, n1: NodeView | None = None) -> ClusterView:

@@ -54,5 +54,6 @@ def test_roles_disagree_is_a_finding() -> None:
 
 def test_secondary_hold_is_not_healthy() -> None:
     st = status(secondary_status="secondary-hold")
-    assert classify(cluster(node("node0", st=st), node("node1", st=st))).state is \
-        ClusterState.DEGRADED
+    assert (
+        classify(cluster(node("node0", st=st), node("node1", st=st))).state is ClusterState.DEGRADED
+    )

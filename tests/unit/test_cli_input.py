@@ -20,21 +20,48 @@ ROOT = Path(__file__).parents[2]
 def inv(tmp_path: Path) -> Path:
     kh = tmp_path / "known_hosts"
     kh.write_text("")
-    (tmp_path / "hosts.yaml").write_text(yaml.safe_dump({
-        "c1": {"groups": ["SRX345"], "data": {"site": "a"}, "connection_options": {
-            "node0": {"hostname": "127.0.0.1", "port": 9},
-            "node1": {"hostname": "127.0.0.1", "port": 9}}}}))
-    (tmp_path / "groups.yaml").write_text(yaml.safe_dump({"SRX345": {"data": {
-        "model": "SRX345", "target_release": "24.2R2-S1.3", "package": "/var/tmp/p.tgz"}}}))
-    (tmp_path / "defaults.yaml").write_text(yaml.safe_dump({
-        "username": "u", "password": "p", "data": {"known_hosts": str(kh)}}))
+    (tmp_path / "hosts.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "c1": {
+                    "groups": ["SRX345"],
+                    "data": {"site": "a"},
+                    "connection_options": {
+                        "node0": {"hostname": "127.0.0.1", "port": 9},
+                        "node1": {"hostname": "127.0.0.1", "port": 9},
+                    },
+                }
+            }
+        )
+    )
+    (tmp_path / "groups.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "SRX345": {
+                    "data": {
+                        "model": "SRX345",
+                        "target_release": "24.2R2-S1.3",
+                        "package": "/var/tmp/p.tgz",
+                    }
+                }
+            }
+        )
+    )
+    (tmp_path / "defaults.yaml").write_text(
+        yaml.safe_dump({"username": "u", "password": "p", "data": {"known_hosts": str(kh)}})
+    )
     return tmp_path
 
 
 def runbooks(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "runbooks", *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=60, env={"PATH": "/usr/bin:/bin",
-                                                      "PYTHONPATH": str(ROOT)})
+    return subprocess.run(
+        [sys.executable, "-m", "runbooks", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
+    )
 
 
 @pytest.mark.parametrize(
@@ -75,8 +102,9 @@ def test_missing_credentials_never_print_secrets(inv: Path) -> None:
 
 
 def test_unknown_known_hosts_file(inv: Path) -> None:
-    (inv / "defaults.yaml").write_text(yaml.safe_dump({
-        "username": "u", "password": "s3cret", "data": {"known_hosts": "/nope/kh"}}))
+    (inv / "defaults.yaml").write_text(
+        yaml.safe_dump({"username": "u", "password": "s3cret", "data": {"known_hosts": "/nope/kh"}})
+    )
     result = runbooks("status", "--inventory", str(inv))
     assert result.returncode == 2
     assert "known_hosts file not found" in result.stderr

@@ -30,11 +30,18 @@ def test_full_icu_sequence() -> None:
         cluster(node("node0", pending="p"), node("node1", reachable=False)),
         cluster(node("node0", pending="p"), node("node1", NEW, booted=2000)),
         cluster(node("node0", reachable=False), node("node1", NEW, booted=2000, st=after)),
-        cluster(node("node0", NEW, booted=3000, st=after), node("node1", NEW, booted=2000, st=after)),
+        cluster(
+            node("node0", NEW, booted=3000, st=after), node("node1", NEW, booted=2000, st=after)
+        ),
     )
-    assert seen == [Phase.SECONDARY_INSTALLED, Phase.PRIMARY_INSTALLED,
-                    Phase.SECONDARY_REBOOTING, Phase.SECONDARY_BACK,
-                    Phase.PRIMARY_REBOOTING, Phase.PRIMARY_BACK]
+    assert seen == [
+        Phase.SECONDARY_INSTALLED,
+        Phase.PRIMARY_INSTALLED,
+        Phase.SECONDARY_REBOOTING,
+        Phase.SECONDARY_BACK,
+        Phase.PRIMARY_REBOOTING,
+        Phase.PRIMARY_BACK,
+    ]
     assert tracker.phase is Phase.PRIMARY_BACK
 
 

@@ -127,8 +127,11 @@ def test_unknown_rpc_error_text() -> None:
     ("body", "ok", "text"),
     [
         ("<output>ICU started</output><package-result>0</package-result>", True, "ICU started"),
-        ("<output>There is already an install pending.</output><package-result>1</package-result>",
-         False, "There is already an install pending."),
+        (
+            "<output>There is already an install pending.</output><package-result>1</package-result>",
+            False,
+            "There is already an install pending.",
+        ),
         ("<package-result>0</package-result>", True, ""),
     ],
 )
@@ -139,7 +142,9 @@ def test_package_result(body: str, ok: bool, text: str) -> None:
 
 
 def test_pending_install() -> None:
-    pending = "<output>There is already an install pending...</output><package-result>1</package-result>"
+    pending = (
+        "<output>There is already an install pending...</output><package-result>1</package-result>"
+    )
     assert junos.parse_pending_install(xml(pending)) == "There is already an install pending..."
     assert junos.parse_pending_install(xml("<package-result>0</package-result>")) is None
 
@@ -158,7 +163,9 @@ def test_file_list_and_checksum() -> None:
 
 
 def test_icu_phase_text() -> None:
-    assert junos.parse_icu_phase("node0:\nICU state: idle\nnode1:\nICU state: idle") is IcuPhase.IDLE
+    assert (
+        junos.parse_icu_phase("node0:\nICU state: idle\nnode1:\nICU state: idle") is IcuPhase.IDLE
+    )
     running = "node0:\nICU state: install-primary\nnode1:\nICU state: idle"
     assert junos.parse_icu_phase(running) is IcuPhase.INSTALL_PRIMARY
     assert junos.parse_icu_phase("something else") is None
