@@ -17,7 +17,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 demo: $(STAMP)
-	$(BIN)/python -m runbooks.demo
+	$(BIN)/python -m scripts.demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -8,10 +8,12 @@ from dataclasses import dataclass
 from nornir.core.task import Result, Task
 
 from runbooks.fleet import Fleet
+from runbooks.journal import Journal
 from runbooks.report import ClusterReport, Report, now_iso
 from runbooks.view import print_status_table
 from tasks.classify import ClusterState, classify
 from tasks.connections import drop_all
+from tasks.observe import observe
 from tasks.settings import Timing
 from tasks.values import NODES, ClusterView
 
@@ -61,14 +63,12 @@ def summarize(view: ClusterView, *, icu_started: bool = False) -> ClusterSummary
     )
 
 
-def status_task(task: Task, *, timing: Timing) -> Result:
-    from tasks.observe import observe
-
+def status_task(task: Task, *, timing: Timing, icu_started: bool) -> Result:
     try:
         view = observe(task, timeout=timing.rpc_timeout)
     finally:
         drop_all(task)
-    return Result(host=task.host, result=summarize(view))
+    return Result(host=task.host, result=summarize(view, icu_started=icu_started))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -80,6 +80,7 @@ def run(args: argparse.Namespace, fleet: Fleet, report: Report) -> int:
         task=_status_one,
         name="status",
         fleet=fleet,
+        journal=Journal(fleet.state_dir),
         on_failed=True,
     )
     summaries: list[ClusterSummary] = []
@@ -108,5 +109,9 @@ def run(args: argparse.Namespace, fleet: Fleet, report: Report) -> int:
     return 0 if all(s.state == ClusterState.HEALTHY.value for s in summaries) else 1
 
 
-def _status_one(task: Task, *, fleet: Fleet) -> Result:
-    return status_task(task, timing=fleet.timing(task.host))
+def _status_one(task: Task, *, fleet: Fleet, journal: Journal) -> Result:
+    # An ICU this tool started and no run has finished yet explains pending installs.
+    sent = [r for r in journal.history(task.host.name) if r.get("event") in
+            ("icu-sending", "cluster-finished") and r.get("job") != "status"]
+    icu_started = bool(sent) and sent[-1].get("event") == "icu-sending"
+    return status_task(task, timing=fleet.timing(task.host), icu_started=icu_started)
