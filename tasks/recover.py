@@ -144,7 +144,14 @@ def recover_cluster(
     run.emit("step", step="recover", node=node, reason=decision.reason)
     try:
         rpc = node_rpc(task, node, timeout=run.timing.rpc_timeout, recorder=run.transcript)
-        if "rollback" not in done:
+        # The device is the truth: a node on the other release with an install pending has
+        # already been rolled back (by a run that died before journaling it).
+        rolled_back = "rollback" in done or (
+            view.versions[node] != want and bool(view.nodes[node].pending)
+        )
+        if rolled_back:
+            run.emit("note", message=f"{node} already rolled back; resuming at the reboot")
+        else:
             if "abort" not in done:
                 run.emit("command", node=node, command=command_words[0])
                 words = rpc.abort_icu()

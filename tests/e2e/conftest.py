@@ -1,0 +1,158 @@
+"""End-to-end fixtures: a lab (the simulator as a subprocess on OS-picked ports) and the
+runbooks as a subprocess, exactly as an operator runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from simulator.testing import LabProcess, start_lab, wait_until
+
+ROOT = Path(__file__).resolve().parents[2]
+SPEED = 600.0
+
+
+@dataclass
+class RunResult:
+    code: int
+    stdout: str
+    stderr: str
+    report: dict[str, Any]
+
+    def cluster(self, name: str) -> dict[str, Any]:
+        return dict(self.report["clusters"][name])
+
+
+class Runbooks:
+    """Runs `python -m runbooks` against a lab, with its own state directory."""
+
+    def __init__(self, lab: LabProcess, workdir: Path) -> None:
+        self.lab, self.workdir = lab, workdir
+        workdir.mkdir(parents=True, exist_ok=True)
+        self._n = 0
+
+    def cmd(self, job: str, *args: str, report: Path | None = None) -> list[str]:
+        cmd = [
+            sys.executable,
+            "-m",
+            "runbooks",
+            job,
+            "--config",
+            str(ROOT / "config.yaml"),
+            "--inventory",
+            str(self.lab.inventory_dir),
+            *args,
+        ]
+        if report is not None:
+            cmd += ["--report", str(report)]
+        return cmd
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("JUNOS_")}
+        env["PYTHONPATH"] = str(ROOT)
+        return env
+
+    def run(self, job: str, *args: str, timeout: float = 240) -> RunResult:
+        self._n += 1
+        report = self.workdir / f"report-{self._n}-{job}.json"
+        proc = subprocess.run(
+            self.cmd(job, *args, report=report),
+            cwd=self.workdir,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=self.env(),
+            stdin=subprocess.DEVNULL,
+        )
+        data = json.loads(report.read_text()) if report.exists() else {}
+        return RunResult(proc.returncode, proc.stdout, proc.stderr, data)
+
+    def start(self, job: str, *args: str) -> tuple[subprocess.Popen[str], Path]:
+        self._n += 1
+        report = self.workdir / f"report-{self._n}-{job}.json"
+        proc = subprocess.Popen(
+            self.cmd(job, *args, report=report),
+            cwd=self.workdir,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=self.env(),
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        return proc, report
+
+    def journal(self, cluster: str) -> list[dict[str, Any]]:
+        path = self.workdir / "state" / "journal" / f"{cluster}.jsonl"
+        if not path.exists():
+            return []
+        out = []
+        for line in path.read_text().splitlines():
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+        return out
+
+
+@pytest.fixture
+def make_lab(tmp_path: Path) -> Iterator[Any]:
+    labs: list[LabProcess] = []
+
+    def make(
+        clusters: list[dict[str, Any]] | None = None,
+        *,
+        count: int | None = None,
+        speed: float = SPEED,
+        **lab_opts: Any,
+    ) -> LabProcess:
+        spec = None
+        if clusters is not None:
+            spec = {"speed": speed, "clusters": clusters, **lab_opts}
+        lab = start_lab(spec, tmp_path / f"lab{len(labs)}", clusters=count, speed=speed)
+        labs.append(lab)
+        return lab
+
+    yield make
+    for lab in labs:
+        lab.stop()
+
+
+@pytest.fixture
+def runbooks_for(tmp_path: Path) -> Any:
+    def make(lab: LabProcess) -> Runbooks:
+        return Runbooks(lab, tmp_path / "ops")
+
+    return make
+
+
+def kill_group(proc: subprocess.Popen[str], sig: int = signal.SIGKILL) -> None:
+    try:
+        os.killpg(proc.pid, sig)
+    except ProcessLookupError:
+        pass
+    proc.wait(timeout=30)
+
+
+def destructive(audit: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    names = {
+        "request-package-in-service-upgrade",
+        "abort-in-service-upgrade",
+        "request-package-rollback",
+        "request-reboot",
+        "request-chassis-cluster-failover",
+        "request-chassis-cluster-failover-reset",
+    }
+    return [r for r in audit if r["rpc"] in names]
+
+
+__all__ = ["ROOT", "SPEED", "Runbooks", "destructive", "kill_group", "wait_until"]

@@ -1,0 +1,179 @@
+"""abort and recover end to end against the simulator's documented outcomes."""
+
+from __future__ import annotations
+
+import signal
+
+import pytest
+
+from tests.e2e.conftest import destructive, kill_group, wait_until
+
+OLD, NEW = "23.4R2-S3.9", "24.2R2-S1.3"
+ABORT, ROLLBACK, REBOOT = "abort-in-service-upgrade", "request-package-rollback", "request-reboot"
+
+
+def releases(lab, cluster: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    nodes = lab.state()["clusters"][cluster]["nodes"]
+    return {n: nodes[n]["release"] for n in nodes}
+
+
+@pytest.mark.parametrize(
+    ("phase", "outcome", "final"),
+    [
+        ("validate", "ok", OLD),
+        ("push", "ok", OLD),
+        ("install-secondary", "ok", OLD),
+        ("install-primary", "ok", OLD),
+        ("failover", "ok", OLD),
+        ("secondary-reboot", "ok", OLD),  # inconsistent, then recovered
+        ("primary-reboot", "too-late", NEW),
+    ],
+)
+def test_abort_at_every_phase(make_lab, runbooks_for, phase, outcome, final) -> None:  # type: ignore[no-untyped-def]
+    # GIVEN an ICU somebody started, now in `phase`
+    lab = make_lab([{"name": "c1", "state": "icu-in-progress", "icu_phase": phase}], speed=300)
+    ops = runbooks_for(lab)
+    # WHEN abort runs
+    result = ops.run("abort", "--cluster", "c1")
+    # THEN the outcome matches the documented one and the cluster ends consistent and healthy
+    c = result.cluster("c1")
+    assert c["outcome"] == outcome, c
+    assert c["state"] == "healthy", c
+    assert releases(lab, "c1") == {"node0": final, "node1": final}
+    audit = [r for r in lab.audit() if r["cluster"] == "c1"]
+    aborts = [r for r in audit if r["rpc"] == ABORT]
+    assert aborts and aborts[0]["node"] == "node0"  # the first abort goes to the RG0 primary
+    if phase == "secondary-reboot":
+        assert "inconsistent" in c["detail"] and "recovered" in c["detail"]
+        secondary = [r["rpc"] for r in destructive(audit) if r["node"] == "node1"]
+        assert secondary == [ABORT, ROLLBACK, REBOOT]
+    assert result.code == (0 if outcome == "ok" else 1)
+
+
+def test_abort_no_recover_reports_the_command(make_lab, runbooks_for) -> None:  # type: ignore[no-untyped-def]
+    lab = make_lab(
+        [{"name": "c1", "state": "icu-in-progress", "icu_phase": "secondary-reboot"}], speed=300
+    )
+    result = runbooks_for(lab).run("abort", "--cluster", "c1", "--no-recover")
+    c = result.cluster("c1")
+    assert c["outcome"] == "inconsistent" and c["state"] == "inconsistent"
+    assert "python -m runbooks recover --cluster c1" in c["detail"]
+    assert result.code == 1
+    assert [r["rpc"] for r in destructive(lab.audit())] == [ABORT]
+
+
+def test_abort_skips_a_cluster_with_no_icu(make_lab, runbooks_for) -> None:  # type: ignore[no-untyped-def]
+    lab = make_lab(count=2)
+    result = runbooks_for(lab).run("abort")
+    assert result.code == 0
+    assert {c["outcome"] for c in result.report["clusters"].values()} == {"skipped"}
+    assert destructive(lab.audit()) == []
+
+
+def test_thirty_inconsistent_clusters_recovered_in_order(make_lab, runbooks_for) -> None:  # type: ignore[no-untyped-def]
+    # GIVEN 30 clusters a failed window left inconsistent (secondary node1 on the new release)
+    lab = make_lab([{"name": f"c{i:02d}", "state": "inconsistent"} for i in range(30)])
+    # WHEN one recover run sweeps them
+    result = runbooks_for(lab).run("recover", "--workers", "30")
+    # THEN each is recovered, healthy, on one release
+    assert result.code == 0, result.stderr
+    audit = lab.audit()
+    for i in range(30):
+        name = f"c{i:02d}"
+        c = result.cluster(name)
+        assert c["outcome"] == "ok" and c["state"] == "healthy", c
+        assert releases(lab, name) == {"node0": OLD, "node1": OLD}
+        mine = destructive([r for r in audit if r["cluster"] == name])
+        # exactly abort < rollback(node 1) < reboot, all on the secondary; nothing to the primary
+        assert [(r["node"], r["rpc"]) for r in mine] == [
+            ("node1", ABORT),
+            ("node1", ROLLBACK),
+            ("node1", REBOOT),
+        ]
+        assert mine[1]["args"]["node"] == "1"
+
+
+@pytest.mark.parametrize(
+    ("spec", "reason"),
+    [
+        ({"state": "inconsistent", "faults": ["inconsistent-primary"]}, "primary"),
+        ({"state": "node-down"}, "unreachable"),
+        ({"state": "inconsistent", "faults": ["roles-disagree"]}, "disagree"),
+    ],
+)
+def test_recover_refuses_ambiguous_clusters(make_lab, runbooks_for, spec, reason) -> None:  # type: ignore[no-untyped-def]
+    lab = make_lab([{"name": "c1", **spec}])
+    result = runbooks_for(lab).run("recover")
+    c = result.cluster("c1")
+    assert c["outcome"] == "refused", c
+    assert reason in c["detail"]
+    assert result.code == 1
+    assert destructive(lab.audit()) == []
+
+
+@pytest.mark.parametrize(
+    ("fault", "outcome", "words"),
+    [
+        ("rollback-fails", "failed", "rollback"),
+        ("reboot-hangs", "failed", "reboot"),
+        ("reboot-reply-lost", "ok", "recovered"),
+    ],
+)
+def test_recover_faults(make_lab, runbooks_for, fault, outcome, words) -> None:  # type: ignore[no-untyped-def]
+    lab = make_lab([{"name": "c1", "state": "inconsistent", "faults": [fault]}])
+    result = runbooks_for(lab).run("recover")
+    c = result.cluster("c1")
+    assert c["outcome"] == outcome, c
+    assert words in c["detail"]
+    steps = [r["rpc"] for r in destructive(lab.audit())]
+    if fault == "rollback-fails":
+        assert steps == [ABORT, ROLLBACK]  # stopped there: no reboot into a bad state
+        assert c["state"] == "inconsistent"
+
+
+def test_abort_survives_session_drops(make_lab, runbooks_for) -> None:  # type: ignore[no-untyped-def]
+    lab = make_lab(
+        [
+            {
+                "name": "c1",
+                "state": "icu-in-progress",
+                "icu_phase": "install-secondary",
+                "faults": ["session-drop"],
+            }
+        ],
+        speed=300,
+    )
+    result = runbooks_for(lab).run("abort", "--cluster", "c1")
+    c = result.cluster("c1")
+    assert c["outcome"] == "ok", c
+    assert len([r for r in lab.audit() if r["rpc"] == ABORT]) == 1  # never resent
+
+
+def test_recover_resumes_at_the_reboot(make_lab, runbooks_for) -> None:  # type: ignore[no-untyped-def]
+    # GIVEN a recovery killed right after the rollback
+    lab = make_lab([{"name": "c1", "state": "inconsistent"}])
+    ops = runbooks_for(lab)
+    proc, _ = ops.start("recover", "--cluster", "c1")
+    wait_until(
+        lambda: any(r["rpc"] == ROLLBACK for r in lab.audit()),
+        timeout=60,
+        interval=0.01,
+        message="rollback sent",
+    )
+    kill_group(proc, signal.SIGKILL)
+    before = len(lab.audit())
+    assert REBOOT not in [r["rpc"] for r in lab.audit()], "killed too late to test the resume"
+    # WHEN recover runs again
+    result = ops.run("recover", "--cluster", "c1")
+    # THEN the next command the node receives is the reboot
+    assert result.cluster("c1")["outcome"] == "ok", result.cluster("c1")
+    after = destructive(lab.audit()[before:])
+    assert [r["rpc"] for r in after] == [REBOOT]
+
+
+def test_recover_dry_run_sends_nothing(make_lab, runbooks_for) -> None:  # type: ignore[no-untyped-def]
+    lab = make_lab([{"name": "c1", "state": "inconsistent"}])
+    result = runbooks_for(lab).run("recover", "--dry-run")
+    c = result.cluster("c1")
+    assert c["outcome"] == "skipped" and "would recover node1" in c["detail"]
+    assert destructive(lab.audit()) == []

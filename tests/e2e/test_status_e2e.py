@@ -1,0 +1,67 @@
+"""status against a mixed lab, through the real nornir -> napalm -> PyEZ -> SSH stack."""
+
+from __future__ import annotations
+
+from tests.e2e.conftest import destructive
+
+MIXED = [
+    {"name": "c-healthy", "state": "healthy"},
+    {"name": "c-inconsistent", "state": "inconsistent"},
+    {"name": "c-pending", "state": "pending-install"},
+    {"name": "c-node-down", "state": "node-down"},
+    {"name": "c-icu", "state": "icu-in-progress", "icu_phase": "install-primary"},
+    {"name": "c-rg-unhealthy", "state": "healthy", "faults": ["rg-unhealthy"]},
+    {"name": "c-auth", "state": "healthy", "faults": ["auth-fails"]},
+    {"name": "c-upgraded", "state": "upgraded"},
+]
+
+EXPECTED = {
+    "c-healthy": "healthy",
+    "c-inconsistent": "inconsistent",
+    "c-pending": "pending-install",
+    "c-node-down": "degraded",
+    "c-icu": "icu-in-progress",
+    "c-rg-unhealthy": "degraded",
+    "c-auth": "unreachable",
+    "c-upgraded": "healthy",
+}
+
+
+def test_status_classifies_a_mixed_lab(make_lab, runbooks_for) -> None:  # type: ignore[no-untyped-def]
+    # GIVEN a lab where a previous window left clusters in every state
+    lab = make_lab(MIXED, speed=1)  # slow clock: nothing moves while we look
+    ops = runbooks_for(lab)
+    # WHEN status runs over the whole fleet
+    result = ops.run("status")
+    # THEN each cluster is classified as the lab built it, and the run says "attention"
+    assert result.code == 1, result.stderr
+    states = {name: c["state"] for name, c in result.report["clusters"].items()}
+    assert states == EXPECTED
+    healthy = result.cluster("c-healthy")
+    assert healthy["outcome"] == "ok"
+    assert healthy["versions"]["node0"] == healthy["versions"]["node1"]
+    assert healthy["rg_primary"]["rg0"] == "node0"
+    inconsistent = result.cluster("c-inconsistent")
+    assert inconsistent["versions"]["node0"] != inconsistent["versions"]["node1"]
+    assert result.cluster("c-pending")["pending_install"]["node1"] is True
+    assert any(
+        "monitor failures" in f or "priority 0" in f
+        for f in result.cluster("c-rg-unhealthy")["findings"]
+    )
+    assert "node1 unreachable" in result.cluster("c-node-down")["detail"]
+    # the terminal table lists every cluster
+    for name in EXPECTED:
+        assert name in result.stdout
+    # and status is read-only
+    assert destructive(lab.audit()) == []
+    assert "lab" not in result.stderr  # no credentials or noise on stderr
+
+
+def test_status_all_healthy_exit_0(make_lab, runbooks_for) -> None:  # type: ignore[no-untyped-def]
+    lab = make_lab(count=6)
+    result = runbooks_for(lab).run("status", "--filter", "site=lab-a")
+    assert result.code == 0, result.stderr
+    assert result.report["job"] == "status"
+    assert result.report["clusters"]
+    assert all(c["state"] == "healthy" for c in result.report["clusters"].values())
+    assert all(n in ("br-0001", "br-0004") for n in result.report["clusters"])

@@ -1,0 +1,180 @@
+"""upgrade end to end: the fleet, each pre-check, faults during ICU, fleet policy, resume."""
+
+from __future__ import annotations
+
+import signal
+from collections import Counter
+
+import pytest
+
+from tests.e2e.conftest import destructive, kill_group, wait_until
+
+ICU = "request-package-in-service-upgrade"
+TARGET = "24.2R2-S1.3"
+
+
+def icu_sends(audit: list[dict]) -> Counter[str]:  # type: ignore[type-arg]
+    return Counter(r["cluster"] for r in audit if r["rpc"] == ICU)
+
+
+def both_on(state: dict, cluster: str, release: str) -> bool:  # type: ignore[type-arg]
+    nodes = state["clusters"][cluster]["nodes"]
+    return all(nodes[n]["release"] == release and not nodes[n]["pending"] for n in nodes)
+
+
+def test_fleet_of_20_upgraded_and_verified(make_lab, runbooks_for) -> None:  # type: ignore[no-untyped-def]
+    # GIVEN 20 healthy clusters
+    lab = make_lab(count=20)
+    ops = runbooks_for(lab)
+    # WHEN the fleet is upgraded with no further arguments
+    result = ops.run("upgrade", "--workers", "20")
+    # THEN every cluster is ok, both nodes verified on the target by the device itself
+    assert result.code == 0, result.stderr + result.stdout
+    state = lab.state()
+    for name, c in result.report["clusters"].items():
+        assert c["outcome"] == "ok", (name, c)
+        assert c["state"] == "healthy"
+        assert c["versions"] == {"node0": TARGET, "node1": TARGET}
+        assert both_on(state, name, TARGET)
+    audit = lab.audit()
+    # the ICU command went exactly once per cluster, to the RG0 primary (node0)
+    assert icu_sends(audit) == Counter({n: 1 for n in result.report["clusters"]})
+    for name in result.report["clusters"]:
+        mine = [r for r in audit if r["cluster"] == name]
+        icu = [r for r in mine if r["rpc"] == ICU]
+        assert icu[0]["node"] == "node0"
+        assert icu[0]["args"]["package-name"].endswith(".tgz")
+        assert icu[0]["args"].get("no-sync") is True
+        # plan order: observations and pre-checks before the ICU; only the ICU is destructive
+        first_icu = mine.index(icu[0])
+        before = {r["rpc"] for r in mine[:first_icu]}
+        assert {
+            "get-software-information",
+            "get-chassis-cluster-status",
+            "request-package-checks-pending-install",
+            "file-list",
+        } <= before
+        assert [r["rpc"] for r in destructive(mine)] == [ICU]
+    # the per-cluster transcript holds the command and replies
+    transcripts = list((ops.workdir / "state" / "runs").glob("*/transcripts/br-0001.log"))
+    assert transcripts and "request-package-in-service-upgrade" in transcripts[0].read_text()
+
+
+PRECHECK_FAILURES = [
+    ({"state": "healthy", "faults": ["package-missing"]}, "package-present", "failed"),
+    ({"state": "healthy", "faults": ["disk-full"]}, "free-space", "failed"),
+    ({"state": "healthy", "faults": ["version-mismatch"]}, "same-release", "failed"),
+    ({"state": "healthy", "faults": ["rg-unhealthy"]}, "cluster-healthy", "failed"),
+    ({"state": "pending-install"}, "no-pending-install", "failed"),
+    ({"state": "upgraded"}, "already-on-target", "skipped"),
+    ({"state": "healthy", "faults": ["package-corrupt"]}, "package-md5", "failed"),
+]
+
+
+def test_each_precheck_fails_on_its_own_cluster(make_lab, runbooks_for) -> None:  # type: ignore[no-untyped-def]
+    # GIVEN one cluster per failing pre-check beside two healthy ones
+    clusters = [{"name": f"bad-{i}", **spec} for i, (spec, _, _) in enumerate(PRECHECK_FAILURES)]
+    clusters += [{"name": "good-1", "state": "healthy"}, {"name": "good-2", "state": "healthy"}]
+    lab = make_lab(clusters)
+    result = runbooks_for(lab).run("upgrade", "--workers", "10")
+    assert result.code == 1
+    for i, (_, check, outcome) in enumerate(PRECHECK_FAILURES):
+        c = result.cluster(f"bad-{i}")
+        assert c["outcome"] == outcome, c
+        named = {x["name"]: x for x in c["checks"]}
+        assert check in named, (check, c["checks"])
+        if outcome == "failed":
+            assert named[check]["passed"] is False
+            assert check in c["detail"]
+    assert result.cluster("good-1")["outcome"] == "ok"
+    assert result.cluster("good-2")["outcome"] == "ok"
+    # nothing destructive reached a failing cluster
+    bad = [r for r in destructive(lab.audit()) if r["cluster"].startswith("bad-")]
+    assert bad == []
+
+
+def test_dry_run_sends_nothing_destructive(make_lab, runbooks_for) -> None:  # type: ignore[no-untyped-def]
+    lab = make_lab(count=4)
+    result = runbooks_for(lab).run("upgrade", "--dry-run")
+    assert result.code == 0, result.stderr
+    for c in result.report["clusters"].values():
+        assert c["outcome"] == "skipped"
+        assert "would send 'request system software in-service-upgrade" in c["detail"]
+        assert c["plan"]["node"] == "node0"
+    assert destructive(lab.audit()) == []
+
+
+@pytest.mark.parametrize(
+    ("faults", "outcome", "phase_or_text"),
+    [
+        (["session-drop"], "ok", None),
+        (["rpc-silent"], "ok", None),
+        (["validation-fails"], "failed", "ICU refused"),
+        (["reboot-hangs"], "failed", "secondary-rebooting"),
+    ],
+)
+def test_faults_during_icu(make_lab, runbooks_for, faults, outcome, phase_or_text) -> None:  # type: ignore[no-untyped-def]
+    lab = make_lab(
+        [{"name": "c1", "state": "healthy", "faults": faults}, {"name": "c2", "state": "healthy"}]
+    )
+    result = runbooks_for(lab).run("upgrade")
+    c = result.cluster("c1")
+    assert c["outcome"] == outcome, c
+    if phase_or_text:
+        assert phase_or_text in (c["detail"] + " " + str(c.get("phase"))), c
+    assert result.cluster("c2")["outcome"] == "ok"
+    assert icu_sends(lab.audit())["c1"] == 1  # never retried
+
+
+def test_canary_failure_stops_the_fleet(make_lab, runbooks_for) -> None:  # type: ignore[no-untyped-def]
+    clusters = [{"name": "a-canary", "state": "healthy", "faults": ["package-missing"]}]
+    clusters += [{"name": f"b-{i}", "state": "healthy"} for i in range(3)]
+    lab = make_lab(clusters)
+    result = runbooks_for(lab).run("upgrade", "--canary", "1")
+    assert result.code == 1
+    assert result.cluster("a-canary")["outcome"] == "failed"
+    for i in range(3):
+        c = result.cluster(f"b-{i}")
+        assert c["outcome"] == "not-started"
+        assert "canary failed: a-canary" in c["detail"]
+    assert icu_sends(lab.audit()) == Counter()
+
+
+def test_max_failures_halts_new_starts(make_lab, runbooks_for) -> None:  # type: ignore[no-untyped-def]
+    clusters = [
+        {"name": f"a-{i}", "state": "healthy", "faults": ["package-missing"]} for i in range(2)
+    ]
+    clusters += [{"name": f"b-{i}", "state": "healthy"} for i in range(3)]
+    lab = make_lab(clusters)
+    result = runbooks_for(lab).run("upgrade", "--workers", "1", "--max-failures", "1")
+    assert result.code == 1
+    outcomes = {n: c["outcome"] for n, c in result.report["clusters"].items()}
+    assert outcomes["a-0"] == outcomes["a-1"] == "failed"
+    assert {outcomes[f"b-{i}"] for i in range(3)} == {"not-started"}
+    assert "max-failures" in result.cluster("b-0")["detail"]
+
+
+def test_sigkill_mid_fleet_then_resume(make_lab, runbooks_for) -> None:  # type: ignore[no-untyped-def]
+    # GIVEN a fleet upgrade in flight, slow enough to be caught mid-ICU
+    lab = make_lab(count=6, speed=150)
+    ops = runbooks_for(lab)
+    proc, _ = ops.start("upgrade", "--workers", "6")
+    wait_until(lambda: len(icu_sends(lab.audit())) == 6, timeout=60, message="all six ICUs sent")
+    # WHEN the runbook is killed without warning
+    kill_group(proc, signal.SIGKILL)
+    # AND the same command is run again with --resume
+    result = ops.run("upgrade", "--workers", "6", "--resume", timeout=300)
+    # THEN no cluster received a second ICU and every cluster finished verified
+    assert result.code == 0, result.stderr + result.stdout
+    assert icu_sends(lab.audit()) == Counter({f"br-{i:04d}": 1 for i in range(1, 7)})
+    state = lab.state()
+    for name, c in result.report["clusters"].items():
+        assert c["outcome"] in ("ok", "skipped"), (name, c)
+        assert both_on(state, name, TARGET)
+    reattached = [
+        r
+        for r in ops.journal("br-0001")
+        if r.get("event") == "note" and "re-attaching" in r.get("message", "")
+    ]
+    finished_first = result.cluster("br-0001")["outcome"] == "skipped"
+    assert reattached or finished_first
