@@ -24,6 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, fleet: Fleet, report: Report) -> int:
     opts = fleet_policy(args, "abort")
+    opts.windowed = False  # an abort is never held back by a maintenance window
     opts.options = {"no_recover": args.no_recover}
     runner = Runner(fleet, report, opts)
     runner.report_path = args.report

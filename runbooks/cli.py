@@ -57,6 +57,32 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--report", type=Path, metavar="FILE", help="write the JSON report here")
     parser.add_argument("--dry-run", action="store_true", help="send nothing that changes a device")
     parser.add_argument("-v", "--verbose", action="count", default=0)
+    parser.add_argument(
+        "--yes",
+        "-y",
+        action="store_true",
+        help="never ask: every question takes its flag's value or its default",
+    )
+    parser.add_argument(
+        "--events",
+        type=Path,
+        metavar="FILE",
+        help="append one JSON object per event (for log shippers)",
+    )
+    parser.add_argument(
+        "--log-file", type=Path, metavar="FILE", help="log here, with the run id on every line"
+    )
+    parser.add_argument(
+        "--from-report",
+        type=Path,
+        metavar="FILE",
+        help="select the clusters of an earlier report (with --only)",
+    )
+    parser.add_argument(
+        "--only",
+        metavar="OUTCOMES",
+        help="with --from-report: outcomes to pick, e.g. failed,not-started",
+    )
 
 
 def build_parser(jobs: dict[str, ModuleType]) -> argparse.ArgumentParser:
@@ -73,23 +99,35 @@ def build_parser(jobs: dict[str, ModuleType]) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     jobs = _jobs()
     args = build_parser(jobs).parse_args(argv)
-    logging.basicConfig(
-        level=logging.WARNING - 10 * min(args.verbose, 2),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    level = logging.WARNING - 10 * min(args.verbose, 2)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.setLevel(level)  # a --log-file may lower the root level; stderr stays put
     for noisy in ("ncclient", "paramiko", "jnpr", "napalm", "nornir"):
         logging.getLogger(noisy).setLevel(logging.CRITICAL if args.verbose < 2 else logging.INFO)
     module = jobs[args.job]
+    run_id = new_run_id()
     try:
-        if args.report is not None and not _writable_dir(args.report.parent):
-            raise BadInput(f"report directory not writable: {args.report.parent}")
-        validate = getattr(module, "validate_args", None)
-        if validate is not None:
-            validate(args)
+        for flag in ("report", "events", "log_file"):
+            path = getattr(args, flag)
+            if path is not None and not _writable_dir(path.parent):
+                raise BadInput(f"--{flag.replace('_', '-')} directory not writable: {path.parent}")
+        clusters = list(args.cluster)
+        if args.from_report is not None:
+            picked = from_report(args.from_report, args.only)
+            if not picked:
+                sys.stderr.write(
+                    f"{args.job}: nothing selected from {args.from_report} "
+                    f"(--only {args.only or 'failed,not-started'}); nothing to do\n"
+                )
+                return EXIT_OK
+            clusters += picked
+        elif args.only:
+            raise BadInput("--only needs --from-report")
         fleet = fleet_mod.load(
             config_file=args.config,
             inventory_dir=args.inventory,
-            clusters=args.cluster,
+            clusters=clusters,
             filters=args.filter,
             workers=args.workers,
             dry_run=args.dry_run,
@@ -97,13 +135,54 @@ def main(argv: list[str] | None = None) -> int:
     except BadInput as exc:
         sys.stderr.write(f"error: {exc}\n")
         return EXIT_BAD_INPUT
-    report = Report(job=args.job, run_id=new_run_id())
+    if args.log_file is not None:
+        _log_to_file(args.log_file, run_id)
+    report = Report(job=args.job, run_id=run_id)
     try:
         code: int = module.run(args, fleet, report)
     except BadInput as exc:  # jobs validate per-cluster input before touching any device
         sys.stderr.write(f"error: {exc}\n")
         return EXIT_BAD_INPUT
     return code
+
+
+def from_report(path: Path, only: str | None) -> list[str]:
+    """Cluster names of an earlier report whose outcome is in `only` (failed,not-started)."""
+    import json
+
+    wanted = {w.strip() for w in (only or "failed,not-started").split(",") if w.strip()}
+    try:
+        data = json.loads(path.read_text())
+        clusters = data["clusters"]
+        return sorted(n for n, c in clusters.items() if c.get("outcome") in wanted)
+    except FileNotFoundError:
+        raise BadInput(f"report not found: {path}") from None
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise BadInput(f"not a runbooks report: {path}") from None
+
+
+class _RunIdFilter(logging.Filter):
+    def __init__(self, run_id: str) -> None:
+        super().__init__()
+        self.run_id = run_id
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.run_id = self.run_id
+        return True
+
+
+def _log_to_file(path: Path, run_id: str) -> None:
+    handler = logging.FileHandler(path)
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s run=%(run_id)s %(levelname)s %(name)s: %(message)s")
+    )
+    handler.addFilter(_RunIdFilter(run_id))
+    handler.setLevel(logging.INFO)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(min(root.level, logging.INFO))
+    for name in ("runbooks", "tasks"):
+        logging.getLogger(name).setLevel(logging.INFO)
 
 
 def _writable_dir(path: Path) -> bool:

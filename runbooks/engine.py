@@ -7,6 +7,7 @@ the live progress view and the log; the report is written at the end and on inte
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -14,7 +15,9 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -25,7 +28,9 @@ from runbooks.fleet import Fleet
 from runbooks.journal import ClusterLocks, Journal
 from runbooks.progress import Progress
 from runbooks.report import ClusterReport, Report, now_iso
+from runbooks.windows import Window, estimate_seconds, fit_reason, icu_history, parse_window
 from tasks.errors import RunbookError
+from tasks.releases import model_family
 from tasks.runctx import ClusterRun, Event, FleetGate, NotStarted, Outcome
 
 log = logging.getLogger(__name__)
@@ -43,6 +48,41 @@ class JobOptions:
     max_failures: int | None = None
     max_failures_pct: float | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    window: Window | None = None  # --window; else each cluster's inventory `window`
+    wait_for_window: bool = False
+    windowed: bool = True  # abort is an emergency action: never held back by a window
+    events_path: Path | None = None
+
+
+class EventsFile:
+    """--events FILE: one JSON object per line for log shippers."""
+
+    KINDS = {
+        "run-started": "run-started",
+        "phase": "cluster-phase",
+        "cluster-finished": "cluster-finished",
+        "run-finished": "run-finished",
+    }
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._fh = path.open("a")
+        self._lock = threading.Lock()
+
+    def write(self, event: Event) -> None:
+        kind = self.KINDS.get(event.kind)
+        if event.kind == "check" and not event.data.get("passed"):
+            kind = "check-failed"
+        if kind is None:
+            return
+        record = {**event.to_json(), "event": kind}
+        with self._lock:
+            self._fh.write(json.dumps(record, default=str) + "\n")
+            self._fh.flush()
+
+    def close(self) -> None:
+        with self._lock:
+            self._fh.close()
 
 
 class Transcripts:
@@ -80,12 +120,16 @@ class Runner:
         self.outcomes: dict[str, Outcome] = {}
         self._lock = threading.Lock()
         self._signals = 0
+        self.events = EventsFile(opts.events_path) if opts.events_path else None
+        self.icu_history = icu_history(fleet.state_dir)
 
     # events ---------------------------------------------------------------------------
     def sink(self, event: Event) -> None:
-        if not self.opts.dry_run:  # a dry run leaves no trace a resume could misread
+        if event.cluster and not self.opts.dry_run:  # a dry run leaves nothing to misread
             self.journal.write(event)
         self.progress.on_event(event)
+        if self.events is not None:
+            self.events.write(event)
         if event.kind in ("phase", "step", "cluster-finished", "command", "icu-sending"):
             log.info("run %s %s %s %s", event.run_id, event.cluster, event.kind, event.data)
 
@@ -112,6 +156,7 @@ class Runner:
         try:
             run.history = self.journal.history(name)
             self.gate.check()
+            self._await_window(task, run)
             run.emit("cluster-started")
             outcome = plan(task, run)
         except NotStarted as exc:
@@ -127,6 +172,49 @@ class Runner:
             self.locks.release(name)
         self._finish(run, outcome)
         return Result(host=task.host, result=outcome)
+
+    def _await_window(self, task: Task, run: ClusterRun) -> None:
+        """Start only inside the cluster's window, and only if the ICU fits before its end."""
+        if not self.opts.windowed:
+            return
+        host = task.host
+        window = self.opts.window
+        if window is None and host.get("window") is not None:
+            window = parse_window(host.get("window"), host.get("timezone"))
+        if window is None:
+            return
+        if (
+            self.opts.window is not None
+            and host.get("timezone")
+            and window.start is None
+            and len(window.text.split()) == 2
+        ):
+            window = parse_window(window.text, host.get("timezone"))
+        needed = 0.0
+        if self.opts.job == "upgrade":
+            family = model_family(str(host.get("model") or ""))
+            needed = estimate_seconds(family, self.icu_history, run.timing.icu_estimate)
+        while True:
+            now = datetime.now(timezone.utc)
+            reason, wait = fit_reason(window, now, needed)
+            if reason is None:
+                occ = window.open_now(now)
+                run.window_end = occ[1].timestamp() if occ else None
+                return
+            if not self.opts.wait_for_window or wait == float("inf"):
+                raise NotStarted(reason)
+            self.gate.check()
+            self.progress.on_event(
+                Event(
+                    time.time(),
+                    run.run_id,
+                    run.job,
+                    run.cluster,
+                    "note",
+                    {"message": f"waiting: {reason}"},
+                )
+            )
+            time.sleep(min(wait, 1.0))  # re-check the halt flag at least every second
 
     def _finish(self, run: ClusterRun, outcome: Outcome, journal: bool = True) -> None:
         with self._lock:
@@ -158,6 +246,16 @@ class Runner:
         rest = [n for n in names if n not in canary]
         self._install_signals()
         self.progress.start()
+        self.sink(
+            Event(
+                time.time(),
+                self.report.run_id,
+                self.opts.job,
+                "",
+                "run-started",
+                {"clusters": len(names)},
+            )
+        )
         try:
             if canary:
                 self._run_some(canary, plan)
@@ -180,6 +278,19 @@ class Runner:
             self.outcomes.setdefault(name, Outcome("not-started", "unknown", {}, "not reached"))
         self.report.finished = now_iso()
         self._write_report()
+        counts = Counter(o.outcome for o in self.outcomes.values())
+        finished = Event(
+            time.time(),
+            self.report.run_id,
+            self.opts.job,
+            "",
+            "run-finished",
+            {"outcomes": dict(counts)},
+        )
+        if self.events is not None:
+            self.events.write(finished)
+            self.events.close()
+        log.info("run %s finished: %s", self.report.run_id, dict(counts))
         self.progress.summary(self.outcomes, self.opts.job)
         return 0 if all(o.outcome in GOOD_OUTCOMES for o in self.outcomes.values()) else 1
 

@@ -9,17 +9,19 @@ from nornir.core.task import Task
 from runbooks.engine import Runner
 from runbooks.fleet import Fleet
 from runbooks.report import Report
-from runbooks.upgrade import fleet_policy
+from runbooks.upgrade import add_schedule, fleet_policy, schedule
 from tasks.recover import recover_cluster
 from tasks.runctx import ClusterRun, Outcome
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    del parser  # recover has only the common options
+    add_schedule(parser)
 
 
 def run(args: argparse.Namespace, fleet: Fleet, report: Report) -> int:
-    runner = Runner(fleet, report, fleet_policy(args, "recover"))
+    opts = fleet_policy(args, "recover")
+    schedule(args, opts, fleet)
+    runner = Runner(fleet, report, opts)
     runner.report_path = args.report
 
     def plan(task: Task, run: ClusterRun) -> Outcome:

@@ -111,7 +111,10 @@ def run(args: argparse.Namespace, fleet: Fleet, report: Report) -> int:
 
 def _status_one(task: Task, *, fleet: Fleet, journal: Journal) -> Result:
     # An ICU this tool started and no run has finished yet explains pending installs.
-    sent = [r for r in journal.history(task.host.name) if r.get("event") in
-            ("icu-sending", "cluster-finished") and r.get("job") != "status"]
+    sent = [
+        r
+        for r in journal.history(task.host.name)
+        if r.get("event") in ("icu-sending", "cluster-finished") and r.get("job") != "status"
+    ]
     icu_started = bool(sent) and sent[-1].get("event") == "icu-sending"
     return status_task(task, timing=fleet.timing(task.host), icu_started=icu_started)

@@ -9,6 +9,7 @@ from nornir.core.task import Task
 from runbooks.engine import JobOptions, Runner
 from runbooks.fleet import Fleet
 from runbooks.report import Report
+from runbooks.windows import parse_window
 from tasks.errors import BadInput
 from tasks.runctx import ClusterRun, Outcome
 from tasks.settings import Target
@@ -44,6 +45,41 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_schedule(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--window",
+        metavar="SPEC",
+        help="maintenance window: 'START/END' (ISO 8601) or "
+        "'sat,sun 01:00-05:00 [Zone]'; default: each cluster's inventory window",
+    )
+    parser.add_argument(
+        "--at-window-end",
+        choices=("finish", "abort"),
+        default="finish",
+        help="in-flight clusters at window end: complete, or abort and recover",
+    )
+    parser.add_argument(
+        "--wait-for-window",
+        action="store_true",
+        help="sleep until the cluster's window opens instead of not starting it",
+    )
+
+
+def schedule(args: argparse.Namespace, opts: JobOptions, fleet: Fleet) -> None:
+    """Parse --window and every inventory window now: bad input must stop us before devices."""
+    if getattr(args, "window", None):
+        opts.window = parse_window(args.window)
+    for name in fleet.names:
+        host = fleet.nr.inventory.hosts[name]
+        if host.get("window") is not None:
+            try:
+                parse_window(host.get("window"), host.get("timezone"))
+            except BadInput as exc:
+                raise BadInput(exc.message, cluster=name) from None
+    opts.wait_for_window = bool(getattr(args, "wait_for_window", False))
+    opts.options["at_window_end"] = getattr(args, "at_window_end", "finish")
+
+
 def add_fleet_policy(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-in-flight", type=int, metavar="N", help="clusters mid-ICU at once")
     parser.add_argument(
@@ -61,7 +97,7 @@ def add_fleet_policy(parser: argparse.ArgumentParser) -> None:
 
 
 def fleet_policy(args: argparse.Namespace, job: str) -> JobOptions:
-    opts = JobOptions(job=job, dry_run=args.dry_run)
+    opts = JobOptions(job=job, dry_run=args.dry_run, events_path=args.events)
     if getattr(args, "max_in_flight", None) is not None:
         if args.max_in_flight < 1:
             raise BadInput("--max-in-flight must be at least 1")

@@ -108,6 +108,19 @@ class ClusterRun:
     options: dict[str, Any] = field(default_factory=dict)
     transcript: Callable[[str, str, str], None] | None = None  # (node, direction, text)
     started: float = field(default_factory=time.monotonic)
+    window_end: float | None = None  # epoch seconds the cluster's maintenance window closes
+
+    def abort_reason(self) -> str | None:
+        """Why an in-flight ICU must now be aborted (interrupt or window end), else None."""
+        if self.gate.interrupted.is_set() and self.gate.interrupt_action == "abort":
+            return "interrupted"
+        if (
+            self.window_end is not None
+            and time.time() >= self.window_end
+            and self.options.get("at_window_end") == "abort"
+        ):
+            return "maintenance window ended"
+        return None
 
     def emit(self, kind: str, **data: Any) -> None:
         self.sink(Event(time.time(), self.run_id, self.job, self.cluster, kind, data))

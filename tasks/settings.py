@@ -19,6 +19,7 @@ DEFAULT_TIMING: dict[str, float] = {
     "settle_deadline": 900,
     "abort_deadline": 1800,
     "icu_reply_timeout": 60,
+    "icu_estimate": 3600,
 }
 
 
@@ -32,6 +33,7 @@ class Timing:
     settle_deadline: float  # verified end: time allowed for the cluster to turn healthy
     abort_deadline: float  # abort sent -> abort landed
     icu_reply_timeout: float  # how long to wait on the ICU RPC's reply before observing
+    icu_estimate: float  # expected ICU duration when the journal has no history for the model
 
     @classmethod
     def resolve(cls, host: Host, config_defaults: dict[str, Any] | None = None) -> Timing:

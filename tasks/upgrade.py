@@ -17,6 +17,7 @@ from tasks.connections import close_quietly, drop_all, node_rpc, open_side_sessi
 from tasks.errors import DeadlineExceeded, DeviceRefused, NodeUnreachable, RunbookError, SessionLost
 from tasks.icu import Baseline, Phase, Tracker, stopped_reason
 from tasks.prechecks import run_prechecks
+from tasks.releases import model_family
 from tasks.runctx import ClusterRun, Outcome
 from tasks.settings import Target
 from tasks.values import NODES, ClusterView, node_id, peer_of
@@ -148,7 +149,13 @@ def _upgrade(task: Task, run: ClusterRun, target: Target, toggles: dict[str, boo
             boot={n: int(view.nodes[n].booted_at or 0) for n in NODES},
         )
         # Journal first, then send: a crash in between must never lead to a second ICU.
-        run.emit("icu-sending", node=primary, command=command, baseline=base.to_json())
+        run.emit(
+            "icu-sending",
+            node=primary,
+            command=command,
+            baseline=base.to_json(),
+            model=model_family(pre.model),
+        )
         t = run.timing
         call = IcuCall(
             task,
@@ -216,9 +223,11 @@ def _follow(
                 f"ICU stopped during {tracker.phase.value}: {reason}",
                 phase=tracker.phase.value,
             )
-        if run.gate.interrupted.is_set() and run.gate.interrupt_action == "abort":
+        why = run.abort_reason()
+        if why:
             from tasks.abort import abort_cluster  # abort builds on this module
 
+            run.emit("note", message=f"aborting the ICU: {why}")
             return abort_cluster(task, run, target=base.target, view=view, base=base)
         if tracker.overdue(time.monotonic()):
             return outcome_from(
