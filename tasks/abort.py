@@ -11,7 +11,7 @@ from nornir.core.task import Task
 from tasks.classify import ClusterState, classify
 from tasks.connections import node_rpc
 from tasks.errors import DeadlineExceeded, RunbookError
-from tasks.icu import Baseline, Phase, evidence
+from tasks.icu import Baseline, Phase, evidence, inflight
 from tasks.recover import recover_cluster
 from tasks.runctx import ClusterRun, Outcome
 from tasks.upgrade import outcome_from, verify_upgraded
@@ -19,21 +19,6 @@ from tasks.values import NODES, ClusterView, IcuPhase
 from tasks.waits import look, poll_until
 
 ABORT_CLI = "request system software abort in-service-upgrade"
-
-
-def inflight_baseline(run: ClusterRun) -> Baseline | None:
-    """The baseline of an ICU this tool sent and no later run has finished, if any."""
-    sent = run.last("icu-sending")
-    if sent is None:
-        return None
-    later = [
-        r
-        for r in run.history
-        if r.get("event") == "cluster-finished"
-        and r["ts"] > sent["ts"]
-        and r.get("job") != "status"
-    ]
-    return None if later else Baseline.from_json(sent["baseline"])
 
 
 def icu_activity(view: ClusterView, base: Baseline | None) -> str | None:
@@ -60,7 +45,9 @@ def abort_cluster(
     base: Baseline | None = None,
 ) -> Outcome:
     view = view or look(task, run)
-    base = base or inflight_baseline(run)
+    if base is None:
+        found = inflight(run.history)
+        base = found[1] if found else None
     phase = icu_activity(view, base)
     if phase is None:
         return outcome_from(
@@ -101,6 +88,8 @@ def await_abort(
 ) -> Outcome:
     """Wait for the abort to land (the current operation finishes first), then classify."""
     started = time.monotonic()
+    goal = base.target if base else target
+    old = base.old_release if base else None
 
     def landed(v: ClusterView) -> str | None:
         if not all(v.nodes[n].reachable for n in NODES):
@@ -112,7 +101,7 @@ def await_abort(
         versions = {v.versions[n] for n in NODES}
         if len(versions) > 1:
             return "inconsistent"
-        if base is not None and versions == {base.target}:
+        if goal is not None and versions == {goal} and old != goal:
             return "too-late"
         if any(v.nodes[n].pending for n in NODES):
             return None if base is not None else "pending"

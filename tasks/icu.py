@@ -75,6 +75,18 @@ class Baseline:
         )
 
 
+def inflight(history: list[dict[str, object]]) -> tuple[dict[str, object], Baseline] | None:
+    """The ICU this tool sent that no later run finished (any job), with its baseline."""
+    for rec in reversed(history):
+        if rec.get("event") == "cluster-finished":
+            return None
+        if rec.get("event") == "icu-sending":
+            baseline = rec.get("baseline")
+            assert isinstance(baseline, dict)
+            return rec, Baseline.from_json(baseline)
+    return None
+
+
 def rebooted(node: NodeView | None, base: Baseline) -> bool:
     return bool(
         node and node.reachable and node.booted_at and node.booted_at > base.boot[node.node]

@@ -15,7 +15,7 @@ from nornir.core.task import Task
 from tasks.classify import ClusterState, classify
 from tasks.connections import close_quietly, drop_all, node_rpc, open_side_session
 from tasks.errors import DeadlineExceeded, DeviceRefused, NodeUnreachable, RunbookError, SessionLost
-from tasks.icu import Baseline, Phase, Tracker, stopped_reason
+from tasks.icu import Baseline, Phase, Tracker, inflight, stopped_reason
 from tasks.prechecks import run_prechecks
 from tasks.releases import model_family
 from tasks.runctx import ClusterRun, Outcome
@@ -95,14 +95,19 @@ def _upgrade(task: Task, run: ClusterRun, target: Target, toggles: dict[str, boo
     run.emit("step", step="connect")
     view = look(task, run)
 
-    # Resume: an ICU this tool sent earlier and never saw to an end is re-attached, not resent.
-    sent = run.last("icu-sending", job="upgrade")
-    finished = run.last("cluster-finished", job="upgrade")
-    if sent and (not finished or finished["ts"] < sent["ts"]):
-        base = Baseline.from_json(sent["baseline"])
+    # Resume: an ICU this tool sent earlier and no run saw to an end is re-attached, not resent.
+    found = inflight(run.history)
+    if found is not None:
+        sent, base = found
         run.emit("note", message=f"re-attaching to the ICU sent by run {sent['run_id']}")
         return _follow(task, run, base, view, call=None)
-    if finished and finished.get("outcome") == "failed" and not run.options.get("retry_failed"):
+    finished = run.last("cluster-finished")
+    if (
+        finished
+        and finished.get("job") == "upgrade"
+        and finished.get("outcome") == "failed"
+        and not run.options.get("retry_failed")
+    ):
         return outcome_from(
             view,
             "failed",
@@ -166,7 +171,10 @@ def _upgrade(task: Task, run: ClusterRun, target: Target, toggles: dict[str, boo
             timeout=t.install_deadline + 3 * t.reboot_deadline,
         )
         call.start()
-        call.join(timeout=t.connect_timeout + t.icu_reply_timeout)
+        # A refusal comes at once; silence is the normal answer, so tracking starts after a
+        # short grace and keeps watching the call for a late refusal.
+        call.connected.wait(timeout=t.connect_timeout + 5)
+        call.join(timeout=min(t.icu_reply_timeout, max(t.poll_interval, 1.0)))
         if call.not_sent:
             return outcome_from(
                 view,
@@ -200,7 +208,9 @@ def _follow(
     task: Task, run: ClusterRun, base: Baseline, view: ClusterView, call: IcuCall | None
 ) -> Outcome:
     """Track the phases to the primary's return, then verify. Failures carry the phase."""
-    tracker = Tracker(base, run.timing, since=time.monotonic())
+    # Re-attached (no call of ours): a device that reports idle with nothing pending has
+    # already ended that ICU, or never received it.
+    tracker = Tracker(base, run.timing, since=time.monotonic(), seen_running=call is None)
     run.emit("phase", phase=tracker.phase.value)
     while True:
         moved = tracker.update(view, time.monotonic())
