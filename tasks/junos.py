@@ -314,11 +314,16 @@ class NodeRpc:
 
     def _call(self, rpc: str, *, timeout: float | None = None, **kwargs: Any) -> Any:
         """Send one RPC; map PyEZ/ncclient failures onto our errors; return the reply root."""
-        method = getattr(self.device.rpc, rpc.replace("-", "_"))
         wait = timeout or self.timeout
         self._record("sent", " ".join([rpc, *(f"{k}={v}" for k, v in kwargs.items())]))
         try:
-            reply = method(dev_timeout=wait, ignore_warning=True, normalize=True, **kwargs)
+            if rpc == "cli":  # <command format="text">...</command>; rpc.cli takes no timeout
+                command = etree.Element("command", format=kwargs.get("format", "text"))
+                command.text = kwargs["command"]
+                reply = self.device.execute(command, dev_timeout=wait, ignore_warning=True)
+            else:
+                method = getattr(self.device.rpc, rpc.replace("-", "_"))
+                reply = method(dev_timeout=wait, ignore_warning=True, normalize=True, **kwargs)
         except Exception as exc:
             self._record("error", f"{rpc}: {type(exc).__name__}: {exc}")
             mapped = _mapped(exc, rpc, wait, {"cluster": self.cluster, "node": self.node})

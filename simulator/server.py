@@ -1,0 +1,218 @@
+"""Transport and runtime: asyncssh SSH server per node (its fxp0), the `netconf` subsystem
+with NETCONF 1.0 `]]>]]>` framing, and the clock that drives every cluster's model."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+import asyncssh
+from lxml import etree
+
+from simulator.model import Cluster
+from simulator.replies import Ctx, dispatch
+
+EOM = "]]>]]>"
+HELLO = """<!-- No zombies were killed during the creation of this user interface -->
+<!-- user {user}, class j-super-user -->
+<nc:hello xmlns:nc="urn:ietf:params:xml:ns:netconf:base:1.0">
+  <nc:capabilities>
+    <nc:capability>urn:ietf:params:netconf:base:1.0</nc:capability>
+    <nc:capability>urn:ietf:params:netconf:capability:candidate:1.0</nc:capability>
+    <nc:capability>http://xml.juniper.net/netconf/junos/1.0</nc:capability>
+    <nc:capability>http://xml.juniper.net/dmi/system/1.0</nc:capability>
+  </nc:capabilities>
+  <nc:session-id>{sid}</nc:session-id>
+</nc:hello>
+]]>]]>"""
+
+
+@dataclass
+class SimCluster:
+    model: Cluster
+    faults: frozenset[str]
+    target: str
+
+
+@dataclass
+class NodeServer:
+    lab: Lab
+    cluster: SimCluster
+    node: str
+    port: int = 0
+    key: asyncssh.SSHKey | None = None
+    listener: Any = None
+    sessions: set[NetconfSession] = field(default_factory=set)
+
+
+class Lab:
+    """Every cluster of the lab in one process; one asyncio loop, one clock task."""
+
+    def __init__(self, clusters: list[SimCluster], *, speed: float, icu_reply: str,
+                 audit: TextIO | None, username: str = "lab", password: str = "lab") -> None:
+        self.clusters, self.speed, self.icu_reply = clusters, speed, icu_reply
+        self.audit, self.username, self.password = audit, username, password
+        self.t0_real, self.t0_sim = time.monotonic(), time.time()
+        self.nodes = [NodeServer(self, c, n) for c in clusters for n in ("node0", "node1")]
+        self.changed = asyncio.Event()
+        self._sid = 0
+
+    def now(self) -> float:
+        return self.t0_sim + (time.monotonic() - self.t0_real) * self.speed
+
+    def next_session_id(self) -> int:
+        self._sid += 1
+        return self._sid
+
+    async def start(self) -> None:
+        for ns in self.nodes:
+            ns.key = asyncssh.generate_private_key("ssh-ed25519")
+            await self._listen(ns)
+        asyncio.get_running_loop().create_task(self._clock())
+
+    async def _listen(self, ns: NodeServer) -> None:
+        for _ in range(50):
+            try:
+                ns.listener = await asyncssh.listen(
+                    "127.0.0.1", ns.port, server_factory=lambda ns=ns: SshServer(ns),
+                    server_host_keys=[ns.key], reuse_address=True, keepalive_interval=0,
+                )
+                break
+            except OSError:
+                await asyncio.sleep(0.1)
+        ns.port = ns.listener.sockets[0].getsockname()[1]
+
+    async def _clock(self) -> None:
+        while True:
+            now = self.now()
+            nxt = None
+            for c in self.clusters:
+                c.model.tick(now)
+                due = c.model.next_event()
+                if due is not None and (nxt is None or due < nxt):
+                    nxt = due
+            await self.reconcile()
+            timeout = None if nxt is None else max(0.0, (nxt - now) / self.speed)
+            try:
+                await asyncio.wait_for(self.changed.wait(), timeout)
+            except TimeoutError:
+                pass
+            self.changed.clear()
+
+    async def reconcile(self) -> None:
+        """Nodes that went down lose their sessions and stop listening; booted ones listen."""
+        for ns in self.nodes:
+            up = ns.cluster.model.nodes[ns.node].up
+            if not up and ns.listener is not None:
+                ns.listener.close()
+                ns.listener = None
+                for sess in list(ns.sessions):
+                    sess.drop("rpc-silent" in ns.cluster.faults)
+            elif up and ns.listener is None:
+                await self._listen(ns)
+
+    def record(self, ns: NodeServer, sid: int, rpc: str, args: dict[str, Any], result: str) -> None:
+        if self.audit is None:
+            return
+        clean = {k: v for k, v in args.items() if not k.startswith("_")}
+        self.audit.write(json.dumps({"ts": round(time.time(), 3), "cluster": ns.cluster.model.name,
+                                     "node": ns.node, "session": sid, "rpc": rpc, "args": clean,
+                                     "result": result}) + "\n")
+        self.audit.flush()
+
+
+class SshServer(asyncssh.SSHServer):
+    def __init__(self, ns: NodeServer) -> None:
+        self.ns = ns
+
+    def begin_auth(self, username: str) -> bool:
+        return True
+
+    def password_auth_supported(self) -> bool:
+        return True
+
+    def validate_password(self, username: str, password: str) -> bool:
+        lab = self.ns.lab
+        if "auth-fails" in self.ns.cluster.faults:
+            return False
+        return username == lab.username and password == lab.password
+
+    def session_requested(self) -> NetconfSession:
+        return NetconfSession(self.ns)
+
+
+class NetconfSession(asyncssh.SSHServerSession):  # type: ignore[misc]
+    def __init__(self, ns: NodeServer) -> None:
+        self.ns, self.buf, self.chan = ns, "", None
+        self.sid = ns.lab.next_session_id()
+        self.silent = False
+
+    def connection_made(self, chan: Any) -> None:
+        self.chan = chan
+
+    def subsystem_requested(self, subsystem: str) -> bool:
+        if subsystem != "netconf":
+            return False
+        self.ns.sessions.add(self)
+        assert self.chan is not None
+        self.chan.write(HELLO.format(user=self.ns.lab.username, sid=self.sid))
+        return True
+
+    def data_received(self, data: str, datatype: Any) -> None:
+        self.buf += data
+        while EOM in self.buf:
+            msg, self.buf = self.buf.split(EOM, 1)
+            if msg.strip():
+                self.handle(msg)
+
+    def handle(self, msg: str) -> None:
+        if self.silent:
+            return
+        try:
+            root = etree.fromstring(msg.strip().encode())
+        except etree.XMLSyntaxError:
+            return
+        if etree.QName(root).localname == "hello":
+            return
+        mid = root.get("message-id", "")
+        ops = [c for c in root if isinstance(c.tag, str)]
+        if not ops:
+            return
+        if etree.QName(ops[0]).localname == "close-session":
+            self.write(mid, "<ok/>")
+            self.drop(False)
+            return
+        lab, c = self.ns.lab, self.ns.cluster
+        c.model.tick(lab.now())
+        ctx = Ctx(c.model, self.ns.node, c.faults, lab.icu_reply, c.target, lab.changed.set)
+        name, args, reply = dispatch(ctx, ops[0])
+        lab.record(self.ns, self.sid, name, args, reply.result)
+        if reply.body is not None:
+            self.write(mid, reply.body)
+        if reply.close_after:
+            asyncio.get_running_loop().call_later(0.05, self.drop, False)
+        lab.changed.set()
+
+    def write(self, mid: str, body: str) -> None:
+        release = self.ns.cluster.model.nodes[self.ns.node].release
+        if self.chan is None:
+            return
+        self.chan.write(
+            '<nc:rpc-reply xmlns:nc="urn:ietf:params:xml:ns:netconf:base:1.0" '
+            f'xmlns:junos="http://xml.juniper.net/junos/{release}/junos" message-id="{mid}">\n'
+            f"{body}\n</nc:rpc-reply>\n{EOM}")
+
+    def drop(self, black_hole: bool) -> None:
+        """Close the session (a reboot), or keep TCP open and answer nothing (rpc-silent)."""
+        self.ns.sessions.discard(self)
+        if black_hole:
+            self.silent = True
+            return
+        if self.chan is not None:
+            self.chan.get_extra_info("connection").abort()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.ns.sessions.discard(self)
