@@ -24,7 +24,8 @@ STATE_STYLE = {
 
 
 def console() -> Console:
-    return Console(highlight=False, soft_wrap=not sys.stdout.isatty())
+    # Piped output (logs, cron mail) is read by grep: never wrap a cluster name.
+    return Console(highlight=False, width=None if sys.stdout.isatty() else 240)
 
 
 def print_status_table(summaries: list[ClusterSummary]) -> None:
