@@ -21,15 +21,47 @@ OLD, NEW, ROLLBACK = "23.4R2-S3.9", "24.2R2-S1.3", "23.2R2.21"
 PACKAGE = f"/var/tmp/junos-srxsme-{NEW}.tgz"
 PACKAGE_SIZE = 456_130_000
 STATES = ("healthy", "upgraded", "inconsistent", "pending-install", "icu-in-progress", "node-down")
-FAULTS = {"package-missing", "package-corrupt", "disk-full", "disk-full-primary",
-          "validation-fails", "version-mismatch", "rg-unhealthy", "reboot-hangs", "slow-reboot",
-          "rpc-silent", "session-drop", "auth-fails", "rollback-fails", "reboot-reply-lost",
-          "icu-fails", "inconsistent-primary", "roles-disagree", "abort-slow"}
-SIM_TIMING = {"rpc_timeout": 60, "connect_timeout": 30, "poll_interval": 30,
-              "install_deadline": 3600, "reboot_deadline": 2700, "settle_deadline": 600,
-              "abort_deadline": 1800, "icu_reply_timeout": 60, "icu_estimate": 3300}
-FLOORS = {"rpc_timeout": 10, "connect_timeout": 5, "poll_interval": 0.2, "settle_deadline": 8,
-          "reboot_deadline": 8, "install_deadline": 8, "abort_deadline": 8, "icu_reply_timeout": 2}
+FAULTS = {
+    "package-missing",
+    "package-corrupt",
+    "disk-full",
+    "disk-full-primary",
+    "validation-fails",
+    "version-mismatch",
+    "rg-unhealthy",
+    "reboot-hangs",
+    "slow-reboot",
+    "rpc-silent",
+    "session-drop",
+    "auth-fails",
+    "rollback-fails",
+    "reboot-reply-lost",
+    "icu-fails",
+    "inconsistent-primary",
+    "roles-disagree",
+    "abort-slow",
+}
+SIM_TIMING = {
+    "rpc_timeout": 60,
+    "connect_timeout": 30,
+    "poll_interval": 30,
+    "install_deadline": 3600,
+    "reboot_deadline": 2700,
+    "settle_deadline": 600,
+    "abort_deadline": 1800,
+    "icu_reply_timeout": 60,
+    "icu_estimate": 3300,
+}
+FLOORS = {
+    "rpc_timeout": 10,
+    "connect_timeout": 5,
+    "poll_interval": 0.2,
+    "settle_deadline": 8,
+    "reboot_deadline": 8,
+    "install_deadline": 8,
+    "abort_deadline": 8,
+    "icu_reply_timeout": 2,
+}
 
 
 class LabError(Exception):
@@ -47,13 +79,22 @@ def build(spec: dict[str, Any], now: float) -> list[SimCluster]:
         faults = frozenset(entry.get("faults") or [])
         if faults - FAULTS:
             raise LabError(f"{entry['name']}: unknown fault(s) {sorted(faults - FAULTS)}")
-        out.append(make_cluster(str(entry["name"]), str(entry.get("model", "SRX345")), state,
-                                faults, entry.get("icu_phase"), now))
+        out.append(
+            make_cluster(
+                str(entry["name"]),
+                str(entry.get("model", "SRX345")),
+                state,
+                faults,
+                entry.get("icu_phase"),
+                now,
+            )
+        )
     return out
 
 
-def make_cluster(name: str, model: str, state: str, faults: frozenset[str],
-                 icu_phase: str | None, now: float) -> SimCluster:
+def make_cluster(
+    name: str, model: str, state: str, faults: frozenset[str], icu_phase: str | None, now: float
+) -> SimCluster:
     boot = now - 30 * 86400
     nodes = {n: Node(n, OLD, ROLLBACK, booted_at=boot) for n in ("node0", "node1")}
     c = Cluster(name, model, nodes, now=now, reboot_hangs="reboot-hangs" in faults)
@@ -100,17 +141,33 @@ def write_inventory(lab: Lab, directory: Path, speed: float) -> None:
         ports = by_cluster[sc.model.name]
         models.add(sc.model.model)
         hosts[sc.model.name] = {
-            "hostname": "127.0.0.1", "groups": [sc.model.model],
+            "hostname": "127.0.0.1",
+            "groups": [sc.model.model],
             "data": {"site": f"lab-{'abc'[i % 3]}", "cluster_id": i + 1},
-            "connection_options": {n: {"hostname": "127.0.0.1", "port": p,
-                                       "extras": {"optional_args": {"port": p}}}
-                                   for n, p in sorted(ports.items())}}
-    groups = {m: {"data": {"model": m, "target_release": NEW, "package": PACKAGE,
-                           "package_size": PACKAGE_SIZE,
-                           "package_md5": package_digest(PACKAGE, "md5")}} for m in sorted(models)}
+            "connection_options": {
+                n: {"hostname": "127.0.0.1", "port": p, "extras": {"optional_args": {"port": p}}}
+                for n, p in sorted(ports.items())
+            },
+        }
+    groups = {
+        m: {
+            "data": {
+                "model": m,
+                "target_release": NEW,
+                "package": PACKAGE,
+                "package_size": PACKAGE_SIZE,
+                "package_md5": package_digest(PACKAGE, "md5"),
+            }
+        }
+        for m in sorted(models)
+    }
     timing = {k: round(max(FLOORS.get(k, 0), v / speed), 3) for k, v in SIM_TIMING.items()}
-    defaults = {"username": lab.username, "password": lab.password, "platform": "junos",
-                "data": {"known_hosts": str((directory / "known_hosts").resolve()), "timing": timing}}
+    defaults = {
+        "username": lab.username,
+        "password": lab.password,
+        "platform": "junos",
+        "data": {"known_hosts": str((directory / "known_hosts").resolve()), "timing": timing},
+    }
     (directory / "hosts.yaml").write_text(yaml.safe_dump(hosts, sort_keys=False))
     (directory / "groups.yaml").write_text(yaml.safe_dump(groups, sort_keys=False))
     (directory / "defaults.yaml").write_text(yaml.safe_dump(defaults, sort_keys=False))
@@ -128,10 +185,19 @@ def dump_state(lab: Lab, path: Path) -> None:
         c = sc.model
         c.tick(lab.now())
         out["clusters"][c.name] = {
-            "primary": c.primary, "icu_phase": c.phase,
-            "nodes": {n.name: {"release": n.release, "pending": n.pending, "up": n.up,
-                               "booted_at": n.booted_at, "stale_icu": n.stale_icu}
-                      for n in c.nodes.values()}}
+            "primary": c.primary,
+            "icu_phase": c.phase,
+            "nodes": {
+                n.name: {
+                    "release": n.release,
+                    "pending": n.pending,
+                    "up": n.up,
+                    "booted_at": n.booted_at,
+                    "stale_icu": n.stale_icu,
+                }
+                for n in c.nodes.values()
+            },
+        }
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(out, indent=1))
     tmp.replace(path)
@@ -178,7 +244,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.clusters:
             spec.setdefault("clusters", [])
             spec["clusters"] = list(spec["clusters"]) + [
-                {"name": f"br-{i:04d}"} for i in range(1, args.clusters + 1)]
+                {"name": f"br-{i:04d}"} for i in range(1, args.clusters + 1)
+            ]
         if not spec.get("clusters"):
             raise LabError("no clusters: give --clusters N or a lab file")
         build(spec, 0.0)  # validate before listening

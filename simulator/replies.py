@@ -40,9 +40,13 @@ def _per_node(ctx: Ctx, inner: Callable[[str], str]) -> str:
     items = []
     for name in ("node0", "node1"):
         if name == ctx.node or ctx.cluster.nodes[name].up:
-            items.append(f"<multi-routing-engine-item>\n<re-name>{name}</re-name>\n"
-                         f"{inner(name)}\n</multi-routing-engine-item>")
-    return "<multi-routing-engine-results>\n" + "\n".join(items) + "\n</multi-routing-engine-results>"
+            items.append(
+                f"<multi-routing-engine-item>\n<re-name>{name}</re-name>\n"
+                f"{inner(name)}\n</multi-routing-engine-item>"
+            )
+    return (
+        "<multi-routing-engine-results>\n" + "\n".join(items) + "\n</multi-routing-engine-results>"
+    )
 
 
 def rpc_get_software_information(ctx: Ctx, args: dict[str, Any]) -> Reply:
@@ -50,12 +54,14 @@ def rpc_get_software_information(ctx: Ctx, args: dict[str, Any]) -> Reply:
 
     def one(name: str) -> str:
         n = c.nodes[name]
-        return (f"<software-information>\n<host-name>{c.name}-{name}</host-name>\n"
-                f"<product-model>{c.model.lower()}</product-model>\n"
-                f"<product-name>{c.model.lower()}</product-name>\n<os-name>junos-es</os-name>\n"
-                f"<junos-version>{n.release}</junos-version>\n<package-information>\n"
-                f"<name>junos</name>\n<comment>JUNOS Software Release [{n.release}]</comment>\n"
-                "</package-information>\n</software-information>")
+        return (
+            f"<software-information>\n<host-name>{c.name}-{name}</host-name>\n"
+            f"<product-model>{c.model.lower()}</product-model>\n"
+            f"<product-name>{c.model.lower()}</product-name>\n<os-name>junos-es</os-name>\n"
+            f"<junos-version>{n.release}</junos-version>\n<package-information>\n"
+            f"<name>junos</name>\n<comment>JUNOS Software Release [{n.release}]</comment>\n"
+            "</package-information>\n</software-information>"
+        )
 
     return Reply(_per_node(ctx, one))
 
@@ -73,16 +79,23 @@ def rpc_get_chassis_cluster_status(ctx: Ctx, args: dict[str, Any]) -> Reply:
             failures = " ".join(c.monitor_failures(name)) or "None"
             if "rg-unhealthy" in ctx.faults and name == "node1" and rg == 1:
                 prio, failures = 0, "IF"
-            stats.append(f"<device-name>{name}</device-name>\n<device-priority>{prio}</device-priority>\n"
-                         f"<redundancy-group-status>{status}</redundancy-group-status>\n"
-                         f"<preempt>{'yes' if rg else 'no'}</preempt>\n<failover-mode>no</failover-mode>\n"
-                         f"<monitor-failures>{failures}</monitor-failures>")
-        groups.append(f"<redundancy-group>\n<cluster-id>1</cluster-id>\n"
-                      f"<redundancy-group-id>{rg}</redundancy-group-id>\n"
-                      f"<redundancy-group-failover-count>1</redundancy-group-failover-count>\n"
-                      "<device-stats>\n" + "\n".join(stats) + "\n</device-stats>\n</redundancy-group>")
-    return Reply("<chassis-cluster-status>\n<cluster-id>1</cluster-id>\n" + "\n".join(groups)
-                 + "\n</chassis-cluster-status>")
+            stats.append(
+                f"<device-name>{name}</device-name>\n<device-priority>{prio}</device-priority>\n"
+                f"<redundancy-group-status>{status}</redundancy-group-status>\n"
+                f"<preempt>{'yes' if rg else 'no'}</preempt>\n<failover-mode>no</failover-mode>\n"
+                f"<monitor-failures>{failures}</monitor-failures>"
+            )
+        groups.append(
+            f"<redundancy-group>\n<cluster-id>1</cluster-id>\n"
+            f"<redundancy-group-id>{rg}</redundancy-group-id>\n"
+            f"<redundancy-group-failover-count>1</redundancy-group-failover-count>\n"
+            "<device-stats>\n" + "\n".join(stats) + "\n</device-stats>\n</redundancy-group>"
+        )
+    return Reply(
+        "<chassis-cluster-status>\n<cluster-id>1</cluster-id>\n"
+        + "\n".join(groups)
+        + "\n</chassis-cluster-status>"
+    )
 
 
 def rpc_get_system_uptime_information(ctx: Ctx, args: dict[str, Any]) -> Reply:
@@ -91,11 +104,13 @@ def rpc_get_system_uptime_information(ctx: Ctx, args: dict[str, Any]) -> Reply:
     def one(name: str) -> str:
         n = c.nodes[name]
         up = max(1, int(c.now - n.booted_at))
-        return ('<system-uptime-information xmlns="http://xml.juniper.net/junos/24.4R0/junos">\n'
-                f'<current-time>\n<date-time junos:seconds="{int(c.now)}">{_fmt(c.now)}</date-time>\n'
-                f'</current-time>\n<system-booted-time>\n<date-time junos:seconds="{int(n.booted_at)}">'
-                f'{_fmt(n.booted_at)}</date-time>\n<time-length junos:seconds="{up}">{up}s</time-length>\n'
-                "</system-booted-time>\n</system-uptime-information>")
+        return (
+            '<system-uptime-information xmlns="http://xml.juniper.net/junos/24.4R0/junos">\n'
+            f'<current-time>\n<date-time junos:seconds="{int(c.now)}">{_fmt(c.now)}</date-time>\n'
+            f'</current-time>\n<system-booted-time>\n<date-time junos:seconds="{int(n.booted_at)}">'
+            f'{_fmt(n.booted_at)}</date-time>\n<time-length junos:seconds="{up}">{up}s</time-length>\n'
+            "</system-booted-time>\n</system-uptime-information>"
+        )
 
     return Reply(_per_node(ctx, one))
 
@@ -103,30 +118,39 @@ def rpc_get_system_uptime_information(ctx: Ctx, args: dict[str, Any]) -> Reply:
 def rpc_get_system_storage(ctx: Ctx, args: dict[str, Any]) -> Reply:
     def one(name: str) -> str:
         free = ctx.cluster.nodes[name].free_bytes // 512
-        return ('<system-storage-information junos:style="brief">\n<filesystem>\n'
-                "<filesystem-name>/dev/gpt/junos</filesystem-name>\n"
-                f"<total-blocks>{free * 2}</total-blocks>\n<used-blocks>{free}</used-blocks>\n"
-                f"<available-blocks>{free}</available-blocks>\n<used-percent>50</used-percent>\n"
-                "<mounted-on>/.mount</mounted-on>\n</filesystem>\n</system-storage-information>")
+        return (
+            '<system-storage-information junos:style="brief">\n<filesystem>\n'
+            "<filesystem-name>/dev/gpt/junos</filesystem-name>\n"
+            f"<total-blocks>{free * 2}</total-blocks>\n<used-blocks>{free}</used-blocks>\n"
+            f"<available-blocks>{free}</available-blocks>\n<used-percent>50</used-percent>\n"
+            "<mounted-on>/.mount</mounted-on>\n</filesystem>\n</system-storage-information>"
+        )
 
     return Reply(_per_node(ctx, one))
 
 
 def rpc_request_package_checks_pending_install(ctx: Ctx, args: dict[str, Any]) -> Reply:
     if ctx.cluster.nodes[ctx.node].pending:
-        return Reply("<output>There is already an install pending.</output>\n"
-                     "<package-result>1</package-result>")
+        return Reply(
+            "<output>There is already an install pending.</output>\n"
+            "<package-result>1</package-result>"
+        )
     return Reply("<package-result>0</package-result>")
 
 
 def rpc_file_list(ctx: Ctx, args: dict[str, Any]) -> Reply:
     files = ctx.cluster.nodes[ctx.node].files
     path = str(args.get("path", "/var/tmp/"))
-    items = "\n".join(f"<file-information>\n<file-name>{escape(f)}</file-name>\n"
-                      f"<file-size>{size}</file-size>\n</file-information>"
-                      for f, size in sorted(files.items()) if f.startswith(path))
-    return Reply(f"<directory-list>\n<directory>\n<directory-name>{escape(path)}</directory-name>\n"
-                 f"{items}\n</directory>\n</directory-list>")
+    items = "\n".join(
+        f"<file-information>\n<file-name>{escape(f)}</file-name>\n"
+        f"<file-size>{size}</file-size>\n</file-information>"
+        for f, size in sorted(files.items())
+        if f.startswith(path)
+    )
+    return Reply(
+        f"<directory-list>\n<directory>\n<directory-name>{escape(path)}</directory-name>\n"
+        f"{items}\n</directory>\n</directory-list>"
+    )
 
 
 def package_digest(path: str, algorithm: str, corrupt: bool = False) -> str:
@@ -139,9 +163,11 @@ def _checksum(ctx: Ctx, args: dict[str, Any], algorithm: str) -> Reply:
     if path not in ctx.cluster.nodes[ctx.node].files:
         return error(f"could not resolve file: {path}")
     digest = package_digest(path, algorithm, "package-corrupt" in ctx.faults)
-    return Reply(f"<checksum-information>\n<file-checksum>\n<computation-method>{algorithm.upper()}"
-                 f"</computation-method>\n<input-file>{escape(path)}</input-file>\n"
-                 f"<checksum>{digest}</checksum>\n</file-checksum>\n</checksum-information>")
+    return Reply(
+        f"<checksum-information>\n<file-checksum>\n<computation-method>{algorithm.upper()}"
+        f"</computation-method>\n<input-file>{escape(path)}</input-file>\n"
+        f"<checksum>{digest}</checksum>\n</file-checksum>\n</checksum-information>"
+    )
 
 
 def rpc_get_checksum_information(ctx: Ctx, args: dict[str, Any]) -> Reply:
@@ -171,13 +197,17 @@ def rpc_request_package_in_service_upgrade(ctx: Ctx, args: dict[str, Any]) -> Re
     c = ctx.cluster
     package = str(args.get("package-name", ""))
     if "validation-fails" in ctx.faults:
-        return Reply("<output>error: configuration check-out failed\nValidation failed</output>\n"
-                     "<package-result>1</package-result>", result="error")
+        return Reply(
+            "<output>error: configuration check-out failed\nValidation failed</output>\n"
+            "<package-result>1</package-result>",
+            result="error",
+        )
     ok, text = c.start_icu(ctx.node, package, ctx.target, reboot=bool(args.get("reboot")))
     ctx.on_change()
     if not ok:
-        return Reply(f"<output>{escape(text)}</output>\n<package-result>1</package-result>",
-                     result="error")
+        return Reply(
+            f"<output>{escape(text)}</output>\n<package-result>1</package-result>", result="error"
+        )
     if ctx.icu_reply == "immediate":
         return Reply(f"<output>{escape(text)}</output>\n<package-result>0</package-result>")
     return Reply(None, result="no-reply")
@@ -186,7 +216,9 @@ def rpc_request_package_in_service_upgrade(ctx: Ctx, args: dict[str, Any]) -> Re
 def rpc_abort_in_service_upgrade(ctx: Ctx, args: dict[str, Any]) -> Reply:
     text = ctx.cluster.abort(ctx.node)
     ctx.on_change()
-    return Reply(f"<output>{escape(text)}</output>", result="error" if text.startswith("error") else "ok")
+    return Reply(
+        f"<output>{escape(text)}</output>", result="error" if text.startswith("error") else "ok"
+    )
 
 
 def rpc_request_package_rollback(ctx: Ctx, args: dict[str, Any]) -> Reply:
@@ -195,8 +227,10 @@ def rpc_request_package_rollback(ctx: Ctx, args: dict[str, Any]) -> Reply:
         ok, text = False, "ERROR: Cannot rollback, no previous package found; rollback aborted"
     else:
         ok, text = ctx.cluster.rollback(ctx.node, node_id)
-    return Reply(f"<output>{escape(text)}</output>\n<package-result>{0 if ok else 1}</package-result>",
-                 result="ok" if ok else "error")
+    return Reply(
+        f"<output>{escape(text)}</output>\n<package-result>{0 if ok else 1}</package-result>",
+        result="ok" if ok else "error",
+    )
 
 
 def rpc_request_reboot(ctx: Ctx, args: dict[str, Any]) -> Reply:
@@ -205,17 +239,26 @@ def rpc_request_reboot(ctx: Ctx, args: dict[str, Any]) -> Reply:
     ctx.on_change()
     if "reboot-reply-lost" in ctx.faults and target == ctx.node:
         return Reply(None, result="no-reply", close_after=True)
-    return Reply(f"<request-reboot-results>\n<request-reboot-status>Shutdown NOW!"
-                 f"</request-reboot-status>\n</request-reboot-results>", close_after=target == ctx.node)
+    return Reply(
+        f"<request-reboot-results>\n<request-reboot-status>Shutdown NOW!"
+        f"</request-reboot-status>\n</request-reboot-results>",
+        close_after=target == ctx.node,
+    )
 
 
 def error(message: str, bad: str = "") -> Reply:
-    info = f"<nc:error-info>\n<nc:bad-element>{escape(bad)}</nc:bad-element>\n</nc:error-info>\n" if bad else ""
-    return Reply("<nc:rpc-error>\n<nc:error-type>protocol</nc:error-type>\n"
-                 "<nc:error-tag>operation-failed</nc:error-tag>\n"
-                 "<nc:error-severity>error</nc:error-severity>\n"
-                 f"<nc:error-message>{escape(message)}</nc:error-message>\n{info}</nc:rpc-error>",
-                 result="error")
+    info = (
+        f"<nc:error-info>\n<nc:bad-element>{escape(bad)}</nc:bad-element>\n</nc:error-info>\n"
+        if bad
+        else ""
+    )
+    return Reply(
+        "<nc:rpc-error>\n<nc:error-type>protocol</nc:error-type>\n"
+        "<nc:error-tag>operation-failed</nc:error-tag>\n"
+        "<nc:error-severity>error</nc:error-severity>\n"
+        f"<nc:error-message>{escape(message)}</nc:error-message>\n{info}</nc:rpc-error>",
+        result="error",
+    )
 
 
 def dispatch(ctx: Ctx, op: etree._Element) -> tuple[str, dict[str, Any], Reply]:

@@ -51,8 +51,16 @@ class NodeServer:
 class Lab:
     """Every cluster of the lab in one process; one asyncio loop, one clock task."""
 
-    def __init__(self, clusters: list[SimCluster], *, speed: float, icu_reply: str,
-                 audit: TextIO | None, username: str = "lab", password: str = "lab") -> None:
+    def __init__(
+        self,
+        clusters: list[SimCluster],
+        *,
+        speed: float,
+        icu_reply: str,
+        audit: TextIO | None,
+        username: str = "lab",
+        password: str = "lab",
+    ) -> None:
         self.clusters, self.speed, self.icu_reply = clusters, speed, icu_reply
         self.audit, self.username, self.password = audit, username, password
         self.t0_real, self.t0_sim = time.monotonic(), time.time()
@@ -77,8 +85,12 @@ class Lab:
         for _ in range(50):
             try:
                 ns.listener = await asyncssh.listen(
-                    "127.0.0.1", ns.port, server_factory=lambda ns=ns: SshServer(ns),
-                    server_host_keys=[ns.key], reuse_address=True, keepalive_interval=0,
+                    "127.0.0.1",
+                    ns.port,
+                    server_factory=lambda ns=ns: SshServer(ns),
+                    server_host_keys=[ns.key],
+                    reuse_address=True,
+                    keepalive_interval=0,
                 )
                 break
             except OSError:
@@ -118,9 +130,20 @@ class Lab:
         if self.audit is None:
             return
         clean = {k: v for k, v in args.items() if not k.startswith("_")}
-        self.audit.write(json.dumps({"ts": round(time.time(), 3), "cluster": ns.cluster.model.name,
-                                     "node": ns.node, "session": sid, "rpc": rpc, "args": clean,
-                                     "result": result}) + "\n")
+        self.audit.write(
+            json.dumps(
+                {
+                    "ts": round(time.time(), 3),
+                    "cluster": ns.cluster.model.name,
+                    "node": ns.node,
+                    "session": sid,
+                    "rpc": rpc,
+                    "args": clean,
+                    "result": result,
+                }
+            )
+            + "\n"
+        )
         self.audit.flush()
 
 
@@ -203,7 +226,8 @@ class NetconfSession(asyncssh.SSHServerSession):  # type: ignore[misc]
         self.chan.write(
             '<nc:rpc-reply xmlns:nc="urn:ietf:params:xml:ns:netconf:base:1.0" '
             f'xmlns:junos="http://xml.juniper.net/junos/{release}/junos" message-id="{mid}">\n'
-            f"{body}\n</nc:rpc-reply>\n{EOM}")
+            f"{body}\n</nc:rpc-reply>\n{EOM}"
+        )
 
     def drop(self, black_hole: bool) -> None:
         """Close the session (a reboot), or keep TCP open and answer nothing (rpc-silent)."""

@@ -17,8 +17,9 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float, interval: float = 0.05,
-               message: str = "condition") -> Any:
+def wait_until(
+    predicate: Callable[[], Any], timeout: float, interval: float = 0.05, message: str = "condition"
+) -> Any:
     """Poll `predicate` until truthy; AssertionError naming `message` after `timeout`."""
     end = time.monotonic() + timeout
     while True:
@@ -31,30 +32,55 @@ def wait_until(predicate: Callable[[], Any], timeout: float, interval: float = 0
 
 
 class LabProcess:
-    def __init__(self, lab: dict[str, Any] | None, workdir: Path, *, clusters: int | None = None,
-                 speed: float = 600, extra_args: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        lab: dict[str, Any] | None,
+        workdir: Path,
+        *,
+        clusters: int | None = None,
+        speed: float = 600,
+        extra_args: tuple[str, ...] = (),
+    ) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         self.workdir = workdir
         self.inventory_dir = workdir / "inventory"
         self.audit_path = workdir / "audit.jsonl"
         self.state_path = workdir / "state.json"
         self.known_hosts = self.inventory_dir / "known_hosts"
-        cmd = [sys.executable, "-m", "simulator", "--speed", str(speed), "--inventory-dir",
-               str(self.inventory_dir), "--audit", str(self.audit_path), "--state-out",
-               str(self.state_path), *extra_args]
+        cmd = [
+            sys.executable,
+            "-m",
+            "simulator",
+            "--speed",
+            str(speed),
+            "--inventory-dir",
+            str(self.inventory_dir),
+            "--audit",
+            str(self.audit_path),
+            "--state-out",
+            str(self.state_path),
+            *extra_args,
+        ]
         if lab is not None:
             (workdir / "lab.yaml").write_text(yaml.safe_dump(lab))
             cmd += ["--lab", str(workdir / "lab.yaml")]
         if clusters:
             cmd += ["--clusters", str(clusters)]
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True,
-                                     env={**os.environ, "PYTHONPATH": str(ROOT)})
+        self.proc = subprocess.Popen(
+            cmd,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()  # blocks until ready or exit
         if not line.startswith("ready"):
             self.stop()
-            raise RuntimeError(f"lab did not start: {line!r} {self.proc.stderr.read() if self.proc.stderr else ''}")
+            raise RuntimeError(
+                f"lab did not start: {line!r} {self.proc.stderr.read() if self.proc.stderr else ''}"
+            )
 
     @property
     def pid(self) -> int:
@@ -63,8 +89,11 @@ class LabProcess:
     def state(self) -> dict[str, Any]:
         before = self.state_path.stat().st_mtime_ns if self.state_path.exists() else 0
         os.kill(self.proc.pid, signal.SIGUSR1)
-        wait_until(lambda: self.state_path.exists()
-                   and self.state_path.stat().st_mtime_ns != before, 10, message="state dump")
+        wait_until(
+            lambda: self.state_path.exists() and self.state_path.stat().st_mtime_ns != before,
+            10,
+            message="state dump",
+        )
         return dict(json.loads(self.state_path.read_text()))
 
     def audit(self, cluster: str | None = None, node: str | None = None) -> list[dict[str, Any]]:
@@ -76,7 +105,9 @@ class LabProcess:
                 rec = json.loads(line)
             except json.JSONDecodeError:
                 continue
-            if (cluster is None or rec["cluster"] == cluster) and (node is None or rec["node"] == node):
+            if (cluster is None or rec["cluster"] == cluster) and (
+                node is None or rec["node"] == node
+            ):
                 out.append(rec)
         return out
 
@@ -99,6 +130,12 @@ class LabProcess:
         self.stop()
 
 
-def start_lab(lab: dict[str, Any] | None, workdir: Path, *, clusters: int | None = None,
-              speed: float = 600, extra_args: tuple[str, ...] = ()) -> LabProcess:
+def start_lab(
+    lab: dict[str, Any] | None,
+    workdir: Path,
+    *,
+    clusters: int | None = None,
+    speed: float = 600,
+    extra_args: tuple[str, ...] = (),
+) -> LabProcess:
     return LabProcess(lab, workdir, clusters=clusters, speed=speed, extra_args=extra_args)

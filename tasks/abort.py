@@ -129,9 +129,10 @@ def await_abort(
         "abort_wait_s": round(time.monotonic() - started, 1),
     }
     if found == "too-late":
-        assert base is not None
         run.emit("note", message="abort came too late: the primary's reboot had begun")
-        done = verify_upgraded(task, run, base)
+        done = verify_upgraded(
+            task, run, base or Baseline("node0", "node1", old or "", str(goal), {})
+        )
         done.outcome = "too-late" if done.outcome == "ok" else done.outcome
         done.detail = f"abort came too late (during {phase}); the upgrade completed: " + done.detail
         done.extra.update(extra)

@@ -246,7 +246,10 @@ def _after_reboot(
         )
     except DeadlineExceeded as exc:
         return outcome_from(
-            look(task, run), "failed", prefix + f"recover: {exc.message}", phase="reboot"
+            look(task, run),
+            "failed",
+            prefix + f"recover stopped at reboot on {node}: {exc.message}",
+            phase="reboot",
         )
     return _verify(task, run, node, str(view.versions[primary]), prefix, "reboot")
 
