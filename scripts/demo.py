@@ -10,6 +10,7 @@ lab at the end, whatever happens.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -18,7 +19,7 @@ from pathlib import Path
 from simulator.testing import start_lab
 
 ROOT = Path(__file__).resolve().parents[1]  # the project root
-SPEED = 600.0  # one ICU of ~52 simulated minutes takes ~5 s
+SPEED = 300.0  # one ICU of ~52 simulated minutes takes ~10 s
 
 LAB = {
     "speed": SPEED,
@@ -30,8 +31,13 @@ LAB = {
         {"name": "br-0020", "model": "SRX345", "state": "upgraded"},
         {"name": "br-0021", "model": "SRX345", "state": "healthy", "faults": ["package-missing"]},
         {"name": "br-0022", "model": "SRX345", "state": "healthy", "faults": ["disk-full"]},
-        {"name": "br-0023", "model": "SRX340", "state": "icu-in-progress",
-         "icu_phase": "secondary-reboot"},
+        {
+            "name": "br-0023",
+            "model": "SRX340",
+            "state": "icu-in-progress",
+            "icu_phase": "secondary-reboot",
+            "faults": ["slow-reboot"],
+        },
         {"name": "br-0024", "model": "SRX320", "state": "inconsistent"},
     ],
 }
@@ -42,11 +48,21 @@ def banner(text: str) -> None:
 
 
 def runbook(inventory: Path, state: Path, *args: str) -> int:
-    cmd = [sys.executable, "-m", "runbooks", args[0], "--config", str(ROOT / "config.yaml"),
-           "--inventory", str(inventory), *args[1:]]
+    cmd = [
+        sys.executable,
+        "-m",
+        "runbooks",
+        args[0],
+        "--config",
+        str(ROOT / "config.yaml"),
+        "--inventory",
+        str(inventory),
+        *args[1:],
+    ]
     shown = " ".join(["python -m runbooks", args[0], "--inventory", "LAB", *args[1:]])
     print(f"$ {shown}", flush=True)
-    code = subprocess.call(cmd, cwd=state)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    code = subprocess.call(cmd, cwd=state, env=env)
     print(f"(exit code {code})", flush=True)
     return code
 
@@ -56,19 +72,26 @@ def main() -> int:
         work = Path(tmp)
         with start_lab(LAB, work / "lab", speed=SPEED) as lab:
             inv = lab.inventory_dir
-            print(f"lab ready: {len(LAB['clusters'])} clusters at speed {SPEED:g} "
-                  f"(inventory {inv})")
+            print(
+                f"lab ready: {len(LAB['clusters'])} clusters at speed {SPEED:g} (inventory {inv})"
+            )
             banner("1. status: what did the last window leave behind?")
             runbook(inv, work, "status")
-            banner("2. upgrade the fleet (pre-checks stop the clusters that are not fit)")
+            banner(
+                "2. abort the ICU someone else started on br-0023 (lands after the "
+                "secondary reboot: inconsistent, recovered at once)"
+            )
+            runbook(
+                inv, work, "abort", "--cluster", "br-0023", "--report", str(work / "abort.json")
+            )
+            aborted = json.loads((work / "abort.json").read_text())["clusters"]["br-0023"]
+            print(f"  br-0023: {aborted['outcome']} - {aborted['detail']}")
+            banner("3. upgrade the fleet (pre-checks stop the clusters that are not fit)")
             runbook(inv, work, "upgrade", "--workers", "30", "--report", str(work / "up.json"))
             report = json.loads((work / "up.json").read_text())
             for name, c in sorted(report["clusters"].items()):
                 if c["outcome"] != "ok":
                     print(f"  {name}: {c['outcome']} - {c['detail']}")
-            banner("3. abort the ICU someone else started on br-0023 (lands after the "
-                   "secondary reboot: inconsistent, recovered at once)")
-            runbook(inv, work, "abort", "--cluster", "br-0023")
             banner("4. recover every cluster the previous window left inconsistent")
             runbook(inv, work, "recover", "--report", str(work / "recover.json"))
             banner("5. final status")

@@ -97,7 +97,14 @@ def make_cluster(
 ) -> SimCluster:
     boot = now - 30 * 86400
     nodes = {n: Node(n, OLD, ROLLBACK, booted_at=boot) for n in ("node0", "node1")}
-    c = Cluster(name, model, nodes, now=now, reboot_hangs="reboot-hangs" in faults)
+    c = Cluster(
+        name,
+        model,
+        nodes,
+        now=now,
+        reboot_hangs="reboot-hangs" in faults,
+        reboot_factor=3.0 if "slow-reboot" in faults else 1.0,
+    )
     if "package-missing" not in faults:
         nodes["node0"].files[PACKAGE] = PACKAGE_SIZE
     if "disk-full" in faults:

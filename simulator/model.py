@@ -62,6 +62,7 @@ class Cluster:
     icu_package: str = ""
     icu_target: str = ""
     reboot_hangs: bool = False
+    reboot_factor: float = 1.0  # slow-reboot fault: every reboot takes this many times longer
     log: list[str] = field(default_factory=list)
 
     @property
@@ -163,13 +164,14 @@ class Cluster:
     def reboot(self, node_name: str, seconds: float = DURATIONS["secondary-reboot"]) -> None:
         node = self.nodes[node_name]
         node.up = False
-        node.back_at = None if self.reboot_hangs else self.now + seconds
+        node.back_at = None if self.reboot_hangs else self.now + seconds * self.reboot_factor
         if node_name == self.primary and self.nodes[self.secondary].up:
             self.primary = self.secondary  # the peer takes over RG0 and RG1
 
     # internals ----------------------------------------------------------------------
     def _enter(self, phase: str) -> None:
-        self.phase, self.phase_ends = phase, self.now + DURATIONS[phase]
+        factor = self.reboot_factor if phase.endswith("reboot") else 1.0
+        self.phase, self.phase_ends = phase, self.now + DURATIONS[phase] * factor
         self.log.append(phase)
         p, s = self.nodes[self.primary], self.nodes[self.secondary]
         if phase == "secondary-reboot":
