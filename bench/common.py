@@ -26,16 +26,27 @@ class Measured:
 def run_measured(cmd: list[str], cwd: Path, timeout: float = 3600) -> Measured:
     """Run one child to completion; CPU and peak RSS from wait4's rusage of that child."""
     start = time.monotonic()
-    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    proc = subprocess.Popen(
+        cmd,
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert proc.stderr is not None
     deadline = start + timeout
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.monotonic() - start
     stderr = proc.stderr.read()
     del deadline
-    return Measured(os.waitstatus_to_exitcode(status), wall, usage.ru_utime + usage.ru_stime,
-                    usage.ru_maxrss / 1024, stderr)
+    return Measured(
+        os.waitstatus_to_exitcode(status),
+        wall,
+        usage.ru_utime + usage.ru_stime,
+        usage.ru_maxrss / 1024,
+        stderr,
+    )
 
 
 def proc_stats(pid: int) -> tuple[float, float]:

@@ -55,9 +55,20 @@ def main() -> int:
             data = yaml.safe_load(defaults.read_text())
             data["data"]["timing"]["poll_interval"] = args.poll
             defaults.write_text(yaml.safe_dump(data))
-            cmd = [sys.executable, "-m", "runbooks", "upgrade", "--config",
-                   str(ROOT / "config.yaml"), "--inventory", str(lab.inventory_dir),
-                   "--workers", str(args.clusters), "--report", str(work / "report.json")]
+            cmd = [
+                sys.executable,
+                "-m",
+                "runbooks",
+                "upgrade",
+                "--config",
+                str(ROOT / "config.yaml"),
+                "--inventory",
+                str(lab.inventory_dir),
+                "--workers",
+                str(args.clusters),
+                "--report",
+                str(work / "report.json"),
+            ]
             if args.max_in_flight:
                 cmd += ["--max-in-flight", str(args.max_in_flight)]
             m = run_measured(cmd, cwd=work)
@@ -69,7 +80,10 @@ def main() -> int:
         slowest = max(times.values()) if times else float("nan")
         fastest = min(times.values()) if times else float("nan")
         rows = [
-            ("clusters / speed", f"{args.clusters} / {args.speed:.1f} (ICU ~{ICU_SIM_SECONDS / args.speed:.0f} s real)"),
+            (
+                "clusters / speed",
+                f"{args.clusters} / {args.speed:.1f} (ICU ~{ICU_SIM_SECONDS / args.speed:.0f} s real)",
+            ),
             ("outcomes", ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items()))),
             ("exit code", str(m.code)),
             ("fleet wall time (s)", f"{m.wall:.1f}"),
@@ -81,8 +95,12 @@ def main() -> int:
         if args.max_in_flight:
             rounds = math.ceil(args.clusters / args.max_in_flight)
             ideal = rounds * fastest
-            rows.append((f"ideal with max-in-flight {args.max_in_flight} ({rounds} rounds)",
-                         f"{ideal:.1f} s; wall / ideal = {m.wall / ideal:.3f}"))
+            rows.append(
+                (
+                    f"ideal with max-in-flight {args.max_in_flight} ({rounds} rounds)",
+                    f"{ideal:.1f} s; wall / ideal = {m.wall / ideal:.3f}",
+                )
+            )
         table("fleet upgrade", rows)
         if m.code not in (0,):
             print(m.stderr[-2000:])

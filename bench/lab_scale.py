@@ -29,19 +29,38 @@ def main() -> int:
             time.sleep(10)  # measuring idle CPU needs an idle interval
             cpu1, _ = proc_stats(pid)
             status = run_measured(
-                [sys.executable, "-m", "runbooks", "status", "--config", str(ROOT / "config.yaml"),
-                 "--inventory", str(lab.inventory_dir), "--workers", str(args.workers),
-                 "--report", str(work / "status.json")], cwd=work)
+                [
+                    sys.executable,
+                    "-m",
+                    "runbooks",
+                    "status",
+                    "--config",
+                    str(ROOT / "config.yaml"),
+                    "--inventory",
+                    str(lab.inventory_dir),
+                    "--workers",
+                    str(args.workers),
+                    "--report",
+                    str(work / "status.json"),
+                ],
+                cwd=work,
+            )
             cpu2, rss_after = proc_stats(pid)
-        table(f"lab of {args.clusters} clusters ({2 * args.clusters} nodes)", [
-            ("lab ready (s)", f"{ready:.2f}"),
-            ("lab idle CPU (% of a core, 10 s)", f"{(cpu1 - cpu0) * 10:.1f}"),
-            ("lab RSS idle / after status (MiB)", f"{rss_idle:.0f} / {rss_after:.0f}"),
-            ("lab CPU during status (s)", f"{cpu2 - cpu1:.1f}"),
-            (f"status wall time, {args.workers} workers (s)", f"{status.wall:.1f}"),
-            ("status exit code", str(status.code)),
-            ("status CPU (s) / peak RSS (MiB)", f"{status.cpu:.1f} / {status.peak_rss_mib:.0f}"),
-        ])
+        table(
+            f"lab of {args.clusters} clusters ({2 * args.clusters} nodes)",
+            [
+                ("lab ready (s)", f"{ready:.2f}"),
+                ("lab idle CPU (% of a core, 10 s)", f"{(cpu1 - cpu0) * 10:.1f}"),
+                ("lab RSS idle / after status (MiB)", f"{rss_idle:.0f} / {rss_after:.0f}"),
+                ("lab CPU during status (s)", f"{cpu2 - cpu1:.1f}"),
+                (f"status wall time, {args.workers} workers (s)", f"{status.wall:.1f}"),
+                ("status exit code", str(status.code)),
+                (
+                    "status CPU (s) / peak RSS (MiB)",
+                    f"{status.cpu:.1f} / {status.peak_rss_mib:.0f}",
+                ),
+            ],
+        )
     return 0
 
 

@@ -14,10 +14,10 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -195,7 +195,7 @@ class Runner:
             family = model_family(str(host.get("model") or ""))
             needed = estimate_seconds(family, self.icu_history, run.timing.icu_estimate)
         while True:
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             reason, wait = fit_reason(window, now, needed)
             if reason is None:
                 occ = window.open_now(now)

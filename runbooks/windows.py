@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import statistics
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -35,7 +35,7 @@ class Window:
     days: frozenset[int] = frozenset()  # weekly window: weekday numbers, Monday 0
     start_time: time | None = None
     end_time: time | None = None
-    tz: ZoneInfo | timezone = timezone.utc
+    tz: ZoneInfo | timezone = UTC
 
     def occurrence(self, now: datetime) -> tuple[datetime, datetime] | None:
         """The window occurrence containing `now`, else the next one (None: never again)."""
@@ -78,7 +78,7 @@ def _hhmm(text: str) -> time:
 
 def parse_window(spec: Any, default_tz: str | None = None) -> Window:
     """A window from a --window string or inventory data; BadInput with one line if wrong."""
-    tz: ZoneInfo | timezone = _zone(default_tz) if default_tz else timezone.utc
+    tz: ZoneInfo | timezone = _zone(default_tz) if default_tz else UTC
     if isinstance(spec, dict):
         days = spec.get("days") or list(DAYS)
         if isinstance(days, str):

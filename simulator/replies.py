@@ -240,8 +240,8 @@ def rpc_request_reboot(ctx: Ctx, args: dict[str, Any]) -> Reply:
     if "reboot-reply-lost" in ctx.faults and target == ctx.node:
         return Reply(None, result="no-reply", close_after=True)
     return Reply(
-        f"<request-reboot-results>\n<request-reboot-status>Shutdown NOW!"
-        f"</request-reboot-status>\n</request-reboot-results>",
+        "<request-reboot-results>\n<request-reboot-status>Shutdown NOW!"
+        "</request-reboot-status>\n</request-reboot-results>",
         close_after=target == ctx.node,
     )
 

@@ -167,7 +167,7 @@ class SshServer(asyncssh.SSHServer):
         return NetconfSession(self.ns)
 
 
-class NetconfSession(asyncssh.SSHServerSession):  # type: ignore[misc]
+class NetconfSession(asyncssh.SSHServerSession):
     def __init__(self, ns: NodeServer) -> None:
         self.ns, self.buf, self.chan = ns, "", None
         self.sid = ns.lab.next_session_id()

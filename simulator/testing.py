@@ -77,10 +77,9 @@ class LabProcess:
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()  # blocks until ready or exit
         if not line.startswith("ready"):
+            err = self.proc.stderr.read() if self.proc.stderr else ""
             self.stop()
-            raise RuntimeError(
-                f"lab did not start: {line!r} {self.proc.stderr.read() if self.proc.stderr else ''}"
-            )
+            raise RuntimeError(f"lab did not start: {line!r} {err}")
 
     @property
     def pid(self) -> int:

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -9,7 +9,7 @@ import pytest
 from runbooks.windows import estimate_seconds, fit_reason, icu_history, parse_window
 from tasks.errors import BadInput
 
-UTC = timezone.utc
+UTC = UTC
 
 
 def test_weekly_window_in_two_time_zones_differs() -> None:
