@@ -8,6 +8,7 @@ import asyncio
 import json
 import signal
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,6 @@ from simulator.replies import package_digest
 from simulator.server import Lab, SimCluster
 
 OLD, NEW, ROLLBACK = "23.4R2-S3.9", "24.2R2-S1.3", "23.2R2.21"
-PACKAGE = f"/var/tmp/junos-srxsme-{NEW}.tgz"
 PACKAGE_SIZE = 456_130_000
 STATES = ("healthy", "upgraded", "inconsistent", "pending-install", "icu-in-progress", "node-down")
 FAULTS = {
@@ -41,6 +41,7 @@ FAULTS = {
     "roles-disagree",
     "abort-slow",
 }
+CLUSTER_KEYS = {"name", "model", "state", "icu_phase", "faults", "release", "target"}
 SIM_TIMING = {
     "rpc_timeout": 60,
     "connect_timeout": 30,
@@ -70,43 +71,61 @@ class LabError(Exception):
 
 def build(spec: dict[str, Any], now: float) -> list[SimCluster]:
     out = []
+    seen: set[str] = set()
     for i, entry in enumerate(spec.get("clusters") or []):
         if not isinstance(entry, dict) or not entry.get("name"):
             raise LabError(f"clusters[{i}]: name is required")
+        name = str(entry["name"])
+        if name in seen:
+            raise LabError(f"{name}: cluster named twice")
+        seen.add(name)
+        unknown = set(entry) - CLUSTER_KEYS
+        if unknown:
+            raise LabError(f"{name}: unknown key(s) {sorted(unknown)}")
         state = entry.get("state", "healthy")
         if state not in STATES:
-            raise LabError(f"{entry['name']}: unknown state {state!r}")
+            raise LabError(f"{name}: unknown state {state!r} (one of {', '.join(STATES)})")
         faults = frozenset(entry.get("faults") or [])
         if faults - FAULTS:
-            raise LabError(f"{entry['name']}: unknown fault(s) {sorted(faults - FAULTS)}")
+            raise LabError(f"{name}: unknown fault(s) {sorted(faults - FAULTS)}")
         out.append(
             make_cluster(
-                str(entry["name"]),
+                name,
                 str(entry.get("model", "SRX345")),
                 state,
                 faults,
                 entry.get("icu_phase"),
                 now,
+                cluster_id=i % 255 + 1,
+                release=str(entry.get("release", OLD)),
+                target=str(entry.get("target", NEW)),
             )
         )
     return out
 
 
+def package_for(target: str) -> str:
+    return f"/var/tmp/junos-srxsme-{target}.tgz"
+
+
 def make_cluster(
-    name: str, model: str, state: str, faults: frozenset[str], icu_phase: str | None, now: float
+    name: str,
+    model: str,
+    state: str,
+    faults: frozenset[str],
+    icu_phase: str | None,
+    now: float,
+    *,
+    cluster_id: int = 1,
+    release: str = OLD,
+    target: str = NEW,
 ) -> SimCluster:
     boot = now - 30 * 86400
-    nodes = {n: Node(n, OLD, ROLLBACK, booted_at=boot) for n in ("node0", "node1")}
-    c = Cluster(
-        name,
-        model,
-        nodes,
-        now=now,
-        reboot_hangs="reboot-hangs" in faults,
-        reboot_factor=3.0 if "slow-reboot" in faults else 1.0,
-    )
+    nodes = {n: Node(n, release, ROLLBACK, booted_at=boot) for n in ("node0", "node1")}
+    c = Cluster(name, model, nodes, cluster_id=cluster_id, faults=faults, now=now)
+    package = package_for(target)
     if "package-missing" not in faults:
-        nodes["node0"].files[PACKAGE] = PACKAGE_SIZE
+        nodes["node0"].files[package] = PACKAGE_SIZE
     if "disk-full" in faults:
         nodes["node1"].free_bytes = 50_000_000
     if "disk-full-primary" in faults:
@@ -115,59 +134,58 @@ def make_cluster(
         nodes["node1"].release = "23.4R2-S2.1"
     if state == "upgraded":
         for n in nodes.values():
-            n.release, n.rollback = NEW, OLD
+            n.release, n.rollback = target, release
     elif state == "inconsistent":
         bad = "node0" if "inconsistent-primary" in faults else "node1"
-        nodes[bad].release, nodes[bad].rollback = NEW, OLD
+        nodes[bad].release, nodes[bad].rollback = target, release
         nodes[bad].stale_icu = True
     elif state == "pending-install":
-        nodes["node1"].pending = NEW
+        nodes["node1"].pending = target
     elif state == "node-down":
         nodes["node1"].up, nodes["node1"].back_at = False, None
     elif state == "icu-in-progress":
         phase = icu_phase or "install-primary"
         if phase not in PHASES:
-            raise LabError(f"{name}: unknown icu_phase {phase!r}")
+            raise LabError(f"{name}: unknown icu_phase {phase!r} (one of {', '.join(PHASES)})")
         before = sum(DURATIONS[p] for p in PHASES[: PHASES.index(phase)])
         c.now = now - before - 1
-        ok, text = c.start_icu("node0", PACKAGE, NEW, reboot=True)
+        for n in nodes.values():
+            n.booted_at = c.now - 30 * 86400
+        c.faults = frozenset()  # the ICU ran normally until the lab starts; faults from then on
+        ok, text = c.start_icu("node0", package, target, reboot=True)
         if not ok:
             raise LabError(f"{name}: cannot start the ICU: {text}")
         c.tick(now)
-    return SimCluster(c, faults, NEW)
+        c.faults = faults
+    if icu_phase is not None and state != "icu-in-progress":
+        raise LabError(f"{name}: icu_phase needs state icu-in-progress")
+    return SimCluster(c, target)
 
 
 def write_inventory(lab: Lab, directory: Path, speed: float) -> None:
+    """hosts/groups/defaults.yaml and known_hosts for `python -m runbooks --inventory DIR`."""
     directory.mkdir(parents=True, exist_ok=True)
     hosts: dict[str, Any] = {}
-    by_cluster: dict[str, dict[str, int]] = {}
-    for ns in lab.nodes:
-        by_cluster.setdefault(ns.cluster.model.name, {})[ns.node] = ns.port
     models = set()
     for i, sc in enumerate(lab.clusters):
-        ports = by_cluster[sc.model.name]
         models.add(sc.model.model)
+        data: dict[str, Any] = {"site": f"lab-{'abc'[i % 3]}", "cluster_id": sc.model.cluster_id}
+        if sc.target != NEW:  # a cluster with a target of its own overrides its model group
+            data.update(_target_data(sc.target))
         hosts[sc.model.name] = {
             "hostname": "127.0.0.1",
             "groups": [sc.model.model],
-            "data": {"site": f"lab-{'abc'[i % 3]}", "cluster_id": i + 1},
+            "data": data,
             "connection_options": {
-                n: {"hostname": "127.0.0.1", "port": p, "extras": {"optional_args": {"port": p}}}
-                for n, p in sorted(ports.items())
+                ns.node: {
+                    "hostname": "127.0.0.1",
+                    "port": ns.port,
+                    "extras": {"optional_args": {"port": ns.port}},
+                }
+                for ns in sc.servers
             },
         }
-    groups = {
-        m: {
-            "data": {
-                "model": m,
-                "target_release": NEW,
-                "package": PACKAGE,
-                "package_size": PACKAGE_SIZE,
-                "package_md5": package_digest(PACKAGE, "md5"),
-            }
-        }
-        for m in sorted(models)
-    }
+    groups = {m: {"data": {"model": m, **_target_data(NEW)}} for m in sorted(models)}
     timing = {k: round(max(FLOORS.get(k, 0), v / speed), 3) for k, v in SIM_TIMING.items()}
     defaults = {
         "username": lab.username,
@@ -186,7 +204,18 @@ def write_inventory(lab: Lab, directory: Path, speed: float) -> None:
     (directory / "known_hosts").write_text("\n".join(lines) + "\n")
 
 
+def _target_data(target: str) -> dict[str, Any]:
+    package = package_for(target)
+    return {
+        "target_release": target,
+        "package": package,
+        "package_size": PACKAGE_SIZE,
+        "package_md5": package_digest(package, "md5"),
+    }
+
+
 def dump_state(lab: Lab, path: Path) -> None:
+    """The lab's truth as JSON (tests and scripts compare the runbooks' claims with it)."""
     out: dict[str, Any] = {"clusters": {}}
     for sc in lab.clusters:
         c = sc.model
@@ -194,6 +223,15 @@ def dump_state(lab: Lab, path: Path) -> None:
         out["clusters"][c.name] = {
             "primary": c.primary,
             "icu_phase": c.phase,
+            "rgs": {
+                str(rg.rg_id): {
+                    "primary": rg.primary,
+                    "manual": rg.manual,
+                    "failovers": rg.failovers,
+                    "status": {n: c.rg_status(n, rg.rg_id) for n in c.nodes},
+                }
+                for rg in c.rgs.values()
+            },
             "nodes": {
                 n.name: {
                     "release": n.release,
@@ -213,11 +251,9 @@ def dump_state(lab: Lab, path: Path) -> None:
 async def serve(args: argparse.Namespace, spec: dict[str, Any]) -> None:
     speed = float(args.speed or spec.get("speed") or 1.0)
     audit = open(args.audit, "a") if args.audit else None  # noqa: SIM115
-    lab = Lab([], speed=speed, icu_reply=str(spec.get("icu_reply", "silent")), audit=audit)
-    lab.clusters = build(spec, lab.now())
-    from simulator.server import NodeServer
-
-    lab.nodes = [NodeServer(lab, c, n) for c in lab.clusters for n in ("node0", "node1")]
+    now = time.time()
+    icu_reply = str(args.icu_reply or spec.get("icu_reply") or "silent")
+    lab = Lab(build(spec, now), speed=speed, icu_reply=icu_reply, audit=audit, t0_sim=now)
     await lab.start()
     if args.inventory_dir:
         write_inventory(lab, Path(args.inventory_dir), speed)
@@ -227,7 +263,11 @@ async def serve(args: argparse.Namespace, spec: dict[str, Any]) -> None:
         loop.add_signal_handler(sig, stop.set)
     if args.state_out:
         loop.add_signal_handler(signal.SIGUSR1, dump_state, lab, Path(args.state_out))
-    print(f"ready clusters={len(lab.clusters)} inventory={args.inventory_dir}", flush=True)
+    print(
+        f"ready clusters={len(lab.clusters)} nodes={len(lab.nodes)} speed={speed:g} "
+        f"inventory={args.inventory_dir}",
+        flush=True,
+    )
     await stop.wait()
     if args.state_out:
         dump_state(lab, Path(args.state_out))
@@ -240,7 +280,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--speed", type=float)
     ap.add_argument("--inventory-dir")
     ap.add_argument("--audit")
-    ap.add_argument("--state-out")
+    ap.add_argument("--state-out", help="dump the lab's state here on SIGUSR1 and at exit")
+    ap.add_argument(
+        "--icu-reply",
+        choices=("silent", "immediate"),
+        help="the ICU RPC's reply: none until the session drops (default), or at once",
+    )
     args = ap.parse_args(argv)
     try:
         spec: dict[str, Any] = {}
@@ -248,6 +293,10 @@ def main(argv: list[str] | None = None) -> int:
             spec = yaml.safe_load(args.lab.read_text()) or {}
             if not isinstance(spec, dict):
                 raise LabError("lab file must be a mapping")
+        if args.speed is not None and args.speed <= 0:
+            raise LabError("--speed must be positive")
+        if spec.get("icu_reply", "silent") not in ("silent", "immediate"):
+            raise LabError("icu_reply must be silent or immediate")
         if args.clusters:
             spec.setdefault("clusters", [])
             spec["clusters"] = list(spec["clusters"]) + [

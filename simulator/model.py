@@ -1,11 +1,13 @@
-"""Pure SRX chassis cluster model with its own clock: ICU, abort, rollback, reboot.
+"""Pure SRX chassis cluster model with its own clock: ICU, abort, rollback, reboot, failover.
 
-No I/O and no asyncio: the transport (to come) calls `tick(now)` before each RPC and arms a
-timer for `next_event()`. Behaviour follows ../shared/junos-reference.md sections 2, 4, 5, 6.
+No I/O and no asyncio: the transport calls `tick(now)` before each RPC and arms a timer for
+`next_event()`. Behaviour follows ../shared/junos-reference.md sections 1, 2, 4, 5 and 6;
+what the reference marks [I] (inferred) is written here so it can be changed in one place.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 PHASES = (
@@ -17,7 +19,7 @@ PHASES = (
     "secondary-reboot",
     "primary-reboot",
 )
-DURATIONS = {  # simulated seconds (lab-contract.md "ICU timings")
+DURATIONS = {  # simulated seconds (docs/lab-contract.md "ICU timings")
     "validate": 60.0,
     "push": 120.0,
     "install-secondary": 420.0,
@@ -26,9 +28,31 @@ DURATIONS = {  # simulated seconds (lab-contract.md "ICU timings")
     "secondary-reboot": 900.0,
     "primary-reboot": 900.0,
 }
-HOLD_SECONDS = 60.0
-COLD_SYNC_SECONDS = 120.0
-BRANCH = ("SRX300", "SRX320", "SRX340", "SRX345", "SRX380", "SRX550")
+HOLD_SECONDS = 60.0  # a booted node stays in `hold` this long
+COLD_SYNC_SECONDS = 120.0  # then shows the CS monitor failure (priority 0) this long
+HOLD_DOWN = {0: 300.0}  # secondary-hold after losing an RG (hold-down-interval); RG1+: 1 s
+SESSION_DROP_AFTER = 30.0  # session-drop fault: seconds after the ICU start / abort
+ABORT_SLOW_EXTRA = 600.0  # abort-slow fault: the current operation runs this much longer
+BRANCH = ("SRX300", "SRX320", "SRX340", "SRX345", "SRX380", "SRX550", "SRX650")
+SRX300_FAMILY = ("SRX300", "SRX320", "SRX340", "SRX345", "SRX380")
+_PACKAGE_RELEASE = re.compile(r"-(\d+\.\d+[A-Z][\w.-]*?)(?:-signed|-limited)?\.tgz$")
+_RELEASE = re.compile(r"(\d+)\.(\d+)[A-Z](\d+)")
+
+
+def release_tuple(release: str) -> tuple[int, ...]:
+    """'24.4R1.9' -> (24, 4, 1): enough to apply the ICU path rules."""
+    m = _RELEASE.match(release)
+    return tuple(int(x) for x in m.groups()) if m else (0,)
+
+
+def package_release(package: str) -> str | None:
+    """The release a package installs, from its name (junos-srxsme-24.2R2-S1.3.tgz)."""
+    m = _PACKAGE_RELEASE.search(package)
+    return m.group(1) if m else None
+
+
+def family(model: str) -> str:
+    return next((f for f in BRANCH if model.upper().startswith(f)), model.upper())
 
 
 @dataclass
@@ -50,70 +74,134 @@ class Node:
 
 
 @dataclass
+class RedundancyGroup:
+    rg_id: int
+    preempt: bool
+    primary: str = "node0"
+    priority: dict[str, int] = field(default_factory=lambda: {"node0": 200, "node1": 100})
+    manual: bool = False  # manual failover in effect until reset (priority shows 255)
+    failovers: int = 1
+    hold_until: dict[str, float] = field(default_factory=dict)  # secondary-hold per node
+
+
+@dataclass(frozen=True)
+class Transition:
+    at: float
+    rg: int
+    node: str
+    before: str
+    after: str
+    reason: str
+
+
+@dataclass
 class Cluster:
     name: str
     model: str
     nodes: dict[str, Node]
-    primary: str = "node0"  # RG0 (and RG1) primary
+    cluster_id: int = 1
+    faults: frozenset[str] = frozenset()
+    rgs: dict[int, RedundancyGroup] = field(
+        default_factory=lambda: {
+            0: RedundancyGroup(0, preempt=False),
+            1: RedundancyGroup(1, preempt=True),
+        }
+    )
     now: float = 0.0
     phase: str | None = None
     phase_ends: float = 0.0
     abort_requested: bool = False
     icu_package: str = ""
     icu_target: str = ""
-    reboot_hangs: bool = False
-    reboot_factor: float = 1.0  # slow-reboot fault: every reboot takes this many times longer
+    icu_result: tuple[bool, str] | None = None  # how the last ICU ended, for its RPC's reply
+    drop_at: float | None = None  # session-drop fault: when the primary's sessions drop
+    drops: list[str] = field(default_factory=list)  # nodes whose sessions must drop now
     log: list[str] = field(default_factory=list)
+    history: list[Transition] = field(default_factory=list)
+
+    @property
+    def primary(self) -> str:
+        """The RG0 primary (the node that runs the control plane)."""
+        return self.rgs[0].primary
 
     @property
     def secondary(self) -> str:
         return "node1" if self.primary == "node0" else "node0"
+
+    @property
+    def reboot_factor(self) -> float:
+        return 3.0 if "slow-reboot" in self.faults else 1.0
 
     # clock --------------------------------------------------------------------------
     def next_event(self) -> float | None:
         times = [n.back_at for n in self.nodes.values() if not n.up and n.back_at is not None]
         if self.phase is not None:
             times.append(self.phase_ends)
+        if self.drop_at is not None:
+            times.append(self.drop_at)
+        times += [t for t in (self._preempt_at(rg) for rg in self.rgs.values()) if t is not None]
         return min(times) if times else None
 
     def tick(self, now: float) -> None:
         """Process every event due by `now`, in time order."""
         while (due := self.next_event()) is not None and due <= now:
-            self.now = due
+            self.now = max(self.now, due)
             for node in self.nodes.values():
                 if not node.up and node.back_at is not None and node.back_at <= due:
                     self._boot(node)
             if self.phase is not None and self.phase_ends <= due:
                 self._phase_done()
+            if self.drop_at is not None and self.drop_at <= due:
+                self.drop_at = None
+                self.drops.append(self.primary)
+            for rg in self.rgs.values():
+                at = self._preempt_at(rg)
+                if at is not None and at <= due:
+                    self._move(rg, self._preferred(rg), "Preempt")
         self.now = max(self.now, now)
 
     # observations -------------------------------------------------------------------
-    def rg_status(self, node: str) -> str:
-        me = self.nodes[node]
+    def rg_status(self, node: str, rg_id: int = 0, asked: str | None = None) -> str:
+        """`node`'s status in RG `rg_id` as node `asked` reports it."""
+        me, rg = self.nodes[node], self.rgs[rg_id]
         if not me.up:
             return "lost"
-        if node == self.primary:
+        if "roles-disagree" in self.faults and asked is not None and rg_id == 0:
+            return "primary" if node == asked else "lost"  # split brain: each sees itself
+        if node == rg.primary:
             return "primary"
         if self.now - me.booted_at < HOLD_SECONDS:
             return "hold"
+        if self.now < rg.hold_until.get(node, 0.0):
+            return "secondary-hold"
         return "secondary"
 
-    def monitor_failures(self, node: str) -> tuple[str, ...]:
+    def monitor_failures(self, node: str, rg_id: int = 0) -> tuple[str, ...]:
         me = self.nodes[node]
-        if (
-            me.up
-            and node != self.primary
-            and self.now - me.booted_at < HOLD_SECONDS + COLD_SYNC_SECONDS
-        ):
+        if "rg-unhealthy" in self.faults and node == "node1" and rg_id == 1:
+            return ("IF",)
+        if me.up and node != self.rgs[rg_id].primary and self._syncing(me):
             return ("CS",)
         return ()
+
+    def priority(self, node: str, rg_id: int = 0) -> int:
+        rg = self.rgs[rg_id]
+        if not self.nodes[node].up or self.monitor_failures(node, rg_id):
+            return 0
+        if rg.manual and node == rg.primary:
+            return 255
+        return rg.priority[node]
 
     def issu_state(self) -> str:
         return self.phase or "idle"
 
     # actions ------------------------------------------------------------------------
-    def start_icu(self, on: str, package: str, target: str, *, reboot: bool) -> tuple[bool, str]:
+    def start_icu(
+        self, on: str, package: str, target: str | None = None, *, reboot: bool
+    ) -> tuple[bool, str]:
+        """Validate and start an ICU; (False, the device's words) when refused."""
         p, s = self.nodes[self.primary], self.nodes[self.secondary]
+        target = package_release(package) or target or ""
         if self.phase is not None:
             return False, "error: ISSU/ICU is already in progress"
         if on != self.primary:
@@ -122,15 +210,26 @@ class Cluster:
             return False, "error: peer node is not reachable; aborting ICU"
         if p.release != s.release:
             return False, "error: nodes run different software versions; aborting ICU"
-        if self.model.upper() not in BRANCH and not reboot:
+        if family(self.model) not in BRANCH and not reboot:
             return False, "'reboot' keyword must be specified. Aborting ISSU"
+        if family(self.model) in SRX300_FAMILY and target.upper().startswith("24.4R1"):
+            return False, f"error: ICU to {target} is not supported on {self.model}; aborting ICU"
+        if family(self.model) in SRX300_FAMILY and release_tuple(target) < (18, 1, 1):
+            return False, f"error: ICU cannot downgrade below 18.1R1 on {self.model}; aborting ICU"
+        if any(n.pending for n in (p, s)):
+            return False, "ERROR: There is already an install pending; aborting ICU"
         if package not in p.files:
             return False, f"error: package {package} not found; aborting ICU"
+        if "validation-fails" in self.faults:
+            return False, "error: configuration check-out failed\nValidation failed; aborting ICU"
         size = p.files[package]
         for node in (p, s):
             if node.free_bytes < 2 * size:
                 return False, f"error: not enough space on {node.name} for {package}; aborting ICU"
-        self.icu_package, self.icu_target, self.abort_requested = package, target, False
+        self.icu_package, self.icu_target = package, target
+        self.abort_requested, self.icu_result = False, None
+        if "session-drop" in self.faults:
+            self.drop_at = self.now + SESSION_DROP_AFTER
         self._enter("validate")
         return True, "ISSU: Validating package\nWARNING: both nodes will reboot"
 
@@ -139,7 +238,12 @@ class Cluster:
         if self.phase is not None and on == self.primary:
             if self.phase == "primary-reboot":
                 return "ICU abort requested; nothing left to stop"
-            self.abort_requested = True
+            if not self.abort_requested:
+                self.abort_requested = True
+                if "abort-slow" in self.faults:
+                    self.phase_ends += ABORT_SLOW_EXTRA
+                if "session-drop" in self.faults:
+                    self.drop_at = self.now + SESSION_DROP_AFTER
             return "ICU abort requested; will stop after current operation"
         if me.stale_icu:
             me.stale_icu = False
@@ -150,6 +254,10 @@ class Cluster:
 
     def rollback(self, on: str, node_id: int) -> tuple[bool, str]:
         node = self.nodes[f"node{node_id}"]
+        if "rollback-fails" in self.faults:
+            return False, "ERROR: Cannot rollback, no previous package found; rollback aborted"
+        if not node.up:
+            return False, f"error: {node.name} is not reachable"
         if node.stale_icu or (self.phase is not None and node.name == on):
             return (
                 False,
@@ -164,17 +272,88 @@ class Cluster:
     def reboot(self, node_name: str, seconds: float = DURATIONS["secondary-reboot"]) -> None:
         node = self.nodes[node_name]
         node.up = False
-        node.back_at = None if self.reboot_hangs else self.now + seconds * self.reboot_factor
-        if node_name == self.primary and self.nodes[self.secondary].up:
-            self.primary = self.secondary  # the peer takes over RG0 and RG1
+        hangs = "reboot-hangs" in self.faults
+        node.back_at = None if hangs else self.now + seconds * self.reboot_factor
+        peer = self._peer(node_name)
+        for rg in self.rgs.values():
+            if rg.primary == node_name and self.nodes[peer].up:
+                self._move(rg, peer, "Remote node lost", hold_old=False)
+
+    def failover(self, rg_id: int, to: str) -> tuple[bool, str]:
+        """request chassis cluster failover redundancy-group N node M."""
+        rg = self.rgs.get(rg_id)
+        if rg is None:
+            return False, f"error: redundancy-group {rg_id} is not configured"
+        target = self.nodes.get(to)
+        if target is None:
+            return False, f"error: invalid node {to}"
+        if self.phase is not None:
+            return False, "error: manual failover is not allowed during an in-service upgrade"
+        if rg.manual:
+            return (
+                False,
+                f"error: manual failover of redundancy group {rg_id} is in effect; use "
+                "'request chassis cluster failover reset' first",
+            )
+        if rg.primary == to:
+            return False, f"error: {to} is already primary of redundancy group {rg_id}"
+        if not target.up or self.priority(to, rg_id) == 0 or self.rg_status(to, rg_id) == "hold":
+            return False, f"error: {to} is not ready to become primary of redundancy group {rg_id}"
+        self._move(rg, to, "Manual failover")
+        rg.manual = True
+        return True, f"{to}:\nInitiated manual failover for redundancy group {rg_id}"
+
+    def failover_reset(self, rg_id: int) -> tuple[bool, str]:
+        rg = self.rgs.get(rg_id)
+        if rg is None:
+            return False, f"error: redundancy-group {rg_id} is not configured"
+        rg.manual = False
+        return True, f"Successfully reset manual failover for redundancy group {rg_id}"
 
     # internals ----------------------------------------------------------------------
+    def _peer(self, node: str) -> str:
+        return "node1" if node == "node0" else "node0"
+
+    def _syncing(self, node: Node) -> bool:
+        return self.now - node.booted_at < HOLD_SECONDS + COLD_SYNC_SECONDS
+
+    def _move(self, rg: RedundancyGroup, to: str, reason: str, hold_old: bool = True) -> None:
+        old = rg.primary
+        if old == to:
+            return
+        rg.primary, rg.failovers = to, rg.failovers + 1
+        self.history.append(Transition(self.now, rg.rg_id, to, "secondary", "primary", reason))
+        if hold_old and self.nodes[old].up:
+            rg.hold_until[old] = self.now + HOLD_DOWN.get(rg.rg_id, 1.0)
+            self.history.append(
+                Transition(self.now, rg.rg_id, old, "primary", "secondary-hold", reason)
+            )
+
+    def _preferred(self, rg: RedundancyGroup) -> str:
+        return max(rg.priority, key=lambda n: rg.priority[n])
+
+    def _preempt_at(self, rg: RedundancyGroup) -> float | None:
+        """When preempt moves `rg` back to its preferred node (once that node is in sync)."""
+        want = self._preferred(rg)
+        node = self.nodes[want]
+        if not rg.preempt or rg.manual or rg.primary == want or not node.up:
+            return None
+        if self.phase is not None or not self.nodes[rg.primary].up:
+            return None
+        if "rg-unhealthy" in self.faults:
+            return None
+        return max(self.now, node.booted_at + HOLD_SECONDS + COLD_SYNC_SECONDS)
+
     def _enter(self, phase: str) -> None:
         factor = self.reboot_factor if phase.endswith("reboot") else 1.0
         self.phase, self.phase_ends = phase, self.now + DURATIONS[phase] * factor
         self.log.append(phase)
         p, s = self.nodes[self.primary], self.nodes[self.secondary]
-        if phase == "secondary-reboot":
+        if phase == "failover":  # every RG1+ goes to the node that is not about to reboot
+            for rg in self.rgs.values():
+                if rg.rg_id > 0:
+                    self._move(rg, p.name, "ICU failover")
+        elif phase == "secondary-reboot":
             self.reboot(s.name, DURATIONS[phase])
         elif phase == "primary-reboot":
             self.reboot(p.name, DURATIONS[phase])
@@ -186,6 +365,10 @@ class Cluster:
         if phase == "push":
             s.files[self.icu_package] = self.nodes[self.primary].files[self.icu_package]
         elif phase == "install-secondary":
+            if "icu-fails" in self.faults:
+                self._end(False, f"error: install on {s.name} failed; ICU aborted")
+                self.log.append("icu failed during install-secondary")
+                return
             s.pending = self.icu_target
         elif phase == "install-primary":
             p.pending = self.icu_target
@@ -194,16 +377,21 @@ class Cluster:
             return
         elif phase == "primary-reboot":
             self.phase = None  # done: the old primary comes back as secondary on the target
+            self.icu_result = (True, "ISSU: upgrade completed")
             return
         if self.abort_requested:
             self._land_abort(phase)
             return
         self._enter(PHASES[PHASES.index(phase) + 1])
 
-    def _land_abort(self, phase: str) -> None:
+    def _end(self, ok: bool, text: str) -> None:
         self.phase, self.abort_requested = None, False
         for node in self.nodes.values():
             node.pending = None
+        self.icu_result = (ok, text)
+
+    def _land_abort(self, phase: str) -> None:
+        self._end(False, f"ICU aborted after {phase}; software rolled back")
         if phase == "secondary-reboot":  # secondary booted the new release: inconsistent
             self.nodes[self.secondary].stale_icu = True
         self.log.append(f"abort landed after {phase}")
@@ -213,3 +401,8 @@ class Cluster:
         if node.pending is not None:
             node.rollback, node.release, node.pending = node.release, node.pending, None
         node.booted_at = self.now
+        peer = self._peer(node.name)
+        for rg in self.rgs.values():
+            rg.hold_until.pop(node.name, None)
+            if not self.nodes[peer].up:  # nobody else can hold it
+                self._move(rg, node.name, "Only node present", hold_old=False)

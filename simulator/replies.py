@@ -1,5 +1,6 @@
 """Dispatch: one `rpc_<name>` per RPC, turning model state into reply bodies shaped like the
-real captures in ../shared/junos-samples (per-node wrapping, flat device-stats)."""
+real captures in ../shared/junos-samples (per-node wrapping, flat device-stats), plus the
+`<command>` CLI in text and XML for the show commands those RPCs answer."""
 
 from __future__ import annotations
 
@@ -12,7 +13,10 @@ from xml.sax.saxutils import escape
 
 from lxml import etree
 
-from simulator.model import Cluster
+from simulator.model import Cluster, release_tuple
+
+RULE = "-" * 74
+NOT_JUNOS_EVOLVED = "could not resolve file: /usr/share/cevo/cevo_version"
 
 
 @dataclass
@@ -20,33 +24,55 @@ class Reply:
     body: str | None  # None: no reply (the ICU RPC in silent mode)
     result: str = "ok"  # audit: ok | error | no-reply
     close_after: bool = False
+    icu_pending: bool = False  # the ICU RPC: answered later if its session survives
 
 
 @dataclass
 class Ctx:
     cluster: Cluster
-    node: str
-    faults: frozenset[str]
+    node: str  # the node this session is on
     icu_reply: str  # silent | immediate
     target: str  # the release the lab's package installs
-    on_change: Callable[[], None]
+
+    @property
+    def faults(self) -> frozenset[str]:
+        return self.cluster.faults
 
 
 def _fmt(ts: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ts))
 
 
+def _visible(ctx: Ctx) -> list[str]:
+    """Nodes that answer in a per-node reply: this one, and the peer when it is up."""
+    return [n for n in ("node0", "node1") if n == ctx.node or ctx.cluster.nodes[n].up]
+
+
 def _per_node(ctx: Ctx, inner: Callable[[str], str]) -> str:
-    items = []
-    for name in ("node0", "node1"):
-        if name == ctx.node or ctx.cluster.nodes[name].up:
-            items.append(
-                f"<multi-routing-engine-item>\n<re-name>{name}</re-name>\n"
-                f"{inner(name)}\n</multi-routing-engine-item>"
-            )
+    items = [
+        f"<multi-routing-engine-item>\n<re-name>{name}</re-name>\n"
+        f"{inner(name)}\n</multi-routing-engine-item>"
+        for name in _visible(ctx)
+    ]
     return (
         "<multi-routing-engine-results>\n" + "\n".join(items) + "\n</multi-routing-engine-results>"
     )
+
+
+def _per_node_text(ctx: Ctx, inner: Callable[[str], str]) -> str:
+    return "\n".join(f"{name}:\n{RULE}\n{inner(name)}\n" for name in _visible(ctx))
+
+
+def _old(release: str) -> bool:
+    """Releases before 15.1 have no <junos-version> and no <monitor-failures>."""
+    return release_tuple(release) < (15, 1)
+
+
+def hostname(c: Cluster, node: str) -> str:
+    return f"{c.name}-{node}"
+
+
+# ---------------------------------------------------------------------------- software
 
 
 def rpc_get_software_information(ctx: Ctx, args: dict[str, Any]) -> Reply:
@@ -54,48 +80,141 @@ def rpc_get_software_information(ctx: Ctx, args: dict[str, Any]) -> Reply:
 
     def one(name: str) -> str:
         n = c.nodes[name]
+        version = "" if _old(n.release) else f"<junos-version>{n.release}</junos-version>\n"
         return (
-            f"<software-information>\n<host-name>{c.name}-{name}</host-name>\n"
+            f"<software-information>\n<host-name>{hostname(c, name)}</host-name>\n"
             f"<product-model>{c.model.lower()}</product-model>\n"
             f"<product-name>{c.model.lower()}</product-name>\n<os-name>junos-es</os-name>\n"
-            f"<junos-version>{n.release}</junos-version>\n<package-information>\n"
-            f"<name>junos</name>\n<comment>JUNOS Software Release [{n.release}]</comment>\n"
+            f"{version}<package-information>\n<name>junos</name>\n"
+            f"<comment>JUNOS Software Release [{n.release}]</comment>\n"
             "</package-information>\n</software-information>"
         )
 
     return Reply(_per_node(ctx, one))
 
 
+def text_show_version(ctx: Ctx) -> str:
+    c = ctx.cluster
+
+    def one(name: str) -> str:
+        n = c.nodes[name]
+        return (
+            f"Hostname: {hostname(c, name)}\nModel: {c.model.lower()}\nJunos: {n.release}\n"
+            f"JUNOS Software Release [{n.release}]"
+        )
+
+    return _per_node_text(ctx, one)
+
+
+# ---------------------------------------------------------------------------- cluster
+
+
+def _member(ctx: Ctx, name: str, rg: int) -> tuple[int, str, str, str, str]:
+    """(priority, status, preempt, manual, monitor failures) of `name` in RG `rg`."""
+    c = ctx.cluster
+    status = c.rg_status(name, rg, asked=ctx.node)
+    prio = c.priority(name, rg) if status != "lost" else 0
+    failures = " ".join(c.monitor_failures(name, rg)) or "None"
+    manual = "yes" if c.rgs[rg].manual and c.rgs[rg].primary == name else "no"
+    return prio, status, "yes" if c.rgs[rg].preempt else "no", manual, failures
+
+
 def rpc_get_chassis_cluster_status(ctx: Ctx, args: dict[str, Any]) -> Reply:
     c = ctx.cluster
+    old = _old(c.nodes[ctx.node].release)
+    wanted = str(args.get("redundancy-group", "")).strip()
     groups = []
-    for rg in (0, 1):
+    for rg_id, rg in sorted(c.rgs.items()):
+        if wanted not in ("", "True") and wanted != str(rg_id):
+            continue
         stats = []
         for name in ("node0", "node1"):
-            status = c.rg_status(name) if (name == ctx.node or c.nodes[name].up) else "lost"
-            if "roles-disagree" in ctx.faults and rg == 0:
-                status = "primary" if name == ctx.node else "secondary"
-            prio = 0 if status == "lost" else (200 if name == "node0" else 100)
-            failures = " ".join(c.monitor_failures(name)) or "None"
-            if "rg-unhealthy" in ctx.faults and name == "node1" and rg == 1:
-                prio, failures = 0, "IF"
+            prio, status, preempt, manual, failures = _member(ctx, name, rg_id)
             stats.append(
                 f"<device-name>{name}</device-name>\n<device-priority>{prio}</device-priority>\n"
                 f"<redundancy-group-status>{status}</redundancy-group-status>\n"
-                f"<preempt>{'yes' if rg else 'no'}</preempt>\n<failover-mode>no</failover-mode>\n"
-                f"<monitor-failures>{failures}</monitor-failures>"
+                f"<preempt>{preempt}</preempt>\n<failover-mode>{manual}</failover-mode>"
+                + ("" if old else f"\n<monitor-failures>{failures}</monitor-failures>")
             )
         groups.append(
-            f"<redundancy-group>\n<cluster-id>1</cluster-id>\n"
-            f"<redundancy-group-id>{rg}</redundancy-group-id>\n"
-            f"<redundancy-group-failover-count>1</redundancy-group-failover-count>\n"
+            f"<redundancy-group>\n<cluster-id>{c.cluster_id}</cluster-id>\n"
+            f"<redundancy-group-id>{rg_id}</redundancy-group-id>\n"
+            f"<redundancy-group-failover-count>{rg.failovers}</redundancy-group-failover-count>\n"
             "<device-stats>\n" + "\n".join(stats) + "\n</device-stats>\n</redundancy-group>"
         )
     return Reply(
-        "<chassis-cluster-status>\n<cluster-id>1</cluster-id>\n"
+        f"<chassis-cluster-status>\n<cluster-id>{c.cluster_id}</cluster-id>\n"
         + "\n".join(groups)
         + "\n</chassis-cluster-status>"
     )
+
+
+def text_cluster_status(ctx: Ctx) -> str:
+    c = ctx.cluster
+    lines = [
+        "Monitor Failure codes:",
+        "    CS  Cold Sync monitoring        FL  Fabric Connection monitoring",
+        "    GR  GRES monitoring             HW  Hardware monitoring",
+        "    IF  Interface monitoring        IP  IP monitoring",
+        "    LB  Loopback monitoring         MB  Mbuf monitoring",
+        "    NH  Nexthop monitoring          NP  NPC monitoring",
+        "    SP  SPU monitoring              SM  Schedule monitoring",
+        "    CF  Config Sync monitoring      RE  Relinquish monitoring",
+        "    IS  IRQ storm",
+        "",
+        f"Cluster ID: {c.cluster_id}",
+        "Node   Priority Status               Preempt Manual   Monitor-failures",
+    ]
+    for rg_id, rg in sorted(c.rgs.items()):
+        lines += ["", f"Redundancy group: {rg_id} , Failover count: {rg.failovers}"]
+        for name in ("node0", "node1"):
+            prio, status, preempt, manual, failures = _member(ctx, name, rg_id)
+            lines.append(f"{name:<6} {prio:<8} {status:<20} {preempt:<7} {manual:<8} {failures}")
+    return "\n".join(lines) + "\n"
+
+
+def rpc_get_chassis_cluster_information(ctx: Ctx, args: dict[str, Any]) -> Reply:
+    c = ctx.cluster
+
+    def one(name: str) -> str:
+        groups = []
+        for rg_id in sorted(c.rgs):
+            records = [t for t in c.history if t.rg == rg_id and t.node == name][-5:]
+            recs = "".join(
+                "<redundancy-group-state-transition-record>\n"
+                f"<transition-time>{time.strftime('%b %d %H:%M:%S', time.gmtime(t.at))}"
+                f"</transition-time>\n<from-state>{t.before}</from-state>\n"
+                f"<to-state>{t.after}</to-state>\n"
+                f"<transition-reason>{escape(t.reason)}</transition-reason>\n"
+                "</redundancy-group-state-transition-record>\n"
+                for t in records
+            )
+            groups.append(
+                f"<redundancy-group-list>\n<redundancy-group-id>{rg_id}</redundancy-group-id>\n"
+                f"<redundancy-group-status>{c.rg_status(name, rg_id, asked=ctx.node)}"
+                "</redundancy-group-status>\n<redundancy-group-weight>255"
+                f"</redundancy-group-weight>\n{recs}</redundancy-group-list>"
+            )
+        healthy = all(c.nodes[n].up for n in c.nodes) and not any(
+            c.monitor_failures(n, r) for n in c.nodes for r in c.rgs
+        )
+        return (
+            "<chassis-cluster-information>\n<chassis-cluster-redundancy-group-information>\n"
+            + "\n".join(groups)
+            + "\n</chassis-cluster-redundancy-group-information>\n"
+            "<chassis-cluster-led-information>\n"
+            f"<current-led-color>{'Green' if healthy else 'Amber'}</current-led-color>\n"
+            "</chassis-cluster-led-information>\n</chassis-cluster-information>"
+        )
+
+    return Reply(_per_node(ctx, one))
+
+
+def text_icu_state(ctx: Ctx) -> str:
+    return _per_node_text(ctx, lambda _name: f"ICU state: {ctx.cluster.issu_state()}")
+
+
+# ---------------------------------------------------------------------------- system
 
 
 def rpc_get_system_uptime_information(ctx: Ctx, args: dict[str, Any]) -> Reply:
@@ -107,26 +226,176 @@ def rpc_get_system_uptime_information(ctx: Ctx, args: dict[str, Any]) -> Reply:
         return (
             '<system-uptime-information xmlns="http://xml.juniper.net/junos/24.4R0/junos">\n'
             f'<current-time>\n<date-time junos:seconds="{int(c.now)}">{_fmt(c.now)}</date-time>\n'
-            f'</current-time>\n<system-booted-time>\n<date-time junos:seconds="{int(n.booted_at)}">'
-            f'{_fmt(n.booted_at)}</date-time>\n<time-length junos:seconds="{up}">{up}s</time-length>\n'
+            "</current-time>\n<time-source> LOCAL CLOCK </time-source>\n<system-booted-time>\n"
+            f'<date-time junos:seconds="{int(n.booted_at)}">{_fmt(n.booted_at)}</date-time>\n'
+            f'<time-length junos:seconds="{up}">{_duration(up)}</time-length>\n'
             "</system-booted-time>\n</system-uptime-information>"
         )
 
     return Reply(_per_node(ctx, one))
 
 
+def _duration(seconds: int) -> str:
+    days, rest = divmod(seconds, 86400)
+    return f"{days}d {rest // 3600:02d}:{rest % 3600 // 60:02d}"
+
+
+def text_uptime(ctx: Ctx) -> str:
+    c = ctx.cluster
+
+    def one(name: str) -> str:
+        n = c.nodes[name]
+        return (
+            f"Current time: {_fmt(c.now)}\nSystem booted: {_fmt(n.booted_at)} "
+            f"({_duration(max(1, int(c.now - n.booted_at)))} ago)"
+        )
+
+    return _per_node_text(ctx, one)
+
+
+def _filesystems(ctx: Ctx, name: str) -> list[tuple[str, str, int, int]]:
+    """(device, mounted on, total blocks, available blocks) like the standalone capture."""
+    free = ctx.cluster.nodes[name].free_bytes // 512
+    return [
+        ("/dev/gpt/junos", "/.mount", max(free * 2, 27_172_408), free),
+        ("tmpfs", "/.mount/tmp", 1_488_712, 1_488_664),
+        ("tmpfs", "/.mount/mfs", 1_377_440, 1_375_152),
+    ]
+
+
 def rpc_get_system_storage(ctx: Ctx, args: dict[str, Any]) -> Reply:
     def one(name: str) -> str:
-        free = ctx.cluster.nodes[name].free_bytes // 512
+        rows = "".join(
+            f"<filesystem>\n<filesystem-name>{dev}</filesystem-name>\n"
+            f"<total-blocks>{total}</total-blocks>\n<used-blocks>{total - avail}</used-blocks>\n"
+            f"<available-blocks>{avail}</available-blocks>\n"
+            f"<used-percent>{100 * (total - avail) // total}</used-percent>\n"
+            f"<mounted-on>{mount}</mounted-on>\n</filesystem>\n"
+            for dev, mount, total, avail in _filesystems(ctx, name)
+        )
         return (
-            '<system-storage-information junos:style="brief">\n<filesystem>\n'
-            "<filesystem-name>/dev/gpt/junos</filesystem-name>\n"
-            f"<total-blocks>{free * 2}</total-blocks>\n<used-blocks>{free}</used-blocks>\n"
-            f"<available-blocks>{free}</available-blocks>\n<used-percent>50</used-percent>\n"
-            "<mounted-on>/.mount</mounted-on>\n</filesystem>\n</system-storage-information>"
+            f'<system-storage-information junos:style="brief">\n{rows}</system-storage-information>'
         )
 
     return Reply(_per_node(ctx, one))
+
+
+def text_storage(ctx: Ctx) -> str:
+    def one(name: str) -> str:
+        rows = [
+            f"{dev:<20} {total // 2048:>8}M {(total - avail) // 2048:>8}M {avail // 2048:>8}M "
+            f"{100 * (total - avail) // total:>4}%  {mount}"
+            for dev, mount, total, avail in _filesystems(ctx, name)
+        ]
+        return "Filesystem              Size       Used      Avail  Capacity  Mounted on\n" + (
+            "\n".join(rows)
+        )
+
+    return _per_node_text(ctx, one)
+
+
+def rpc_get_route_engine_information(ctx: Ctx, args: dict[str, Any]) -> Reply:
+    c = ctx.cluster
+
+    def one(name: str) -> str:
+        n = c.nodes[name]
+        up = max(1, int(c.now - n.booted_at))
+        return (
+            '<route-engine-information xmlns="http://xml.juniper.net/junos/24.4R0/junos-chassis">'
+            "\n<route-engine>\n<status>OK</status>\n<memory-system-total>4035"
+            "</memory-system-total>\n<cpu-idle>65</cpu-idle>\n"
+            f"<model>{c.model.upper()} RE</model>\n"
+            f'<start-time junos:seconds="{int(n.booted_at)}">{_fmt(n.booted_at)}</start-time>\n'
+            f'<up-time junos:seconds="{up}">{_duration(up)}</up-time>\n'
+            "<last-reboot-reason>Router rebooted after a normal shutdown.</last-reboot-reason>\n"
+            "</route-engine>\n</route-engine-information>"
+        )
+
+    return Reply(_per_node(ctx, one))
+
+
+def rpc_get_chassis_inventory(ctx: Ctx, args: dict[str, Any]) -> Reply:
+    c = ctx.cluster
+
+    def one(name: str) -> str:
+        serial = hashlib.md5(f"{c.name}/{name}".encode()).hexdigest()[:12].upper()
+        return (
+            '<chassis-inventory xmlns="http://xml.juniper.net/junos/24.4R0/junos-chassis">\n'
+            f'<chassis junos:style="inventory">\n<name>Chassis</name>\n'
+            f"<serial-number>{serial}</serial-number>\n"
+            f"<description>{c.model.upper()}</description>\n</chassis>\n</chassis-inventory>"
+        )
+
+    return Reply(_per_node(ctx, one))
+
+
+def rpc_get_interface_information(ctx: Ctx, args: dict[str, Any]) -> Reply:
+    """The private routing instance gives the internal addresses PyEZ reads its RE from."""
+    c = ctx.cluster
+    if args.get("routing-instance") == "__juniper_private1__":
+        octet = ((c.cluster_id & 0x0F) << 4) or c.cluster_id
+        own = "129" if ctx.node == "node0" else "130"
+        addresses = [f"{own}.{octet}.0.1/2"]
+        if c.primary == ctx.node:
+            addresses.append(f"143.{octet}.0.1/2")
+        addrs = "".join(
+            f"<interface-address>\n<ifa-local>{a}</ifa-local>\n</interface-address>\n"
+            for a in addresses
+        )
+        return Reply(
+            "<interface-information>\n<physical-interface>\n<name>fxp2</name>\n"
+            "<admin-status>up</admin-status>\n<oper-status>up</oper-status>\n"
+            "<logical-interface>\n<name>fxp2.0</name>\n<admin-status>up</admin-status>\n"
+            "<oper-status>up</oper-status>\n<address-family>\n"
+            f"<address-family-name>inet</address-family-name>\n{addrs}</address-family>\n"
+            "</logical-interface>\n</physical-interface>\n</interface-information>"
+        )
+    names = ["ge-0/0/0", "ge-0/0/1", "ge-5/0/0", "ge-5/0/1", "fab0", "fab1", "fxp0"]
+    names += ["reth0", "reth1", "lo0"]
+    wanted = args.get("interface-name")
+    rows = "".join(
+        f"<physical-interface>\n<name>{n}</name>\n<admin-status>up</admin-status>\n"
+        f"<oper-status>up</oper-status>\n<mtu>1514</mtu>\n<speed>1000mbps</speed>\n"
+        f"<current-physical-address>00:10:db:ff:{i:02x}:01</current-physical-address>\n"
+        '<interface-flapped junos:seconds="86400">2026-01-01 00:00:00 UTC</interface-flapped>\n'
+        "</physical-interface>\n"
+        for i, n in enumerate(names)
+        if wanted in (None, True, n)
+    )
+    return Reply(f"<interface-information>\n{rows}</interface-information>")
+
+
+def rpc_file_show(ctx: Ctx, args: dict[str, Any]) -> Reply:
+    filename = str(args.get("filename", ""))
+    if filename == "/etc/hosts.junos":
+        return Reply(
+            '<file-content filename="/etc/hosts.junos">\n'
+            "#\n# internal hosts of the routing engines\n#\n"
+            "128.0.0.1 master\n128.0.0.4 re0\n128.0.0.5 re1\n"
+            "</file-content>"
+        )
+    return error(f"could not resolve file: {filename}", bad=filename)
+
+
+def rpc_get_configuration(ctx: Ctx, args: dict[str, Any]) -> Reply:
+    """Just enough configuration for PyEZ's domain/fqdn facts."""
+    c = ctx.cluster
+    nodes = "".join(
+        f"<groups>\n<name>{n}</name>\n<system>\n<host-name>{hostname(c, n)}</host-name>\n"
+        "</system>\n</groups>\n"
+        for n in ("node0", "node1")
+    )
+    return Reply(
+        f"<configuration>\n{nodes}<system>\n<domain-name>lab.example.net</domain-name>\n"
+        "</system>\n</configuration>"
+    )
+
+
+def rpc_get_virtual_chassis_information(ctx: Ctx, args: dict[str, Any]) -> Reply:
+    return error("syntax error", bad="get-virtual-chassis-information")
+
+
+# ---------------------------------------------------------------------------- files
 
 
 def rpc_request_package_checks_pending_install(ctx: Ctx, args: dict[str, Any]) -> Reply:
@@ -141,8 +410,10 @@ def rpc_request_package_checks_pending_install(ctx: Ctx, args: dict[str, Any]) -
 def rpc_file_list(ctx: Ctx, args: dict[str, Any]) -> Reply:
     files = ctx.cluster.nodes[ctx.node].files
     path = str(args.get("path", "/var/tmp/"))
+    if not path.endswith("/"):
+        path += "/"
     items = "\n".join(
-        f"<file-information>\n<file-name>{escape(f)}</file-name>\n"
+        f"<file-information>\n<file-name>{escape(f.removeprefix(path))}</file-name>\n"
         f"<file-size>{size}</file-size>\n</file-information>"
         for f, size in sorted(files.items())
         if f.startswith(path)
@@ -178,65 +449,43 @@ def rpc_get_sha256_checksum_information(ctx: Ctx, args: dict[str, Any]) -> Reply
     return _checksum(ctx, args, "sha256")
 
 
-def rpc_command(ctx: Ctx, args: dict[str, Any]) -> Reply:
-    text = " ".join(str(args.get("_text", "")).split())
-    if text.startswith("show chassis cluster information issu"):
-        lines = []
-        for name in ("node0", "node1"):
-            if ctx.cluster.nodes[name].up:
-                lines += [f"{name}:", "-" * 74, f"ICU state: {ctx.cluster.issu_state()}", ""]
-        return Reply(f"<output>{escape(chr(10).join(lines))}</output>")
-    if text.startswith("show version"):
-        return rpc_get_software_information(ctx, args)
-    if text.startswith("show chassis cluster status"):
-        return rpc_get_chassis_cluster_status(ctx, args)
-    return error("syntax error, expecting <command>", bad=text)
+# ---------------------------------------------------------------------------- actions
 
 
-def rpc_request_package_in_service_upgrade(ctx: Ctx, args: dict[str, Any]) -> Reply:
-    c = ctx.cluster
-    package = str(args.get("package-name", ""))
-    if "validation-fails" in ctx.faults:
-        return Reply(
-            "<output>error: configuration check-out failed\nValidation failed</output>\n"
-            "<package-result>1</package-result>",
-            result="error",
-        )
-    ok, text = c.start_icu(ctx.node, package, ctx.target, reboot=bool(args.get("reboot")))
-    ctx.on_change()
-    if not ok:
-        return Reply(
-            f"<output>{escape(text)}</output>\n<package-result>1</package-result>", result="error"
-        )
-    if ctx.icu_reply == "immediate":
-        return Reply(f"<output>{escape(text)}</output>\n<package-result>0</package-result>")
-    return Reply(None, result="no-reply")
-
-
-def rpc_abort_in_service_upgrade(ctx: Ctx, args: dict[str, Any]) -> Reply:
-    text = ctx.cluster.abort(ctx.node)
-    ctx.on_change()
-    return Reply(
-        f"<output>{escape(text)}</output>", result="error" if text.startswith("error") else "ok"
-    )
-
-
-def rpc_request_package_rollback(ctx: Ctx, args: dict[str, Any]) -> Reply:
-    node_id = int(args.get("node", ctx.node.removeprefix("node")))
-    if "rollback-fails" in ctx.faults:
-        ok, text = False, "ERROR: Cannot rollback, no previous package found; rollback aborted"
-    else:
-        ok, text = ctx.cluster.rollback(ctx.node, node_id)
+def _package(ok: bool, text: str) -> Reply:
     return Reply(
         f"<output>{escape(text)}</output>\n<package-result>{0 if ok else 1}</package-result>",
         result="ok" if ok else "error",
     )
 
 
+def rpc_request_package_in_service_upgrade(ctx: Ctx, args: dict[str, Any]) -> Reply:
+    package = str(args.get("package-name", ""))
+    ok, text = ctx.cluster.start_icu(ctx.node, package, ctx.target, reboot=bool(args.get("reboot")))
+    if not ok:
+        return _package(False, text)
+    if ctx.icu_reply == "immediate":
+        return _package(True, text)
+    return Reply(None, result="no-reply", icu_pending=True)
+
+
+def rpc_abort_in_service_upgrade(ctx: Ctx, args: dict[str, Any]) -> Reply:
+    text = ctx.cluster.abort(ctx.node)
+    if text.startswith("error"):
+        return error(text)
+    return Reply(f"<output>{escape(text)}</output>")
+
+
+def rpc_request_package_rollback(ctx: Ctx, args: dict[str, Any]) -> Reply:
+    node_id = int(args.get("node", ctx.node.removeprefix("node")))
+    return _package(*ctx.cluster.rollback(ctx.node, node_id))
+
+
 def rpc_request_reboot(ctx: Ctx, args: dict[str, Any]) -> Reply:
     target = f"node{args['node']}" if "node" in args else ctx.node
+    if target not in ctx.cluster.nodes or not ctx.cluster.nodes[target].up:
+        return error(f"{target} is not reachable")
     ctx.cluster.reboot(target)
-    ctx.on_change()
     if "reboot-reply-lost" in ctx.faults and target == ctx.node:
         return Reply(None, result="no-reply", close_after=True)
     return Reply(
@@ -244,6 +493,59 @@ def rpc_request_reboot(ctx: Ctx, args: dict[str, Any]) -> Reply:
         "</request-reboot-status>\n</request-reboot-results>",
         close_after=target == ctx.node,
     )
+
+
+def rpc_request_chassis_cluster_failover(ctx: Ctx, args: dict[str, Any]) -> Reply:
+    try:
+        rg_id, node = int(args["redundancy-group"]), f"node{int(args['node'])}"
+    except (KeyError, ValueError):
+        return error("syntax error, expecting <redundancy-group> and <node>")
+    ok, text = ctx.cluster.failover(rg_id, node)
+    return Reply(f"<output>{escape(text)}</output>") if ok else error(text)
+
+
+def rpc_request_chassis_cluster_failover_reset(ctx: Ctx, args: dict[str, Any]) -> Reply:
+    try:
+        rg_id = int(args["redundancy-group"])
+    except (KeyError, ValueError):
+        return error("syntax error, expecting <redundancy-group>")
+    ok, text = ctx.cluster.failover_reset(rg_id)
+    return Reply(f"<output>{escape(text)}</output>") if ok else error(text)
+
+
+# ---------------------------------------------------------------------------- <command>
+
+# CLI prefix -> (RPC handler for XML, text renderer or None for "the RPC's <output>")
+SHOW: list[tuple[str, Callable[[Ctx, dict[str, Any]], Reply], Callable[[Ctx], str] | None]] = [
+    ("show version", rpc_get_software_information, text_show_version),
+    ("show chassis cluster status", rpc_get_chassis_cluster_status, text_cluster_status),
+    ("show chassis cluster information issu", lambda c, a: _icu_xml(c), text_icu_state),
+    ("show chassis cluster information", rpc_get_chassis_cluster_information, None),
+    ("show system uptime", rpc_get_system_uptime_information, text_uptime),
+    ("show system storage", rpc_get_system_storage, text_storage),
+    ("show chassis routing-engine", rpc_get_route_engine_information, None),
+    ("show chassis hardware", rpc_get_chassis_inventory, None),
+    ("request system software abort in-service-upgrade", rpc_abort_in_service_upgrade, None),
+]
+
+
+def _icu_xml(ctx: Ctx) -> Reply:
+    return Reply(f"<output>{escape(text_icu_state(ctx))}</output>")
+
+
+def rpc_command(ctx: Ctx, args: dict[str, Any]) -> Reply:
+    text = " ".join(str(args.get("_text", "")).split())
+    for prefix, handler, render in SHOW:
+        if text == prefix or text.startswith(prefix + " "):
+            if args.get("_format") == "text" and render is not None:
+                return Reply(f"<output>\n{escape(render(ctx))}</output>")
+            reply = handler(ctx, {})
+            if args.get("_format") == "text" and reply.body and "<output>" not in reply.body:
+                flat = etree.fromstring(f"<r xmlns:junos='j'>{reply.body}</r>").itertext()
+                body = "\n".join(str(t).strip() for t in flat if str(t).strip())
+                return Reply(f"<output>\n{escape(body)}\n</output>")
+            return reply
+    return error(f"syntax error, expecting <command>: {text}", bad=text)
 
 
 def error(message: str, bad: str = "") -> Reply:
@@ -269,6 +571,8 @@ def dispatch(ctx: Ctx, op: etree._Element) -> tuple[str, dict[str, Any], Reply]:
             args[etree.QName(child).localname] = (child.text or "").strip() or True
     if op.text and op.text.strip():
         args["_text"] = op.text.strip()
+    if op.get("format"):
+        args["_format"] = op.get("format")
     handler = globals().get("rpc_" + name.replace("-", "_"))
     if handler is None:
         return name, args, error("syntax error", bad=name)

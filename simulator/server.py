@@ -4,10 +4,12 @@ with NETCONF 1.0 `]]>]]>` framing, and the clock that drives every cluster's mod
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from dataclasses import dataclass, field
 from typing import Any, TextIO
+from xml.sax.saxutils import escape
 
 import asyncssh
 from lxml import etree
@@ -22,6 +24,8 @@ HELLO = """<!-- No zombies were killed during the creation of this user interfac
   <nc:capabilities>
     <nc:capability>urn:ietf:params:netconf:base:1.0</nc:capability>
     <nc:capability>urn:ietf:params:netconf:capability:candidate:1.0</nc:capability>
+    <nc:capability>urn:ietf:params:netconf:capability:confirmed-commit:1.0</nc:capability>
+    <nc:capability>urn:ietf:params:netconf:capability:validate:1.0</nc:capability>
     <nc:capability>http://xml.juniper.net/netconf/junos/1.0</nc:capability>
     <nc:capability>http://xml.juniper.net/dmi/system/1.0</nc:capability>
   </nc:capabilities>
@@ -30,14 +34,19 @@ HELLO = """<!-- No zombies were killed during the creation of this user interfac
 ]]>]]>"""
 
 
-@dataclass
+@dataclass(eq=False)
 class SimCluster:
     model: Cluster
-    faults: frozenset[str]
     target: str
+    servers: list[NodeServer] = field(default_factory=list)
+    icu_waiter: tuple[NetconfSession, str] | None = None  # the ICU RPC awaiting its reply
+
+    @property
+    def faults(self) -> frozenset[str]:
+        return self.model.faults
 
 
-@dataclass
+@dataclass(eq=False)
 class NodeServer:
     lab: Lab
     cluster: SimCluster
@@ -49,7 +58,10 @@ class NodeServer:
 
 
 class Lab:
-    """Every cluster of the lab in one process; one asyncio loop, one clock task."""
+    """Every cluster of the lab in one process; one asyncio loop, one clock task.
+
+    The clock only visits clusters that an RPC touched or whose next event is due, so an
+    idle lab of hundreds of clusters costs nothing between events."""
 
     def __init__(
         self,
@@ -58,14 +70,20 @@ class Lab:
         speed: float,
         icu_reply: str,
         audit: TextIO | None,
+        t0_sim: float | None = None,
         username: str = "lab",
         password: str = "lab",
     ) -> None:
         self.clusters, self.speed, self.icu_reply = clusters, speed, icu_reply
         self.audit, self.username, self.password = audit, username, password
-        self.t0_real, self.t0_sim = time.monotonic(), time.time()
-        self.nodes = [NodeServer(self, c, n) for c in clusters for n in ("node0", "node1")]
-        self.changed = asyncio.Event()
+        self.t0_real = time.monotonic()
+        self.t0_sim = time.time() if t0_sim is None else t0_sim
+        self.nodes: list[NodeServer] = []
+        for c in clusters:
+            c.servers = [NodeServer(self, c, n) for n in ("node0", "node1")]
+            self.nodes += c.servers
+        self.wake = asyncio.Event()
+        self.dirty: set[SimCluster] = set(clusters)
         self._sid = 0
 
     def now(self) -> float:
@@ -75,6 +93,10 @@ class Lab:
         self._sid += 1
         return self._sid
 
+    def touch(self, cluster: SimCluster) -> None:
+        self.dirty.add(cluster)
+        self.wake.set()
+
     async def start(self) -> None:
         for ns in self.nodes:
             ns.key = asyncssh.generate_private_key("ssh-ed25519")
@@ -82,7 +104,7 @@ class Lab:
         asyncio.get_running_loop().create_task(self._clock())
 
     async def _listen(self, ns: NodeServer) -> None:
-        for _ in range(50):
+        for _ in range(50):  # a port of a rebooted node may linger for a moment
             try:
                 ns.listener = await asyncssh.listen(
                     "127.0.0.1",
@@ -98,38 +120,60 @@ class Lab:
         ns.port = ns.listener.sockets[0].getsockname()[1]
 
     async def _clock(self) -> None:
+        due: dict[SimCluster, float] = {}
         while True:
+            self.wake.clear()
             now = self.now()
-            nxt = None
-            for c in self.clusters:
+            todo = self.dirty | {c for c, t in due.items() if t <= now}
+            self.dirty = set()
+            for c in todo:
                 c.model.tick(now)
-                due = c.model.next_event()
-                if due is not None and (nxt is None or due < nxt):
-                    nxt = due
-            await self.reconcile()
-            timeout = None if nxt is None else max(0.0, (nxt - now) / self.speed)
-            try:
-                await asyncio.wait_for(self.changed.wait(), timeout)
-            except TimeoutError:
-                pass
-            self.changed.clear()
+                await self.reconcile(c)
+                nxt = c.model.next_event()
+                if nxt is None:
+                    due.pop(c, None)
+                else:
+                    due[c] = nxt
+            soonest = min(due.values(), default=None)
+            timeout = None if soonest is None else max(0.0, (soonest - self.now()) / self.speed)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), timeout)
 
-    async def reconcile(self) -> None:
-        """Nodes that went down lose their sessions and stop listening; booted ones listen."""
-        for ns in self.nodes:
-            up = ns.cluster.model.nodes[ns.node].up
+    async def reconcile(self, c: SimCluster) -> None:
+        """Make the transport match the model: down nodes drop their sessions and stop
+        listening, booted ones listen again, fault drops happen, a finished ICU replies."""
+        for ns in c.servers:
+            up = c.model.nodes[ns.node].up
             if not up and ns.listener is not None:
                 ns.listener.close()
                 ns.listener = None
                 for sess in list(ns.sessions):
-                    sess.drop("rpc-silent" in ns.cluster.faults)
+                    sess.drop("rpc-silent" in c.faults)
             elif up and ns.listener is None:
                 await self._listen(ns)
+        while c.model.drops:
+            node = c.model.drops.pop()
+            for ns in c.servers:
+                if ns.node == node:
+                    for sess in list(ns.sessions):
+                        sess.drop(False)
+        if c.icu_waiter is not None and c.model.icu_result is not None:
+            sess, mid = c.icu_waiter
+            c.icu_waiter = None
+            ok, text = c.model.icu_result
+            if not sess.closed:
+                sess.write(
+                    mid,
+                    f"<output>{escape(text)}</output>\n"
+                    f"<package-result>{0 if ok else 1}</package-result>",
+                )
 
     def record(self, ns: NodeServer, sid: int, rpc: str, args: dict[str, Any], result: str) -> None:
         if self.audit is None:
             return
         clean = {k: v for k, v in args.items() if not k.startswith("_")}
+        if "_text" in args:
+            clean["command"] = args["_text"]
         self.audit.write(
             json.dumps(
                 {
@@ -172,6 +216,7 @@ class NetconfSession(asyncssh.SSHServerSession):
         self.ns, self.buf, self.chan = ns, "", None
         self.sid = ns.lab.next_session_id()
         self.silent = False
+        self.closed = False
 
     def connection_made(self, chan: Any) -> None:
         self.chan = chan
@@ -210,18 +255,20 @@ class NetconfSession(asyncssh.SSHServerSession):
             return
         lab, c = self.ns.lab, self.ns.cluster
         c.model.tick(lab.now())
-        ctx = Ctx(c.model, self.ns.node, c.faults, lab.icu_reply, c.target, lab.changed.set)
+        ctx = Ctx(c.model, self.ns.node, lab.icu_reply, c.target)
         name, args, reply = dispatch(ctx, ops[0])
         lab.record(self.ns, self.sid, name, args, reply.result)
         if reply.body is not None:
             self.write(mid, reply.body)
+        if reply.icu_pending:
+            c.icu_waiter = (self, mid)
         if reply.close_after:
             asyncio.get_running_loop().call_later(0.05, self.drop, False)
-        lab.changed.set()
+        lab.touch(c)
 
     def write(self, mid: str, body: str) -> None:
         release = self.ns.cluster.model.nodes[self.ns.node].release
-        if self.chan is None:
+        if self.chan is None or self.closed:
             return
         self.chan.write(
             '<nc:rpc-reply xmlns:nc="urn:ietf:params:xml:ns:netconf:base:1.0" '
@@ -235,8 +282,10 @@ class NetconfSession(asyncssh.SSHServerSession):
         if black_hole:
             self.silent = True
             return
+        self.closed = True
         if self.chan is not None:
             self.chan.get_extra_info("connection").abort()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
         self.ns.sessions.discard(self)

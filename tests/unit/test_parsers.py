@@ -51,7 +51,10 @@ def test_software_pre_15_1_version_from_package_comment_and_banner() -> None:
 
 
 def test_software_unwrapped_reply_has_empty_node_name() -> None:
-    body = "<software-information><host-name>a</host-name><junos-version>21.4R3-S5.4</junos-version></software-information>"
+    body = (
+        "<software-information><host-name>a</host-name>"
+        "<junos-version>21.4R3-S5.4</junos-version></software-information>"
+    )
     assert junos.parse_software(xml(body))[""].version == "21.4R3-S5.4"
 
 
@@ -128,7 +131,8 @@ def test_unknown_rpc_error_text() -> None:
     [
         ("<output>ICU started</output><package-result>0</package-result>", True, "ICU started"),
         (
-            "<output>There is already an install pending.</output><package-result>1</package-result>",
+            "<output>There is already an install pending.</output>"
+            "<package-result>1</package-result>",
             False,
             "There is already an install pending.",
         ),
