@@ -183,13 +183,8 @@ class Runner:
             window = parse_window(host.get("window"), host.get("timezone"))
         if window is None:
             return
-        if (
-            self.opts.window is not None
-            and host.get("timezone")
-            and window.start is None
-            and len(window.text.split()) == 2
-        ):
-            window = parse_window(window.text, host.get("timezone"))
+        if self.opts.window is not None and not window.zoned and host.get("timezone"):
+            window = parse_window(window.text, host.get("timezone"))  # naive: the site's zone
         needed = 0.0
         if self.opts.job == "upgrade":
             family = model_family(str(host.get("model") or ""))

@@ -1,5 +1,6 @@
 """Live progress: one line per in-flight cluster with its phase and elapsed time, plus fleet
-counts. Only on a terminal; quiet otherwise (a one-line summary still goes to stderr)."""
+counts, only on a terminal. At the end a table of every cluster (plain when piped) and a
+one-line summary on stderr."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
+
+from runbooks.view import console
 
 if TYPE_CHECKING:
     from tasks.runctx import Event, Outcome
@@ -75,8 +78,7 @@ class Progress:
     def summary(self, outcomes: dict[str, Outcome], job: str) -> None:
         counts = Counter(o.outcome for o in outcomes.values())
         line = f"{job}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
-        if self.live_enabled:
-            console = Console()
+        if outcomes:  # on a terminal and in cron mail alike: what happened to each cluster
             table = Table(title=f"{job} report")
             for col in ("cluster", "outcome", "state", "node0", "node1", "detail"):
                 table.add_column(col, overflow="fold")
@@ -90,5 +92,5 @@ class Progress:
                     o.versions.get("node1") or "?",
                     o.detail,
                 )
-            console.print(table)
+            console().print(table)
         sys.stderr.write(line + "\n")

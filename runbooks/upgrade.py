@@ -24,6 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             f"--{flag}", action="store_true", help=f"add '{flag}' to the ICU command"
         )
     add_fleet_policy(parser)
+    add_schedule(parser)
     parser.add_argument(
         "--resume",
         action="store_true",
@@ -124,6 +125,7 @@ def fleet_policy(args: argparse.Namespace, job: str) -> JobOptions:
 
 def run(args: argparse.Namespace, fleet: Fleet, report: Report) -> int:
     opts = fleet_policy(args, "upgrade")
+    schedule(args, opts, fleet)
     toggles = {
         f: bool(getattr(args, f.replace("-", "_")))
         for f in ("no-sync", "no-tcp-syn-check", "no-validate", "unlink")
@@ -134,12 +136,13 @@ def run(args: argparse.Namespace, fleet: Fleet, report: Report) -> int:
         )
         for name in fleet.names
     }
-    # "ask" prompts at the signal when a terminal is attached, else it means "finish".
-    opts.options = {
-        "retry_failed": args.retry_failed,
-        "restore_primary": args.restore_primary,
-        "on_interrupt": args.on_interrupt,
-    }
+    # "ask" prompts at the signal when a terminal is attached, else (or with --yes) "finish".
+    on_interrupt = "finish" if args.yes and args.on_interrupt == "ask" else args.on_interrupt
+    opts.options.update(
+        retry_failed=args.retry_failed,
+        restore_primary=args.restore_primary,
+        on_interrupt=on_interrupt,
+    )
     runner = Runner(fleet, report, opts)
     runner.report_path = args.report
 

@@ -36,6 +36,7 @@ class Window:
     start_time: time | None = None
     end_time: time | None = None
     tz: ZoneInfo | timezone = UTC
+    zoned: bool = False  # the spec named its own zone/offset (else: the cluster's timezone)
 
     def occurrence(self, now: datetime) -> tuple[datetime, datetime] | None:
         """The window occurrence containing `now`, else the next one (None: never again)."""
@@ -96,11 +97,12 @@ def parse_window(spec: Any, default_tz: str | None = None) -> Window:
             start, end = datetime.fromisoformat(first), datetime.fromisoformat(second)
         except ValueError:
             raise BadInput(f"window must be START/END in ISO 8601: {text!r}") from None
+        zoned = start.tzinfo is not None and end.tzinfo is not None
         start = start if start.tzinfo else start.replace(tzinfo=tz)
         end = end if end.tzinfo else end.replace(tzinfo=tz)
         if end <= start:
             raise BadInput(f"window ends before it starts: {text!r}")
-        return Window(text=text, start=start, end=end, tz=tz)
+        return Window(text=text, start=start, end=end, tz=tz, zoned=zoned)
     parts = text.split()
     if len(parts) not in (2, 3):
         raise BadInput(f"window must be 'days HH:MM-HH:MM [Zone]': {text!r}")
@@ -121,6 +123,7 @@ def parse_window(spec: Any, default_tz: str | None = None) -> Window:
         start_time=_hhmm(start_text),
         end_time=_hhmm(end_text),
         tz=tz,
+        zoned=len(parts) == 3,
     )
 
 

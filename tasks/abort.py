@@ -10,7 +10,7 @@ from nornir.core.task import Task
 
 from tasks.classify import ClusterState, classify
 from tasks.connections import node_rpc
-from tasks.errors import DeadlineExceeded, RunbookError
+from tasks.errors import DeadlineExceeded, DeviceRefused, RunbookError
 from tasks.icu import Baseline, Phase, evidence, inflight
 from tasks.recover import recover_cluster
 from tasks.runctx import ClusterRun, Outcome
@@ -76,6 +76,13 @@ def abort_cluster(
         words = node_rpc(
             task, primary, timeout=run.timing.rpc_timeout, recorder=run.transcript
         ).abort_icu()
+    except DeviceRefused as exc:
+        return outcome_from(
+            look(task, run),
+            "failed",
+            f"abort refused by {primary}: {exc.message}",
+            phase=phase,
+        )
     except RunbookError as exc:
         # A lost reply does not tell us whether the abort landed: observe, never resend.
         words = f"no reply ({exc.message}); observing"

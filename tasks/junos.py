@@ -219,9 +219,9 @@ def free_bytes_for(filesystems: list[Filesystem], path: str = "/var/tmp") -> int
     best: tuple[int, int] | None = None
     for fs in filesystems:
         mount = fs.mounted_on.removeprefix("/.mount") or "/"
-        if path == mount or path.startswith(mount.rstrip("/") + "/"):
-            if best is None or len(mount) > best[0]:
-                best = (len(mount), fs.available_bytes)
+        holds = path == mount or path.startswith(mount.rstrip("/") + "/")
+        if holds and (best is None or len(mount) > best[0]):
+            best = (len(mount), fs.available_bytes)
     return best[1] if best else None
 
 

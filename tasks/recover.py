@@ -7,6 +7,7 @@ recovery continues at the first step the device and the journal do not show as d
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from dataclasses import dataclass
@@ -190,10 +191,9 @@ def recover_cluster(
         boot_before = int(me.booted_at or 0)
         run.emit("recover-step", step="reboot", node=node, boot_before=boot_before)
         run.emit("command", node=node, command=command_words[2])
-        try:
+        # A lost reply is expected: the box starts shutting down before it finishes the reply.
+        with contextlib.suppress(SessionLost, NodeUnreachable):
             rpc.reboot(node_id(node), timeout=min(run.timing.rpc_timeout, 30))
-        except (SessionLost, NodeUnreachable):
-            pass  # expected: the box starts shutting down before it finishes the reply
         drop(task, node)
         return _after_reboot(task, run, node, primary, boot_before, prefix)
     except RunbookError as exc:

@@ -89,7 +89,8 @@ class FleetGate:
                 self.failures += 1
                 if self.max_failures is not None and self.failures > self.max_failures:
                     self.halted = self.halted or (
-                        f"halted: {self.failures} failures exceed --max-failures {self.max_failures}"
+                        f"halted: {self.failures} failures exceed "
+                        f"--max-failures {self.max_failures}"
                     )
 
 
@@ -110,15 +111,14 @@ class ClusterRun:
     started: float = field(default_factory=time.monotonic)
     window_end: float | None = None  # epoch seconds the cluster's maintenance window closes
 
+    def window_closed(self) -> bool:
+        return self.window_end is not None and time.time() >= self.window_end
+
     def abort_reason(self) -> str | None:
         """Why an in-flight ICU must now be aborted (interrupt or window end), else None."""
         if self.gate.interrupted.is_set() and self.gate.interrupt_action == "abort":
             return "interrupted"
-        if (
-            self.window_end is not None
-            and time.time() >= self.window_end
-            and self.options.get("at_window_end") == "abort"
-        ):
+        if self.window_closed() and self.options.get("at_window_end") == "abort":
             return "maintenance window ended"
         return None
 

@@ -23,6 +23,26 @@ DEFAULT_TIMING: dict[str, float] = {
 }
 
 
+def merged_data(host: Host, key: str) -> dict[str, Any]:
+    """A mapping of inventory data merged key by key: defaults < groups < host.
+
+    Nornir's own lookup stops at the first level that has `key`, so a host that sets one
+    timing value would lose every other value its groups and defaults give."""
+    layers: list[Any] = [host.defaults.data.get(key)]
+
+    def collect(obj: Any) -> None:
+        for group in reversed(list(obj.groups)):  # the first group listed wins
+            collect(group)
+        layers.append(obj.data.get(key))
+
+    collect(host)
+    merged: dict[str, Any] = {}
+    for layer in layers:
+        if isinstance(layer, dict):
+            merged.update(layer)
+    return merged
+
+
 @dataclass(frozen=True)
 class Timing:
     rpc_timeout: float
@@ -39,7 +59,7 @@ class Timing:
     def resolve(cls, host: Host, config_defaults: dict[str, Any] | None = None) -> Timing:
         merged: dict[str, Any] = dict(DEFAULT_TIMING)
         merged.update(config_defaults or {})
-        merged.update(host.get("timing") or {})
+        merged.update(merged_data(host, "timing"))
         values = {}
         for f in fields(cls):
             try:

@@ -18,7 +18,7 @@ from tasks.errors import DeadlineExceeded, DeviceRefused, NodeUnreachable, Runbo
 from tasks.icu import Baseline, Phase, Tracker, inflight, stopped_reason
 from tasks.prechecks import run_prechecks
 from tasks.releases import model_family
-from tasks.runctx import ClusterRun, Outcome
+from tasks.runctx import ClusterRun, NotStarted, Outcome
 from tasks.settings import Target
 from tasks.values import NODES, ClusterView, node_id, peer_of
 from tasks.waits import look, poll_until
@@ -145,6 +145,8 @@ def _upgrade(task: Task, run: ClusterRun, target: Target, toggles: dict[str, boo
         )
 
     with run.gate.slot():
+        if run.window_closed():  # pre-checks or the wait for a slot outlasted the window
+            raise NotStarted("window closed before the ICU could be sent")
         run.emit("step", step="start-icu", node=primary, command=command)
         base = Baseline(
             primary=primary,
@@ -238,7 +240,11 @@ def _follow(
             from tasks.abort import abort_cluster  # abort builds on this module
 
             run.emit("note", message=f"aborting the ICU: {why}")
-            return abort_cluster(task, run, target=base.target, view=view, base=base)
+            result = abort_cluster(task, run, target=base.target, view=look(task, run), base=base)
+            if result.outcome in ("ok", "skipped"):  # consistent and healthy, but not upgraded
+                result.outcome = "aborted"
+            result.detail = f"{why}: {result.detail}"
+            return result
         if tracker.overdue(time.monotonic()):
             return outcome_from(
                 view,
@@ -284,7 +290,10 @@ def verify_upgraded(task: Task, run: ClusterRun, base: Baseline) -> Outcome:
                 f"restore-primary: {exc.message}",
                 phase="restore-primary",
             )
-    return outcome_from(view, "ok", f"both nodes on {base.target}, cluster healthy (verified)")
+    restored = f"; every RG primary on {restore}" if restore else ""
+    return outcome_from(
+        view, "ok", f"both nodes on {base.target}, cluster healthy (verified){restored}"
+    )
 
 
 def restore_primary(task: Task, run: ClusterRun, view: ClusterView, preferred: str) -> None:
@@ -336,5 +345,10 @@ def restore_primary(task: Task, run: ClusterRun, view: ClusterView, preferred: s
         return st is not None and not any(m.manual_failover for g in st.groups for m in g.members)
 
     poll_until(
-        task, run, reset, deadline=run.timing.settle_deadline, what="manual-failover flags cleared"
+        task,
+        run,
+        lambda v: reset(v) and classify(v).state is ClusterState.HEALTHY,
+        deadline=run.timing.settle_deadline,
+        what="manual-failover flags cleared and the cluster healthy",
+        describe=lambda v: classify(v).detail,
     )

@@ -30,6 +30,7 @@ class RunResult:
     stdout: str
     stderr: str
     report: dict[str, Any]
+    report_path: Path
 
     def cluster(self, name: str) -> dict[str, Any]:
         return dict(self.report["clusters"][name])
@@ -42,6 +43,7 @@ class Runbooks:
         self.lab, self.workdir = lab, workdir
         workdir.mkdir(parents=True, exist_ok=True)
         self._n = 0
+        self._procs: list[subprocess.Popen[str]] = []
 
     def cmd(self, job: str, *args: str, report: Path | None = None) -> list[str]:
         cmd = [
@@ -64,35 +66,53 @@ class Runbooks:
         env["PYTHONPATH"] = str(ROOT)
         return env
 
-    def run(self, job: str, *args: str, timeout: float = 240) -> RunResult:
-        self._n += 1
-        report = self.workdir / f"report-{self._n}-{job}.json"
-        proc = subprocess.run(
-            self.cmd(job, *args, report=report),
-            cwd=self.workdir,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env=self.env(),
-            stdin=subprocess.DEVNULL,
-        )
-        data = json.loads(report.read_text()) if report.exists() else {}
-        return RunResult(proc.returncode, proc.stdout, proc.stderr, data)
+    def run(
+        self, job: str, *args: str, timeout: float = 240, close_stdin: bool = False
+    ) -> RunResult:
+        proc, report = self.start(job, *args, close_stdin=close_stdin)
+        return self.wait(proc, report, timeout=timeout)
 
-    def start(self, job: str, *args: str) -> tuple[subprocess.Popen[str], Path]:
+    def start(
+        self, job: str, *args: str, close_stdin: bool = False
+    ) -> tuple[subprocess.Popen[str], Path]:
+        """Start a run in its own process group; stdout/stderr go to files beside the report."""
         self._n += 1
         report = self.workdir / f"report-{self._n}-{job}.json"
-        proc = subprocess.Popen(
-            self.cmd(job, *args, report=report),
-            cwd=self.workdir,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=self.env(),
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+        cmd = self.cmd(job, *args, report=report)
+        if close_stdin:  # as under some schedulers: no stdin at all, not even /dev/null
+            cmd = ["sh", "-c", 'exec "$@" 0<&-', "sh", *cmd]
+        with (
+            report.with_suffix(".out").open("w") as out,
+            report.with_suffix(".err").open("w") as err,
+        ):
+            proc = subprocess.Popen(
+                cmd,
+                cwd=self.workdir,
+                stdout=out,
+                stderr=err,
+                text=True,
+                env=self.env(),
+                stdin=None if close_stdin else subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        self._procs.append(proc)
         return proc, report
+
+    def wait(self, proc: subprocess.Popen[str], report: Path, timeout: float = 240) -> RunResult:
+        proc.wait(timeout=timeout)
+        data = json.loads(report.read_text()) if report.exists() else {}
+        return RunResult(
+            proc.returncode,
+            report.with_suffix(".out").read_text(),
+            report.with_suffix(".err").read_text(),
+            data,
+            report,
+        )
+
+    def stop_all(self) -> None:
+        for proc in self._procs:
+            if proc.poll() is None:
+                kill_group(proc)
 
     def journal(self, cluster: str) -> list[dict[str, Any]]:
         path = self.workdir / "state" / "journal" / f"{cluster}.jsonl"
@@ -131,11 +151,16 @@ def make_lab(tmp_path: Path) -> Iterator[Any]:
 
 
 @pytest.fixture
-def runbooks_for(tmp_path: Path) -> Any:
-    def make(lab: LabProcess) -> Runbooks:
-        return Runbooks(lab, tmp_path / "ops")
+def runbooks_for(tmp_path: Path) -> Iterator[Any]:
+    made: list[Runbooks] = []
 
-    return make
+    def make(lab: LabProcess) -> Runbooks:
+        made.append(Runbooks(lab, tmp_path / "ops"))
+        return made[-1]
+
+    yield make
+    for ops in made:  # no runbook process outlives its test
+        ops.stop_all()
 
 
 def kill_group(proc: subprocess.Popen[str], sig: int = signal.SIGKILL) -> None:

@@ -132,14 +132,17 @@ def test_recover_faults(make_lab, runbooks_for, fault, outcome, words) -> None: 
         assert c["state"] == "inconsistent"
 
 
-def test_abort_survives_session_drops(make_lab, runbooks_for) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("fault", ["session-drop", "abort-slow"])
+def test_abort_survives_session_drops_and_slow_landing(make_lab, runbooks_for, fault) -> None:  # type: ignore[no-untyped-def]
+    # session-drop: the primary closes every session while we wait for the abort to land;
+    # abort-slow: the current operation runs ten simulated minutes longer before it lands
     lab = make_lab(
         [
             {
                 "name": "c1",
                 "state": "icu-in-progress",
                 "icu_phase": "install-secondary",
-                "faults": ["session-drop"],
+                "faults": [fault],
             }
         ],
         speed=300,

@@ -10,6 +10,7 @@ import pytest
 from tests.e2e.conftest import destructive, kill_group, wait_until
 
 ICU = "request-package-in-service-upgrade"
+ABORT = "abort-in-service-upgrade"
 TARGET = "24.2R2-S1.3"
 
 
@@ -102,6 +103,10 @@ def test_dry_run_sends_nothing_destructive(make_lab, runbooks_for) -> None:  # t
         assert "would send 'request system software in-service-upgrade" in c["detail"]
         assert c["plan"]["node"] == "node0"
     assert destructive(lab.audit()) == []
+    # the plan is printed per cluster even without a terminal
+    for name in result.report["clusters"]:
+        assert name in result.stdout
+    assert "dry-run: would send" in result.stdout
 
 
 @pytest.mark.parametrize(
@@ -111,6 +116,7 @@ def test_dry_run_sends_nothing_destructive(make_lab, runbooks_for) -> None:  # t
         (["rpc-silent"], "ok", None),
         (["validation-fails"], "failed", "ICU refused"),
         (["reboot-hangs"], "failed", "secondary-rebooting"),
+        (["icu-fails"], "failed", "install on node1 failed"),
     ],
 )
 def test_faults_during_icu(make_lab, runbooks_for, faults, outcome, phase_or_text) -> None:  # type: ignore[no-untyped-def]
@@ -162,6 +168,9 @@ def test_sigkill_mid_fleet_then_resume(make_lab, runbooks_for) -> None:  # type:
     wait_until(lambda: len(icu_sends(lab.audit())) == 6, timeout=60, message="all six ICUs sent")
     # WHEN the runbook is killed without warning
     kill_group(proc, signal.SIGKILL)
+    # its locks name a process that no longer exists; the next run takes them over
+    holder = (ops.workdir / "state" / "locks" / "br-0001.lock").read_text()
+    assert f"pid {proc.pid}" in holder
     # AND the same command is run again with --resume
     result = ops.run("upgrade", "--workers", "6", "--resume", timeout=300)
     # THEN no cluster received a second ICU and every cluster finished verified
@@ -171,6 +180,7 @@ def test_sigkill_mid_fleet_then_resume(make_lab, runbooks_for) -> None:  # type:
     for name, c in result.report["clusters"].items():
         assert c["outcome"] in ("ok", "skipped"), (name, c)
         assert both_on(state, name, TARGET)
+    assert all(c["outcome"] != "locked" for c in result.report["clusters"].values())
     reattached = [
         r
         for r in ops.journal("br-0001")
@@ -178,3 +188,44 @@ def test_sigkill_mid_fleet_then_resume(make_lab, runbooks_for) -> None:  # type:
     ]
     finished_first = result.cluster("br-0001")["outcome"] == "skipped"
     assert reattached or finished_first
+
+
+def test_restore_primary_fails_every_rg_back_and_resets(make_lab, runbooks_for) -> None:  # type: ignore[no-untyped-def]
+    lab = make_lab(count=2)
+    result = runbooks_for(lab).run("upgrade", "--restore-primary", "node0")
+    assert result.code == 0, result.report
+    state = lab.state()
+    for name, c in result.report["clusters"].items():
+        assert c["outcome"] == "ok" and "every RG primary on node0" in c["detail"], c
+        assert both_on(state, name, TARGET)
+        rgs = state["clusters"][name]["rgs"]
+        assert {rg["primary"] for rg in rgs.values()} == {"node0"}
+        assert not any(rg["manual"] for rg in rgs.values())
+        mine = [r for r in destructive(lab.audit()) if r["cluster"] == name]
+        # after the ICU the upgraded node1 holds RG0 (RG1 preempts back by itself)
+        assert [(r["rpc"], r["args"]) for r in mine[1:]] == [
+            ("request-chassis-cluster-failover", {"redundancy-group": "0", "node": "0"}),
+            ("request-chassis-cluster-failover-reset", {"redundancy-group": "0"}),
+        ]
+
+
+def test_sigterm_with_on_interrupt_abort_aborts_in_flight_clusters(make_lab, runbooks_for) -> None:  # type: ignore[no-untyped-def]
+    # GIVEN a fleet upgrade in flight
+    lab = make_lab(count=2, speed=150)
+    ops = runbooks_for(lab)
+    proc, report = ops.start("upgrade", "--on-interrupt", "abort")
+    wait_until(lambda: len(icu_sends(lab.audit())) == 2, timeout=60, message="both ICUs sent")
+    # WHEN the scheduler stops the job
+    proc.send_signal(signal.SIGTERM)
+    result = ops.wait(proc, report, timeout=120)
+    # THEN every in-flight ICU was aborted on its RG0 primary and the cluster left consistent
+    assert result.code == 1
+    assert "SIGTERM: no new clusters will start" in result.stderr
+    state = lab.state()
+    for name, c in result.report["clusters"].items():
+        assert c["outcome"] == "aborted" and c["state"] == "healthy", c
+        assert "interrupted" in c["detail"]
+        releases = {n["release"] for n in state["clusters"][name]["nodes"].values()}
+        assert len(releases) == 1
+        aborts = [r for r in lab.audit() if r["cluster"] == name and r["rpc"] == ABORT]
+        assert aborts and aborts[0]["node"] == "node0"
