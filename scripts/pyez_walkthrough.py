@@ -13,15 +13,15 @@ and runs three scenarios, observing every state by polling:
 
 Finally the audit log is checked against the state-changing RPCs the script sent.
 
-Run:  .venv/bin/python scripts/pyez_walkthrough.py [--speed 400] [--keep]
+Run:  .venv/bin/python scripts/pyez_walkthrough.py [--speed 200] [--keep]
 Exit 0 only when every check held.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
-import os
 import re
 import shutil
 import signal
@@ -30,9 +30,10 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 from jnpr.junos import Device
@@ -101,13 +102,26 @@ class Lab:
 
     def start(self, timeout: float = 30.0) -> None:
         cmd = [
-            sys.executable, "-m", "simulator", "--lab", str(self.labfile), "--speed",
-            str(self.speed), "--inventory-dir", str(self.inv), "--audit", str(self.audit),
+            sys.executable,
+            "-m",
+            "simulator",
+            "--lab",
+            str(self.labfile),
+            "--speed",
+            str(self.speed),
+            "--inventory-dir",
+            str(self.inv),
+            "--audit",
+            str(self.audit),
         ]
         log("starting lab: " + " ".join(cmd))
         self.stderr = open(self.dir / "sim.stderr", "w")  # noqa: SIM115
         self.proc = subprocess.Popen(
-            cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=self.stderr, text=True,
+            cmd,
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=self.stderr,
+            text=True,
             start_new_session=True,
         )
         ready = threading.Event()
@@ -257,10 +271,15 @@ class Conn:
     def make(self, ssh_config: Path | None = None) -> Device:
         t = self.lab.timing
         return Device(
-            host="127.0.0.1", port=self.port,
-            user=self.lab.defaults["username"], passwd=self.lab.defaults["password"],
-            ssh_config=str(ssh_config or self.lab.ssh_config), hostkey_verify=True,
-            look_for_keys=False, allow_agent=False, gather_facts=False,
+            host="127.0.0.1",
+            port=self.port,
+            user=self.lab.defaults["username"],
+            passwd=self.lab.defaults["password"],
+            ssh_config=str(ssh_config or self.lab.ssh_config),
+            hostkey_verify=True,
+            look_for_keys=False,
+            allow_agent=False,
+            gather_facts=False,
             conn_open_timeout=max(5, int(t.get("connect_timeout", 5))),
         )
 
@@ -281,10 +300,8 @@ class Conn:
     def drop(self) -> None:
         dev, self.dev = self.dev, None
         if dev is not None:
-            try:
+            with contextlib.suppress(Exception):
                 dev.close()
-            except Exception:
-                pass
 
     def call(self, fn: Callable[[Device], Any]) -> Any:
         """Run fn(dev); None when the node is unreachable or the session dies."""
@@ -367,7 +384,11 @@ class Snap:
         for rgid, nodes in sorted(self.rg.items()):
             s = " ".join(
                 f"{n}={d.get('redundancy-group-status')}/{d.get('device-priority')}"
-                + ("" if d.get("monitor-failures", "None") == "None" else f"/{d.get('monitor-failures')}")
+                + (
+                    ""
+                    if d.get("monitor-failures", "None") == "None"
+                    else f"/{d.get('monitor-failures')}"
+                )
                 for n, d in sorted(nodes.items())
             )
             rgs.append(f"RG{rgid}({s})")
@@ -401,7 +422,11 @@ class Cluster:
             st = c.call(lambda d: d.rpc.get_chassis_cluster_status())
             sw = c.call(lambda d: d.rpc.get_software_information()) if st is not None else None
             ut = c.call(lambda d: d.rpc.get_system_uptime_information()) if sw is not None else None
-            pc = c.call(lambda d: d.rpc.request_package_checks_pending_install()) if ut is not None else None
+            pc = (
+                c.call(lambda d: d.rpc.request_package_checks_pending_install())
+                if ut is not None
+                else None
+            )
             up[n] = pc is not None
             # a view from a session that died mid-poll is older than the rest: drop it
             views[n] = parse_cluster_status(st) if st is not None and pc is not None else {}
@@ -431,8 +456,9 @@ class Cluster:
             self._last_summary = summ
         return s
 
-    def wait(self, what: str, cond: Callable[[Snap], bool], timeout: float,
-             interval: float) -> Snap | None:
+    def wait(
+        self, what: str, cond: Callable[[Snap], bool], timeout: float, interval: float
+    ) -> Snap | None:
         deadline = time.monotonic() + timeout
         while True:
             s = self.snapshot()
@@ -459,10 +485,15 @@ class Cluster:
             result["done"].set()
             return result
         # long enough for the whole ICU; a dropped session ends it earlier
-        dev.timeout = int(max(60, 6 * (self.lab.timing["install_deadline"]
-                                       + self.lab.timing["reboot_deadline"])))
-        entry = {"node": node, "rpc": "request-package-in-service-upgrade",
-                 "args": {"package-name": pkg, "no-sync": True}, "outcome": "pending"}
+        dev.timeout = int(
+            max(60, 6 * (self.lab.timing["install_deadline"] + self.lab.timing["reboot_deadline"]))
+        )
+        entry = {
+            "node": node,
+            "rpc": "request-package-in-service-upgrade",
+            "args": {"package-name": pkg, "no-sync": True},
+            "outcome": "pending",
+        }
         self.sent.append(entry)
 
         def run() -> None:
@@ -484,20 +515,29 @@ class Cluster:
                 entry["outcome"] = "error"
                 result["outcome"] = f"rpc-error: {e}"
                 result["package_result"] = "rpc-error"
-            except Exception as e:  # noqa: BLE001
+            except Exception as e:
                 result["outcome"] = f"{type(e).__name__}: {e}"
             finally:
                 result["done"].set()
                 log(f"{self.name}: ICU RPC on {node} ended: {result['outcome']}")
 
-        log(f"{self.name}: sending request-package-in-service-upgrade package-name={pkg} no-sync to {node}")
+        log(
+            f"{self.name}: sending request-package-in-service-upgrade "
+            f"package-name={pkg} no-sync to {node}"
+        )
         th = threading.Thread(target=run, daemon=True, name=f"icu-{self.name}")
         th.start()
         result["thread"], result["conn"] = th, conn
         return result
 
-    def one_shot(self, node: str, rpc: str, args: dict[str, Any],
-                 fn: Callable[[Device], Any], timeout: float | None = None) -> tuple[str, Any]:
+    def one_shot(
+        self,
+        node: str,
+        rpc: str,
+        args: dict[str, Any],
+        fn: Callable[[Device], Any],
+        timeout: float | None = None,
+    ) -> tuple[str, Any]:
         """A state-changing RPC on a fresh session: ('reply', r) | ('rpc-error', e) |
         ('closed'|'timeout'|'connect-failed', str)."""
         conn = Conn(self.lab, self.name, node, rpc)
@@ -534,10 +574,8 @@ class Cluster:
 
 
 def _quiet_close(dev: Device) -> None:
-    try:
+    with contextlib.suppress(Exception):
         dev.close()
-    except Exception:
-        pass
 
 
 def other(n: str) -> str:
@@ -557,7 +595,7 @@ def hostkey_check(lab: Lab, cname: str) -> None:
         dev.open()
         ok = True
         dev.close()
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         ok = False
         good.last_error = repr(e)
     CHECKS.check("hostkey: connect with the lab's known_hosts", ok, good.last_error)
@@ -574,7 +612,7 @@ def hostkey_check(lab: Lab, cname: str) -> None:
         dev.open()
         dev.close()
         rejected, detail = False, "connected despite a wrong host key"
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         rejected, detail = True, f"{type(e).__name__} (PyEZ hides the host-key cause)"
     CHECKS.check("hostkey: a wrong host key is rejected", rejected, detail)
 
@@ -592,8 +630,11 @@ def scenario_a(lab: Lab, cl: Cluster, interval: float) -> None:
     P = s0.rg0_primary() or "node0"
     S = other(P)
     old = s0.release[P]
-    CHECKS.check("A: both nodes on the same (old) release", s0.release[P] == s0.release[S] != target,
-                 f"{s0.release}")
+    CHECKS.check(
+        "A: both nodes on the same (old) release",
+        s0.release[P] == s0.release[S] != target,
+        f"{s0.release}",
+    )
     boot0 = dict(s0.boot)
     log(f"{cl.name}: RG0 primary {P}, secondary {S}, {old} -> {target}")
     icu = cl.start_icu(P)
@@ -608,8 +649,13 @@ def scenario_a(lab: Lab, cl: Cluster, interval: float) -> None:
             log(f"{cl.name}: PHASE {name} (sim={s.sim})")
 
     def final(s: Snap) -> bool:
-        return (s.release[P] == target and s.release[S] == target
-                and s.pending[P] is False and s.pending[S] is False and s.healthy()[0])
+        return (
+            s.release[P] == target
+            and s.release[S] == target
+            and s.pending[P] is False
+            and s.pending[S] is False
+            and s.healthy()[0]
+        )
 
     def step(s: Snap) -> bool:
         p_booted = s.boot[P] is not None and s.boot[P] != boot0[P]
@@ -652,40 +698,68 @@ def scenario_a(lab: Lab, cl: Cluster, interval: float) -> None:
         if last_bad is not None:
             log(f"{cl.name}: end state wavered after first reached: {last_bad.summary()}")
     icu["done"].wait(5)
-    CHECKS.check("A: ICU RPC treated as started (no refusal)",
-                 icu.get("package_result") in (None, "0"), str(icu["outcome"]))
-    CHECKS.check("A: ICU session ended by the primary's reboot (dropped/closed)",
-                 icu["done"].is_set() and "closed" in str(icu["outcome"]), str(icu["outcome"]))
+    CHECKS.check(
+        "A: ICU RPC treated as started (no refusal)",
+        icu.get("package_result") in (None, "0"),
+        str(icu["outcome"]),
+    )
+    CHECKS.check(
+        "A: ICU session ended by the primary's reboot (dropped/closed)",
+        icu["done"].is_set() and "closed" in str(icu["outcome"]),
+        str(icu["outcome"]),
+    )
 
     def before(a: str, b: str, strict: bool = True) -> None:
         ok = a in ev and b in ev and (ev[a] < ev[b] if strict else ev[a] <= ev[b])
-        CHECKS.check(f"A: '{a}' observed before '{b}'", ok,
-                     f"{a}={ev.get(a, 'never')} {b}={ev.get(b, 'never')}")
+        CHECKS.check(
+            f"A: '{a}' observed before '{b}'",
+            ok,
+            f"{a}={ev.get(a, 'never')} {b}={ev.get(b, 'never')}",
+        )
 
     before("secondary install pending", "primary install pending")
     before("primary install pending", "secondary reboot: secondary boot time changed")
     before("secondary reboot: secondary lost", "secondary reboot: secondary boot time changed")
-    CHECKS.check("A: secondary seen back (hold/secondary-hold/secondary) before the primary "
-                 "went down", "secondary rejoined" in ev,
-                 f"secondary's RG0 states seen after its boot, primary still up: "
-                 f"{s_states_after_boot or 'none'}")
+    CHECKS.check(
+        "A: secondary seen back (hold/secondary-hold/secondary) before the primary went down",
+        "secondary rejoined" in ev,
+        f"secondary's RG0 states seen after its boot, primary still up: "
+        f"{s_states_after_boot or 'none'}",
+    )
     before("secondary reboot: secondary boot time changed", "primary reboot: primary lost", False)
     before("primary reboot: primary lost", "primary reboot: primary boot time changed", False)
-    before("primary reboot: primary boot time changed",
-           "end state (both on target, nothing pending, healthy)")
+    before(
+        "primary reboot: primary boot time changed",
+        "end state (both on target, nothing pending, healthy)",
+    )
     if end is not None:
-        CHECKS.check("A: both nodes run the target release", set(end.release.values()) == {target},
-                     str(end.release))
-        CHECKS.check("A: nothing pending", end.pending[P] is False and end.pending[S] is False,
-                     str(end.pending))
+        CHECKS.check(
+            "A: both nodes run the target release",
+            set(end.release.values()) == {target},
+            str(end.release),
+        )
+        CHECKS.check(
+            "A: nothing pending",
+            end.pending[P] is False and end.pending[S] is False,
+            str(end.pending),
+        )
         ok, why = end.healthy()
-        CHECKS.check("A: each RG has one primary and one secondary, no failures", ok,
-                     why + " " + end.summary())
-        CHECKS.check("A: both boot times changed",
-                     all(end.boot[n] != boot0[n] for n in NODES), f"{boot0} -> {end.boot}")
+        CHECKS.check(
+            "A: each RG has one primary and one secondary, no failures",
+            ok,
+            why + " " + end.summary(),
+        )
+        CHECKS.check(
+            "A: both boot times changed",
+            all(end.boot[n] != boot0[n] for n in NODES),
+            f"{boot0} -> {end.boot}",
+        )
     else:
-        CHECKS.check("A: end state reached within the deadline", False,
-                     cl.history[-1].summary() if cl.history else "")
+        CHECKS.check(
+            "A: end state reached within the deadline",
+            False,
+            cl.history[-1].summary() if cl.history else "",
+        )
 
 
 def scenario_b(lab: Lab, cl: Cluster, interval: float) -> None:
@@ -703,17 +777,25 @@ def scenario_b(lab: Lab, cl: Cluster, interval: float) -> None:
     old = s0.release[P]
     boot0 = dict(s0.boot)
     icu = cl.start_icu(P)
-    sp = cl.wait("install pending on the secondary", lambda s: bool(s.pending[S]),
-                 tm["install_deadline"] * 3, interval)
+    sp = cl.wait(
+        "install pending on the secondary",
+        lambda s: bool(s.pending[S]),
+        tm["install_deadline"] * 3,
+        interval,
+    )
     if not CHECKS.check("B: install pending on the secondary observed", sp is not None):
         return
     assert sp is not None
     log(f"{cl.name}: secondary pending at sim={sp.sim}; primary pending={sp.pending[P]}")
-    kind, r = cl.one_shot(P, "abort-in-service-upgrade", {},
-                          lambda d: d.rpc.abort_in_service_upgrade())
+    kind, r = cl.one_shot(
+        P, "abort-in-service-upgrade", {}, lambda d: d.rpc.abort_in_service_upgrade()
+    )
     t_abort = time.monotonic()
-    CHECKS.check("B: abort answered without error", kind == "reply" and "error" not in xtext(r).lower(),
-                 f"{kind}: {xtext(r) if kind == 'reply' else r}")
+    CHECKS.check(
+        "B: abort answered without error",
+        kind == "reply" and "error" not in xtext(r).lower(),
+        f"{kind}: {xtext(r) if kind == 'reply' else r}",
+    )
     # the abort must not land at once: the running operation (install) finishes first
     s1 = cl.snapshot()
     still = bool(s1.pending[S] or s1.pending[P])
@@ -724,16 +806,25 @@ def scenario_b(lab: Lab, cl: Cluster, interval: float) -> None:
         return s.pending[P] is False and s.pending[S] is False
 
     sl = cl.wait("abort landed (nothing pending)", landed, tm["abort_deadline"] * 2, interval)
-    CHECKS.check("B: right after the abort reply an install is still pending "
-                 "(abort waits for the current operation)", still, s1.summary())
+    CHECKS.check(
+        "B: right after the abort reply an install is still pending "
+        "(abort waits for the current operation)",
+        still,
+        s1.summary(),
+    )
     if sl is None:
         CHECKS.check("B: abort landed within the deadline", False, cl.history[-1].summary())
         return
     pri_pending_seen = any(s.pending[P] for s in after)
-    log(f"{cl.name}: abort landed {sl.t - t_abort:.2f}s real after the reply "
-        f"(sim {sp.sim} -> {sl.sim}); primary install pending seen after abort: {pri_pending_seen}")
-    CHECKS.check("B: abort landed some time after it was sent", sl.t > t_abort and len(after) > 1,
-                 f"{sl.t - t_abort:.3f}s, {len(after)} polls")
+    log(
+        f"{cl.name}: abort landed {sl.t - t_abort:.2f}s real after the reply "
+        f"(sim {sp.sim} -> {sl.sim}); primary install pending seen after abort: {pri_pending_seen}"
+    )
+    CHECKS.check(
+        "B: abort landed some time after it was sent",
+        sl.t > t_abort and len(after) > 1,
+        f"{sl.t - t_abort:.3f}s, {len(after)} polls",
+    )
     # stay and make sure the ICU does not carry on (no failover, no reboot)
     quiet_until = time.monotonic() + max(1.5, 1200 / lab.speed)
     wobble = None
@@ -742,21 +833,32 @@ def scenario_b(lab: Lab, cl: Cluster, interval: float) -> None:
         if s.boot != boot0 or s.pending[P] or s.pending[S]:
             wobble = s
         time.sleep(interval)
-    end = cl.wait("healthy after abort", lambda s: s.healthy()[0], tm["settle_deadline"] * 2, interval)
-    CHECKS.check("B: no reboot and nothing pending after the abort landed", wobble is None,
-                 wobble.summary() if wobble else "")
+    end = cl.wait(
+        "healthy after abort", lambda s: s.healthy()[0], tm["settle_deadline"] * 2, interval
+    )
+    CHECKS.check(
+        "B: no reboot and nothing pending after the abort landed",
+        wobble is None,
+        wobble.summary() if wobble else "",
+    )
     if end is None:
         CHECKS.check("B: healthy after abort", False, cl.history[-1].summary())
         return
-    CHECKS.check("B: both nodes on the OLD release", end.release[P] == end.release[S] == old,
-                 str(end.release))
-    CHECKS.check("B: nothing pending", end.pending[P] is False and end.pending[S] is False,
-                 str(end.pending))
+    CHECKS.check(
+        "B: both nodes on the OLD release",
+        end.release[P] == end.release[S] == old,
+        str(end.release),
+    )
+    CHECKS.check(
+        "B: nothing pending", end.pending[P] is False and end.pending[S] is False, str(end.pending)
+    )
     ok, why = end.healthy()
     CHECKS.check("B: cluster healthy", ok, why + " " + end.summary())
     CHECKS.check("B: boot times unchanged", end.boot == boot0, f"{boot0} -> {end.boot}")
-    log(f"{cl.name}: ICU RPC outcome: {icu['outcome'] or 'still waiting (silent)'}"
-        + (f"; reply text: {icu['reply']!r}" if icu.get("reply") else ""))
+    log(
+        f"{cl.name}: ICU RPC outcome: {icu['outcome'] or 'still waiting (silent)'}"
+        + (f"; reply text: {icu['reply']!r}" if icu.get("reply") else "")
+    )
     _ = target
 
 
@@ -778,52 +880,89 @@ def scenario_c(lab: Lab, cl: Cluster, interval: float) -> None:
     log(f"{cl.name}: RG0 primary {P} on {prim_rel}; secondary {S} on {s0.release[S]}")
 
     # 1. abort on the secondary
-    kind, r = cl.one_shot(S, "abort-in-service-upgrade", {},
-                          lambda d: d.rpc.abort_in_service_upgrade())
+    kind, r = cl.one_shot(
+        S, "abort-in-service-upgrade", {}, lambda d: d.rpc.abort_in_service_upgrade()
+    )
     txt = xtext(r) if kind == "reply" else str(r)
-    if not CHECKS.check("C1: abort on the secondary answered without error",
-                        kind == "reply" and "error" not in txt.lower(), f"{kind}: {txt}"):
+    if not CHECKS.check(
+        "C1: abort on the secondary answered without error",
+        kind == "reply" and "error" not in txt.lower(),
+        f"{kind}: {txt}",
+    ):
         return
     # 2. rollback node <id>
     nid = node_id(S)
-    kind, r = cl.one_shot(S, "request-package-rollback", {"node": nid},
-                          lambda d: d.rpc.request_package_rollback(node=nid))
+    kind, r = cl.one_shot(
+        S,
+        "request-package-rollback",
+        {"node": nid},
+        lambda d: d.rpc.request_package_rollback(node=nid),
+    )
     txt = xtext(r) if kind == "reply" else str(r)
-    ok = kind == "reply" and prim_rel is not None and prim_rel in txt and not re.search(
-        r"error|cannot|abort", txt, re.I)
-    if not CHECKS.check(f"C2: rollback node {nid} names the primary's release {prim_rel}",
-                        ok, f"{kind}: {txt}"):
+    ok = (
+        kind == "reply"
+        and prim_rel is not None
+        and prim_rel in txt
+        and not re.search(r"error|cannot|abort", txt, re.I)
+    )
+    if not CHECKS.check(
+        f"C2: rollback node {nid} names the primary's release {prim_rel}", ok, f"{kind}: {txt}"
+    ):
         return
     s1 = cl.snapshot()
-    CHECKS.check("C2: secondary still up, release unchanged before the reboot",
-                 s1.up[S] and s1.release[S] == s0.release[S], s1.summary())
+    CHECKS.check(
+        "C2: secondary still up, release unchanged before the reboot",
+        s1.up[S] and s1.release[S] == s0.release[S],
+        s1.summary(),
+    )
     # 3. reboot: reply expected to be lost or the session closed
-    kind, r = cl.one_shot(S, "request-reboot", {"node": nid},
-                          lambda d: d.rpc.request_reboot(node=nid),
-                          timeout=tm.get("icu_reply_timeout", 2) * 2)
+    kind, r = cl.one_shot(
+        S,
+        "request-reboot",
+        {"node": nid},
+        lambda d: d.rpc.request_reboot(node=nid),
+        timeout=tm.get("icu_reply_timeout", 2) * 2,
+    )
     log(f"{cl.name}: request-reboot outcome: {kind}")
-    CHECKS.check("C3: request-reboot not refused", kind in ("closed", "timeout", "reply") and not (
-        kind == "reply" and re.search(r"error", xtext(r), re.I)),
-        f"{kind}: {xtext(r) if kind == 'reply' else r}")
-    sb = cl.wait("secondary boot time changed",
-                 lambda s: s.boot[S] is not None and s.boot[S] != boot0[S],
-                 tm["reboot_deadline"] * 3, interval)
-    CHECKS.check("C3: reboot proven by a changed boot time", sb is not None,
-                 f"{boot0[S]} -> {sb.boot[S] if sb else '?'}")
+    CHECKS.check(
+        "C3: request-reboot not refused",
+        kind in ("closed", "timeout", "reply")
+        and not (kind == "reply" and re.search(r"error", xtext(r), re.I)),
+        f"{kind}: {xtext(r) if kind == 'reply' else r}",
+    )
+    sb = cl.wait(
+        "secondary boot time changed",
+        lambda s: s.boot[S] is not None and s.boot[S] != boot0[S],
+        tm["reboot_deadline"] * 3,
+        interval,
+    )
+    CHECKS.check(
+        "C3: reboot proven by a changed boot time",
+        sb is not None,
+        f"{boot0[S]} -> {sb.boot[S] if sb else '?'}",
+    )
     lost_seen = any((not s.up[S]) or s.status(0, S) == "lost" for s in cl.history[-200:])
     CHECKS.check("C3: secondary seen down/lost during the reboot", lost_seen)
 
     def done(s: Snap) -> bool:
-        return (s.release[P] == s.release[S] == prim_rel and s.pending[P] is False
-                and s.pending[S] is False and s.healthy()[0])
+        return (
+            s.release[P] == s.release[S] == prim_rel
+            and s.pending[P] is False
+            and s.pending[S] is False
+            and s.healthy()[0]
+        )
 
-    end = cl.wait("rejoined, consistent, healthy", done,
-                  tm["reboot_deadline"] * 3 + tm["settle_deadline"] * 2, interval)
+    end = cl.wait(
+        "rejoined, consistent, healthy",
+        done,
+        tm["reboot_deadline"] * 3 + tm["settle_deadline"] * 2,
+        interval,
+    )
     if end is None:
         CHECKS.check("C: consistent and healthy after recovery", False, cl.history[-1].summary())
         return
     CHECKS.check("C: both nodes on the primary's release", True, str(end.release))
-    ok, why = end.healthy()
+    ok, _why = end.healthy()
     CHECKS.check("C: cluster healthy, nothing pending", ok, end.summary())
     CHECKS.check("C: primary not rebooted", end.boot[P] == boot0[P], f"{boot0[P]} -> {end.boot[P]}")
     CHECKS.check("C: RG0 primary unchanged", end.rg0_primary() == P, str(end.rg0_primary()))
@@ -845,46 +984,75 @@ def audit_check(lab: Lab, clusters: list[Cluster]) -> None:
             args = dict(r.get("args") or {})
             if rpc == "command" and str(args.get("command", "")).strip() == CLI_ABORT:
                 rpc, args = "abort-in-service-upgrade", {}
+            if rpc == "late-reply":
+                # lab-contract: an ICU that ends without the primary's reboot answers late
+                i = max(i for i, g in enumerate(got) if g[1] == args.get("to"))
+                node, icu_rpc, icu_args, _ = got[i]
+                got[i] = (node, icu_rpc, icu_args, "ok" if args.get("ok") else "error")
             if rpc in STATE_RPCS:
                 got.append((r.get("node"), rpc, args, r.get("result")))
         print(f"  {cl.name}: state-changing RPCs in the audit log, in order:", flush=True)
         for node, rpc, args, res in got:
             print(f"    {node:6} {rpc:36} {json.dumps(args, sort_keys=True):60} {res}", flush=True)
-        sent = [(e["node"], e["rpc"], {k: (str(v) if not isinstance(v, bool) else v)
-                                       for k, v in e["args"].items()}) for e in cl.sent]
+        sent = [
+            (
+                e["node"],
+                e["rpc"],
+                {k: (str(v) if not isinstance(v, bool) else v) for k, v in e["args"].items()},
+            )
+            for e in cl.sent
+        ]
         have = [(n, rpc, a) for n, rpc, a, _ in got]
-        CHECKS.check(f"audit: {cl.name} RPCs/nodes/args match what the script sent", have == sent,
-                     "" if have == sent else f"sent={sent} audit={have}")
+        CHECKS.check(
+            f"audit: {cl.name} RPCs/nodes/args match what the script sent",
+            have == sent,
+            "" if have == sent else f"sent={sent} audit={have}",
+        )
         if have == sent:
             seen = [e["outcome"] for e in cl.sent]
             logged = [res for *_, res in got]
-            diff = [f"{e['rpc']} on {e['node']}: client saw {o!r}, audit says {a!r}"
-                    for e, o, a in zip(cl.sent, seen, logged) if o != a]
-            CHECKS.check(f"audit: {cl.name} results match what the client saw", not diff,
-                         "; ".join(diff))
+            diff = [
+                f"{e['rpc']} on {e['node']}: client saw {o!r}, audit says {a!r}"
+                for e, o, a in zip(cl.sent, seen, logged, strict=False)
+                if o != a
+            ]
+            CHECKS.check(
+                f"audit: {cl.name} results match what the client saw", not diff, "; ".join(diff)
+            )
 
 
 # --------------------------------------------------------------------------- main
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--speed", type=float, default=400)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--speed", type=float, default=200)
     ap.add_argument("--interval", type=float, default=0.02, help="real seconds between polls")
-    ap.add_argument("--tick", type=float, default=0.01,
-                    help="ncclient session TICK (default 0.1 makes each RPC >= 100 ms)")
+    ap.add_argument(
+        "--tick",
+        type=float,
+        default=0.01,
+        help="ncclient session TICK (default 0.1 makes each RPC >= 100 ms)",
+    )
     ap.add_argument("--keep", action="store_true", help="keep the temporary lab directory")
     ap.add_argument("--scenarios", default="ABC", help="which scenarios to run (default ABC)")
     args = ap.parse_args()
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[attr-defined]
     if args.tick:
         import ncclient.transport.session as ncs
+
         ncs.TICK = args.tick
 
     work = Path(tempfile.mkdtemp(prefix="pyez-walkthrough-"))
-    lab = Lab(work, args.speed, [
-        {"name": "walk-a", "state": "healthy"},
-        {"name": "walk-b", "state": "healthy"},
-        {"name": "walk-c", "state": "inconsistent"},
-    ])
+    lab = Lab(
+        work,
+        args.speed,
+        [
+            {"name": "walk-a", "state": "healthy"},
+            {"name": "walk-b", "state": "healthy"},
+            {"name": "walk-c", "state": "inconsistent"},
+        ],
+    )
     clusters: list[Cluster] = []
     try:
         lab.start()
@@ -896,14 +1064,16 @@ def main() -> int:
                 continue
             try:
                 fn(lab, cl, args.interval)
-            except Exception as e:  # noqa: BLE001
+            except Exception as e:
                 import traceback
+
                 traceback.print_exc()
                 CHECKS.check(f"{fn.__name__} ran without an exception", False, repr(e))
             finally:
                 cl.close()
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         import traceback
+
         traceback.print_exc()
         CHECKS.check("lab started and scenarios ran", False, repr(e))
     finally:
@@ -915,12 +1085,15 @@ def main() -> int:
             audit_check(lab, clusters)
         else:
             CHECKS.check("audit log present", False, str(lab.audit))
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         CHECKS.check("audit log readable", False, repr(e))
 
     wall = time.monotonic() - T0
-    print(f"\n{len(CHECKS.items) - len(CHECKS.failed)}/{len(CHECKS.items)} checks held; "
-          f"wall time {wall:.1f}s; lab dir {work}{'' if args.keep else ' (removed)'}", flush=True)
+    print(
+        f"\n{len(CHECKS.items) - len(CHECKS.failed)}/{len(CHECKS.items)} checks held; "
+        f"wall time {wall:.1f}s; lab dir {work}{'' if args.keep else ' (removed)'}",
+        flush=True,
+    )
     for name, _, detail in CHECKS.failed:
         print(f"  DIFFERED: {name}: {detail}", flush=True)
     if not args.keep:

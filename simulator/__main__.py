@@ -139,6 +139,7 @@ def make_cluster(
         bad = "node0" if "inconsistent-primary" in faults else "node1"
         nodes[bad].release, nodes[bad].rollback = target, release
         nodes[bad].stale_icu = True
+        nodes[bad].booted_at = now - 6 * 3600  # it booted the new release last night
     elif state == "pending-install":
         nodes["node1"].pending = target
     elif state == "node-down":
@@ -157,6 +158,12 @@ def make_cluster(
             raise LabError(f"{name}: cannot start the ICU: {text}")
         c.tick(now)
         c.faults = faults
+        if "slow-reboot" in faults:  # a reboot under way at lab start is slow too
+            for n in nodes.values():
+                if not n.up and n.back_at is not None:
+                    n.back_at = now + (n.back_at - now) * c.reboot_factor
+            if c.phase is not None and c.phase.endswith("reboot"):
+                c.phase_ends = now + (c.phase_ends - now) * c.reboot_factor
     if icu_phase is not None and state != "icu-in-progress":
         raise LabError(f"{name}: icu_phase needs state icu-in-progress")
     return SimCluster(c, target)
@@ -250,7 +257,7 @@ def dump_state(lab: Lab, path: Path) -> None:
 
 async def serve(args: argparse.Namespace, spec: dict[str, Any]) -> None:
     speed = float(args.speed or spec.get("speed") or 1.0)
-    audit = open(args.audit, "a") if args.audit else None  # noqa: SIM115
+    audit = open(args.audit, "a") if args.audit else None  # noqa: SIM115  (open for the lab's life)
     now = time.time()
     icu_reply = str(args.icu_reply or spec.get("icu_reply") or "silent")
     lab = Lab(build(spec, now), speed=speed, icu_reply=icu_reply, audit=audit, t0_sim=now)
@@ -305,6 +312,9 @@ def main(argv: list[str] | None = None) -> int:
         if not spec.get("clusters"):
             raise LabError("no clusters: give --clusters N or a lab file")
         build(spec, 0.0)  # validate before listening
+        for out in (args.audit, args.state_out):
+            if out:
+                Path(out).parent.mkdir(parents=True, exist_ok=True)
     except (LabError, OSError, yaml.YAMLError) as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 2

@@ -29,10 +29,12 @@ DURATIONS = {  # simulated seconds (docs/lab-contract.md "ICU timings")
     "primary-reboot": 900.0,
 }
 HOLD_SECONDS = 60.0  # a booted node stays in `hold` this long
+REJOIN_SECONDS = 120.0  # the ICU reboots the primary this long after the secondary booted
 COLD_SYNC_SECONDS = 120.0  # then shows the CS monitor failure (priority 0) this long
 HOLD_DOWN = {0: 300.0}  # secondary-hold after losing an RG (hold-down-interval); RG1+: 1 s
 SESSION_DROP_AFTER = 30.0  # session-drop fault: seconds after the ICU start / abort
-ABORT_SLOW_EXTRA = 600.0  # abort-slow fault: the current operation runs this much longer
+ABORT_SLOW_EXTRA = 600.0
+SLOW_REBOOT_FACTOR = 2.0  # slow-reboot fault: 30 instead of 15 minutes, within real deadlines  # abort-slow fault: the current operation runs this much longer
 BRANCH = ("SRX300", "SRX320", "SRX340", "SRX345", "SRX380", "SRX550", "SRX650")
 SRX300_FAMILY = ("SRX300", "SRX320", "SRX340", "SRX345", "SRX380")
 _PACKAGE_RELEASE = re.compile(r"-(\d+\.\d+[A-Z][\w.-]*?)(?:-signed|-limited)?\.tgz$")
@@ -130,7 +132,7 @@ class Cluster:
 
     @property
     def reboot_factor(self) -> float:
-        return 3.0 if "slow-reboot" in self.faults else 1.0
+        return SLOW_REBOOT_FACTOR if "slow-reboot" in self.faults else 1.0
 
     # clock --------------------------------------------------------------------------
     def next_event(self) -> float | None:
@@ -271,6 +273,9 @@ class Cluster:
 
     def reboot(self, node_name: str, seconds: float = DURATIONS["secondary-reboot"]) -> None:
         node = self.nodes[node_name]
+        for rg in self.rgs.values():
+            before = self.rg_status(node_name, rg.rg_id)
+            self.history.append(Transition(self.now, rg.rg_id, node_name, before, "lost", "Reboot"))
         node.up = False
         hangs = "reboot-hangs" in self.faults
         node.back_at = None if hangs else self.now + seconds * self.reboot_factor
@@ -372,8 +377,9 @@ class Cluster:
             s.pending = self.icu_target
         elif phase == "install-primary":
             p.pending = self.icu_target
-        elif phase == "secondary-reboot" and not s.up:
-            self.phase_ends = self.now + 30  # the ICU waits for the secondary to come up
+        elif phase == "secondary-reboot" and (not s.up or self.now < s.booted_at + REJOIN_SECONDS):
+            # "Waiting for secondary node to reboot": the ICU goes on once it has rejoined
+            self.phase_ends = max(self.now + 30, s.booted_at + REJOIN_SECONDS if s.up else 0.0)
             return
         elif phase == "primary-reboot":
             self.phase = None  # done: the old primary comes back as secondary on the target
@@ -404,5 +410,6 @@ class Cluster:
         peer = self._peer(node.name)
         for rg in self.rgs.values():
             rg.hold_until.pop(node.name, None)
+            self.history.append(Transition(self.now, rg.rg_id, node.name, "lost", "hold", "Boot"))
             if not self.nodes[peer].up:  # nobody else can hold it
                 self._move(rg, node.name, "Only node present", hold_old=False)

@@ -211,7 +211,40 @@ def rpc_get_chassis_cluster_information(ctx: Ctx, args: dict[str, Any]) -> Reply
 
 
 def text_icu_state(ctx: Ctx) -> str:
-    return _per_node_text(ctx, lambda _name: f"ICU state: {ctx.cluster.issu_state()}")
+    def one(name: str) -> str:
+        text = f"ICU state: {ctx.cluster.issu_state()}"
+        if ctx.cluster.nodes[name].stale_icu:  # left by an abort that landed after its reboot
+            text += (
+                "\nIn-service-upgrade state left on this node: run "
+                "'request system software abort in-service-upgrade' on it"
+            )
+        return text
+
+    return _per_node_text(ctx, one)
+
+
+def text_cluster_information(ctx: Ctx) -> str:
+    c = ctx.cluster
+
+    def one(name: str) -> str:
+        lines = ["Redundancy Group Information:"]
+        for rg_id in sorted(c.rgs):
+            status = c.rg_status(name, rg_id, asked=ctx.node)
+            lines += [
+                "",
+                f"    Redundancy Group {rg_id} , Current State: {status}, Weight: 255",
+                "",
+                f"        {'Time':<16}{'From':<21}{'To':<21}Reason",
+            ]
+            lines += [
+                f"        {time.strftime('%b %d %H:%M:%S', time.gmtime(t.at)):<16}"
+                f"{t.before:<21}{t.after:<21}{t.reason}"
+                for t in c.history
+                if t.rg == rg_id and t.node == name
+            ][-5:]
+        return "\n".join(lines)
+
+    return _per_node_text(ctx, one)
 
 
 # ---------------------------------------------------------------------------- system
@@ -520,7 +553,7 @@ SHOW: list[tuple[str, Callable[[Ctx, dict[str, Any]], Reply], Callable[[Ctx], st
     ("show version", rpc_get_software_information, text_show_version),
     ("show chassis cluster status", rpc_get_chassis_cluster_status, text_cluster_status),
     ("show chassis cluster information issu", lambda c, a: _icu_xml(c), text_icu_state),
-    ("show chassis cluster information", rpc_get_chassis_cluster_information, None),
+    ("show chassis cluster information", rpc_get_chassis_cluster_information, text_cluster_information),
     ("show system uptime", rpc_get_system_uptime_information, text_uptime),
     ("show system storage", rpc_get_system_storage, text_storage),
     ("show chassis routing-engine", rpc_get_route_engine_information, None),

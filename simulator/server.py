@@ -18,6 +18,7 @@ from simulator.model import Cluster
 from simulator.replies import Ctx, dispatch
 
 EOM = "]]>]]>"
+ICU_RPC = "request-package-in-service-upgrade"
 HELLO = """<!-- No zombies were killed during the creation of this user interface -->
 <!-- user {user}, class j-super-user -->
 <nc:hello xmlns:nc="urn:ietf:params:xml:ns:netconf:base:1.0">
@@ -161,7 +162,8 @@ class Lab:
             sess, mid = c.icu_waiter
             c.icu_waiter = None
             ok, text = c.model.icu_result
-            if not sess.closed:
+            if not sess.closed:  # the ICU ended without the primary's reboot: answer it now
+                self.record(sess.ns, sess.sid, "late-reply", {"to": ICU_RPC, "ok": ok}, "ok")
                 sess.write(
                     mid,
                     f"<output>{escape(text)}</output>\n"
