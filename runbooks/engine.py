@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, TextIO
 
 from nornir.core.task import Result, Task
 
@@ -86,22 +86,32 @@ class EventsFile:
 
 
 class Transcripts:
-    """state/runs/<run id>/transcripts/<cluster>.log: every command sent and every reply."""
+    """state/runs/<run id>/transcripts/<cluster>.log: every command sent and every reply.
+
+    One open file per cluster, flushed per line (a crash keeps what was written)."""
 
     def __init__(self, run_dir: Path) -> None:
         self.dir = run_dir / "transcripts"
         self.dir.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
+        self._files: list[TextIO] = []
 
     def recorder(self, cluster: str) -> Callable[[str, str, str], None]:
-        path = self.dir / f"{cluster}.log"
+        fh = (self.dir / f"{cluster}.log").open("a")
+        self._files.append(fh)
+        lock = threading.Lock()  # the two nodes of a cluster are observed in parallel
 
         def record(node: str, kind: str, text: str) -> None:
             stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
-            with self._lock, path.open("a") as fh:
-                fh.write(f"{stamp} {node} {kind}: {text}\n")
+            with lock:
+                if not fh.closed:
+                    fh.write(f"{stamp} {node} {kind}: {text}\n")
+                    fh.flush()
 
         return record
+
+    def close(self) -> None:
+        for fh in self._files:
+            fh.close()
 
 
 class Runner:
@@ -119,6 +129,7 @@ class Runner:
         self.gate = FleetGate(max_in_flight=opts.max_in_flight, max_failures=budget)
         self.outcomes: dict[str, Outcome] = {}
         self._lock = threading.Lock()
+        self._report_written = -1e9
         self._signals = 0
         self.events = EventsFile(opts.events_path) if opts.events_path else None
         self.icu_history = icu_history(fleet.state_dir)
@@ -232,7 +243,7 @@ class Runner:
             self.sink(event)
         else:
             self.progress.on_event(event)
-        self._write_report()
+        self._write_report(at_most_every=1.0)
 
     # fleet ----------------------------------------------------------------------------
     def run(self, plan: Plan) -> int:
@@ -268,6 +279,7 @@ class Runner:
         finally:
             self.progress.stop()
             self.journal.close()
+            self.transcripts.close()
             self.locks.release_all()
         for name in names:  # every selected cluster ends the run in a named state
             self.outcomes.setdefault(name, Outcome("not-started", "unknown", {}, "not reached"))
@@ -293,8 +305,14 @@ class Runner:
         nr = self.fleet.nr.filter(filter_func=lambda h: h.name in names)
         nr.run(task=self._cluster_task, plan=plan, name=self.opts.job, on_failed=True)
 
-    def _write_report(self) -> None:
+    def _write_report(self, at_most_every: float = 0.0) -> None:
+        """Rewrite the report (atomically). While clusters finish, at most once a second:
+        a fleet of hundreds would otherwise rewrite it hundreds of times."""
         with self._lock:
+            now = time.monotonic()
+            if now - self._report_written < at_most_every:
+                return
+            self._report_written = now
             for name, o in self.outcomes.items():
                 self.report.clusters[name] = ClusterReport(
                     outcome=o.outcome,

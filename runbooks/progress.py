@@ -78,7 +78,17 @@ class Progress:
     def summary(self, outcomes: dict[str, Outcome], job: str) -> None:
         counts = Counter(o.outcome for o in outcomes.values())
         line = f"{job}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
-        if outcomes:  # on a terminal and in cron mail alike: what happened to each cluster
+        if outcomes and not self.live_enabled:  # cron mail, logs: one plain line per cluster
+            width = max(len(name) for name in outcomes)
+            out = [
+                f"{name:<{width}}  {o.outcome:<12} {o.state:<16} "
+                f"{o.versions.get('node0') or '?':<14} {o.versions.get('node1') or '?':<14} "
+                f"{o.detail}"
+                for name, o in sorted(outcomes.items())
+            ]
+            sys.stdout.write("\n".join(out) + "\n")
+            sys.stdout.flush()
+        elif outcomes:
             table = Table(title=f"{job} report")
             for col in ("cluster", "outcome", "state", "node0", "node1", "detail"):
                 table.add_column(col, overflow="fold")

@@ -56,8 +56,17 @@ def _strip(elem: Element) -> Element:
     return copy
 
 
+def _namespaced(elem: Element) -> bool:
+    for el in elem.iter():
+        if isinstance(el.tag, str) and (el.tag[0] == "{" or any(k[0] == "{" for k in el.attrib)):
+            return True
+    return False
+
+
 def _root(elem: Element) -> Element:
     """Normalise a reply: strip namespaces, then step inside the rpc-reply envelope if any."""
+    if elem.tag == "rpc-reply" and not _namespaced(elem):
+        return elem  # what PyEZ hands back: already plain, no copy needed
     root = _strip(elem)
     if root.tag == "rpc-reply":
         return root
@@ -323,7 +332,8 @@ class NodeRpc:
                 reply = self.device.execute(command, dev_timeout=wait, ignore_warning=True)
             else:
                 method = getattr(self.device.rpc, rpc.replace("-", "_"))
-                reply = method(dev_timeout=wait, ignore_warning=True, normalize=True, **kwargs)
+                # The parsers strip whitespace themselves; PyEZ's normalize XSLT costs CPU.
+                reply = method(dev_timeout=wait, ignore_warning=True, **kwargs)
         except Exception as exc:
             self._record("error", f"{rpc}: {type(exc).__name__}: {exc}")
             mapped = _mapped(exc, rpc, wait, {"cluster": self.cluster, "node": self.node})

@@ -21,7 +21,7 @@ from tasks.releases import model_family
 from tasks.runctx import ClusterRun, NotStarted, Outcome
 from tasks.settings import Target
 from tasks.values import NODES, ClusterView, node_id, peer_of
-from tasks.waits import look, poll_until
+from tasks.waits import look, poll_until, track
 
 ICU_CLI = "request system software in-service-upgrade"
 
@@ -222,7 +222,7 @@ def _follow(
             break
         if call is not None and call.refused:
             return outcome_from(
-                view,
+                look(task, run),  # the tracking view is light: report from a full one
                 "failed",
                 f"ICU failed on the device during {tracker.phase.value}: {call.refused}",
                 phase=tracker.phase.value,
@@ -230,7 +230,7 @@ def _follow(
         reason = stopped_reason(view, base, tracker.phase, tracker.seen_running)
         if reason:
             return outcome_from(
-                view,
+                look(task, run),  # the tracking view is light: report from a full one
                 "failed",
                 f"ICU stopped during {tracker.phase.value}: {reason}",
                 phase=tracker.phase.value,
@@ -247,13 +247,13 @@ def _follow(
             return result
         if tracker.overdue(time.monotonic()):
             return outcome_from(
-                view,
+                look(task, run),  # the tracking view is light: report from a full one
                 "failed",
                 f"deadline: {tracker.phase.value} lasted more than {tracker.deadline():g}s",
                 phase=tracker.phase.value,
             )
         time.sleep(run.timing.poll_interval)
-        view = look(task, run)
+        view = track(task, run, base.boot)
     return verify_upgraded(task, run, base)
 
 
