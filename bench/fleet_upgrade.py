@@ -11,8 +11,11 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shutil
 import sys
 import tempfile
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from common import ROOT, run_measured, table
@@ -22,20 +25,34 @@ from simulator.testing import start_lab
 ICU_SIM_SECONDS = 52 * 60  # the lab's default ICU (lab-contract.md)
 
 
-def icu_times(state_dir: Path) -> dict[str, float]:
-    """Per cluster: ICU sent -> verified ok, from the journal."""
-    out = {}
+@dataclass
+class Timeline:
+    started: dict[str, float] = field(default_factory=dict)  # cluster-started
+    sent: dict[str, float] = field(default_factory=dict)  # icu-sending
+    done: dict[str, float] = field(default_factory=dict)  # cluster-finished ok
+
+    def icu(self) -> dict[str, float]:
+        """Per cluster: ICU sent -> verified ok."""
+        return {n: self.done[n] - self.sent[n] for n in self.done if n in self.sent}
+
+    def whole(self) -> dict[str, float]:
+        """Per cluster: its run began (pre-checks) -> verified ok."""
+        return {n: self.done[n] - self.started[n] for n in self.done if n in self.started}
+
+
+def timeline(state_dir: Path) -> Timeline:
+    t = Timeline()
     for path in (state_dir / "journal").glob("*.jsonl"):
-        sent = done = None
         for line in path.read_text().splitlines():
             rec = json.loads(line)
-            if rec.get("event") == "icu-sending":
-                sent = rec["ts"]
-            if rec.get("event") == "cluster-finished" and rec.get("outcome") == "ok":
-                done = rec["ts"]
-        if sent and done:
-            out[path.stem] = done - sent
-    return out
+            event = rec.get("event")
+            if event == "cluster-started":
+                t.started[path.stem] = rec["ts"]
+            elif event == "icu-sending":
+                t.sent[path.stem] = rec["ts"]
+            elif event == "cluster-finished" and rec.get("outcome") == "ok":
+                t.done[path.stem] = rec["ts"]
+    return t
 
 
 def main() -> int:
@@ -44,6 +61,7 @@ def main() -> int:
     ap.add_argument("--speed", type=float, default=ICU_SIM_SECONDS / 60)
     ap.add_argument("--max-in-flight", type=int)
     ap.add_argument("--poll", type=float, default=3.0, help="poll interval (real seconds)")
+    ap.add_argument("--keep", type=Path, help="copy the report and state here afterwards")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -71,24 +89,44 @@ def main() -> int:
             ]
             if args.max_in_flight:
                 cmd += ["--max-in-flight", str(args.max_in_flight)]
+            begun = time.time()
             m = run_measured(cmd, cwd=work)
+            ended = time.time()
+        if args.keep:
+            shutil.rmtree(args.keep, ignore_errors=True)
+            shutil.copytree(work, args.keep, ignore=shutil.ignore_patterns("lab"))
         report = json.loads((work / "report.json").read_text())
         outcomes: dict[str, int] = {}
         for c in report["clusters"].values():
             outcomes[c["outcome"]] = outcomes.get(c["outcome"], 0) + 1
-        times = icu_times(work / "state")
+        t = timeline(work / "state")
+        times, whole = t.icu(), t.whole()
         slowest = max(times.values()) if times else float("nan")
         fastest = min(times.values()) if times else float("nan")
+        sent = sorted(t.sent.values()) or [float("nan")]
         rows = [
             (
-                "clusters / speed",
-                f"{args.clusters} / {args.speed:.1f} (ICU ~{ICU_SIM_SECONDS / args.speed:.0f} s real)",
+                "clusters / speed / poll",
+                f"{args.clusters} / {args.speed:.1f} (ICU ~{ICU_SIM_SECONDS / args.speed:.0f} s "
+                f"real) / {args.poll:g} s",
             ),
             ("outcomes", ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items()))),
             ("exit code", str(m.code)),
             ("fleet wall time (s)", f"{m.wall:.1f}"),
+            (
+                "start -> first ICU sent / ICU sends spread (s)",
+                f"{sent[0] - begun:.1f} / {sent[-1] - sent[0]:.1f}",
+            ),
+            (
+                "last cluster verified -> exit (s)",
+                f"{ended - max(t.done.values(), default=ended):.1f}",
+            ),
             ("single-cluster ICU time min / max (s)", f"{fastest:.1f} / {slowest:.1f}"),
-            ("wall / slowest ICU", f"{m.wall / slowest:.3f}"),
+            ("wall / slowest ICU (sent -> verified)", f"{m.wall / slowest:.3f}"),
+            (
+                "wall / slowest cluster (pre-checks -> verified)",
+                f"{m.wall / max(whole.values(), default=float('nan')):.3f}",
+            ),
             ("runbook peak RSS (MiB)", f"{m.peak_rss_mib:.0f}"),
             ("runbook CPU (s) / per cluster (s)", f"{m.cpu:.1f} / {m.cpu / args.clusters:.3f}"),
         ]

@@ -48,14 +48,14 @@ SIM_TIMING = {
     "poll_interval": 30,
     "install_deadline": 3600,
     "reboot_deadline": 2700,
-    "settle_deadline": 600,
+    "settle_deadline": 900,
     "abort_deadline": 1800,
     "icu_reply_timeout": 60,
     "icu_estimate": 3300,
 }
 FLOORS = {
     "rpc_timeout": 10,
-    "connect_timeout": 5,
+    "connect_timeout": 30,  # set-up time is real, not simulated: never scaled down
     "poll_interval": 0.2,
     "settle_deadline": 8,
     "reboot_deadline": 8,

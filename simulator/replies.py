@@ -553,7 +553,11 @@ SHOW: list[tuple[str, Callable[[Ctx, dict[str, Any]], Reply], Callable[[Ctx], st
     ("show version", rpc_get_software_information, text_show_version),
     ("show chassis cluster status", rpc_get_chassis_cluster_status, text_cluster_status),
     ("show chassis cluster information issu", lambda c, a: _icu_xml(c), text_icu_state),
-    ("show chassis cluster information", rpc_get_chassis_cluster_information, text_cluster_information),
+    (
+        "show chassis cluster information",
+        rpc_get_chassis_cluster_information,
+        text_cluster_information,
+    ),
     ("show system uptime", rpc_get_system_uptime_information, text_uptime),
     ("show system storage", rpc_get_system_storage, text_storage),
     ("show chassis routing-engine", rpc_get_route_engine_information, None),

@@ -11,8 +11,10 @@ from __future__ import annotations
 import contextlib
 import copy
 import logging
+import threading
 from typing import Any
 
+import paramiko
 from napalm import get_network_driver
 from nornir.core.configuration import Config
 from nornir.core.plugins.connections import ConnectionPluginRegister
@@ -23,6 +25,17 @@ from tasks.junos import NodeRpc, Recorder
 from tasks.values import NODES
 
 log = logging.getLogger(__name__)
+
+# SSH session set-ups in progress at once, process-wide. A fleet run starts hundreds of
+# clusters together; thousands of simultaneous key exchanges on a GIL-bound client make
+# each one slow enough to hit its connect timeout. Queued, they all succeed.
+OPENING = threading.BoundedSemaphore(24)
+
+# paramiko's transport thread wakes every 0.1 s per session only to notice a close; a fleet
+# run holds hundreds of sessions idle between polls. Once a second is plenty (measured with
+# 200 idle sessions: 11.6 % -> 7.4 % of a core). Closing is not slowed: close() shuts the
+# socket, which ends the wait at once.
+paramiko.Transport._active_check_timeout = 1.0
 
 
 class JunosNode:
@@ -61,7 +74,8 @@ class JunosNode:
             driver.device._conn_open_timeout = max(1, int(connect_timeout))
         driver.device._hostkey_verify = verify
         try:
-            driver.open()
+            with OPENING:
+                driver.open()
         except Exception as exc:  # PyEZ and napalm raise several unrelated types here
             cause = exc.__cause__ or exc.__context__
             reason = type(exc).__name__ + (f" ({type(cause).__name__})" if cause else "")

@@ -18,15 +18,16 @@ def observe_node(
     node: str,
     *,
     timeout: float,
-    icu_text: bool = True,
     recorder: Recorder | None = None,
     booted_before: int | None = None,
+    pending: bool = True,
 ) -> NodeView:
     """One node's own view. Any failure to talk to it makes it `unreachable` with the reason.
 
-    With `booted_before` (tracking an ICU) the view is light: boot time and pending install,
-    plus the release only once the node has booted after that time. A fleet of hundreds of
-    clusters polls this every few seconds, so each RPC left out counts."""
+    With `booted_before` (tracking an ICU) the view is light: boot time, pending install
+    (unless `pending` is False: once both installs are done it tells nothing new), and the
+    release only once the node has booted after that time. A fleet of hundreds of clusters
+    polls this every few seconds, so each RPC left out counts."""
     status = software = None
     phase = None
     try:
@@ -35,11 +36,10 @@ def observe_node(
             software = rpc.software().get(node)
             status = rpc.cluster_status()
             boot = rpc.boot_times().get(node)
-            pending = rpc.pending_install()
-            phase = rpc.icu_phase() if icu_text and status is not None else None
+            waiting = rpc.pending_install()
         else:
             boot = rpc.boot_times().get(node)
-            pending = rpc.pending_install()
+            waiting = rpc.pending_install() if pending else None
             if boot is not None and boot.booted_at > booted_before:
                 software = rpc.software().get(node)
     except RunbookError as exc:
@@ -51,7 +51,7 @@ def observe_node(
         software=software,
         status=status,
         booted_at=boot.booted_at if boot else None,
-        pending=pending,
+        pending=waiting,
         clustered=status is not None or booted_before is not None,
         icu_phase=phase,
     )
@@ -63,25 +63,27 @@ def observe(
     timeout: float,
     recorder: Recorder | None = None,
     booted_before: dict[str, int] | None = None,
+    installs: bool = True,
 ) -> ClusterView:
     """Both nodes at once (two sessions in parallel halve the wall time of a poll).
 
-    `booted_before` (per node) asks for the light view of observe_node, and the ICU progress
-    text once for the cluster instead of once per node."""
+    `booted_before` (per node) asks for the light view of observe_node; then `installs`
+    False leaves out the pending installs and the ICU progress text. That text covers the
+    whole cluster, so it is read once, from the first node that answers."""
     views: dict[str, NodeView] = {}
 
     def one(node: str) -> None:
         since = booted_before.get(node, 0) if booted_before is not None else None
         views[node] = observe_node(
-            task, node, timeout=timeout, recorder=recorder, booted_before=since
+            task, node, timeout=timeout, recorder=recorder, booted_before=since, pending=installs
         )
 
     other = threading.Thread(target=one, args=(NODES[1],), daemon=True)
     other.start()
     one(NODES[0])
     other.join()
-    if booted_before is not None:
-        asked = next((n for n in NODES if views[n].reachable), None)
+    if installs:  # the ICU progress text covers the cluster: ask one node, not both
+        asked = next((n for n in NODES if views[n].reachable and views[n].clustered), None)
         if asked is not None:
             try:
                 phase = node_rpc(task, asked, timeout=timeout, recorder=recorder).icu_phase()

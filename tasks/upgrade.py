@@ -253,7 +253,10 @@ def _follow(
                 phase=tracker.phase.value,
             )
         time.sleep(run.timing.poll_interval)
-        view = track(task, run, base.boot)
+        # Until the secondary reboots, installs tell the phase (and whether the device ended
+        # the ICU); from then on, boot times and releases do.
+        installs = tracker.phase.rank < Phase.SECONDARY_REBOOTING.rank
+        view = track(task, run, base.boot, installs=installs)
     return verify_upgraded(task, run, base)
 
 

@@ -20,13 +20,16 @@ def look(task: Task, run: ClusterRun) -> ClusterView:
     return observe(task, timeout=run.timing.rpc_timeout, recorder=run.transcript)
 
 
-def track(task: Task, run: ClusterRun, booted_before: dict[str, int]) -> ClusterView:
+def track(
+    task: Task, run: ClusterRun, booted_before: dict[str, int], *, installs: bool
+) -> ClusterView:
     """The light observation that follows an ICU (see tasks.observe)."""
     return observe(
         task,
         timeout=run.timing.rpc_timeout,
         recorder=run.transcript,
         booted_before=booted_before,
+        installs=installs,
     )
 
 
