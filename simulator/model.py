@@ -30,11 +30,11 @@ DURATIONS = {  # simulated seconds (docs/lab-contract.md "ICU timings")
 }
 HOLD_SECONDS = 60.0  # a booted node stays in `hold` this long
 REJOIN_SECONDS = 120.0  # the ICU reboots the primary this long after the secondary booted
-COLD_SYNC_SECONDS = 120.0  # then shows the CS monitor failure (priority 0) this long
 HOLD_DOWN = {0: 300.0}  # secondary-hold after losing an RG (hold-down-interval); RG1+: 1 s
 SESSION_DROP_AFTER = 30.0  # session-drop fault: seconds after the ICU start / abort
-ABORT_SLOW_EXTRA = 600.0
-SLOW_REBOOT_FACTOR = 2.0  # slow-reboot fault: 30 instead of 15 minutes, within real deadlines  # abort-slow fault: the current operation runs this much longer
+ABORT_SLOW_EXTRA = 600.0  # abort-slow fault: the current operation runs this much longer
+SLOW_REBOOT_FACTOR = 2.0  # slow-reboot fault: 30 instead of 15 minutes, within real deadlines
+COLD_SYNC_UNTIL = 180.0  # the CS monitor failure shows from boot until this long after it
 BRANCH = ("SRX300", "SRX320", "SRX340", "SRX345", "SRX380", "SRX550", "SRX650")
 SRX300_FAMILY = ("SRX300", "SRX320", "SRX340", "SRX345", "SRX380")
 _PACKAGE_RELEASE = re.compile(r"-(\d+\.\d+[A-Z][\w.-]*?)(?:-signed|-limited)?\.tgz$")
@@ -320,7 +320,7 @@ class Cluster:
         return "node1" if node == "node0" else "node0"
 
     def _syncing(self, node: Node) -> bool:
-        return self.now - node.booted_at < HOLD_SECONDS + COLD_SYNC_SECONDS
+        return self.now - node.booted_at < COLD_SYNC_UNTIL
 
     def _move(self, rg: RedundancyGroup, to: str, reason: str, hold_old: bool = True) -> None:
         old = rg.primary
@@ -347,7 +347,7 @@ class Cluster:
             return None
         if "rg-unhealthy" in self.faults:
             return None
-        return max(self.now, node.booted_at + HOLD_SECONDS + COLD_SYNC_SECONDS)
+        return max(self.now, node.booted_at + COLD_SYNC_UNTIL)
 
     def _enter(self, phase: str) -> None:
         factor = self.reboot_factor if phase.endswith("reboot") else 1.0
