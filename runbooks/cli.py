@@ -10,6 +10,7 @@ from pathlib import Path
 from types import ModuleType
 
 from runbooks import fleet as fleet_mod
+from runbooks.redact import RedactingFilter
 from runbooks.report import Report, new_run_id
 from tasks.errors import BadInput
 
@@ -103,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for handler in logging.getLogger().handlers:
         handler.setLevel(level)  # a --log-file may lower the root level; stderr stays put
+        handler.addFilter(RedactingFilter())
     for noisy in ("ncclient", "paramiko", "jnpr", "napalm", "nornir"):
         logging.getLogger(noisy).setLevel(logging.CRITICAL if args.verbose < 2 else logging.INFO)
     module = jobs[args.job]
@@ -177,6 +179,7 @@ def _log_to_file(path: Path, run_id: str) -> None:
         logging.Formatter("%(asctime)s run=%(run_id)s %(levelname)s %(name)s: %(message)s")
     )
     handler.addFilter(_RunIdFilter(run_id))
+    handler.addFilter(RedactingFilter())
     handler.setLevel(logging.INFO)
     root = logging.getLogger()
     root.addHandler(handler)

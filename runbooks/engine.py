@@ -27,9 +27,11 @@ from nornir.core.task import Result, Task
 from runbooks.fleet import Fleet
 from runbooks.journal import ClusterLocks, Journal
 from runbooks.progress import Progress
+from runbooks.redact import redact
 from runbooks.report import ClusterReport, Report, now_iso
 from runbooks.windows import Window, estimate_seconds, fit_reason, icu_history, parse_window
 from tasks.errors import RunbookError
+from tasks.icu import inflight
 from tasks.releases import model_family
 from tasks.runctx import ClusterRun, Event, FleetGate, NotStarted, Outcome
 
@@ -77,7 +79,7 @@ class EventsFile:
             return
         record = {**event.to_json(), "event": kind}
         with self._lock:
-            self._fh.write(json.dumps(record, default=str) + "\n")
+            self._fh.write(redact(json.dumps(record, default=str)) + "\n")
             self._fh.flush()
 
     def close(self) -> None:
@@ -104,7 +106,7 @@ class Transcripts:
             stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
             with lock:
                 if not fh.closed:
-                    fh.write(f"{stamp} {node} {kind}: {text}\n")
+                    fh.write(redact(f"{stamp} {node} {kind}: {text}") + "\n")
                     fh.flush()
 
         return record
@@ -128,8 +130,9 @@ class Runner:
             budget = int(total * opts.max_failures_pct / 100)
         self.gate = FleetGate(max_in_flight=opts.max_in_flight, max_failures=budget)
         self.outcomes: dict[str, Outcome] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # the signal handler may run while it is held
         self._report_written = -1e9
+        self.started: set[str] = set()
         self._signals = 0
         self.events = EventsFile(opts.events_path) if opts.events_path else None
         self.icu_history = icu_history(fleet.state_dir)
@@ -166,8 +169,13 @@ class Runner:
             return Result(host=task.host, result=outcome)
         try:
             run.history = self.journal.history(name)
-            self.gate.check()
-            self._await_window(task, run)
+            # Re-attaching to an ICU a previous run sent is observation, not a start: no
+            # halt, canary or window may keep a run from following it.
+            if self.opts.job != "upgrade" or inflight(run.history) is None:
+                self.gate.check()
+                self._await_window(task, run)
+            with self._lock:
+                self.started.add(name)
             run.emit("cluster-started")
             outcome = plan(task, run)
         except NotStarted as exc:
@@ -352,16 +360,17 @@ class Runner:
         sys.stderr.write("stopping now; the journal keeps every cluster's progress\n")
         with self._lock:
             for name in self.fleet.names:
-                self.outcomes.setdefault(
-                    name,
-                    Outcome(
+                if name in self.started:
+                    stopped = Outcome(
                         "failed",
                         "unknown",
                         {},
                         "run stopped while this cluster was in flight; "
                         "re-run with --resume to re-attach",
-                    ),
-                )
+                    )
+                else:
+                    stopped = Outcome("not-started", "unknown", {}, "run stopped before it")
+                self.outcomes.setdefault(name, stopped)
         self.report.finished = now_iso()
         self._write_report()
         self.journal.close()

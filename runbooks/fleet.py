@@ -75,6 +75,13 @@ def load(
     connections.register()
     nr = select(nr, clusters, filters)
     state_dir = Path(nr.config.user_defined.get("state_dir", "state"))
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        probe = state_dir / f".probe-{os.getpid()}"
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        raise BadInput(f"state_dir {state_dir} is not writable: {exc.strerror}") from None
     for host in nr.inventory.hosts.values():
         prepare_host(host, state_dir, nr.config.user_defined)
     return Fleet(nr=nr, state_dir=state_dir, user_defined=nr.config.user_defined)

@@ -16,6 +16,7 @@ import threading
 from pathlib import Path
 from typing import Any, TextIO
 
+from runbooks.redact import redact
 from tasks.runctx import Event
 
 
@@ -43,14 +44,24 @@ class Journal:
         return records
 
     def write(self, event: Event) -> None:
-        line = json.dumps(event.to_json(), sort_keys=False, default=str) + "\n"
+        line = redact(json.dumps(event.to_json(), sort_keys=False, default=str)) + "\n"
         with self._lock:
             fh = self._files.get(event.cluster)
             if fh is None:
-                fh = self._files[event.cluster] = self.path(event.cluster).open("a")
+                fh = self._files[event.cluster] = self._open(self.path(event.cluster))
             fh.write(line)
             fh.flush()
             os.fsync(fh.fileno())
+
+    @staticmethod
+    def _open(path: Path) -> TextIO:
+        """Append, first ending a line a crash tore, so the next record stands on its own."""
+        fh = path.open("a+")
+        if fh.tell() > 0:
+            fh.seek(fh.tell() - 1)
+            if fh.read(1) != "\n":
+                fh.write("\n")
+        return fh
 
     def close(self) -> None:
         with self._lock:

@@ -15,6 +15,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from runbooks.redact import redact
 from runbooks.view import console
 
 if TYPE_CHECKING:
@@ -86,7 +87,7 @@ class Progress:
                 f"{o.detail}"
                 for name, o in sorted(outcomes.items())
             ]
-            sys.stdout.write("\n".join(out) + "\n")
+            sys.stdout.write(redact("\n".join(out)) + "\n")
             sys.stdout.flush()
         elif outcomes:
             table = Table(title=f"{job} report")
@@ -100,7 +101,7 @@ class Progress:
                     o.state,
                     o.versions.get("node0") or "?",
                     o.versions.get("node1") or "?",
-                    o.detail,
+                    redact(o.detail),
                 )
             console().print(table)
         sys.stderr.write(line + "\n")

@@ -13,6 +13,7 @@ from runbooks.report import ClusterReport, Report, now_iso
 from runbooks.view import print_status_table
 from tasks.classify import ClusterState, classify
 from tasks.connections import drop_all
+from tasks.icu import inflight
 from tasks.observe import observe
 from tasks.settings import Timing
 from tasks.values import NODES, ClusterView
@@ -110,11 +111,6 @@ def run(args: argparse.Namespace, fleet: Fleet, report: Report) -> int:
 
 
 def _status_one(task: Task, *, fleet: Fleet, journal: Journal) -> Result:
-    # An ICU this tool started and no run has finished yet explains pending installs.
-    sent = [
-        r
-        for r in journal.history(task.host.name)
-        if r.get("event") in ("icu-sending", "cluster-finished") and r.get("job") != "status"
-    ]
-    icu_started = bool(sent) and sent[-1].get("event") == "icu-sending"
+    # An ICU this tool sent whose end no run has seen explains pending installs.
+    icu_started = inflight(journal.history(task.host.name)) is not None
     return status_task(task, timing=fleet.timing(task.host), icu_started=icu_started)

@@ -30,7 +30,9 @@ def icu_activity(view: ClusterView, base: Baseline | None) -> str | None:
     if reported and reported <= {IcuPhase.IDLE}:
         return None  # the device says idle; believe it
     if base is not None:
-        return evidence(view, base, Phase.STARTED).value
+        phase = evidence(view, base, Phase.STARTED)
+        # The primary back on the target: that ICU is over, there is nothing to abort.
+        return None if phase is Phase.PRIMARY_BACK else phase.value
     if any(v.pending for v in view.nodes.values() if v.reachable):
         return "install pending"
     return None
@@ -71,11 +73,15 @@ def abort_cluster(
             plan={"node": primary, "command": ABORT_CLI},
         )
     run.emit("step", step="abort", node=primary, phase=phase)
+    try:
+        rpc = node_rpc(task, primary, timeout=run.timing.rpc_timeout, recorder=run.transcript)
+    except RunbookError as exc:  # the session could not even be opened: nothing was sent
+        return outcome_from(
+            look(task, run), "failed", f"abort not sent: {exc.message}", phase=phase
+        )
     run.emit("command", node=primary, command=ABORT_CLI)
     try:
-        words = node_rpc(
-            task, primary, timeout=run.timing.rpc_timeout, recorder=run.transcript
-        ).abort_icu()
+        words = rpc.abort_icu()
     except DeviceRefused as exc:
         return outcome_from(
             look(task, run),
@@ -131,6 +137,7 @@ def await_abort(
         )
     except DeadlineExceeded as exc:
         return outcome_from(look(task, run), "failed", exc.message, phase=phase)
+    run.emit("icu-ended", how=f"abort landed: {found}")
     extra: dict[str, Any] = {
         "aborted_during": phase,
         "abort_wait_s": round(time.monotonic() - started, 1),

@@ -76,9 +76,14 @@ class Baseline:
 
 
 def inflight(history: list[dict[str, object]]) -> tuple[dict[str, object], Baseline] | None:
-    """The ICU this tool sent that no later run finished (any job), with its baseline."""
+    """The ICU this tool sent whose end no run has seen yet, with its baseline.
+
+    Only an `icu-ended` record (written when a run saw the ICU over: verified, refused,
+    stopped by the device, or an abort that landed) closes it. A run that stopped watching
+    for any other reason (killed, deadline, not started) leaves it open, so the next run
+    re-attaches instead of ever sending a second ICU."""
     for rec in reversed(history):
-        if rec.get("event") == "cluster-finished":
+        if rec.get("event") == "icu-ended":
             return None
         if rec.get("event") == "icu-sending":
             baseline = rec.get("baseline")
@@ -120,13 +125,13 @@ def evidence(view: ClusterView, base: Baseline, prev: Phase) -> Phase:
 
 
 def stopped_reason(
-    view: ClusterView, base: Baseline, phase: Phase, seen_running: bool
+    view: ClusterView, base: Baseline, phase: Phase, seen_running: bool, secondary_rebooted: bool
 ) -> str | None:
     """Why the device has evidently stopped this ICU (failure or abort), or None."""
     s = view.nodes.get(base.secondary)
     if rebooted(s, base) and release_of(s) not in (None, base.target):
         return f"{base.secondary} came back on {release_of(s)}, not {base.target}"
-    if phase.rank >= Phase.SECONDARY_REBOOTING.rank:
+    if secondary_rebooted or phase.rank >= Phase.SECONDARY_BACK.rank:
         return None
     nodes = [view.nodes.get(n) for n in (base.primary, base.secondary)]
     if not all(n and n.reachable for n in nodes):
@@ -145,12 +150,15 @@ class Tracker:
     phase: Phase = Phase.STARTED
     since: float = 0.0
     seen_running: bool = False
+    secondary_rebooted: bool = False  # proven by its boot time, not just by silence
     history: list[tuple[float, Phase]] = field(default_factory=list)
 
     def update(self, view: ClusterView, now: float) -> Phase | None:
         """Fold one observation in; return the new phase when it moved forward."""
         if any(n.icu_phase not in (None, IcuPhase.IDLE) for n in view.nodes.values()):
             self.seen_running = True
+        if rebooted(view.nodes.get(self.base.secondary), self.base):
+            self.secondary_rebooted = True
         found = evidence(view, self.base, self.phase)
         if found.rank > self.phase.rank:
             self.phase, self.since = found, now

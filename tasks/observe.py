@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import threading
 
 from nornir.core.task import Result, Task
@@ -11,6 +12,8 @@ from tasks.connections import drop, node_rpc
 from tasks.errors import RunbookError
 from tasks.junos import Recorder
 from tasks.values import NODES, ClusterView, NodeView
+
+log = logging.getLogger(__name__)
 
 
 def observe_node(
@@ -45,6 +48,12 @@ def observe_node(
     except RunbookError as exc:
         drop(task, node)  # a session that failed once is not trusted again
         return NodeView(node=node, reachable=False, error=exc.message)
+    except Exception as exc:  # a reply we cannot read (a node half booted): not an answer
+        log.warning(
+            "%s/%s: unreadable reply: %s: %s", task.host.name, node, type(exc).__name__, exc
+        )
+        drop(task, node)
+        return NodeView(node=node, reachable=False, error=f"unreadable reply ({exc})")
     return NodeView(
         node=node,
         reachable=True,
@@ -87,9 +96,10 @@ def observe(
         if asked is not None:
             try:
                 phase = node_rpc(task, asked, timeout=timeout, recorder=recorder).icu_phase()
-            except RunbookError as exc:
+            except Exception as exc:  # RunbookError, or a reply we cannot read
                 drop(task, asked)
-                views[asked] = NodeView(node=asked, reachable=False, error=exc.message)
+                reason = exc.message if isinstance(exc, RunbookError) else f"unreadable ({exc})"
+                views[asked] = NodeView(node=asked, reachable=False, error=reason)
             else:
                 for n in NODES:
                     if views[n].reachable:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from nornir.core.task import Task
 
-from tasks.classify import health_findings
+from tasks.classify import health_findings, icu_running
 from tasks.connections import node_rpc
 from tasks.errors import RunbookError
 from tasks.junos import free_bytes_for
@@ -75,6 +75,15 @@ def run_prechecks(
         else f"not enabled on {', '.join(not_clustered)}",
     ):
         return result()
+    running = sorted({str(v.icu_phase) for v in view.nodes.values() if v.icu_phase} - {"idle"})
+    if not add(
+        "no-icu-running",
+        not icu_running(view),
+        f"the device reports an ICU in progress ({', '.join(running)})"
+        if icu_running(view)
+        else "no ICU in progress",
+    ):
+        return result()
     versions = view.versions
     same = versions["node0"] == versions["node1"] and versions["node0"] is not None
     if not add("same-release", same, f"node0 {versions['node0']}, node1 {versions['node1']}"):
@@ -134,20 +143,26 @@ def run_prechecks(
 def _package_checks(task: Task, run: ClusterRun, add: object, primary: str, target: Target) -> None:
     assert callable(add)
     rpc = node_rpc(task, primary, timeout=run.timing.rpc_timeout, recorder=run.transcript)
-    info = rpc.file_info(target.package)
-    if info is None:
-        add("package-present", False, f"{target.package} not found on {primary}")
-        return
-    size_ok = target.size is None or info.size == target.size
-    if not add(
-        "package-present",
-        size_ok,
-        f"{target.package} on {primary}, {info.size} bytes"
-        + ("" if size_ok else f", expected {target.size}"),
-    ):
-        return
+    remote = "://" in target.package  # an FTP/HTTP URL: the device fetches it during the ICU
+    if remote:
+        add("package-present", True, "remote package: fetched by the device, not checked here")
+        size = target.size
+    else:
+        info = rpc.file_info(target.package)
+        if info is None:
+            add("package-present", False, f"{target.package} not found on {primary}")
+            return
+        size_ok = target.size is None or info.size == target.size
+        if not add(
+            "package-present",
+            size_ok,
+            f"{target.package} on {primary}, {info.size} bytes"
+            + ("" if size_ok else f", expected {target.size}"),
+        ):
+            return
+        size = info.size
     for algorithm, expected in (("md5", target.md5), ("sha256", target.sha256)):
-        if expected:
+        if expected and not remote:
             actual = rpc.checksum(target.package, algorithm)
             if not add(
                 f"package-{algorithm}",
@@ -156,8 +171,11 @@ def _package_checks(task: Task, run: ClusterRun, add: object, primary: str, targ
                 + ("" if actual == str(expected).lower() else f", expected {expected}"),
             ):
                 return
+    if size is None:
+        add("free-space", True, "not checked: the size of a remote package is unknown")
+        return
     storage = rpc.storage()
-    need = int(info.size * SPACE_FACTOR)
+    need = int(size * SPACE_FACTOR)
     short = []
     for node in (primary, peer_of(primary)):
         free = free_bytes_for(storage.get(node, []), "/var/tmp")

@@ -15,9 +15,10 @@ from typing import Any
 
 from nornir.core.task import Task
 
-from tasks.classify import ClusterState, classify
+from tasks.classify import ClusterState, classify, icu_running
 from tasks.connections import drop, node_rpc
 from tasks.errors import DeadlineExceeded, DeviceRefused, NodeUnreachable, RunbookError, SessionLost
+from tasks.icu import inflight
 from tasks.releases import newer
 from tasks.runctx import ClusterRun, Outcome
 from tasks.upgrade import outcome_from
@@ -85,15 +86,23 @@ def decide(view: ClusterView, target: str | None) -> Decision:
     return Decision(None, primary, "nothing to recover")
 
 
-def _done_steps(run: ClusterRun) -> dict[str, dict[str, Any]]:
-    """recover-step records written since the cluster last finished a run (any job)."""
-    steps: dict[str, dict[str, Any]] = {}
+def _steps(run: ClusterRun) -> tuple[dict[str, dict[str, Any]], set[str]]:
+    """This recovery's journal so far: steps verified done, and steps sent at least once.
+
+    A recovery lasts from its first step to `recover-done` (or a new ICU), across runs: a
+    rollback sent by a run that died must never be sent again, since a second rollback
+    would cancel the first."""
+    done: dict[str, dict[str, Any]] = {}
+    sent: set[str] = set()
     for rec in run.history:
-        if rec.get("event") == "cluster-finished":
-            steps.clear()
+        if rec.get("event") in ("recover-done", "icu-sending"):
+            done.clear()
+            sent.clear()
         elif rec.get("event") == "recover-step":
-            steps[str(rec["step"])] = rec
-    return steps
+            done[str(rec["step"])] = rec
+        elif rec.get("event") == "recover-sending":
+            sent.add(str(rec["step"]))
+    return done, sent
 
 
 def recover_cluster(
@@ -106,8 +115,17 @@ def recover_cluster(
 ) -> Outcome:
     view = view or look(task, run)
     verdict = classify(view)
-    done = _done_steps(run)
-    resuming = bool(done)
+    done, sent = _steps(run)
+    resuming = bool(done or sent)
+    found = inflight(run.history)
+    if found is not None and not resuming:
+        return outcome_from(
+            view,
+            "refused",
+            prefix + f"refused: the ICU sent by run {found[0].get('run_id')} has not been seen "
+            "to its end; follow it with `python -m runbooks upgrade --resume` or stop it with "
+            "`python -m runbooks abort` first",
+        )
     if verdict.state is ClusterState.HEALTHY and not resuming:
         return outcome_from(view, "skipped", prefix + "healthy; nothing to recover")
     if verdict.state not in (ClusterState.INCONSISTENT, ClusterState.PENDING_INSTALL) and not (
@@ -145,18 +163,28 @@ def recover_cluster(
     run.emit("step", step="recover", node=node, reason=decision.reason)
     try:
         rpc = node_rpc(task, node, timeout=run.timing.rpc_timeout, recorder=run.transcript)
-        # The device is the truth: a node on the other release with an install pending has
-        # already been rolled back (by a run that died before journaling it).
-        rolled_back = "rollback" in done or (
-            view.versions[node] != want and bool(view.nodes[node].pending)
-        )
+        differs = view.versions[node] != want
+        pending = bool(view.nodes[node].pending)
+        # Journal and device together: an install pending on the node after a rollback this
+        # recovery sent is that rollback (a run died before seeing its reply); one nobody
+        # here sent is unexplained, and rolling back again would cancel it, not undo it.
+        rolled_back = differs and pending and ("rollback" in done or "rollback" in sent)
+        if differs and pending and not rolled_back:
+            return outcome_from(
+                view,
+                "refused",
+                prefix + f"refused: {node} runs {view.versions[node]} and has an install "
+                f"pending that this tool did not request; check `show system software "
+                f"rollback` on {node} and roll it back by hand",
+            )
         if rolled_back:
             run.emit("note", message=f"{node} already rolled back; resuming at the reboot")
         else:
-            if "abort" not in done:
-                run.emit("command", node=node, command=command_words[0])
-                words = rpc.abort_icu()
-                run.emit("recover-step", step="abort", node=node, reply=words)
+            run.emit("command", node=node, command=command_words[0])
+            words = rpc.abort_icu()
+            run.emit("recover-step", step="abort", node=node, reply=words)
+            _abort_took_effect(task, run, node, view)
+            run.emit("recover-sending", step="rollback", node=node)
             run.emit("command", node=node, command=command_words[1])
             result = rpc.rollback(node_id(node))
             if not result.ok:
@@ -204,6 +232,34 @@ def recover_cluster(
             "failed",
             prefix + f"recover stopped at {step} on {node}: {exc.message}",
             phase=step,
+        )
+
+
+def _abort_took_effect(task: Task, run: ClusterRun, node: str, before: ClusterView) -> None:
+    """The abort is verified when no ICU runs any more and the cluster is as it was: the
+    device finishes its current operation first, so wait for that (abort_deadline)."""
+
+    def settled(v: ClusterView) -> bool:
+        reachable = all(v.nodes[n].reachable for n in NODES)
+        return reachable and not icu_running(v)
+
+    try:
+        _, after = poll_until(
+            task,
+            run,
+            settled,
+            deadline=run.timing.abort_deadline,
+            what="no ICU running after the abort",
+            describe=lambda v: classify(v).detail,
+        )
+    except DeadlineExceeded as exc:
+        raise DeviceRefused(exc.message, step="abort", node=node) from None
+    if after.versions != before.versions:
+        raise DeviceRefused(
+            "the cluster changed while the abort landed (releases "
+            f"{before.versions} -> {after.versions}); not rolling back",
+            step="abort",
+            node=node,
         )
 
 
@@ -272,6 +328,7 @@ def _verify(
             look(task, run), "failed", prefix + f"recover: {exc.message}", phase="verify"
         )
     del started
+    run.emit("recover-done", node=node, release=release)
     return outcome_from(
         view,
         "ok",

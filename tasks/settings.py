@@ -93,10 +93,17 @@ class Target:
             )
         given = release is not None or package is not None
         size = None if given else host.get("package_size")
+        if size is not None:
+            try:
+                size = int(size)
+            except (TypeError, ValueError):
+                raise BadInput(
+                    f"package_size must be a number of bytes, not {size!r}", cluster=host.name
+                ) from None
         return cls(
             release=str(rel),
             package=str(pkg),
-            size=int(size) if size is not None else None,
+            size=size,
             md5=None if given else host.get("package_md5"),
             sha256=None if given else host.get("package_sha256"),
         )

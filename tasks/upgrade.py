@@ -16,7 +16,8 @@ from tasks.classify import ClusterState, classify
 from tasks.connections import close_quietly, drop_all, node_rpc, open_side_session
 from tasks.errors import DeadlineExceeded, DeviceRefused, NodeUnreachable, RunbookError, SessionLost
 from tasks.icu import Baseline, Phase, Tracker, inflight, stopped_reason
-from tasks.prechecks import run_prechecks
+from tasks.junos import NodeRpc
+from tasks.prechecks import PrecheckResult, run_prechecks
 from tasks.releases import model_family
 from tasks.runctx import ClusterRun, NotStarted, Outcome
 from tasks.settings import Target
@@ -40,36 +41,27 @@ def outcome_from(view: ClusterView, outcome: str, detail: str, **extra: Any) -> 
 
 class IcuCall(threading.Thread):
     """The ICU RPC on a session of its own, which the device will drop when the primary
-    reboots. We never close it while the ICU runs: closing could end the operation."""
+    reboots. We never close it while the ICU runs: closing could end the operation. The
+    session is opened before the ICU is journaled, so this thread only sends."""
 
     def __init__(
         self,
-        task: Task,
         run: ClusterRun,
-        node: str,
+        session: tuple[Any, NodeRpc],
         package: str,
         toggles: dict[str, bool],
         timeout: float,
     ) -> None:
         super().__init__(name=f"icu-{run.cluster}", daemon=True)
-        self.task, self.run_ctx, self.node = task, run, node
+        self.plugin, self.rpc = session
         self.package, self.toggles, self.timeout = package, toggles, timeout
-        self.connected = threading.Event()
         self.refused: str | None = None
         self.accepted: str | None = None
         self.lost: str | None = None
-        self.not_sent: str | None = None
 
     def run(self) -> None:
         try:
-            plugin, rpc = open_side_session(self.task, self.node, self.run_ctx.transcript)
-        except NodeUnreachable as exc:
-            self.not_sent = exc.message
-            self.connected.set()
-            return
-        self.connected.set()
-        try:
-            result = rpc.start_icu(self.package, self.toggles, timeout=self.timeout)
+            result = self.rpc.start_icu(self.package, self.toggles, timeout=self.timeout)
             if result.ok:
                 self.accepted = result.output
             else:
@@ -79,7 +71,7 @@ class IcuCall(threading.Thread):
         except (SessionLost, NodeUnreachable) as exc:
             self.lost = exc.message  # expected: the session dies with the primary's reboot
         finally:
-            close_quietly(plugin.connection)
+            close_quietly(self.plugin.connection)
 
 
 def upgrade_cluster(
@@ -95,7 +87,7 @@ def _upgrade(task: Task, run: ClusterRun, target: Target, toggles: dict[str, boo
     run.emit("step", step="connect")
     view = look(task, run)
 
-    # Resume: an ICU this tool sent earlier and no run saw to an end is re-attached, not resent.
+    # Resume: an ICU this tool sent whose end no run has seen is re-attached, never resent.
     found = inflight(run.history)
     if found is not None:
         sent, base = found
@@ -117,8 +109,37 @@ def _upgrade(task: Task, run: ClusterRun, target: Target, toggles: dict[str, boo
 
     run.emit("step", step="pre-checks")
     pre = run_prechecks(task, run, view, target, toggles)
+    if pre.already_on_target or pre.failed or run.dry_run:
+        return _before_icu(view, pre, target)
+    assert pre.primary is not None
+
+    asked = time.monotonic()
+    with run.gate.slot():
+        if run.window_closed():  # pre-checks or the wait for a slot outlasted the window
+            raise NotStarted("window closed before the ICU could be sent")
+        if time.monotonic() - asked > run.timing.poll_interval:
+            # The wait for an in-flight slot took a while: what the checks saw may be stale
+            # (an RG0 failover since would send the ICU to the secondary). Check again.
+            view = look(task, run)
+            pre = run_prechecks(task, run, view, target, toggles)
+            if pre.already_on_target or pre.failed:
+                return _before_icu(view, pre, target)
+            assert pre.primary is not None
+        return _start_icu(task, run, view, pre, target)
+
+
+def _before_icu(view: ClusterView, pre: PrecheckResult, target: Target) -> Outcome:
+    """The outcome of a cluster that gets no ICU: on target, a failed check, or a dry run."""
     checks = [c.to_json() for c in pre.checks]
     if pre.already_on_target:
+        verdict = classify(view)
+        if verdict.state is not ClusterState.HEALTHY:  # on target is not done until healthy
+            return outcome_from(
+                view,
+                "failed",
+                f"already on {target.release} but {verdict.state.value}: {verdict.detail}",
+                checks=checks,
+            )
         return outcome_from(
             view, "skipped", f"already on {target.release}; nothing sent", checks=checks
         )
@@ -132,78 +153,82 @@ def _upgrade(task: Task, run: ClusterRun, target: Target, toggles: dict[str, boo
             phase="pre-checks",
         )
     assert pre.primary is not None
-    primary, secondary = pre.primary, peer_of(pre.primary)
+    command = icu_command(target.package, pre.toggles)
+    return outcome_from(
+        view,
+        "skipped",
+        f"dry-run: would send '{command}' to {pre.primary} (RG0 primary)",
+        checks=checks,
+        plan={"node": pre.primary, "command": command},
+    )
+
+
+def _start_icu(
+    task: Task, run: ClusterRun, view: ClusterView, pre: PrecheckResult, target: Target
+) -> Outcome:
+    assert pre.primary is not None
+    primary = pre.primary
+    checks = [c.to_json() for c in pre.checks]
     command = icu_command(target.package, pre.toggles)
     plan = {"node": primary, "command": command}
-    if run.dry_run:
+    run.emit("step", step="start-icu", node=primary, command=command)
+    try:
+        session = open_side_session(task, primary, run.transcript)
+    except NodeUnreachable as exc:
         return outcome_from(
-            view,
-            "skipped",
-            f"dry-run: would send '{command}' to {primary} (RG0 primary)",
+            look(task, run),
+            "failed",
+            f"ICU not sent: {exc.message}",
             checks=checks,
+            phase="start-icu",
             plan=plan,
         )
-
-    with run.gate.slot():
-        if run.window_closed():  # pre-checks or the wait for a slot outlasted the window
-            raise NotStarted("window closed before the ICU could be sent")
-        run.emit("step", step="start-icu", node=primary, command=command)
-        base = Baseline(
-            primary=primary,
-            secondary=secondary,
-            old_release=str(view.versions[primary]),
-            target=target.release,
-            boot={n: int(view.nodes[n].booted_at or 0) for n in NODES},
+    base = Baseline(
+        primary=primary,
+        secondary=peer_of(primary),
+        old_release=str(view.versions[primary]),
+        target=target.release,
+        boot={n: int(view.nodes[n].booted_at or 0) for n in NODES},
+    )
+    # Journal first, then send: a crash in between must never lead to a second ICU.
+    run.emit(
+        "icu-sending",
+        node=primary,
+        command=command,
+        baseline=base.to_json(),
+        model=model_family(pre.model),
+    )
+    t = run.timing
+    call = IcuCall(
+        run,
+        session,
+        target.package,
+        pre.toggles,
+        timeout=t.install_deadline + 3 * t.reboot_deadline,
+    )
+    call.start()
+    # A refusal comes at once; silence is the normal answer, so tracking starts after a
+    # short grace and keeps watching the call for a late refusal.
+    call.join(timeout=min(t.icu_reply_timeout, max(t.poll_interval, 1.0)))
+    if call.refused:
+        run.emit("icu-ended", how="refused", reply=call.refused)
+        return outcome_from(
+            look(task, run),
+            "failed",
+            f"ICU refused by {primary}: {call.refused}",
+            checks=checks,
+            phase="start-icu",
+            plan=plan,
         )
-        # Journal first, then send: a crash in between must never lead to a second ICU.
-        run.emit(
-            "icu-sending",
-            node=primary,
-            command=command,
-            baseline=base.to_json(),
-            model=model_family(pre.model),
-        )
-        t = run.timing
-        call = IcuCall(
-            task,
-            run,
-            primary,
-            target.package,
-            pre.toggles,
-            timeout=t.install_deadline + 3 * t.reboot_deadline,
-        )
-        call.start()
-        # A refusal comes at once; silence is the normal answer, so tracking starts after a
-        # short grace and keeps watching the call for a late refusal.
-        call.connected.wait(timeout=t.connect_timeout + 5)
-        call.join(timeout=min(t.icu_reply_timeout, max(t.poll_interval, 1.0)))
-        if call.not_sent:
-            return outcome_from(
-                view,
-                "failed",
-                f"ICU not sent: {call.not_sent}",
-                checks=checks,
-                phase="start-icu",
-                plan=plan,
-            )
-        if call.refused:
-            return outcome_from(
-                look(task, run),
-                "failed",
-                f"ICU refused by {primary}: {call.refused}",
-                checks=checks,
-                phase="start-icu",
-                plan=plan,
-            )
-        run.emit(
-            "icu-started",
-            node=primary,
-            reply=call.accepted if call.accepted is not None else "no reply yet (expected)",
-        )
-        result = _follow(task, run, base, view, call=call)
-        result.extra.setdefault("checks", checks)
-        result.extra.setdefault("plan", plan)
-        return result
+    run.emit(
+        "icu-started",
+        node=primary,
+        reply=call.accepted if call.accepted is not None else "no reply yet (expected)",
+    )
+    result = _follow(task, run, base, view, call=call)
+    result.extra.setdefault("checks", checks)
+    result.extra.setdefault("plan", plan)
+    return result
 
 
 def _follow(
@@ -221,14 +246,18 @@ def _follow(
         if tracker.phase is Phase.PRIMARY_BACK:
             break
         if call is not None and call.refused:
+            run.emit("icu-ended", how="failed on the device", reply=call.refused)
             return outcome_from(
                 look(task, run),  # the tracking view is light: report from a full one
                 "failed",
                 f"ICU failed on the device during {tracker.phase.value}: {call.refused}",
                 phase=tracker.phase.value,
             )
-        reason = stopped_reason(view, base, tracker.phase, tracker.seen_running)
+        reason = stopped_reason(
+            view, base, tracker.phase, tracker.seen_running, tracker.secondary_rebooted
+        )
         if reason:
+            run.emit("icu-ended", how="stopped by the device", reason=reason)
             return outcome_from(
                 look(task, run),  # the tracking view is light: report from a full one
                 "failed",
@@ -253,10 +282,11 @@ def _follow(
                 phase=tracker.phase.value,
             )
         time.sleep(run.timing.poll_interval)
-        # Until the secondary reboots, installs tell the phase (and whether the device ended
-        # the ICU); from then on, boot times and releases do.
-        installs = tracker.phase.rank < Phase.SECONDARY_REBOOTING.rank
+        # Until the secondary's reboot is proven (its boot time moved, not just silence),
+        # installs tell the phase and whether the device ended the ICU; then boot times do.
+        installs = not tracker.secondary_rebooted and tracker.phase.rank < Phase.SECONDARY_BACK.rank
         view = track(task, run, base.boot, installs=installs)
+    run.emit("icu-ended", how="primary back")
     return verify_upgraded(task, run, base)
 
 

@@ -229,3 +229,34 @@ def test_sigterm_with_on_interrupt_abort_aborts_in_flight_clusters(make_lab, run
         assert len(releases) == 1
         aborts = [r for r in lab.audit() if r["cluster"] == name and r["rpc"] == ABORT]
         assert aborts and aborts[0]["node"] == "node0"
+
+
+def test_credentials_in_a_package_url_are_never_written(make_lab, runbooks_for) -> None:  # type: ignore[no-untyped-def]
+    # GIVEN a package the device must fetch by FTP, with credentials in the URL
+    lab = make_lab([{"name": "c1"}])
+    ops = runbooks_for(lab)
+    url = f"ftp://ops:Zq9secret@10.0.0.9/junos-srxsme-{TARGET}.tgz"
+    events, log = ops.workdir / "events.jsonl", ops.workdir / "run.log"
+    # WHEN the upgrade runs with it (the lab has no such file: the device refuses the ICU)
+    result = ops.run(
+        "upgrade",
+        "--package",
+        url,
+        "--target-release",
+        TARGET,
+        "--events",
+        str(events),
+        "--log-file",
+        str(log),
+        "-v",
+    )
+    c = result.cluster("c1")
+    assert c["outcome"] == "failed" and "ICU refused" in c["detail"], c
+    # THEN the device got the real URL, and nothing we wrote holds the password
+    sent = [r for r in lab.audit() if r["rpc"] == ICU]
+    assert sent and sent[0]["args"]["package-name"] == url
+    assert "ftp://ops:****@10.0.0.9" in c["detail"]
+    written = [result.stdout, result.stderr, result.report_path.read_text()]
+    written += [p.read_text() for p in (ops.workdir / "state").rglob("*") if p.is_file()]
+    written += [events.read_text(), log.read_text()]
+    assert not [w for w in written if "Zq9secret" in w]

@@ -109,3 +109,37 @@ def test_unknown_known_hosts_file(inv: Path) -> None:
     assert result.returncode == 2
     assert "known_hosts file not found" in result.stderr
     assert "s3cret" not in result.stderr
+
+
+def test_bad_package_size_is_bad_input(inv: Path) -> None:
+    groups = yaml.safe_load((inv / "groups.yaml").read_text())
+    groups["SRX345"]["data"]["package_size"] = "12MB"
+    (inv / "groups.yaml").write_text(yaml.safe_dump(groups))
+    result = runbooks("upgrade", "--inventory", str(inv))
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip() == "error: c1: package_size must be a number of bytes, not '12MB'"
+
+
+def test_unwritable_state_dir_is_bad_input(inv: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        (ROOT / "config.yaml").read_text().replace("state_dir: state", f"state_dir: {blocker}/x")
+    )
+    result = runbooks("status", "--config", str(config), "--inventory", str(inv))
+    assert result.returncode == 2, result.stderr
+    assert "is not writable" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_credentials_in_a_package_url_are_redacted() -> None:
+    from runbooks.redact import redact
+
+    line = "sent: request-package-in-service-upgrade package_name=ftp://ops:s3cr%t@10.0.0.9/j.tgz"
+    assert redact(line) == (
+        "sent: request-package-in-service-upgrade package_name=ftp://ops:****@10.0.0.9/j.tgz"
+    )
+    assert redact('{"package": "http://a:b@h/x"}') == '{"package": "http://a:****@h/x"}'
+    assert (
+        redact("/var/tmp/junos-srxsme-24.2R2-S1.3.tgz") == "/var/tmp/junos-srxsme-24.2R2-S1.3.tgz"
+    )

@@ -67,13 +67,28 @@ def test_deadline_per_phase() -> None:
 
 def test_stopped_by_device_before_secondary_reboot() -> None:
     idle = cluster()
-    assert stopped_reason(idle, BASE, Phase.SECONDARY_INSTALLED, seen_running=True)
+    assert stopped_reason(idle, BASE, Phase.SECONDARY_INSTALLED, True, False)
     running = cluster(node("node0", phase=IcuPhase.INSTALL_PRIMARY))
-    assert stopped_reason(running, BASE, Phase.SECONDARY_INSTALLED, seen_running=True) is None
+    assert stopped_reason(running, BASE, Phase.SECONDARY_INSTALLED, True, False) is None
     # right after the start the device may not report anything yet
-    assert stopped_reason(idle, BASE, Phase.STARTED, seen_running=False) is None
+    assert stopped_reason(idle, BASE, Phase.STARTED, False, False) is None
+
+
+def test_a_blip_of_the_secondary_does_not_hide_a_stop() -> None:
+    # GIVEN one poll where the secondary did not answer (not a reboot: its boot time never moves)
+    tracker, _ = run(
+        cluster(n1=node("node1", pending="p")),
+        cluster(node("node0", pending="p"), node("node1", reachable=False)),
+    )
+    assert tracker.phase is Phase.SECONDARY_REBOOTING and not tracker.secondary_rebooted
+    # WHEN the device then reports the ICU over with nothing pending
+    idle = cluster(node("node0", phase=IcuPhase.IDLE), node("node1", phase=IcuPhase.IDLE))
+    # THEN the stop is still seen
+    assert stopped_reason(idle, BASE, tracker.phase, True, tracker.secondary_rebooted)
+    # but once its reboot is proven, an idle device is the ICU moving on, not a stop
+    assert stopped_reason(idle, BASE, tracker.phase, True, True) is None
 
 
 def test_secondary_back_on_old_release_is_a_stop() -> None:
     view = cluster(n1=node("node1", OLD, booted=2000))
-    assert "came back on" in str(stopped_reason(view, BASE, Phase.SECONDARY_REBOOTING, True))
+    assert "came back on" in str(stopped_reason(view, BASE, Phase.SECONDARY_REBOOTING, True, True))

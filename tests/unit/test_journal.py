@@ -18,6 +18,23 @@ def test_journal_roundtrip_and_torn_line(tmp_path: Path) -> None:
     records = Journal(tmp_path).history("c1")
     assert [r["event"] for r in records] == ["icu-sending", "phase"]
     assert records[0]["run_id"] == "r1" and records[0]["node"] == "node0"
+    # the next run's first record is not glued to the torn fragment
+    again = Journal(tmp_path)
+    again.write(Event(4.0, "r2", "upgrade", "c1", "note", {"message": "resumed"}))
+    again.close()
+    events = [r["event"] for r in Journal(tmp_path).history("c1")]
+    assert events == ["icu-sending", "phase", "note"]
+
+
+def test_inflight_closes_only_when_a_run_saw_the_icu_end() -> None:
+    from tasks.icu import inflight
+
+    base = {"primary": "node0", "secondary": "node1", "old_release": "a", "target": "b"}
+    sent = {"event": "icu-sending", "run_id": "r1", "baseline": {**base, "boot": {"node0": 1}}}
+    # a run killed, or one that stopped watching (deadline, not started), leaves it open
+    assert inflight([sent, {"event": "cluster-finished", "outcome": "not-started"}])
+    assert inflight([sent, {"event": "cluster-finished", "outcome": "failed"}])
+    assert inflight([sent, {"event": "icu-ended", "how": "primary back"}]) is None
 
 
 def _hold(state: str, ready: multiprocessing.synchronize.Event) -> None:  # type: ignore[name-defined]
