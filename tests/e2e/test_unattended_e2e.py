@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
-from tests.e2e.conftest import destructive
+from tests.e2e.conftest import destructive, kill_group, wait_until
 
 OLD, NEW = "23.4R2-S3.9", "24.2R2-S1.3"
 ICU, ABORT = "request-package-in-service-upgrade", "abort-in-service-upgrade"
@@ -174,3 +174,23 @@ def test_unattended_run_with_stdin_closed_then_rerun_what_failed(make_lab, runbo
     assert set(again.report["clusters"]) == {"bad-disk", "bad-pkg"}
     assert again.report["run_id"] != run_id
     assert icu_sends(lab.audit()) == Counter({"good": 1})
+
+
+def test_an_icu_left_running_is_followed_even_when_the_window_has_closed(  # type: ignore[no-untyped-def]
+    make_lab, runbooks_for
+) -> None:
+    # GIVEN an upgrade killed mid-ICU
+    lab = make_lab([{"name": "c1"}, {"name": "c2"}], speed=150)
+    ops = runbooks_for(lab)
+    proc, _ = ops.start("upgrade")
+    wait_until(lambda: len(icu_sends(lab.audit())) == 2, 60, message="both ICUs sent")
+    kill_group(proc)
+    # WHEN the next run finds every cluster outside its window
+    later = datetime.now(UTC) + timedelta(hours=2)
+    result = ops.run("upgrade", "--window", f"{iso(later)}/{iso(later + timedelta(hours=1))}")
+    # THEN the running ICUs are still followed to a verified end, never sent again
+    assert result.code == 0, result.report
+    for name in ("c1", "c2"):
+        assert result.cluster(name)["outcome"] == "ok", result.cluster(name)
+        assert releases(lab, name) == {NEW}
+    assert icu_sends(lab.audit()) == Counter({"c1": 1, "c2": 1})
