@@ -14,7 +14,7 @@ from tasks.errors import DeadlineExceeded, DeviceRefused, RunbookError
 from tasks.icu import Baseline, Phase, evidence, inflight
 from tasks.recover import recover_cluster
 from tasks.runctx import ClusterRun, Outcome
-from tasks.upgrade import outcome_from, verify_upgraded
+from tasks.upgrade import failed_now, outcome_from, verify_upgraded
 from tasks.values import NODES, ClusterView, IcuPhase
 from tasks.waits import look, poll_until
 
@@ -76,16 +76,14 @@ def abort_cluster(
     try:
         rpc = node_rpc(task, primary, timeout=run.timing.rpc_timeout, recorder=run.transcript)
     except RunbookError as exc:  # the session could not even be opened: nothing was sent
-        return outcome_from(
-            look(task, run), "failed", f"abort not sent: {exc.message}", phase=phase
-        )
+        return failed_now(task, run, f"abort not sent: {exc.message}", phase=phase)
     run.emit("command", node=primary, command=ABORT_CLI)
     try:
         words = rpc.abort_icu()
     except DeviceRefused as exc:
-        return outcome_from(
-            look(task, run),
-            "failed",
+        return failed_now(
+            task,
+            run,
             f"abort refused by {primary}: {exc.message}",
             phase=phase,
         )
@@ -136,7 +134,7 @@ def await_abort(
             describe=lambda v: classify(v).detail,
         )
     except DeadlineExceeded as exc:
-        return outcome_from(look(task, run), "failed", exc.message, phase=phase)
+        return failed_now(task, run, exc.message, phase=phase)
     run.emit("icu-ended", how=f"abort landed: {found}")
     extra: dict[str, Any] = {
         "aborted_during": phase,
@@ -182,9 +180,7 @@ def await_abort(
             describe=lambda v: classify(v).detail,
         )
     except DeadlineExceeded as exc:
-        return outcome_from(
-            look(task, run), "failed", f"aborted during {phase}, but {exc.message}", **extra
-        )
+        return failed_now(task, run, f"aborted during {phase}, but {exc.message}", **extra)
     return outcome_from(
         view,
         "ok",

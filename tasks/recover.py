@@ -21,7 +21,7 @@ from tasks.errors import DeadlineExceeded, DeviceRefused, NodeUnreachable, Runbo
 from tasks.icu import inflight
 from tasks.releases import newer
 from tasks.runctx import ClusterRun, Outcome
-from tasks.upgrade import outcome_from
+from tasks.upgrade import failed_now, outcome_from
 from tasks.values import NODES, ClusterView, node_id, peer_of
 from tasks.waits import look, poll_until
 
@@ -301,9 +301,9 @@ def _after_reboot(
             describe=lambda v: classify(v).detail,
         )
     except DeadlineExceeded as exc:
-        return outcome_from(
-            look(task, run),
-            "failed",
+        return failed_now(
+            task,
+            run,
             prefix + f"recover stopped at reboot on {node}: {exc.message}",
             phase="reboot",
         )
@@ -324,9 +324,7 @@ def _verify(
             describe=lambda v: classify(v).detail,
         )
     except DeadlineExceeded as exc:
-        return outcome_from(
-            look(task, run), "failed", prefix + f"recover: {exc.message}", phase="verify"
-        )
+        return failed_now(task, run, prefix + f"recover: {exc.message}", phase="verify")
     del started
     run.emit("recover-done", node=node, release=release)
     return outcome_from(

@@ -39,6 +39,11 @@ def outcome_from(view: ClusterView, outcome: str, detail: str, **extra: Any) -> 
     )
 
 
+def failed_now(task: Task, run: ClusterRun, detail: str, **extra: Any) -> Outcome:
+    """`failed`, with the cluster's state taken from a fresh full observation."""
+    return outcome_from(look(task, run), "failed", detail, **extra)
+
+
 class IcuCall(threading.Thread):
     """The ICU RPC on a session of its own, which the device will drop when the primary
     reboots. We never close it while the ICU runs: closing could end the operation. The
@@ -175,9 +180,9 @@ def _start_icu(
     try:
         session = open_side_session(task, primary, run.transcript)
     except NodeUnreachable as exc:
-        return outcome_from(
-            look(task, run),
-            "failed",
+        return failed_now(
+            task,
+            run,
             f"ICU not sent: {exc.message}",
             checks=checks,
             phase="start-icu",
@@ -212,9 +217,9 @@ def _start_icu(
     call.join(timeout=min(t.icu_reply_timeout, max(t.poll_interval, 1.0)))
     if call.refused:
         run.emit("icu-ended", how="refused", reply=call.refused)
-        return outcome_from(
-            look(task, run),
-            "failed",
+        return failed_now(
+            task,
+            run,
             f"ICU refused by {primary}: {call.refused}",
             checks=checks,
             phase="start-icu",
@@ -247,9 +252,9 @@ def _follow(
             break
         if call is not None and call.refused:
             run.emit("icu-ended", how="failed on the device", reply=call.refused)
-            return outcome_from(
-                look(task, run),  # the tracking view is light: report from a full one
-                "failed",
+            return failed_now(
+                task,
+                run,
                 f"ICU failed on the device during {tracker.phase.value}: {call.refused}",
                 phase=tracker.phase.value,
             )
@@ -258,9 +263,9 @@ def _follow(
         )
         if reason:
             run.emit("icu-ended", how="stopped by the device", reason=reason)
-            return outcome_from(
-                look(task, run),  # the tracking view is light: report from a full one
-                "failed",
+            return failed_now(
+                task,
+                run,
                 f"ICU stopped during {tracker.phase.value}: {reason}",
                 phase=tracker.phase.value,
             )
@@ -275,9 +280,9 @@ def _follow(
             result.detail = f"{why}: {result.detail}"
             return result
         if tracker.overdue(time.monotonic()):
-            return outcome_from(
-                look(task, run),  # the tracking view is light: report from a full one
-                "failed",
+            return failed_now(
+                task,
+                run,
                 f"deadline: {tracker.phase.value} lasted more than {tracker.deadline():g}s",
                 phase=tracker.phase.value,
             )
@@ -309,17 +314,16 @@ def verify_upgraded(task: Task, run: ClusterRun, base: Baseline) -> Outcome:
             describe=lambda v: classify(v).detail,
         )
     except DeadlineExceeded as exc:
-        last = look(task, run)
-        return outcome_from(last, "failed", exc.message, phase="verify")
+        return failed_now(task, run, exc.message, phase="verify")
     restore = run.options.get("restore_primary")
     if restore:
         try:
             restore_primary(task, run, view, str(restore))
             view = look(task, run)
         except RunbookError as exc:
-            return outcome_from(
-                look(task, run),
-                "failed",
+            return failed_now(
+                task,
+                run,
                 f"restore-primary: {exc.message}",
                 phase="restore-primary",
             )
