@@ -194,3 +194,17 @@ def test_an_icu_left_running_is_followed_even_when_the_window_has_closed(  # typ
         assert result.cluster(name)["outcome"] == "ok", result.cluster(name)
         assert releases(lab, name) == {NEW}
     assert icu_sends(lab.audit()) == Counter({"c1": 1, "c2": 1})
+
+
+def test_wait_for_window_sleeps_until_it_opens(make_lab, runbooks_for) -> None:  # type: ignore[no-untyped-def]
+    # GIVEN a window that opens a few seconds from now
+    lab = make_lab([{"name": "c1"}])
+    opens = datetime.now(UTC) + timedelta(seconds=4)
+    window = f"{opens.isoformat()}/{iso(opens + timedelta(hours=1))}"
+    # WHEN the upgrade is told to wait for it
+    result = runbooks_for(lab).run("upgrade", "--window", window, "--wait-for-window")
+    # THEN the ICU went out only once the window was open, and the cluster was upgraded
+    assert result.code == 0, result.report
+    sent = [r for r in lab.audit() if r["rpc"] == ICU]
+    assert len(sent) == 1 and sent[0]["ts"] >= opens.timestamp()
+    assert releases(lab, "c1") == {NEW}
