@@ -120,6 +120,33 @@ def drop_all(task: Task) -> None:
         drop(task, node)
 
 
+def take_session(
+    task: Task, node: str, recorder: Recorder | None = None
+) -> tuple[JunosNode, NodeRpc]:
+    """A session for an RPC whose reply may never come (the ICU start): `node`'s managed
+    session, taken out of the host's pool so nothing else ever uses it again (the next RPC
+    to that node opens a fresh one), or a new session when none is held. Taking the one the
+    pre-checks used saves a key exchange per cluster at the busiest moment of a fleet run."""
+    plugin: Any = task.host.connections.pop(node, None)
+    alive = False
+    if plugin is not None:
+        with contextlib.suppress(Exception):
+            alive = bool(plugin.connection.is_alive().get("is_alive"))
+    if plugin is None or not alive:
+        if plugin is not None:
+            close_quietly(plugin.connection)
+        return open_side_session(task, node, recorder)
+    params = task.host.get_connection_parameters(node)
+    rpc = NodeRpc(
+        plugin.connection.device,
+        cluster=task.host.name,
+        node=node,
+        timeout=float((params.extras or {}).get("timeout", 60)),
+        recorder=recorder,
+    )
+    return plugin, rpc
+
+
 def open_side_session(
     task: Task, node: str, recorder: Recorder | None = None
 ) -> tuple[JunosNode, NodeRpc]:

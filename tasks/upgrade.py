@@ -13,7 +13,7 @@ from typing import Any
 from nornir.core.task import Task
 
 from tasks.classify import ClusterState, classify
-from tasks.connections import close_quietly, drop_all, node_rpc, open_side_session
+from tasks.connections import close_quietly, drop_all, node_rpc, take_session
 from tasks.errors import DeadlineExceeded, DeviceRefused, NodeUnreachable, RunbookError, SessionLost
 from tasks.icu import Baseline, Phase, Tracker, inflight, stopped_reason
 from tasks.junos import NodeRpc
@@ -178,7 +178,7 @@ def _start_icu(
     plan = {"node": primary, "command": command}
     run.emit("step", step="start-icu", node=primary, command=command)
     try:
-        session = open_side_session(task, primary, run.transcript)
+        session = take_session(task, primary, run.transcript)
     except NodeUnreachable as exc:
         return failed_now(
             task,
