@@ -1,8 +1,11 @@
 """Per-cluster journal (crash-safe JSONL) and per-cluster locks across processes.
 
 `state/journal/<cluster>.jsonl` holds every event of every run for that cluster, one JSON
-object per line, flushed and fsynced as it is written, so a crash or SIGKILL loses at most
-the line being written (a torn last line is ignored on read). `state/locks/<cluster>.lock`
+object per line, flushed as it is written, so a crash or SIGKILL of the run loses at most
+the line being written (a torn last line is ignored on read). The records written just
+before a destructive command goes out (DURABLE) are also fsynced, so they survive even a
+crash of the host; fsyncing every line would serialize a fleet's hundreds of clusters on
+the disk at the busiest moment of a run. `state/locks/<cluster>.lock`
 is held with flock for as long as a run works on the cluster: one writer per cluster, and
 a lock whose holder died is released by the kernel, so it is taken over safely.
 """
@@ -20,12 +23,16 @@ from runbooks.redact import redact
 from tasks.runctx import Event
 
 
+# Records that precede a destructive command: on disk before the command leaves.
+DURABLE = frozenset({"icu-sending", "recover-sending", "recover-step", "command", "icu-ended"})
+
+
 class Journal:
     def __init__(self, state_dir: Path) -> None:
         self.dir = state_dir / "journal"
         self.dir.mkdir(parents=True, exist_ok=True)
-        self._files: dict[str, TextIO] = {}
-        self._lock = threading.Lock()
+        self._files: dict[str, tuple[TextIO, threading.Lock]] = {}
+        self._lock = threading.Lock()  # guards _files only; each file has its own lock
 
     def path(self, cluster: str) -> Path:
         return self.dir / f"{cluster}.jsonl"
@@ -46,12 +53,18 @@ class Journal:
     def write(self, event: Event) -> None:
         line = redact(json.dumps(event.to_json(), sort_keys=False, default=str)) + "\n"
         with self._lock:
-            fh = self._files.get(event.cluster)
-            if fh is None:
-                fh = self._files[event.cluster] = self._open(self.path(event.cluster))
+            entry = self._files.get(event.cluster)
+            if entry is None:
+                entry = (self._open(self.path(event.cluster)), threading.Lock())
+                self._files[event.cluster] = entry
+        fh, lock = entry
+        with lock:
+            if fh.closed:
+                return
             fh.write(line)
             fh.flush()
-            os.fsync(fh.fileno())
+            if event.kind in DURABLE:
+                os.fsync(fh.fileno())
 
     @staticmethod
     def _open(path: Path) -> TextIO:
@@ -65,8 +78,9 @@ class Journal:
 
     def close(self) -> None:
         with self._lock:
-            for fh in self._files.values():
-                fh.close()
+            for fh, lock in self._files.values():
+                with lock:
+                    fh.close()
             self._files.clear()
 
 
