@@ -22,7 +22,6 @@ from typing import Any, TextIO
 from runbooks.redact import redact
 from tasks.runctx import Event
 
-
 # Records that precede a destructive command: on disk before the command leaves.
 DURABLE = frozenset({"icu-sending", "recover-sending", "recover-step", "command", "icu-ended"})
 
