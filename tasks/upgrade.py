@@ -62,7 +62,6 @@ class IcuCall(threading.Thread):
         self.package, self.toggles, self.timeout = package, toggles, timeout
         self.refused: str | None = None
         self.accepted: str | None = None
-        self.lost: str | None = None
 
     def run(self) -> None:
         try:
@@ -73,8 +72,8 @@ class IcuCall(threading.Thread):
                 self.refused = result.output or "ICU refused"
         except DeviceRefused as exc:
             self.refused = exc.message
-        except (SessionLost, NodeUnreachable) as exc:
-            self.lost = exc.message  # expected: the session dies with the primary's reboot
+        except (SessionLost, NodeUnreachable):
+            pass  # expected: the session dies with the primary's reboot; polls tell the rest
         finally:
             close_quietly(self.plugin.connection)
 
