@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from simulator.model import DURATIONS, PHASES, Cluster, Node
+from simulator.model import DURATIONS, PHASES, REJOIN_SECONDS, Cluster, Node
 from simulator.replies import package_digest
 from simulator.server import Lab, SimCluster
 
@@ -149,6 +149,8 @@ def make_cluster(
         if phase not in PHASES:
             raise LabError(f"{name}: unknown icu_phase {phase!r} (one of {', '.join(PHASES)})")
         before = sum(DURATIONS[p] for p in PHASES[: PHASES.index(phase)])
+        if phase == "primary-reboot":  # the ICU waits for the secondary to rejoin first
+            before += REJOIN_SECONDS
         c.now = now - before - 1
         for n in nodes.values():
             n.booted_at = c.now - 30 * 86400

@@ -122,3 +122,11 @@ def test_rollback_cancels_a_leftover_pending_install() -> None:
     c.nodes["node1"].pending = NEW
     ok, text = c.rollback("node1", 1)
     assert ok and c.nodes["node1"].pending is None and OLD in text
+
+
+@pytest.mark.parametrize("phase", PHASES)
+def test_lab_icu_in_progress_starts_inside_the_named_phase(phase: str) -> None:
+    from simulator.__main__ import make_cluster
+
+    sc = make_cluster("c1", "SRX345", "icu-in-progress", frozenset(), phase, now=1_000_000.0)
+    assert sc.model.phase == phase
