@@ -55,6 +55,13 @@ def _common(parser: argparse.ArgumentParser) -> None:
         help="select clusters whose inventory data KEY equals VALUE (repeatable)",
     )
     parser.add_argument("--workers", type=int, help="clusters worked at once")
+    parser.add_argument(
+        "--processes",
+        type=int,
+        metavar="N",
+        help="share the clusters among N worker processes "
+        "(default: one per 100 clusters, at most two per core)",
+    )
     parser.add_argument("--report", type=Path, metavar="FILE", help="write the JSON report here")
     parser.add_argument("--dry-run", action="store_true", help="send nothing that changes a device")
     parser.add_argument("-v", "--verbose", action="count", default=0)
@@ -133,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
             filters=args.filter,
             workers=args.workers,
             dry_run=args.dry_run,
+            processes=args.processes,
         )
     except BadInput as exc:
         sys.stderr.write(f"error: {exc}\n")

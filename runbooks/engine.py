@@ -23,12 +23,14 @@ from types import FrameType
 from typing import Any, TextIO
 
 from nornir.core.task import Result, Task
+from nornir.plugins.runners import ThreadedRunner
 
 from runbooks.fleet import Fleet
 from runbooks.journal import ClusterLocks, Journal
 from runbooks.progress import Progress
 from runbooks.redact import redact
 from runbooks.report import ClusterReport, Report, now_iso
+from runbooks.shards import ShardLink, Shards, auto_processes
 from runbooks.windows import Window, estimate_seconds, fit_reason, icu_history, parse_window
 from tasks.errors import RunbookError
 from tasks.icu import inflight
@@ -136,12 +138,28 @@ class Runner:
         self._signals = 0
         self.events = EventsFile(opts.events_path) if opts.events_path else None
         self.icu_history = icu_history(fleet.state_dir)
+        self.pool: Shards | None = None  # main process of a run split across processes
+        self.shard: ShardLink | None = None  # a worker process of such a run
 
     # events ---------------------------------------------------------------------------
     def sink(self, event: Event) -> None:
+        """Every event of a cluster's plan: journaled here (the process working the cluster
+        is its only writer), then published where the run is watched."""
         if event.cluster and not self.opts.dry_run:  # a dry run leaves nothing to misread
             self.journal.write(event)
+        self._publish(event)
+
+    def _publish(self, event: Event, *, quiet: bool = False) -> None:
+        """Progress, --events, log: in the main process (a worker process forwards)."""
+        if self.shard is not None:
+            self.shard.send_event(event, quiet)
+            return
+        if event.kind == "cluster-started":
+            with self._lock:
+                self.started.add(event.cluster)
         self.progress.on_event(event)
+        if quiet:
+            return
         if self.events is not None:
             self.events.write(event)
         if event.kind in ("phase", "step", "cluster-finished", "command", "icu-sending"):
@@ -174,8 +192,6 @@ class Runner:
             if self.opts.job != "upgrade" or inflight(run.history) is None:
                 self.gate.check()
                 self._await_window(task, run)
-            with self._lock:
-                self.started.add(name)
             run.emit("cluster-started")
             outcome = plan(task, run)
         except NotStarted as exc:
@@ -218,22 +234,13 @@ class Runner:
             if not self.opts.wait_for_window or wait == float("inf"):
                 raise NotStarted(reason)
             self.gate.check()
-            self.progress.on_event(
-                Event(
-                    time.time(),
-                    run.run_id,
-                    run.job,
-                    run.cluster,
-                    "note",
-                    {"message": f"waiting: {reason}"},
-                )
+            note = {"message": f"waiting: {reason}"}
+            self._publish(
+                Event(time.time(), run.run_id, run.job, run.cluster, "note", note), quiet=True
             )
             time.sleep(min(wait, 1.0))  # re-check the halt flag at least every second
 
     def _finish(self, run: ClusterRun, outcome: Outcome, journal: bool = True) -> None:
-        with self._lock:
-            self.outcomes[run.cluster] = outcome
-        self.gate.record(outcome.outcome)
         event = Event(
             time.time(),
             run.run_id,
@@ -247,10 +254,19 @@ class Runner:
                 "phase": outcome.extra.get("phase"),
             },
         )
-        if journal:
-            self.sink(event)
+        if journal and not self.opts.dry_run:
+            self.journal.write(event)
+        self.gate.record(outcome.outcome)
+        if self.shard is not None:
+            self.shard.send_outcome(run.cluster, outcome, event, journal)
         else:
-            self.progress.on_event(event)
+            self.finished(run.cluster, outcome, event, published=journal)
+
+    def finished(self, name: str, outcome: Outcome, event: Event, *, published: bool) -> None:
+        """A cluster's outcome reached the main process: report, progress."""
+        with self._lock:
+            self.outcomes[name] = outcome
+        self._publish(event, quiet=not published)  # a locked cluster is not this run's news
         self._write_report(at_most_every=1.0)
 
     # fleet ----------------------------------------------------------------------------
@@ -258,6 +274,10 @@ class Runner:
         names = self.fleet.names
         canary = names[: self.opts.canary] if self.opts.canary else []
         rest = [n for n in names if n not in canary]
+        workers = self.fleet.workers
+        processes = self.fleet.processes or auto_processes(len(names), workers)
+        if processes > 1:  # fork now: no thread, no connection yet
+            self.pool = Shards(self, plan, min(processes, len(names)), workers)
         self._install_signals()
         self.progress.start()
         self.sink(
@@ -285,10 +305,10 @@ class Runner:
                 else:
                     self._run_some(rest, plan)
         finally:
+            if self.pool is not None:
+                self.pool.stop()
             self.progress.stop()
-            self.journal.close()
-            self.transcripts.close()
-            self.locks.release_all()
+            self.close_local()
         for name in names:  # every selected cluster ends the run in a named state
             self.outcomes.setdefault(name, Outcome("not-started", "unknown", {}, "not reached"))
         self.report.finished = now_iso()
@@ -310,8 +330,24 @@ class Runner:
         return 0 if all(o.outcome in GOOD_OUTCOMES for o in self.outcomes.values()) else 1
 
     def _run_some(self, names: list[str], plan: Plan) -> None:
-        nr = self.fleet.nr.filter(filter_func=lambda h: h.name in names)
+        if self.pool is not None:
+            self.pool.run(names)
+        else:
+            self.run_here(names, plan)
+
+    def run_here(self, names: list[str], plan: Plan, workers: int | None = None) -> None:
+        """Work `names` in this process, `workers` (default: --workers) at a time."""
+        wanted = set(names)
+        nr = self.fleet.nr.filter(filter_func=lambda h: h.name in wanted)
+        if workers is not None:
+            nr = nr.with_runner(ThreadedRunner(num_workers=workers))
         nr.run(task=self._cluster_task, plan=plan, name=self.opts.job, on_failed=True)
+
+    def close_local(self) -> None:
+        """What this process holds of the clusters it worked: journals, transcripts, locks."""
+        self.journal.close()
+        self.transcripts.close()
+        self.locks.release_all()
 
     def _write_report(self, at_most_every: float = 0.0) -> None:
         """Rewrite the report (atomically). While clusters finish, at most once a second:
@@ -358,6 +394,8 @@ class Runner:
             self.gate.interrupted.set()
             return
         sys.stderr.write("stopping now; the journal keeps every cluster's progress\n")
+        if self.pool is not None:
+            self.pool.kill()
         with self._lock:
             for name in self.fleet.names:
                 if name in self.started:

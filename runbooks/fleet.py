@@ -29,6 +29,12 @@ class Fleet:
     nr: Nornir  # filtered to the selected clusters
     state_dir: Path
     user_defined: dict[str, Any]
+    processes: int | None = None  # --processes; None: chosen by the fleet's size
+
+    @property
+    def workers(self) -> int:
+        """Clusters worked at once, across all processes (--workers, else the config's)."""
+        return int(self.nr.config.runner.options.get("num_workers", 20))
 
     @property
     def names(self) -> list[str]:
@@ -46,6 +52,7 @@ def load(
     filters: list[str],
     workers: int | None,
     dry_run: bool = False,
+    processes: int | None = None,
 ) -> Fleet:
     config_path = Path(config_file)
     if not config_path.is_file():
@@ -63,6 +70,8 @@ def load(
                 "defaults_file": str(inv / "defaults.yaml"),
             },
         }
+    if processes is not None and processes < 1:
+        raise BadInput("--processes must be at least 1")
     if workers is not None:
         if workers < 1:
             raise BadInput("--workers must be at least 1")
@@ -84,7 +93,9 @@ def load(
         raise BadInput(f"state_dir {state_dir} is not writable: {exc.strerror}") from None
     for host in nr.inventory.hosts.values():
         prepare_host(host, state_dir, nr.config.user_defined)
-    return Fleet(nr=nr, state_dir=state_dir, user_defined=nr.config.user_defined)
+    return Fleet(
+        nr=nr, state_dir=state_dir, user_defined=nr.config.user_defined, processes=processes
+    )
 
 
 def select(nr: Nornir, clusters: list[str], filters: list[str]) -> Nornir:

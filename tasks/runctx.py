@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import threading
+import ctypes
+import multiprocessing
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -47,26 +48,62 @@ class NotStarted(Exception):
     """The fleet gate will not let this cluster start (halted, canary failed, window...)."""
 
 
+# Fork, not spawn: worker processes are forked from the loaded, validated run (runbooks.shards).
+_MP = multiprocessing.get_context("fork")
+_ACTIONS = ("finish", "abort")
+
+
 class FleetGate:
-    """Fleet policy shared by every cluster thread: in-flight slots, failure budget, halt."""
+    """Fleet policy shared by every cluster thread and every worker process of a run (it lives
+    in fork-shared memory): in-flight slots, failure budget, halt, interrupt."""
 
     def __init__(self, *, max_in_flight: int | None = None, max_failures: int | None = None):
-        self._slots = threading.BoundedSemaphore(max_in_flight) if max_in_flight else None
-        self._lock = threading.Lock()
+        self._slots = _MP.BoundedSemaphore(max_in_flight) if max_in_flight else None
+        self._lock = _MP.RLock()  # writers only; re-entrant: halt() may run in a signal handler
+        # raw shared ctypes (the stubs type them poorly: Any)
+        self._halted: Any = _MP.RawArray(ctypes.c_char, 1024)
+        self._failures: Any = _MP.RawValue(ctypes.c_int, 0)
+        self._action: Any = _MP.RawValue(ctypes.c_int, 0)
         self.max_failures = max_failures
-        self.failures = 0
-        self.halted: str | None = None
-        self.interrupted = threading.Event()
-        self.interrupt_action = "finish"  # or "abort": what in-flight clusters do on interrupt
+        self.interrupted = _MP.Event()
+
+    @property
+    def failures(self) -> int:
+        return int(self._failures.value)
+
+    @property
+    def halted(self) -> str | None:
+        return self._halted.value.decode(errors="replace") or None
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """The writers' lock. A worker process killed while holding it (SIGKILL in the
+        microseconds it is held) must not freeze the fleet: after a while, go on without."""
+        held = self._lock.acquire(timeout=2.0)
+        try:
+            yield
+        finally:
+            if held:
+                self._lock.release()
+
+    @property
+    def interrupt_action(self) -> str:
+        """What in-flight clusters do on interrupt: finish, or abort."""
+        return _ACTIONS[self._action.value]
+
+    @interrupt_action.setter
+    def interrupt_action(self, how: str) -> None:
+        self._action.value = _ACTIONS.index(how)
 
     def halt(self, reason: str) -> None:
-        with self._lock:
+        with self._writing():
             if self.halted is None:
-                self.halted = reason
+                self._halted.value = reason.encode()[:1023]
 
     def check(self) -> None:
-        if self.halted:
-            raise NotStarted(self.halted)
+        halted = self.halted
+        if halted:
+            raise NotStarted(halted)
 
     @contextmanager
     def slot(self) -> Iterator[None]:
@@ -84,11 +121,13 @@ class FleetGate:
             self._slots.release()
 
     def record(self, outcome: str) -> None:
-        with self._lock:
+        """Count a cluster's outcome against the budget, in the process that worked it: its
+        next cluster must already see the halt."""
+        with self._writing():
             if outcome == "failed":
-                self.failures += 1
+                self._failures.value += 1
                 if self.max_failures is not None and self.failures > self.max_failures:
-                    self.halted = self.halted or (
+                    self.halt(
                         f"halted: {self.failures} failures exceed "
                         f"--max-failures {self.max_failures}"
                     )

@@ -71,6 +71,7 @@ def runbooks(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
         (["status", "--filter", "site"], "filter must be KEY=VALUE"),
         (["status", "--filter", "site=zzz"], "matches no cluster"),
         (["status", "--workers", "0"], "--workers must be at least 1"),
+        (["upgrade", "--processes", "0"], "--processes must be at least 1"),
         (["upgrade", "--max-failures", "x%"], "--max-failures must be N or P%"),
         (["upgrade", "--max-in-flight", "0"], "--max-in-flight must be at least 1"),
         (["status", "--config", "missing.yaml"], "config file not found"),
@@ -143,3 +144,13 @@ def test_credentials_in_a_package_url_are_redacted() -> None:
     assert (
         redact("/var/tmp/junos-srxsme-24.2R2-S1.3.tgz") == "/var/tmp/junos-srxsme-24.2R2-S1.3.tgz"
     )
+
+
+def test_processes_by_fleet_size() -> None:
+    from runbooks.shards import auto_processes
+
+    assert auto_processes(1, 50) == 1
+    assert auto_processes(100, 50) == 1  # forking costs more than it gains below ~100
+    assert auto_processes(101, 200) == 2
+    assert auto_processes(5000, 5000) == 2 * (__import__("os").cpu_count() or 1)
+    assert auto_processes(500, 1) == 1  # never more processes than clusters worked at once

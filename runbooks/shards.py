@@ -1,0 +1,225 @@
+"""Worker processes for big fleets (`--processes N`).
+
+A fleet start is CPU-bound (SSH set-ups, RPC replies) and one Python process uses one core:
+measured with 500 clusters on 2 cores, one process spread the ICU sends over 21 s, four
+processes over 6 s. So a run is forked N times once it is loaded and validated, before any
+thread or connection exists. Each worker process works its share of the clusters with its
+own Nornir thread pool, and locks, journals and transcribes them itself (one writer per
+cluster). Everything else happens in the main process, which is the run as an operator sees
+it: progress, report, --events, log, the failure budget, signals. Workers forward every
+event and outcome to it, ignore SIGINT/SIGTERM (the main process decides what an interrupt
+means) and die with it. Halt, in-flight slots and interrupt live in fork-shared memory
+(tasks.runctx.FleetGate).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import gc
+import logging
+import math
+import os
+import signal
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from multiprocessing import connection
+from typing import TYPE_CHECKING, Any
+
+from tasks.runctx import Event, Outcome
+
+if TYPE_CHECKING:
+    from runbooks.engine import Plan, Runner
+
+log = logging.getLogger(__name__)
+
+CLUSTERS_PER_PROCESS = 100  # below this one process is as fast: forking costs more than it gains
+PR_SET_PDEATHSIG = 1
+
+
+def auto_processes(clusters: int, workers: int) -> int:
+    """One process per CLUSTERS_PER_PROCESS clusters, at most two per core and one per worker."""
+    cores = os.cpu_count() or 1
+    wanted = math.ceil(clusters / CLUSTERS_PER_PROCESS)
+    return max(1, min(wanted, 2 * cores, workers, clusters))
+
+
+class ShardLink:
+    """A worker process's line to the main process (many cluster threads share it)."""
+
+    def __init__(self, conn: connection.Connection) -> None:
+        self._conn = conn
+        self._lock = threading.Lock()
+
+    def send_event(self, event: Event, quiet: bool) -> None:
+        self._send(("event", event, quiet))
+
+    def send_outcome(self, name: str, outcome: Outcome, event: Event, published: bool) -> None:
+        self._send(("finished", name, outcome, event, published))
+
+    def _send(self, message: tuple[Any, ...]) -> None:
+        with self._lock:
+            self._conn.send(message)
+
+
+@dataclass
+class _Worker:
+    pid: int
+    conn: connection.Connection
+    assigned: set[str] = field(default_factory=set)  # clusters it holds without an outcome
+    alive: bool = True
+
+
+class Shards:
+    """The worker processes of one run, driven from the main process's main thread."""
+
+    def __init__(self, runner: Runner, plan: Plan, count: int, workers: int) -> None:
+        self.runner = runner
+        self.workers: list[_Worker] = []
+        per_process = max(1, math.ceil(workers / count))
+        main = os.getpid()
+        gc.freeze()  # what was loaded stays shared: no collection in a worker copies it
+        for _ in range(count):
+            ours, theirs = connection.Pipe()
+            pid = os.fork()
+            if pid == 0:  # the worker process: never returns
+                ours.close()
+                for other in self.workers:
+                    other.conn.close()
+                _work(runner, plan, theirs, per_process, main)
+            theirs.close()
+            self.workers.append(_Worker(pid, ours))
+
+    def run(self, names: list[str]) -> None:
+        """Work `names` (shared out by turns) and return when every worker has done its part."""
+        busy: dict[connection.Connection, _Worker] = {}
+        live = [w for w in self.workers if w.alive]
+        for i, worker in enumerate(live):
+            part = names[i :: len(live)]
+            if not part:
+                continue
+            worker.assigned.update(part)
+            try:
+                worker.conn.send(("run", part))
+            except OSError:
+                self._lost(worker)
+                continue
+            busy[worker.conn] = worker
+        while busy:
+            for conn in connection.wait(list(busy), timeout=1.0):
+                worker = busy[conn]  # type: ignore[index]
+                try:
+                    message = worker.conn.recv()
+                except (EOFError, OSError):
+                    del busy[worker.conn]
+                    self._lost(worker)
+                    continue
+                if message[0] == "ran":
+                    del busy[worker.conn]
+                else:
+                    self._deliver(worker, message)
+
+    def _deliver(self, worker: _Worker, message: tuple[Any, ...]) -> None:
+        if message[0] == "event":
+            _, event, quiet = message
+            self.runner._publish(event, quiet=quiet)
+        elif message[0] == "finished":
+            _, name, outcome, event, published = message
+            worker.assigned.discard(name)
+            self.runner.finished(name, outcome, event, published=published)
+
+    def _lost(self, worker: _Worker) -> None:
+        """A worker process died: every cluster it held ends this run in a named state. The
+        journal is left as the worker wrote it, so the next run re-attaches where it was."""
+        worker.alive = False
+        status = self._reap(worker)
+        log.error(
+            "run %s: worker process %d died (%s)", self.runner.report.run_id, worker.pid, status
+        )
+        for name in sorted(worker.assigned):
+            if name in self.runner.started:
+                outcome = Outcome(
+                    "failed",
+                    "unknown",
+                    {},
+                    f"worker process died ({status}) while this cluster was in flight; "
+                    "re-run with --resume to re-attach",
+                )
+            else:
+                outcome = Outcome("not-started", "unknown", {}, f"worker process died ({status})")
+            event = Event(
+                time.time(),
+                self.runner.report.run_id,
+                self.runner.opts.job,
+                name,
+                "cluster-finished",
+                {"outcome": outcome.outcome, "state": outcome.state, "detail": outcome.detail},
+            )
+            self.runner.gate.record(outcome.outcome)
+            self.runner.finished(name, outcome, event, published=True)
+        worker.assigned.clear()
+
+    @staticmethod
+    def _reap(worker: _Worker) -> str:
+        with contextlib.suppress(ChildProcessError):
+            for _ in range(50):
+                pid, status = os.waitpid(worker.pid, os.WNOHANG)
+                if pid:
+                    if os.WIFSIGNALED(status):
+                        return f"killed by {signal.Signals(os.WTERMSIG(status)).name}"
+                    return f"exit code {os.waitstatus_to_exitcode(status)}"
+                time.sleep(0.1)
+        return "no exit status"
+
+    def stop(self) -> None:
+        """Let every worker close its journals and locks and exit; wait for them."""
+        for worker in self.workers:
+            if worker.alive:
+                with contextlib.suppress(OSError):
+                    worker.conn.send(("exit",))
+        for worker in self.workers:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(worker.pid, 0)
+            worker.alive = False
+            worker.conn.close()
+
+    def kill(self) -> None:
+        """Stop at once (a second Ctrl-C): the journals let the next run re-attach."""
+        for worker in self.workers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(worker.pid, signal.SIGKILL)
+
+
+def _work(runner: Runner, plan: Plan, conn: connection.Connection, workers: int, main: int) -> None:
+    """A worker process's whole life: run what it is given until told to exit."""
+    code = 0
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        _die_with(main)
+        runner.shard = link = ShardLink(conn)
+        while True:
+            message = conn.recv()
+            if message[0] != "run":
+                break
+            runner.run_here(message[1], plan, workers)
+            link._send(("ran",))
+    except EOFError:
+        code = 0  # the main process is gone: nothing left to report to
+    except BaseException:
+        traceback.print_exc()
+        code = 70
+    finally:
+        with contextlib.suppress(Exception):
+            runner.close_local()
+        os._exit(code)
+
+
+def _die_with(main: int) -> None:
+    """SIGKILL this worker when the main process dies, however it dies (Linux)."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != main:  # it died before the request took effect
+        os._exit(0)
