@@ -96,6 +96,9 @@ class Shards:
         """Work `names` (shared out by turns) and return when every worker has done its part."""
         busy: dict[connection.Connection, _Worker] = {}
         live = [w for w in self.workers if w.alive]
+        if not live:  # every worker died earlier in this run (in the canary, say)
+            self._orphaned(names, "no worker process left")
+            return
         for i, worker in enumerate(live):
             part = names[i :: len(live)]
             if not part:
@@ -138,17 +141,20 @@ class Shards:
         log.error(
             "run %s: worker process %d died (%s)", self.runner.report.run_id, worker.pid, status
         )
-        for name in sorted(worker.assigned):
+        self._orphaned(sorted(worker.assigned), f"worker process died ({status})")
+        worker.assigned.clear()
+
+    def _orphaned(self, names: list[str], why: str) -> None:
+        for name in names:
             if name in self.runner.started:
                 outcome = Outcome(
                     "failed",
                     "unknown",
                     {},
-                    f"worker process died ({status}) while this cluster was in flight; "
-                    "re-run with --resume to re-attach",
+                    f"{why} while this cluster was in flight; re-run with --resume to re-attach",
                 )
             else:
-                outcome = Outcome("not-started", "unknown", {}, f"worker process died ({status})")
+                outcome = Outcome("not-started", "unknown", {}, why)
             event = Event(
                 time.time(),
                 self.runner.report.run_id,
@@ -159,7 +165,6 @@ class Shards:
             )
             self.runner.gate.record(outcome.outcome)
             self.runner.finished(name, outcome, event, published=True)
-        worker.assigned.clear()
 
     @staticmethod
     def _reap(worker: _Worker) -> str:

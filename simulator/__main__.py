@@ -36,6 +36,7 @@ FAULTS = {
     "auth-fails",
     "rollback-fails",
     "reboot-reply-lost",
+    "rollback-reply-lost",
     "icu-fails",
     "inconsistent-primary",
     "roles-disagree",

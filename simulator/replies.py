@@ -511,7 +511,10 @@ def rpc_abort_in_service_upgrade(ctx: Ctx, args: dict[str, Any]) -> Reply:
 
 def rpc_request_package_rollback(ctx: Ctx, args: dict[str, Any]) -> Reply:
     node_id = int(args.get("node", ctx.node.removeprefix("node")))
-    return _package(*ctx.cluster.rollback(ctx.node, node_id))
+    ok, text = ctx.cluster.rollback(ctx.node, node_id)
+    if ok and "rollback-reply-lost" in ctx.faults:
+        return Reply(None, result="no-reply")  # it took effect; its answer never comes
+    return _package(ok, text)
 
 
 def rpc_request_reboot(ctx: Ctx, args: dict[str, Any]) -> Reply:

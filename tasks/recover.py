@@ -186,17 +186,28 @@ def recover_cluster(
             _abort_took_effect(task, run, node, view)
             run.emit("recover-sending", step="rollback", node=node)
             run.emit("command", node=node, command=command_words[1])
-            result = rpc.rollback(node_id(node))
-            if not result.ok:
-                raise DeviceRefused(result.output or "rollback refused", step="rollback", node=node)
-            match = _ROLLBACK_RELEASE.search(result.output)
-            if view.versions[node] != want and (match is None or match.group(1) != want):
-                raise DeviceRefused(
-                    f"rollback answered {result.output!r}; expected {want} to become active",
-                    step="rollback",
-                    node=node,
-                )
-            run.emit("recover-step", step="rollback", node=node, reply=result.output)
+            try:
+                result = rpc.rollback(node_id(node))
+            except SessionLost as exc:
+                # No answer is not a refusal, and never a reason to send it again: the device
+                # shows below whether it took effect (an install pending, or none left).
+                drop(task, node)
+                rpc = node_rpc(task, node, timeout=run.timing.rpc_timeout, recorder=run.transcript)
+                run.emit("recover-step", step="rollback", node=node, reply=f"({exc.message})")
+                run.emit("note", message=f"rollback: {exc.message}; checking {node} itself")
+            else:
+                if not result.ok:
+                    raise DeviceRefused(
+                        result.output or "rollback refused", step="rollback", node=node
+                    )
+                match = _ROLLBACK_RELEASE.search(result.output)
+                if view.versions[node] != want and (match is None or match.group(1) != want):
+                    raise DeviceRefused(
+                        f"rollback answered {result.output!r}; expected {want} to become active",
+                        step="rollback",
+                        node=node,
+                    )
+                run.emit("recover-step", step="rollback", node=node, reply=result.output)
         current = look(task, run)
         me = current.nodes[node]
         if current.versions[node] == want:

@@ -82,7 +82,10 @@ def _send_now(self: Any, message: str) -> None:
         data = data + nc_session.MSG_DELIM
     with self.__dict__.setdefault("_send_lock", threading.Lock()):  # setdefault is atomic
         while data:
-            sent = self._transport_write(data)
+            try:
+                sent = self._transport_write(data)
+            except (OSError, EOFError, paramiko.SSHException):
+                sent = 0  # a channel that closed under us: what the session thread reports
             if sent <= 0:
                 raise SessionCloseError(self._buffer.getvalue(), data)
             data = data[sent:]

@@ -154,25 +154,37 @@ def test_abort_survives_session_drops_and_slow_landing(make_lab, runbooks_for, f
 
 
 def test_recover_resumes_at_the_reboot(make_lab, runbooks_for) -> None:  # type: ignore[no-untyped-def]
-    # GIVEN a recovery killed right after the rollback
-    lab = make_lab([{"name": "c1", "state": "inconsistent"}])
+    # GIVEN a recovery killed after the rollback took effect, its reply still outstanding
+    lab = make_lab([{"name": "c1", "state": "inconsistent", "faults": ["rollback-reply-lost"]}])
     ops = runbooks_for(lab)
     proc, _ = ops.start("recover", "--cluster", "c1")
     wait_until(
-        lambda: any(r["rpc"] == ROLLBACK for r in lab.audit()),
-        timeout=60,
-        interval=0.01,
-        message="rollback sent",
+        lambda: any(r["rpc"] == ROLLBACK for r in lab.audit()), timeout=60, message="rollback"
     )
     kill_group(proc, signal.SIGKILL)
     before = len(lab.audit())
-    assert REBOOT not in [r["rpc"] for r in lab.audit()], "killed too late to test the resume"
+    assert REBOOT not in [r["rpc"] for r in lab.audit()]
     # WHEN recover runs again
     result = ops.run("recover", "--cluster", "c1")
     # THEN the next command the node receives is the reboot
     assert result.cluster("c1")["outcome"] == "ok", result.cluster("c1")
     after = destructive(lab.audit()[before:])
     assert [r["rpc"] for r in after] == [REBOOT]
+
+
+def test_a_lost_rollback_reply_is_checked_on_the_device_not_resent(make_lab, runbooks_for) -> None:  # type: ignore[no-untyped-def]
+    # GIVEN an inconsistent cluster whose rollback takes effect but never answers
+    lab = make_lab([{"name": "c1", "state": "inconsistent", "faults": ["rollback-reply-lost"]}])
+    ops = runbooks_for(lab)
+    # WHEN it is recovered
+    result = ops.run("recover", "--cluster", "c1")
+    # THEN the device's pending install stands for the reply: one rollback, then the reboot
+    c = result.cluster("c1")
+    assert c["outcome"] == "ok" and c["state"] == "healthy", c
+    node1 = [r["rpc"] for r in destructive(lab.audit()) if r["node"] == "node1"]
+    assert node1 == [ABORT, ROLLBACK, REBOOT]
+    notes = [r.get("message", "") for r in ops.journal("c1") if r.get("event") == "note"]
+    assert any("rollback: no reply" in n for n in notes), notes
 
 
 def test_recover_dry_run_sends_nothing(make_lab, runbooks_for) -> None:  # type: ignore[no-untyped-def]

@@ -8,13 +8,14 @@ signal leaves no process behind.
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import signal
 from collections import Counter
 from pathlib import Path
 
-from tests.e2e.conftest import destructive, wait_until
+from tests.e2e.conftest import wait_until
 
 ICU = "request-package-in-service-upgrade"
 TARGET = "24.2R2-S1.3"
@@ -86,7 +87,7 @@ def test_max_in_flight_holds_across_processes(make_lab, runbooks_for) -> None:  
         for _, name in sent
     }
     assert len(sent) == 3
-    for (_, before), (arrived, _) in zip(sent, sent[1:], strict=False):
+    for (_, before), (arrived, _) in itertools.pairwise(sent):
         assert arrived > ended[before], (before, sent, ended)
 
 
