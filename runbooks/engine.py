@@ -147,9 +147,9 @@ class Runner:
         is its only writer), then published where the run is watched."""
         if event.cluster and not self.opts.dry_run:  # a dry run leaves nothing to misread
             self.journal.write(event)
-        self._publish(event)
+        self.publish(event)
 
-    def _publish(self, event: Event, *, quiet: bool = False) -> None:
+    def publish(self, event: Event, *, quiet: bool = False) -> None:
         """Progress, --events, log: in the main process (a worker process forwards)."""
         if self.shard is not None:
             self.shard.send_event(event, quiet)
@@ -235,7 +235,7 @@ class Runner:
                 raise NotStarted(reason)
             self.gate.check()
             note = {"message": f"waiting: {reason}"}
-            self._publish(
+            self.publish(
                 Event(time.time(), run.run_id, run.job, run.cluster, "note", note), quiet=True
             )
             time.sleep(min(wait, 1.0))  # re-check the halt flag at least every second
@@ -266,7 +266,7 @@ class Runner:
         """A cluster's outcome reached the main process: report, progress."""
         with self._lock:
             self.outcomes[name] = outcome
-        self._publish(event, quiet=not published)  # a locked cluster is not this run's news
+        self.publish(event, quiet=not published)  # a locked cluster is not this run's news
         self._write_report(at_most_every=1.0)
 
     # fleet ----------------------------------------------------------------------------

@@ -59,6 +59,10 @@ class ShardLink:
     def send_outcome(self, name: str, outcome: Outcome, event: Event, published: bool) -> None:
         self._send(("finished", name, outcome, event, published))
 
+    def send_ran(self) -> None:
+        """Every cluster of the last `run` message has its outcome sent."""
+        self._send(("ran",))
+
     def _send(self, message: tuple[Any, ...]) -> None:
         with self._lock:
             self._conn.send(message)
@@ -127,7 +131,7 @@ class Shards:
     def _deliver(self, worker: _Worker, message: tuple[Any, ...]) -> None:
         if message[0] == "event":
             _, event, quiet = message
-            self.runner._publish(event, quiet=quiet)
+            self.runner.publish(event, quiet=quiet)
         elif message[0] == "finished":
             _, name, outcome, event, published = message
             worker.assigned.discard(name)
@@ -210,7 +214,7 @@ def _work(runner: Runner, plan: Plan, conn: connection.Connection, workers: int,
             if message[0] != "run":
                 break
             runner.run_here(message[1], plan, workers)
-            link._send(("ran",))
+            link.send_ran()
     except EOFError:
         code = 0  # the main process is gone: nothing left to report to
     except BaseException:
