@@ -23,6 +23,19 @@ def both_on(state: dict, cluster: str, release: str) -> bool:  # type: ignore[ty
     return all(nodes[n]["release"] == release and not nodes[n]["pending"] for n in nodes)
 
 
+OBSERVE = [  # tasks.observe, per node
+    "get-software-information",
+    "get-chassis-cluster-status",
+    "get-system-uptime-information",
+    "request-package-checks-pending-install",
+]
+PLAN_BEFORE_ICU = {
+    # + the ICU progress text (once per cluster), then package, checksum and space checks
+    "node0": [*OBSERVE, "command", "file-list", "get-checksum-information", "get-system-storage"],
+    "node1": OBSERVE,
+}
+
+
 def test_fleet_of_20_upgraded_and_verified(make_lab, runbooks_for) -> None:  # type: ignore[no-untyped-def]
     # GIVEN 20 healthy clusters
     lab = make_lab(count=20)
@@ -46,15 +59,11 @@ def test_fleet_of_20_upgraded_and_verified(make_lab, runbooks_for) -> None:  # t
         assert icu[0]["node"] == "node0"
         assert icu[0]["args"]["package-name"].endswith(".tgz")
         assert icu[0]["args"].get("no-sync") is True
-        # plan order: observations and pre-checks before the ICU; only the ICU is destructive
+        # plan order, exactly: each node observed on its own session, then the pre-checks'
+        # reads on the RG0 primary, then the ICU there; nothing else is destructive
         first_icu = mine.index(icu[0])
-        before = {r["rpc"] for r in mine[:first_icu]}
-        assert {
-            "get-software-information",
-            "get-chassis-cluster-status",
-            "request-package-checks-pending-install",
-            "file-list",
-        } <= before
+        for node, plan in PLAN_BEFORE_ICU.items():
+            assert [r["rpc"] for r in mine[:first_icu] if r["node"] == node] == plan, (name, node)
         assert [r["rpc"] for r in destructive(mine)] == [ICU]
     # the per-cluster transcript holds the command and replies
     transcripts = list((ops.workdir / "state" / "runs").glob("*/transcripts/br-0001.log"))
