@@ -59,7 +59,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
         "--processes",
         type=int,
         metavar="N",
-        help="share the clusters among N worker processes "
+        help="upgrade, abort, recover: share the clusters among N worker processes "
         "(default: one per 100 clusters, at most two per core)",
     )
     parser.add_argument("--report", type=Path, metavar="FILE", help="write the JSON report here")
