@@ -276,7 +276,9 @@ class Runner:
         rest = [n for n in names if n not in canary]
         workers = self.fleet.workers
         processes = self.fleet.processes or auto_processes(len(names), workers)
-        if processes > 1:  # fork now: no thread, no connection yet
+        if processes > 1 and threading.active_count() > 1:  # a fork would copy held locks
+            log.warning("run %s: threads running; working in one process", self.report.run_id)
+        elif processes > 1:  # fork now: no thread, no connection yet
             self.pool = Shards(self, plan, min(processes, len(names)), workers)
         self._install_signals()
         self.progress.start()
