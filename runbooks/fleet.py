@@ -168,23 +168,29 @@ def prepare_host(host: Host, state_dir: Path, user_defined: dict[str, Any]) -> N
         opts.platform = "junos"
 
 
-_KNOWN_CACHE: dict[Path, list[str]] = {}
+_KNOWN_CACHE: dict[Path, dict[str, list[str]]] = {}
+
+
+def _known_index(known: Path) -> dict[str, list[str]]:
+    """known_hosts lines by each host name they list (read once per file and run)."""
+    index = _KNOWN_CACHE.get(known)
+    if index is None:
+        index = _KNOWN_CACHE[known] = {}
+        for line in known.read_text().splitlines():
+            for name in line.split(" ", 1)[0].split(","):
+                if name:
+                    index.setdefault(name, []).append(line)
+    return index
 
 
 def _extract_known_hosts(host: Host, known: Path, state_dir: Path) -> Path:
-    lines = _KNOWN_CACHE.get(known)
-    if lines is None:
-        lines = _KNOWN_CACHE[known] = known.read_text().splitlines()
-    names = set()
+    index = _known_index(known)
+    mine: list[str] = []
     for node in NODES:
         opts = host.connection_options.get(node)
         if opts is not None and opts.hostname:
-            names.add(
-                opts.hostname if opts.port in (None, 22) else f"[{opts.hostname}]:{opts.port}"
-            )
-    mine = [
-        ln for ln in lines if ln.split(" ", 1)[0] and names & set(ln.split(" ", 1)[0].split(","))
-    ]
+            name = opts.hostname if opts.port in (None, 22) else f"[{opts.hostname}]:{opts.port}"
+            mine += [ln for ln in index.get(name, []) if ln not in mine]
     if not mine:  # hashed entries or other forms: fall back to the whole file
         return known
     body = "\n".join(mine) + "\n"
