@@ -21,7 +21,7 @@ from pathlib import Path
 
 from common import ROOT, run_measured, table
 
-from simulator.testing import start_lab
+from simulator.testing import private_config, start_lab
 
 ICU_SIM_SECONDS = 52 * 60  # the lab's default ICU (lab-contract.md)
 
@@ -95,7 +95,7 @@ def one_run(args: argparse.Namespace) -> float:
                 "runbooks",
                 "upgrade",
                 "--config",
-                str(ROOT / "config.yaml"),
+                str(private_config(work)),
                 "--inventory",
                 str(lab.inventory_dir),
                 "--workers",

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from common import ROOT, proc_stats, run_measured, table
 
-from simulator.testing import start_lab
+from simulator.testing import private_config, start_lab
 
 
 def main() -> int:
@@ -35,7 +35,7 @@ def main() -> int:
                     "runbooks",
                     "status",
                     "--config",
-                    str(ROOT / "config.yaml"),
+                    str(private_config(work)),
                     "--inventory",
                     str(lab.inventory_dir),
                     "--workers",

@@ -3,33 +3,38 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 
-from nornir.core.task import Task
-
-from runbooks.engine import Runner
 from runbooks.fleet import Fleet
+from runbooks.policy import common_options
 from runbooks.report import Report
-from runbooks.upgrade import fleet_policy
-from tasks.abort import abort_cluster
-from tasks.runctx import ClusterRun, Outcome
+from runbooks.runner import Runner
+from tasks.jobs import srx_abort
+
+SUMMARY = "stop running ICUs safely; recover what the abort leaves inconsistent"
+DETAILS = """\
+Per cluster with an ICU running: `request system software abort in-service-upgrade` on the
+RG0 primary, then wait for it to land (the device finishes its current operation first):
+rolled back cleanly -> ok; left inconsistent (it landed during or after the secondary's
+reboot) -> recovered at once, or reported `inconsistent` with --no-recover; the primary's
+reboot had begun -> the upgrade is followed to its end, `too-late`. No ICU running ->
+skipped, nothing sent. Never held back by a maintenance window."""
+EXAMPLES = """\
+  python -m runbooks abort --cluster br-0023 --dry-run
+  python -m runbooks abort --filter site=nyc --no-recover --report abort.json"""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
+    g = parser.add_argument_group("abort")
+    g.add_argument(
         "--no-recover",
         action="store_true",
         help="report an inconsistent result with the recover command instead of recovering it",
     )
 
 
-def run(args: argparse.Namespace, fleet: Fleet, report: Report) -> int:
-    opts = fleet_policy(args, "abort")
+def prepare(args: argparse.Namespace, fleet: Fleet) -> Callable[[Report], int]:
+    opts = common_options(args, "abort", srx_abort)
     opts.windowed = False  # an abort is never held back by a maintenance window
-    opts.options = {"no_recover": args.no_recover}
-    runner = Runner(fleet, report, opts)
-    runner.report_path = args.report
-
-    def plan(task: Task, run: ClusterRun) -> Outcome:
-        return abort_cluster(task, run, target=task.host.get("target_release"))
-
-    return runner.run(plan)
+    opts.kwargs = {"no_recover": args.no_recover}
+    return lambda report: Runner(fleet, report, opts).run()

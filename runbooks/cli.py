@@ -1,20 +1,45 @@
-"""python -m runbooks <job> [options]: parse, validate (exit 2 before any device), dispatch."""
+"""The command line: parse, validate everything before any device is contacted, dispatch."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
+from runbooks import abort, recover, status, upgrade
 from runbooks import fleet as fleet_mod
-from runbooks.redact import RedactingFilter
-from runbooks.report import Report, new_run_id
+from runbooks.report import Report
 from tasks.errors import BadInput
+from tasks.executor import new_run_id
+from tasks.paths import open_private
+from tasks.redact import RedactingFilter
 
 EXIT_OK, EXIT_ATTENTION, EXIT_BAD_INPUT = 0, 1, 2
+JOBS: dict[str, ModuleType] = {
+    "status": status,
+    "upgrade": upgrade,
+    "abort": abort,
+    "recover": recover,
+}
+# Jobs that change devices: dry run, worker processes and the event stream apply to them.
+ACTING = ("upgrade", "abort", "recover")
+
+DESCRIPTION = """\
+Upgrade Juniper SRX chassis clusters with In-Band Cluster Upgrade (ICU), abort an ICU
+safely, recover clusters a failed window left inconsistent, and report the fleet's state.
+Every step observes the device first; destructive commands are journaled before they are
+sent and never resent; a re-run resumes where the last one stopped."""
+
+EXIT_CODES = """\
+exit codes:
+  0    every selected cluster reached the job's goal (ok, skipped, or would-* in a dry run)
+  1    at least one cluster failed, was refused, not started or locked: read the report
+  2    bad input (config, inventory, flags, filters, report file): nothing was sent
+  130  stopped by a second Ctrl-C/SIGTERM (the journal lets the next run re-attach)"""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -25,105 +50,111 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_BAD_INPUT)
 
 
-def _jobs() -> dict[str, ModuleType]:
-    from runbooks import status
-
-    jobs: dict[str, ModuleType] = {"status": status}
-    for name in ("upgrade", "abort", "recover"):
-        try:
-            jobs[name] = __import__(f"runbooks.{name}", fromlist=["run"])
-        except ModuleNotFoundError:
-            continue
-    return jobs
-
-
-def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", default="config.yaml", help="Nornir config file")
-    parser.add_argument("--inventory", metavar="DIR", help="use DIR/{hosts,groups,defaults}.yaml")
-    parser.add_argument(
+def _selection(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("selection and output")
+    g.add_argument("--config", default="config.yaml", help="Nornir config file (config.yaml)")
+    g.add_argument("--inventory", metavar="DIR", help="use DIR/{hosts,groups,defaults}.yaml")
+    g.add_argument(
         "--cluster",
         action="append",
         default=[],
         metavar="NAME",
         help="select a cluster (repeatable)",
     )
-    parser.add_argument(
+    g.add_argument(
         "--filter",
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="select clusters whose inventory data KEY equals VALUE (repeatable)",
+        help="select clusters whose inventory data KEY equals VALUE, e.g. site=nyc, "
+        "model=SRX345, group=NAME (repeatable)",
     )
-    parser.add_argument("--workers", type=int, help="clusters worked at once")
-    parser.add_argument(
-        "--processes",
-        type=int,
-        metavar="N",
-        help="upgrade, abort, recover: share the clusters among N worker processes "
-        "(default: one per 100 clusters, at most two per core)",
-    )
-    parser.add_argument("--report", type=Path, metavar="FILE", help="write the JSON report here")
-    parser.add_argument("--dry-run", action="store_true", help="send nothing that changes a device")
-    parser.add_argument("-v", "--verbose", action="count", default=0)
-    parser.add_argument(
-        "--yes",
-        "-y",
-        action="store_true",
-        help="never ask: every question takes its flag's value or its default",
-    )
-    parser.add_argument(
-        "--events",
-        type=Path,
-        metavar="FILE",
-        help="append one JSON object per event (for log shippers)",
-    )
-    parser.add_argument(
-        "--log-file", type=Path, metavar="FILE", help="log here, with the run id on every line"
-    )
-    parser.add_argument(
+    g.add_argument(
         "--from-report",
         type=Path,
         metavar="FILE",
         help="select the clusters of an earlier report (with --only)",
     )
-    parser.add_argument(
+    g.add_argument(
         "--only",
         metavar="OUTCOMES",
-        help="with --from-report: outcomes to pick, e.g. failed,not-started",
+        help="with --from-report: outcomes to pick (default failed,not-started)",
+    )
+    g.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="clusters worked at once (config: runner num_workers)",
+    )
+    g.add_argument("--report", type=Path, metavar="FILE", help="write the JSON report here (0600)")
+    g.add_argument(
+        "--log-file", type=Path, metavar="FILE", help="log here, with the run id on every line"
+    )
+    g.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="more log on stderr (-vv: library logs too)",
     )
 
 
-def build_parser(jobs: dict[str, ModuleType]) -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m runbooks", description=__doc__)
-    sub = parser.add_subparsers(dest="job", required=True, parser_class=_Parser)
-    for name, module in jobs.items():
-        job_parser = sub.add_parser(name, help=(module.__doc__ or "").strip().splitlines()[0])
-        _common(job_parser)
-        add: Callable[[argparse.ArgumentParser], None] = module.add_arguments
-        add(job_parser)
+def _acting(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("run")
+    g.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="observe and plan; send nothing that changes a device",
+    )
+    g.add_argument(
+        "--processes",
+        type=int,
+        metavar="N",
+        help="share the clusters among N worker processes (default: one per 100 clusters, "
+        "at most two per core)",
+    )
+    g.add_argument(
+        "--events",
+        type=Path,
+        metavar="FILE",
+        help="append one JSON object per event (for log shippers)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="python -m runbooks",
+        description=DESCRIPTION,
+        epilog=EXIT_CODES
+        + "\n\n'python -m runbooks JOB --help' shows a job's options and examples.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="job", required=True, parser_class=_Parser, metavar="JOB")
+    for name, module in JOBS.items():
+        job_parser = sub.add_parser(
+            name,
+            help=module.SUMMARY,
+            description=module.SUMMARY + "\n\n" + module.DETAILS,
+            epilog="examples:\n" + module.EXAMPLES + "\n\n" + EXIT_CODES,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        _selection(job_parser)
+        if name in ACTING:
+            _acting(job_parser)
+        module.add_arguments(job_parser)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    jobs = _jobs()
-    args = build_parser(jobs).parse_args(argv)
-    level = logging.WARNING - 10 * min(args.verbose, 2)
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for handler in logging.getLogger().handlers:
-        handler.setLevel(level)  # a --log-file may lower the root level; stderr stays put
-        handler.addFilter(RedactingFilter())
-    for noisy in ("ncclient", "paramiko", "jnpr", "napalm", "nornir"):
-        logging.getLogger(noisy).setLevel(logging.CRITICAL if args.verbose < 2 else logging.INFO)
-    module = jobs[args.job]
+    args = build_parser().parse_args(argv)
+    _configure_logging(args.verbose)
+    module = JOBS[args.job]
     run_id = new_run_id()
     try:
-        for flag in ("report", "events", "log_file"):
-            path = getattr(args, flag)
-            if path is not None and not _writable_dir(path.parent):
-                raise BadInput(f"--{flag.replace('_', '-')} directory not writable: {path.parent}")
+        _check_outputs(args)
         clusters = list(args.cluster)
         if args.from_report is not None:
-            picked = from_report(args.from_report, args.only)
+            picked = from_report(args.from_report, args.only, args.job)
             if not picked:
                 sys.stderr.write(
                     f"{args.job}: nothing selected from {args.from_report} "
@@ -139,27 +170,29 @@ def main(argv: list[str] | None = None) -> int:
             clusters=clusters,
             filters=args.filter,
             workers=args.workers,
-            dry_run=args.dry_run,
-            processes=args.processes,
+            dry_run=getattr(args, "dry_run", False),
+            processes=getattr(args, "processes", None),
         )
+        job = module.prepare(args, fleet)  # the job's own input, checked per cluster
     except BadInput as exc:
         sys.stderr.write(f"error: {exc}\n")
         return EXIT_BAD_INPUT
     if args.log_file is not None:
         _log_to_file(args.log_file, run_id)
-    report = Report(job=args.job, run_id=run_id)
-    try:
-        code: int = module.run(args, fleet, report)
-    except BadInput as exc:  # jobs validate per-cluster input before touching any device
-        sys.stderr.write(f"error: {exc}\n")
-        return EXIT_BAD_INPUT
+    code: int = job(Report(job=args.job, run_id=run_id))
     return code
 
 
-def from_report(path: Path, only: str | None) -> list[str]:
-    """Cluster names of an earlier report whose outcome is in `only` (failed,not-started)."""
-    import json
+def _check_outputs(args: argparse.Namespace) -> None:
+    for flag in ("report", "events", "log_file"):
+        path = getattr(args, flag, None)
+        if path is not None and not _writable_dir(path.parent):
+            raise BadInput(f"--{flag.replace('_', '-')} directory not writable: {path.parent}")
 
+
+def from_report(path: Path, only: str | None, job: str) -> list[str]:
+    """Cluster names of an earlier report whose outcome is in `only` (failed,not-started)."""
+    del job
     wanted = {w.strip() for w in (only or "failed,not-started").split(",") if w.strip()}
     try:
         data = json.loads(path.read_text())
@@ -169,6 +202,16 @@ def from_report(path: Path, only: str | None) -> list[str]:
         raise BadInput(f"report not found: {path}") from None
     except (ValueError, KeyError, TypeError, AttributeError):
         raise BadInput(f"not a runbooks report: {path}") from None
+
+
+def _configure_logging(verbose: int) -> None:
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.setLevel(level)  # a --log-file may lower the root level; stderr stays put
+        handler.addFilter(RedactingFilter())
+    for noisy in ("ncclient", "paramiko", "jnpr", "napalm", "nornir"):
+        logging.getLogger(noisy).setLevel(logging.CRITICAL if verbose < 2 else logging.INFO)
 
 
 class _RunIdFilter(logging.Filter):
@@ -182,7 +225,7 @@ class _RunIdFilter(logging.Filter):
 
 
 def _log_to_file(path: Path, run_id: str) -> None:
-    handler = logging.FileHandler(path)
+    handler = logging.StreamHandler(open(open_private(path, "a"), "a"))  # noqa: SIM115
     handler.setFormatter(
         logging.Formatter("%(asctime)s run=%(run_id)s %(levelname)s %(name)s: %(message)s")
     )
@@ -197,7 +240,5 @@ def _log_to_file(path: Path, run_id: str) -> None:
 
 
 def _writable_dir(path: Path) -> bool:
-    import os
-
     path = path if str(path) else Path(".")
     return path.is_dir() and os.access(path, os.W_OK)

@@ -5,7 +5,6 @@ Everything here raises BadInput with a one-line message; the CLI turns it into e
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,13 +14,11 @@ from nornir import InitNornir
 from nornir.core import Nornir
 from nornir.core.inventory import Host
 
-from tasks import connections
 from tasks.errors import BadInput
+from tasks.hosts import prepare_host
+from tasks.paths import check_name, private_dir
 from tasks.settings import Timing
-from tasks.values import NODES
-
-ENV_USER = "JUNOS_USERNAME"
-ENV_PASSWORD = "JUNOS_PASSWORD"
+from tasks.setup import resolved_state_dir
 
 
 @dataclass
@@ -81,18 +78,23 @@ def load(
     except Exception as exc:  # nornir/ruamel/pydantic raise many types for a bad file
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise BadInput(f"cannot load config/inventory: {type(exc).__name__}: {first}") from exc
-    connections.register()
     nr = select(nr, clusters, filters)
-    state_dir = Path(nr.config.user_defined.get("state_dir", "state"))
+    state_dir = resolved_state_dir(config_path, nr.config.user_defined.get("state_dir"))
+    nr.config.user_defined["state_dir"] = str(state_dir)
     try:
-        state_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(state_dir)
         probe = state_dir / f".probe-{os.getpid()}"
         probe.touch()
         probe.unlink()
     except OSError as exc:
         raise BadInput(f"state_dir {state_dir} is not writable: {exc.strerror}") from None
+    timing = nr.config.user_defined.get("timing") or {}
     for host in nr.inventory.hosts.values():
-        prepare_host(host, state_dir, nr.config.user_defined)
+        try:
+            check_name(host.name)
+        except BadInput as exc:
+            raise BadInput(exc.message, cluster=host.name) from None
+        prepare_host(host, state_dir, timing)
     return Fleet(
         nr=nr, state_dir=state_dir, user_defined=nr.config.user_defined, processes=processes
     )
@@ -132,108 +134,3 @@ def _matches(host: Host, key: str, value: str) -> bool:
     if isinstance(actual, list):
         return value in [str(a) for a in actual]
     return actual is not None and str(actual) == value
-
-
-def prepare_host(host: Host, state_dir: Path, user_defined: dict[str, Any]) -> None:
-    """Credentials from the environment, per-node connection extras, host-key policy."""
-    user = os.environ.get(ENV_USER) or host.username
-    password = os.environ.get(ENV_PASSWORD) or host.password
-    if not user or not password:
-        raise BadInput(f"no credentials: set {ENV_USER} and {ENV_PASSWORD}", cluster=host.name)
-    host.username, host.password = user, password
-    timing = Timing.resolve(host, user_defined.get("timing"))
-    ssh_config = _ssh_config(host, state_dir)
-    for node in NODES:
-        opts = host.connection_options.get(node)
-        if opts is None or not opts.hostname:
-            raise BadInput(f"connection_options.{node}.hostname missing", cluster=host.name)
-        extras = dict(opts.extras or {})
-        optional = dict(extras.get("optional_args") or {})  # own copy per node: nornir-napalm bug
-        port = opts.port or optional.get("port") or 830
-        try:
-            optional["port"] = int(port)
-        except (TypeError, ValueError):
-            raise BadInput(
-                f"connection_options.{node}.port is not a number", cluster=host.name
-            ) from None
-        opts.port = optional["port"]
-        optional["ssh_config_file"] = str(ssh_config.path)
-        extras.update(
-            optional_args=optional,
-            timeout=timing.rpc_timeout,
-            connect_timeout=timing.connect_timeout,
-            hostkey_verify=ssh_config.verify,
-        )
-        opts.extras = extras
-        opts.platform = "junos"
-
-
-_KNOWN_CACHE: dict[Path, dict[str, list[str]]] = {}
-
-
-def _known_index(known: Path) -> dict[str, list[str]]:
-    """known_hosts lines by each host name they list (read once per file and run)."""
-    index = _KNOWN_CACHE.get(known)
-    if index is None:
-        index = _KNOWN_CACHE[known] = {}
-        for line in known.read_text().splitlines():
-            for name in line.split(" ", 1)[0].split(","):
-                if name:
-                    index.setdefault(name, []).append(line)
-    return index
-
-
-def _extract_known_hosts(host: Host, known: Path, state_dir: Path) -> Path:
-    index = _known_index(known)
-    mine: list[str] = []
-    for node in NODES:
-        opts = host.connection_options.get(node)
-        if opts is not None and opts.hostname:
-            name = opts.hostname if opts.port in (None, 22) else f"[{opts.hostname}]:{opts.port}"
-            mine += [ln for ln in index.get(name, []) if ln not in mine]
-    if not mine:  # hashed entries or other forms: fall back to the whole file
-        return known
-    body = "\n".join(mine) + "\n"
-    path = (state_dir / "ssh" / f"kh-{hashlib.sha256(body.encode()).hexdigest()[:16]}").resolve()
-    if not path.is_file():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(body)
-        tmp.replace(path)
-    return path
-
-
-@dataclass(frozen=True)
-class _SshConfig:
-    path: Path
-    verify: bool
-
-
-def _ssh_config(host: Host, state_dir: Path) -> _SshConfig:
-    """An ssh_config of our own: the user's ~/.ssh/config must not change ports or keys."""
-    check = host.get("host_key_check")
-    verify = True if check is None else bool(check)
-    known = host.get("known_hosts") or "~/.ssh/known_hosts"
-    known_path = Path(os.path.expanduser(str(known))).resolve()
-    if verify and not known_path.is_file():
-        raise BadInput(
-            f"known_hosts file not found: {known_path} (or set host_key_check: false)",
-            cluster=host.name,
-        )
-    if verify:
-        # paramiko parses the whole known_hosts on every connect (39 ms for 600 entries):
-        # verify each cluster against an extract holding only its own nodes' lines.
-        known_path = _extract_known_hosts(host, known_path, state_dir)
-    body = (
-        f"Host *\n    UserKnownHostsFile {known_path}\n    StrictHostKeyChecking yes\n"
-        if verify
-        else "Host *\n    StrictHostKeyChecking no\n"
-    )
-    digest = hashlib.sha256(body.encode()).hexdigest()[:16]
-    path = (state_dir / "ssh" / f"{digest}.conf").resolve()
-    if not path.is_file():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(body)
-        tmp.replace(path)
-    return _SshConfig(path=path, verify=verify)

@@ -15,11 +15,12 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from runbooks.redact import redact
 from runbooks.view import console
+from tasks.redact import redact
 
 if TYPE_CHECKING:
-    from tasks.runctx import Event, Outcome
+    from tasks.events import Event
+    from tasks.runctx import Outcome
 
 MAX_LINES = 40
 
@@ -80,12 +81,20 @@ class Progress:
         counts = Counter(o.outcome for o in outcomes.values())
         line = f"{job}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
         if outcomes and not self.live_enabled:  # cron mail, logs: one plain line per cluster
-            width = max(len(name) for name in outcomes)
-            out = [
-                f"{name:<{width}}  {o.outcome:<12} {o.state:<16} "
-                f"{o.versions.get('node0') or '?':<14} {o.versions.get('node1') or '?':<14} "
-                f"{o.detail}"
+            width = max(len(name) for name in [*outcomes, "cluster"])
+            rows = [("cluster", "outcome", "state", "node0", "node1", "detail")] + [
+                (
+                    name,
+                    o.outcome,
+                    o.state,
+                    o.versions.get("node0") or "?",
+                    o.versions.get("node1") or "?",
+                    o.detail,
+                )
                 for name, o in sorted(outcomes.items())
+            ]
+            out = [
+                f"{r[0]:<{width}}  {r[1]:<13} {r[2]:<16} {r[3]:<14} {r[4]:<14} {r[5]}" for r in rows
             ]
             sys.stdout.write(redact("\n".join(out)) + "\n")
             sys.stdout.flush()
@@ -94,7 +103,7 @@ class Progress:
             for col in ("cluster", "outcome", "state", "node0", "node1", "detail"):
                 table.add_column(col, overflow="fold")
             for name, o in sorted(outcomes.items()):
-                style = "green" if o.outcome in ("ok", "skipped") else "red"
+                style = "green" if o.good else "red"
                 table.add_row(
                     name,
                     f"[{style}]{o.outcome}[/]",

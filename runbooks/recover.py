@@ -3,28 +3,31 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 
-from nornir.core.task import Task
-
-from runbooks.engine import Runner
 from runbooks.fleet import Fleet
+from runbooks.policy import add_schedule, common_options, schedule
 from runbooks.report import Report
-from runbooks.upgrade import add_schedule, fleet_policy, schedule
-from tasks.recover import recover_cluster
-from tasks.runctx import ClusterRun, Outcome
+from runbooks.runner import Runner
+from tasks.jobs import srx_recover
+
+SUMMARY = "bring inconsistent clusters back to one release (abort, rollback, reboot)"
+DETAILS = """\
+Acts only on inconsistent clusters (nodes on different releases) and leftover pending
+installs on the RG0 secondary. On the RG0 secondary, strictly in order and each verified:
+abort -> rollback node <id> -> reboot; then waits for it to rejoin and verifies the cluster
+consistent and healthy. Healthy clusters are skipped; ambiguous ones refused with the
+reason and the manual step."""
+EXAMPLES = """\
+  python -m runbooks recover --filter site=nyc --dry-run
+  python -m runbooks recover --from-report last-night.json --only failed --report morning.json"""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_schedule(parser)
+    add_schedule(parser, at_window_end=False)
 
 
-def run(args: argparse.Namespace, fleet: Fleet, report: Report) -> int:
-    opts = fleet_policy(args, "recover")
+def prepare(args: argparse.Namespace, fleet: Fleet) -> Callable[[Report], int]:
+    opts = common_options(args, "recover", srx_recover)
     schedule(args, opts, fleet)
-    runner = Runner(fleet, report, opts)
-    runner.report_path = args.report
-
-    def plan(task: Task, run: ClusterRun) -> Outcome:
-        return recover_cluster(task, run, target=task.host.get("target_release"))
-
-    return runner.run(plan)
+    return lambda report: Runner(fleet, report, opts).run()

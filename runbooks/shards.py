@@ -9,7 +9,7 @@ cluster). Everything else happens in the main process, which is the run as an op
 it: progress, report, --events, log, the failure budget, signals. Workers forward every
 event and outcome to it, ignore SIGINT/SIGTERM (the main process decides what an interrupt
 means) and die with it. Halt, in-flight slots and interrupt live in fork-shared memory
-(tasks.runctx.FleetGate).
+(tasks.gate.SharedGate).
 """
 
 from __future__ import annotations
@@ -24,14 +24,20 @@ import signal
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing import connection
 from typing import TYPE_CHECKING, Any
 
-from tasks.runctx import Event, Outcome
+from tasks.events import Event, EventKind
+from tasks.gate import FleetGate
+from tasks.runctx import Outcome, Sink
 
 if TYPE_CHECKING:
-    from runbooks.engine import Plan, Runner
+    from runbooks.sinks import FleetView
+
+# work(names, threads, sink): run these clusters in this process, outcomes to `sink`
+Work = Callable[[list[str], int, Sink], None]
 
 log = logging.getLogger(__name__)
 
@@ -47,17 +53,17 @@ def auto_processes(clusters: int, workers: int) -> int:
 
 
 class ShardLink:
-    """A worker process's line to the main process (many cluster threads share it)."""
+    """A worker process's sink: its line to the main process (its cluster threads share it)."""
 
     def __init__(self, conn: connection.Connection) -> None:
         self._conn = conn
         self._lock = threading.Lock()
 
-    def send_event(self, event: Event, quiet: bool) -> None:
+    def event(self, event: Event, *, quiet: bool = False) -> None:
         self._send(("event", event, quiet))
 
-    def send_outcome(self, name: str, outcome: Outcome, event: Event, published: bool) -> None:
-        self._send(("finished", name, outcome, event, published))
+    def finished(self, cluster: str, outcome: Outcome, event: Event, *, published: bool) -> None:
+        self._send(("finished", cluster, outcome, event, published))
 
     def send_ran(self) -> None:
         """Every cluster of the last `run` message has its outcome sent."""
@@ -77,10 +83,19 @@ class _Worker:
 
 
 class Shards:
-    """The worker processes of one run, driven from the main process's main thread."""
+    """The worker processes of one run, driven from the main process's main thread. It sees
+    only what each process works (`work`), the main process's sink (`view`) and the gate."""
 
-    def __init__(self, runner: Runner, plan: Plan, count: int, workers: int) -> None:
-        self.runner = runner
+    def __init__(
+        self,
+        work: Work,
+        view: FleetView,
+        gate: FleetGate,
+        count: int,
+        workers: int,
+        close_local: Callable[[], None],
+    ) -> None:
+        self.view, self.gate = view, gate
         self.workers: list[_Worker] = []
         per_process = max(1, math.ceil(workers / count))
         main = os.getpid()
@@ -92,7 +107,7 @@ class Shards:
                 ours.close()
                 for other in self.workers:
                     other.conn.close()
-                _work(runner, plan, theirs, per_process, main)
+                _work(work, close_local, theirs, per_process, main)
             theirs.close()
             self.workers.append(_Worker(pid, ours))
 
@@ -131,11 +146,11 @@ class Shards:
     def _deliver(self, worker: _Worker, message: tuple[Any, ...]) -> None:
         if message[0] == "event":
             _, event, quiet = message
-            self.runner.publish(event, quiet=quiet)
+            self.view.event(event, quiet=quiet)
         elif message[0] == "finished":
             _, name, outcome, event, published = message
             worker.assigned.discard(name)
-            self.runner.finished(name, outcome, event, published=published)
+            self.view.finished(name, outcome, event, published=published)
 
     def _lost(self, worker: _Worker) -> None:
         """A worker process died: every cluster it held ends this run in a named state. The
@@ -143,14 +158,14 @@ class Shards:
         worker.alive = False
         status = self._reap(worker)
         log.error(
-            "run %s: worker process %d died (%s)", self.runner.report.run_id, worker.pid, status
+            "run %s: worker process %d died (%s)", self.view.report.run_id, worker.pid, status
         )
         self._orphaned(sorted(worker.assigned), f"worker process died ({status})")
         worker.assigned.clear()
 
     def _orphaned(self, names: list[str], why: str) -> None:
         for name in names:
-            if name in self.runner.started:
+            if name in self.view.started:
                 outcome = Outcome(
                     "failed",
                     "unknown",
@@ -159,16 +174,17 @@ class Shards:
                 )
             else:
                 outcome = Outcome("not-started", "unknown", {}, why)
+            report = self.view.report
             event = Event(
                 time.time(),
-                self.runner.report.run_id,
-                self.runner.opts.job,
+                report.run_id,
+                report.job,
                 name,
-                "cluster-finished",
+                EventKind.CLUSTER_FINISHED,
                 {"outcome": outcome.outcome, "state": outcome.state, "detail": outcome.detail},
             )
-            self.runner.gate.record(outcome.outcome)
-            self.runner.finished(name, outcome, event, published=True)
+            self.gate.record(outcome.outcome)
+            self.view.finished(name, outcome, event, published=True)
 
     @staticmethod
     def _reap(worker: _Worker) -> str:
@@ -201,19 +217,25 @@ class Shards:
                 os.kill(worker.pid, signal.SIGKILL)
 
 
-def _work(runner: Runner, plan: Plan, conn: connection.Connection, workers: int, main: int) -> None:
+def _work(
+    work: Work,
+    close_local: Callable[[], None],
+    conn: connection.Connection,
+    workers: int,
+    main: int,
+) -> None:
     """A worker process's whole life: run what it is given until told to exit."""
     code = 0
     try:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         _die_with(main)
-        runner.shard = link = ShardLink(conn)
+        link = ShardLink(conn)
         while True:
             message = conn.recv()
             if message[0] != "run":
                 break
-            runner.run_here(message[1], plan, workers)
+            work(message[1], workers, link)
             link.send_ran()
     except EOFError:
         code = 0  # the main process is gone: nothing left to report to
@@ -222,7 +244,7 @@ def _work(runner: Runner, plan: Plan, conn: connection.Connection, workers: int,
         code = 70
     finally:
         with contextlib.suppress(Exception):
-            runner.close_local()
+            close_local()
         os._exit(code)
 
 

@@ -1,116 +1,76 @@
-"""status: read-only fleet view; classifies every selected cluster. Sends nothing that changes."""
+"""status: read-only fleet view; classifies every selected cluster."""
 
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
-
-from nornir.core.task import Result, Task
+from collections.abc import Callable
 
 from runbooks.fleet import Fleet
-from runbooks.journal import Journal
 from runbooks.report import ClusterReport, Report, now_iso
 from runbooks.view import print_status_table
-from tasks.classify import ClusterState, classify
-from tasks.connections import drop_all
-from tasks.icu import inflight
-from tasks.observe import observe
-from tasks.settings import Timing
-from tasks.values import NODES, ClusterView
+from tasks.gate import SharedGate
+from tasks.jobs import srx_status
+from tasks.journal import LocalJournal
+from tasks.locks import FlockLocks
+from tasks.runctx import RunContext
+from tasks.status import ClusterSummary
+
+SUMMARY = "read-only fleet view: classify every selected cluster"
+DETAILS = """\
+Per cluster: each node's release, the RG0/RG1 primary, pending installs, health findings
+and the classification (healthy, inconsistent, icu-in-progress, pending-install, degraded,
+unreachable, not-clustered). Sends nothing that changes a device, takes no lock, writes no
+journal. The report calls healthy clusters `ok` and every other `failed`."""
+EXAMPLES = """\
+  python -m runbooks status --filter site=nyc
+  python -m runbooks status --report status.json && echo "all healthy\""""
 
 
-@dataclass(frozen=True)
-class ClusterSummary:
-    name: str
-    state: str
-    versions: dict[str, str | None]
-    rg_primaries: dict[int, str | None]
-    pending: dict[str, bool]
-    findings: tuple[str, ...]
-    notes: tuple[str, ...]
+class _Quiet:
+    """status publishes no events: the table at the end is its output."""
 
-    def report(self) -> ClusterReport:
-        healthy = self.state == ClusterState.HEALTHY.value
-        return ClusterReport(
-            outcome="ok" if healthy else "failed",
-            state=self.state,
-            versions=self.versions,
-            detail="; ".join(self.findings) if self.findings else "healthy",
-            extra={
-                "rg_primary": {f"rg{k}": v for k, v in sorted(self.rg_primaries.items())},
-                "pending_install": self.pending,
-                "findings": list(self.findings),
-                "notes": list(self.notes),
-            },
-        )
+    def event(self, event: object, *, quiet: bool = False) -> None:
+        del event, quiet
 
-
-def summarize(view: ClusterView, *, icu_started: bool = False) -> ClusterSummary:
-    verdict = classify(view, icu_started=icu_started)
-    status = view.status
-    primaries: dict[int, str | None] = {}
-    if status is not None:
-        for rg in status.groups:
-            found = rg.nodes_with("primary")
-            primaries[rg.rg_id] = found[0] if len(found) == 1 else None
-    return ClusterSummary(
-        name=view.name,
-        state=verdict.state.value,
-        versions={n: view.versions.get(n) for n in NODES},
-        rg_primaries=primaries,
-        pending={n: bool(v.pending) for n, v in view.nodes.items()},
-        findings=verdict.findings,
-        notes=verdict.notes,
-    )
-
-
-def status_task(task: Task, *, timing: Timing, icu_started: bool) -> Result:
-    try:
-        view = observe(task, timeout=timing.rpc_timeout)
-    finally:
-        drop_all(task)
-    return Result(host=task.host, result=summarize(view, icu_started=icu_started))
+    def finished(self, cluster: str, outcome: object, event: object, *, published: bool) -> None:
+        del cluster, outcome, event, published
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    del parser  # status has only the common options
+    del parser  # status has only the selection and output options
 
 
-def run(args: argparse.Namespace, fleet: Fleet, report: Report) -> int:
-    results = fleet.nr.run(
-        task=_status_one,
-        name="status",
-        fleet=fleet,
-        journal=Journal(fleet.state_dir),
-        on_failed=True,
+def prepare(args: argparse.Namespace, fleet: Fleet) -> Callable[[Report], int]:
+    def run(report: Report) -> int:
+        return _run(args, fleet, report)
+
+    return run
+
+
+def _run(args: argparse.Namespace, fleet: Fleet, report: Report) -> int:
+    context = RunContext(
+        run_id=report.run_id,
+        state_dir=fleet.state_dir,
+        journal=LocalJournal(fleet.state_dir),
+        locks=FlockLocks(fleet.state_dir, report.run_id),
+        gate=SharedGate(),
+        sink=_Quiet(),
+        timing_defaults=dict(fleet.user_defined.get("timing") or {}),
     )
+    results = fleet.nr.run(task=srx_status, name="status", context=context, on_failed=True)
     summaries: list[ClusterSummary] = []
     for name in fleet.names:
         multi = results.get(name)
-        if multi is None or multi[0].failed or not isinstance(multi[0].result, ClusterSummary):
+        found = multi[0].result if multi else None
+        if not isinstance(found, ClusterSummary):
             err = str(multi[0].exception or multi[0].result) if multi else "no result"
-            summaries.append(
-                ClusterSummary(
-                    name,
-                    ClusterState.UNREACHABLE.value,
-                    dict.fromkeys(NODES),
-                    {},
-                    {},
-                    (f"status failed: {err.splitlines()[0]}",),
-                    (),
-                )
-            )
-        else:
-            summaries.append(multi[0].result)
+            found = ClusterSummary.unreachable(name, f"status failed: {err.splitlines()[0]}")
+        summaries.append(found)
     for s in summaries:
-        report.clusters[s.name] = s.report()
+        detail = "; ".join(s.findings) if s.findings else "healthy"
+        outcome = "ok" if s.healthy else "failed"
+        report.clusters[s.name] = ClusterReport(outcome, s.state, s.versions, detail, s.extra())
     report.finished = now_iso()
     report.write(args.report)
     print_status_table(summaries)
-    return 0 if all(s.state == ClusterState.HEALTHY.value for s in summaries) else 1
-
-
-def _status_one(task: Task, *, fleet: Fleet, journal: Journal) -> Result:
-    # An ICU this tool sent whose end no run has seen explains pending installs.
-    icu_started = inflight(journal.history(task.host.name)) is not None
-    return status_task(task, timing=fleet.timing(task.host), icu_started=icu_started)
+    return 0 if all(s.healthy for s in summaries) else 1

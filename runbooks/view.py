@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
-from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
 
-if TYPE_CHECKING:
-    from runbooks.status import ClusterSummary
+from tasks.status import ClusterSummary
 
 STATE_STYLE = {
     "healthy": "green",

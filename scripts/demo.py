@@ -15,7 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from simulator.testing import start_lab
+from simulator.testing import private_config, start_lab
 
 ROOT = Path(__file__).resolve().parents[1]  # the project root
 SPEED = 300.0  # one ICU of ~52 simulated minutes takes ~10 s
@@ -53,7 +53,7 @@ def runbook(inventory: Path, state: Path, *args: str) -> int:
         "runbooks",
         args[0],
         "--config",
-        str(ROOT / "config.yaml"),
+        str(private_config(state)),
         "--inventory",
         str(inventory),
         *args[1:],

@@ -17,6 +17,7 @@ import yaml
 from simulator.model import DURATIONS, PHASES, REJOIN_SECONDS, Cluster, Node
 from simulator.replies import package_digest
 from simulator.server import Lab, SimCluster
+from tasks.srx import DEFAULT_TIMING
 
 OLD, NEW, ROLLBACK = "23.4R2-S3.9", "24.2R2-S1.3", "23.2R2.21"
 PACKAGE_SIZE = 456_130_000
@@ -43,17 +44,9 @@ FAULTS = {
     "abort-slow",
 }
 CLUSTER_KEYS = {"name", "model", "state", "icu_phase", "faults", "release", "target"}
-SIM_TIMING = {
-    "rpc_timeout": 60,
-    "connect_timeout": 30,
-    "poll_interval": 30,
-    "install_deadline": 3600,
-    "reboot_deadline": 2700,
-    "settle_deadline": 900,
-    "abort_deadline": 1800,
-    "icu_reply_timeout": 60,
-    "icu_estimate": 3300,
-}
+# The runbooks' real-world timing, scaled to the lab's speed by write_inventory; the window
+# estimate is the lab's own ICU (about 52 simulated minutes) plus its verification.
+SIM_TIMING = {**DEFAULT_TIMING, "icu_estimate": 3300}
 FLOORS = {
     "rpc_timeout": 10,
     "connect_timeout": 30,  # set-up time is real, not simulated: never scaled down

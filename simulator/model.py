@@ -7,8 +7,9 @@ what the reference marks [I] (inferred) is written here so it can be changed in 
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
+
+from tasks.srx import is_branch, package_release, path_violation
 
 PHASES = (
     "validate",
@@ -35,26 +36,6 @@ SESSION_DROP_AFTER = 30.0  # session-drop fault: seconds after the ICU start / a
 ABORT_SLOW_EXTRA = 600.0  # abort-slow fault: the current operation runs this much longer
 SLOW_REBOOT_FACTOR = 2.0  # slow-reboot fault: 30 instead of 15 minutes, within real deadlines
 COLD_SYNC_UNTIL = 180.0  # the CS monitor failure shows from boot until this long after it
-BRANCH = ("SRX300", "SRX320", "SRX340", "SRX345", "SRX380", "SRX550", "SRX650")
-SRX300_FAMILY = ("SRX300", "SRX320", "SRX340", "SRX345", "SRX380")
-_PACKAGE_RELEASE = re.compile(r"-(\d+\.\d+[A-Z][\w.-]*?)(?:-signed|-limited)?\.tgz$")
-_RELEASE = re.compile(r"(\d+)\.(\d+)[A-Z](\d+)")
-
-
-def release_tuple(release: str) -> tuple[int, ...]:
-    """'24.4R1.9' -> (24, 4, 1): enough to apply the ICU path rules."""
-    m = _RELEASE.match(release)
-    return tuple(int(x) for x in m.groups()) if m else (0,)
-
-
-def package_release(package: str) -> str | None:
-    """The release a package installs, from its name (junos-srxsme-24.2R2-S1.3.tgz)."""
-    m = _PACKAGE_RELEASE.search(package)
-    return m.group(1) if m else None
-
-
-def family(model: str) -> str:
-    return next((f for f in BRANCH if model.upper().startswith(f)), model.upper())
 
 
 @dataclass
@@ -212,12 +193,11 @@ class Cluster:
             return False, "error: peer node is not reachable; aborting ICU"
         if p.release != s.release:
             return False, "error: nodes run different software versions; aborting ICU"
-        if family(self.model) not in BRANCH and not reboot:
+        if not is_branch(self.model) and not reboot:
             return False, "'reboot' keyword must be specified. Aborting ISSU"
-        if family(self.model) in SRX300_FAMILY and target.upper().startswith("24.4R1"):
-            return False, f"error: ICU to {target} is not supported on {self.model}; aborting ICU"
-        if family(self.model) in SRX300_FAMILY and release_tuple(target) < (18, 1, 1):
-            return False, f"error: ICU cannot downgrade below 18.1R1 on {self.model}; aborting ICU"
+        violation = path_violation(self.model, target)
+        if violation:
+            return False, f"error: {violation}; aborting ICU"
         if any(n.pending for n in (p, s)):
             return False, "ERROR: There is already an install pending; aborting ICU"
         if package not in p.files:

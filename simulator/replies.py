@@ -13,7 +13,8 @@ from xml.sax.saxutils import escape
 
 from lxml import etree
 
-from simulator.model import Cluster, release_tuple
+from simulator.model import Cluster
+from tasks.srx import older_than
 
 RULE = "-" * 74
 NOT_JUNOS_EVOLVED = "could not resolve file: /usr/share/cevo/cevo_version"
@@ -65,7 +66,7 @@ def _per_node_text(ctx: Ctx, inner: Callable[[str], str]) -> str:
 
 def _old(release: str) -> bool:
     """Releases before 15.1 have no <junos-version> and no <monitor-failures>."""
-    return release_tuple(release) < (15, 1)
+    return older_than(release, "15.1R1")
 
 
 def hostname(c: Cluster, node: str) -> str:

@@ -138,3 +138,14 @@ def start_lab(
     extra_args: tuple[str, ...] = (),
 ) -> LabProcess:
     return LabProcess(lab, workdir, clusters=clusters, speed=speed, extra_args=extra_args)
+
+
+def private_config(workdir: Path) -> Path:
+    """A copy of the project's config.yaml for one test, script or rehearsal: its state_dir
+    (journals, locks, transcripts) is workdir/state, not the project's own."""
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    config.setdefault("user_defined", {})["state_dir"] = str((workdir / "state").resolve())
+    workdir.mkdir(parents=True, exist_ok=True)
+    path = workdir / "config.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path

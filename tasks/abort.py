@@ -6,19 +6,21 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from nornir.core.task import Task
+from nornir.core.task import Result, Task
 
-from tasks.classify import ClusterState, classify
+from tasks.classify import classify
+from tasks.commands import ABORT_CLI
 from tasks.connections import node_rpc
 from tasks.errors import DeadlineExceeded, DeviceRefused, RunbookError
+from tasks.events import EventKind
 from tasks.icu import Baseline, Phase, evidence, inflight
-from tasks.recover import recover_cluster
+from tasks.outcomes import failed_now, outcome_from
+from tasks.recover import recover_plan
 from tasks.runctx import ClusterRun, Outcome
-from tasks.upgrade import failed_now, outcome_from, verify_upgraded
+from tasks.steps import done, step
 from tasks.values import NODES, ClusterView, IcuPhase
-from tasks.waits import look, poll_until
-
-ABORT_CLI = "request system software abort in-service-upgrade"
+from tasks.verify import verify_upgraded
+from tasks.waits import await_healthy, look, poll_until
 
 
 def icu_activity(view: ClusterView, base: Baseline | None) -> str | None:
@@ -38,7 +40,15 @@ def icu_activity(view: ClusterView, base: Baseline | None) -> str | None:
     return None
 
 
-def abort_cluster(
+def abort_target(view: ClusterView) -> str | None:
+    """The node an abort goes to: the RG0 primary, reachable."""
+    primary = view.status.rg0_primary if view.status else None
+    if primary is None or not view.nodes[primary].reachable:
+        primary = next((n for n in NODES if view.primary_seen_by(n) == n), None)
+    return primary
+
+
+def abort_plan(
     task: Task,
     run: ClusterRun,
     *,
@@ -52,133 +62,135 @@ def abort_cluster(
         base = found[1] if found else None
     phase = icu_activity(view, base)
     if phase is None:
-        return outcome_from(
-            view, "skipped", f"no ICU running ({classify(view).state.value}); nothing sent"
-        )
-    primary = view.status.rg0_primary if view.status else None
-    if primary is None or not view.nodes[primary].reachable:
-        primary = next((n for n in NODES if view.primary_seen_by(n) == n), None)
+        detail = f"no ICU running ({classify(view).state.value}); nothing sent"
+        return outcome_from(view, "skipped", detail)
+    primary = abort_target(view)
     if primary is None:
-        return outcome_from(
-            view,
-            "failed",
-            f"ICU running ({phase}) but no reachable RG0 primary to send the abort to",
-            phase=phase,
-        )
+        detail = f"ICU running ({phase}) but no reachable RG0 primary to send the abort to"
+        return outcome_from(view, "failed", detail, phase=phase)
     if run.dry_run:
         return outcome_from(
             view,
-            "skipped",
+            "would-abort",
             f"dry-run: ICU running ({phase}); would send '{ABORT_CLI}' to {primary} (RG0 primary)",
             plan={"node": primary, "command": ABORT_CLI},
         )
-    run.emit("step", step="abort", node=primary, phase=phase)
+    refused = step(task, send_abort, "abort", run=run, node=primary, phase=phase)
+    if refused is not None:
+        return refused
+    return step(task, await_abort, "abort landed", run=run, base=base, phase=phase, target=target)
+
+
+def send_abort(task: Task, *, run: ClusterRun, node: str, phase: str) -> Result:
+    """Step: the abort on the RG0 primary. A lost reply does not tell whether it landed:
+    the next step observes, nothing is ever resent."""
+    run.emit(EventKind.STEP, step="abort", node=node, phase=phase)
     try:
-        rpc = node_rpc(task, primary, timeout=run.timing.rpc_timeout, recorder=run.transcript)
+        rpc = node_rpc(task, node, timeout=run.timing.rpc_timeout, recorder=run.transcript)
     except RunbookError as exc:  # the session could not even be opened: nothing was sent
-        return failed_now(task, run, f"abort not sent: {exc.message}", phase=phase)
-    run.emit("command", node=primary, command=ABORT_CLI)
+        outcome = failed_now(task, run, f"abort not sent: {exc.message}", phase=phase)
+        return done(task, outcome, failed=True)
+    run.emit(EventKind.COMMAND, node=node, command=ABORT_CLI)
     try:
         words = rpc.abort_icu()
     except DeviceRefused as exc:
-        return failed_now(
-            task,
-            run,
-            f"abort refused by {primary}: {exc.message}",
-            phase=phase,
-        )
+        outcome = failed_now(task, run, f"abort refused by {node}: {exc.message}", phase=phase)
+        return done(task, outcome, changed=True, failed=True)
     except RunbookError as exc:
-        # A lost reply does not tell us whether the abort landed: observe, never resend.
         words = f"no reply ({exc.message}); observing"
-    run.emit("abort-sent", node=primary, phase=phase, reply=words)
-    return await_abort(task, run, base, phase, target)
+    run.emit(EventKind.ABORT_SENT, node=node, phase=phase, reply=words)
+    return done(task, None, changed=True)
+
+
+def landing(view: ClusterView, base: Baseline | None, goal: str | None) -> str | None:
+    """How the abort landed, from one observation: clean, inconsistent, too-late (the
+    primary's reboot had begun), pending; None while the current operation still runs (the
+    abort lands only after it)."""
+    stage = evidence(view, base, Phase.STARTED) if base is not None else None
+    late = stage is not None and stage.rank >= Phase.PRIMARY_REBOOTING.rank
+    reachable = all(view.nodes[n].reachable for n in NODES)
+    running = any(view.nodes[n].icu_phase not in (None, IcuPhase.IDLE) for n in NODES)
+    if not reachable or running or stage is Phase.PRIMARY_REBOOTING:
+        return "too-late" if late else None
+    versions = {view.versions[n] for n in NODES}
+    if len(versions) > 1:
+        return "inconsistent"
+    old = base.old_release if base else None
+    if late or (goal is not None and versions == {goal} and old != goal):
+        return "too-late"
+    if any(view.nodes[n].pending for n in NODES):
+        return None if base is not None else "pending"
+    return "clean"
 
 
 def await_abort(
-    task: Task, run: ClusterRun, base: Baseline | None, phase: str, target: str | None
-) -> Outcome:
-    """Wait for the abort to land (the current operation finishes first), then classify."""
+    task: Task, *, run: ClusterRun, base: Baseline | None, phase: str, target: str | None
+) -> Result:
+    """Step: wait for the abort to land (the current operation finishes first), then
+    classify and finish the cluster from there."""
     started = time.monotonic()
     goal = base.target if base else target
-    old = base.old_release if base else None
-
-    def landed(v: ClusterView) -> str | None:
-        if not all(v.nodes[n].reachable for n in NODES):
-            return None  # a node is rebooting: the current operation has not finished
-        if any(v.nodes[n].icu_phase not in (None, IcuPhase.IDLE) for n in NODES):
-            return None
-        if base is not None and evidence(v, base, Phase.STARTED) is Phase.PRIMARY_REBOOTING:
-            return None
-        versions = {v.versions[n] for n in NODES}
-        if len(versions) > 1:
-            return "inconsistent"
-        if goal is not None and versions == {goal} and old != goal:
-            return "too-late"
-        if any(v.nodes[n].pending for n in NODES):
-            return None if base is not None else "pending"
-        return "clean"
-
-    def too_late(v: ClusterView) -> bool:
-        return (
-            base is not None
-            and evidence(v, base, Phase.STARTED).rank >= Phase.PRIMARY_REBOOTING.rank
-        )
-
     try:
         found, view = poll_until(
             task,
             run,
-            lambda v: landed(v) or ("too-late" if too_late(v) else None),
+            lambda v: landing(v, base, goal),
             deadline=run.timing.abort_deadline,
             what="the abort to land",
             describe=lambda v: classify(v).detail,
         )
     except DeadlineExceeded as exc:
-        return failed_now(task, run, exc.message, phase=phase)
-    run.emit("icu-ended", how=f"abort landed: {found}")
-    extra: dict[str, Any] = {
-        "aborted_during": phase,
-        "abort_wait_s": round(time.monotonic() - started, 1),
-    }
+        return done(task, failed_now(task, run, exc.message, phase=phase), failed=True)
+    run.emit(EventKind.ICU_ENDED, how=f"abort landed: {found}")
+    extra = {"aborted_during": phase, "abort_wait_s": round(time.monotonic() - started, 1)}
     if found == "too-late":
-        run.emit("note", message="abort came too late: the primary's reboot had begun")
-        done = verify_upgraded(
-            task, run, base or Baseline("node0", "node1", old or "", str(goal), {})
+        outcome = _too_late(task, run, base, goal, phase)
+    elif found == "inconsistent":
+        outcome = _inconsistent(task, run, view, base, target, phase)
+    else:
+        outcome = _clean(task, run, phase, extra)
+    outcome.extra.update(extra)
+    return done(task, outcome, changed=run.changed, failed=not outcome.good)
+
+
+def _too_late(
+    task: Task, run: ClusterRun, base: Baseline | None, goal: str | None, phase: str
+) -> Outcome:
+    run.emit(EventKind.NOTE, message="abort came too late: the primary's reboot had begun")
+    old = base.old_release if base else ""
+    outcome = verify_upgraded(task, run, base or Baseline("node0", "node1", old, str(goal), {}))
+    outcome.outcome = "too-late" if outcome.outcome == "ok" else outcome.outcome
+    outcome.detail = f"abort came too late (during {phase}); the upgrade completed: " + (
+        outcome.detail
+    )
+    return outcome
+
+
+def _inconsistent(
+    task: Task,
+    run: ClusterRun,
+    view: ClusterView,
+    base: Baseline | None,
+    target: str | None,
+    phase: str,
+) -> Outcome:
+    run.emit(EventKind.NOTE, message="abort left the cluster inconsistent")
+    if run.options.get("no_recover"):
+        return outcome_from(
+            view,
+            "inconsistent",
+            f"aborted during {phase}: secondary on the new release, primary on the old; "
+            f"run `python -m runbooks recover --cluster {run.cluster}`",
         )
-        done.outcome = "too-late" if done.outcome == "ok" else done.outcome
-        done.detail = f"abort came too late (during {phase}); the upgrade completed: " + done.detail
-        done.extra.update(extra)
-        return done
-    if found == "inconsistent":
-        run.emit("note", message="abort left the cluster inconsistent")
-        if run.options.get("no_recover"):
-            return outcome_from(
-                view,
-                "inconsistent",
-                f"aborted during {phase}: secondary on "
-                "the new release, primary on the old; run `python -m runbooks "
-                f"recover --cluster {run.cluster}`",
-                **extra,
-            )
-        result = recover_cluster(
-            task,
-            run,
-            target=target or (base.target if base else None),
-            view=view,
-            prefix=f"aborted during {phase}, left inconsistent; ",
-        )
-        result.extra.update(extra)
-        return result
-    # clean: both nodes on the old release, nothing pending; verify healthy
+    prefix = f"aborted during {phase}, left inconsistent; "
+    goal = target or (base.target if base else None)
+    return recover_plan(task, run, target=goal, view=view, prefix=prefix)
+
+
+def _clean(task: Task, run: ClusterRun, phase: str, extra: dict[str, Any]) -> Outcome:
+    """Both nodes on the old release, nothing pending: verify healthy."""
     try:
-        _, view = poll_until(
-            task,
-            run,
-            lambda v: classify(v).state is ClusterState.HEALTHY,
-            deadline=run.timing.settle_deadline,
-            what="cluster healthy",
-            describe=lambda v: classify(v).detail,
-        )
+        view = await_healthy(task, run)
     except DeadlineExceeded as exc:
         return failed_now(task, run, f"aborted during {phase}, but {exc.message}", **extra)
     return outcome_from(
@@ -186,5 +198,4 @@ def await_abort(
         "ok",
         f"aborted during {phase}; rolled back cleanly, both nodes on "
         f"{view.versions['node0']}, cluster healthy (verified)",
-        **extra,
     )

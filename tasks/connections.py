@@ -20,7 +20,8 @@ from nornir.core.plugins.connections import ConnectionPluginRegister
 from nornir.core.task import Task
 
 from tasks import session_tuning
-from tasks.errors import NodeUnreachable
+from tasks.errors import BadInput, NodeUnreachable
+from tasks.hosts import PREPARED
 from tasks.junos import NodeRpc, Recorder
 from tasks.values import NODES
 
@@ -54,6 +55,11 @@ class JunosNode:
         configuration: Config | None = None,
     ) -> None:
         extras = copy.deepcopy(extras or {})
+        if not extras.pop(PREPARED, False):  # never with the user's ssh_config or no key policy
+            raise BadInput(
+                f"connection to {hostname} not prepared: use the srx_* tasks "
+                "(or tasks.hosts.prepare_host) before opening node sessions"
+            )
         optional = dict(extras.pop("optional_args", None) or {})
         if port:
             optional["port"] = port
@@ -167,3 +173,6 @@ def open_side_session(
         recorder=recorder,
     )
     return plugin, rpc
+
+
+register()  # node0 / node1 exist as soon as the tasks that use them are imported

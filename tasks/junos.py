@@ -14,6 +14,7 @@ from typing import Any
 
 from lxml import etree
 
+from tasks.commands import IcuCommand
 from tasks.errors import DeviceRefused, NodeUnreachable, SessionLost
 from tasks.values import (
     BootTime,
@@ -32,6 +33,7 @@ Recorder = Callable[[str, str, str], None]  # (node, "sent" | "reply" | "error",
 
 _OLD_VERSION = re.compile(r"\[([^\]]+)\]")
 _ICU_STATE = re.compile(r"ICU state:\s*([\w-]+)")
+_ROLLBACK_RELEASE = re.compile(r'version\s+"?([\w.\-]+)"?\s+will become active', re.IGNORECASE)
 _NOT_CLUSTERED = "chassis cluster is not enabled"
 
 
@@ -288,6 +290,12 @@ def parse_icu_phase(text: str) -> IcuPhase | None:
         return IcuPhase.UNKNOWN
 
 
+def rollback_release(output: str) -> str | None:
+    """The release a rollback reply says will become active at the next reboot."""
+    match = _ROLLBACK_RELEASE.search(output)
+    return match.group(1) if match else None
+
+
 def output_text(elem: Element | bool) -> str:
     if elem is True or elem is False:
         return ""
@@ -390,16 +398,10 @@ class NodeRpc:
         return parse_icu_phase(output_text(reply))
 
     # actions --------------------------------------------------------------------------
-    def start_icu(self, package: str, options: dict[str, bool], *, timeout: float) -> PackageResult:
+    def start_icu(self, command: IcuCommand, *, timeout: float) -> PackageResult:
         """Send the ICU RPC. Its reply is unreliable: callers treat SessionLost as 'started'."""
-        toggles = {key.replace("-", "_"): True for key, on in options.items() if on}
         return parse_package_result(
-            self._call(
-                "request-package-in-service-upgrade",
-                timeout=timeout,
-                package_name=package,
-                **toggles,
-            )
+            self._call("request-package-in-service-upgrade", timeout=timeout, **command.rpc_args())
         )
 
     def abort_icu(self) -> str:

@@ -1,18 +1,17 @@
-"""Upgrade pre-checks: each a named check with pass/fail and evidence, all read-only."""
+"""Upgrade pre-checks: an ordered table of small read-only checks, each with pass/fail and
+evidence. The first check that fails ends the list (nothing is sent); `already-on-target`
+ends it with nothing to do."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from nornir.core.task import Task
-
 from tasks.classify import health_findings, icu_running
-from tasks.connections import node_rpc
 from tasks.errors import RunbookError
-from tasks.junos import free_bytes_for
-from tasks.releases import is_branch, is_high_end, model_family, path_violation
-from tasks.runctx import ClusterRun
+from tasks.junos import NodeRpc, free_bytes_for
 from tasks.settings import Target
+from tasks.srx import is_branch, is_high_end, model_family, path_violation
 from tasks.values import NODES, ClusterView, peer_of
 
 # The secondary receives a pushed copy and unpacks it; the primary unpacks its own copy.
@@ -30,161 +29,206 @@ class Check:
 
 
 @dataclass(frozen=True)
+class Finding:
+    passed: bool
+    evidence: str
+    on_target: bool = False  # already on the target: the list ends here, nothing to do
+
+
+@dataclass
+class Facts:
+    """What the checks read, and what earlier checks learned for later ones."""
+
+    view: ClusterView
+    target: Target
+    reader: Callable[[str], NodeRpc]  # read-only RPCs on a node
+    primary: str = ""
+    model: str = ""
+    package_size: int | None = None
+
+    @property
+    def remote(self) -> bool:
+        """An FTP/HTTP URL: the device fetches it during the ICU; nothing to look at here."""
+        return "://" in self.target.package
+
+
+CheckFn = Callable[[Facts], Finding | None]  # None: the check does not apply here
+
+
+def reachable(f: Facts) -> Finding:
+    down = [n for n in NODES if not f.view.nodes[n].reachable]
+    if down:
+        return Finding(False, "; ".join(f"{n}: {f.view.nodes[n].error}" for n in down))
+    return Finding(True, "both nodes answer")
+
+
+def cluster_enabled(f: Facts) -> Finding:
+    off = [n for n in NODES if not f.view.nodes[n].clustered]
+    return Finding(
+        not off, f"not enabled on {', '.join(off)}" if off else "chassis cluster enabled"
+    )
+
+
+def no_icu_running(f: Facts) -> Finding:
+    if icu_running(f.view):
+        phases = sorted({str(v.icu_phase) for v in f.view.nodes.values() if v.icu_phase} - {"idle"})
+        return Finding(False, f"the device reports an ICU in progress ({', '.join(phases)})")
+    return Finding(True, "no ICU in progress")
+
+
+def same_release(f: Facts) -> Finding:
+    v = f.view.versions
+    return Finding(v["node0"] == v["node1"] and v["node0"] is not None, _releases(f.view))
+
+
+def already_on_target(f: Facts) -> Finding | None:
+    current = f.view.versions["node0"]
+    if current != f.target.release:
+        return None
+    return Finding(True, f"both nodes run {current}", on_target=True)
+
+
+def no_pending_install(f: Facts) -> Finding:
+    pending = [n for n in NODES if f.view.nodes[n].pending]
+    return Finding(
+        not pending, f"install pending on {', '.join(pending)}" if pending else "nothing pending"
+    )
+
+
+def cluster_healthy(f: Facts) -> Finding:
+    findings, _notes = health_findings(f.view)
+    return Finding(
+        not findings,
+        "; ".join(findings)
+        or "every RG has one primary and one secondary, no priority 0, no monitor failures",
+    )
+
+
+def rg0_primary(f: Facts) -> Finding:
+    primary = f.view.status.rg0_primary if f.view.status else None
+    if primary is None:
+        return Finding(False, "no single RG0 primary")
+    software = f.view.nodes[primary].software
+    f.primary, f.model = primary, software.model if software else ""
+    return Finding(True, f"RG0 primary is {primary}")
+
+
+def model_supports_icu(f: Facts) -> Finding:
+    family = model_family(f.model)
+    if is_high_end(f.model):
+        return Finding(True, f"{family}: high-end, ISSU with 'reboot'")
+    if is_branch(f.model):
+        return Finding(True, f"{family}: branch SRX, ICU (no-sync)")
+    return Finding(False, f"model {f.model or 'unknown'} is not known to support ICU")
+
+
+def path_rules(f: Facts) -> Finding:
+    violation = path_violation(f.model, f.target.release)
+    return Finding(violation is None, violation or f"{_current(f)} -> {f.target.release} allowed")
+
+
+def package_present(f: Facts) -> Finding:
+    if f.remote:
+        f.package_size = f.target.size
+        return Finding(True, "remote package: fetched by the device, not checked here")
+    info = f.reader(f.primary).file_info(f.target.package)
+    if info is None:
+        return Finding(False, f"{f.target.package} not found on {f.primary}")
+    f.package_size = info.size
+    size_ok = f.target.size is None or info.size == f.target.size
+    return Finding(
+        size_ok,
+        f"{f.target.package} on {f.primary}, {info.size} bytes"
+        + ("" if size_ok else f", expected {f.target.size}"),
+    )
+
+
+def _checksum(algorithm: str) -> CheckFn:
+    def check(f: Facts) -> Finding | None:
+        expected = f.target.md5 if algorithm == "md5" else f.target.sha256
+        if not expected or f.remote:
+            return None
+        actual = f.reader(f.primary).checksum(f.target.package, algorithm)
+        same = actual == str(expected).lower()
+        return Finding(same, f"{algorithm} {actual}" + ("" if same else f", expected {expected}"))
+
+    return check
+
+
+def free_space(f: Facts) -> Finding:
+    if f.package_size is None:
+        return Finding(True, "not checked: the size of a remote package is unknown")
+    storage = f.reader(f.primary).storage()
+    need = int(f.package_size * SPACE_FACTOR)
+    short = []
+    for node in (f.primary, peer_of(f.primary)):
+        free = free_bytes_for(storage.get(node, []), "/var/tmp")
+        if free is None or free < need:
+            short.append(f"{node} {free if free is not None else 'unknown'}")
+    if short:
+        return Finding(False, f"need {need} bytes free, have: {', '.join(short)}")
+    return Finding(True, f"at least {need} bytes free in /var/tmp on both nodes")
+
+
+PRECHECKS: tuple[tuple[str, CheckFn], ...] = (
+    ("reachable", reachable),
+    ("cluster-enabled", cluster_enabled),
+    ("no-icu-running", no_icu_running),
+    ("same-release", same_release),
+    ("already-on-target", already_on_target),
+    ("no-pending-install", no_pending_install),
+    ("cluster-healthy", cluster_healthy),
+    ("rg0-primary", rg0_primary),
+    ("model-supports-icu", model_supports_icu),
+    ("path-rules", path_rules),
+    ("package-present", package_present),
+    ("package-md5", _checksum("md5")),
+    ("package-sha256", _checksum("sha256")),
+    ("free-space", free_space),
+)
+
+
+@dataclass(frozen=True)
 class PrecheckResult:
     checks: tuple[Check, ...]
     already_on_target: bool
-    primary: str | None
+    primary: str
     model: str
-    toggles: dict[str, bool]
 
     @property
     def failed(self) -> tuple[Check, ...]:
         return tuple(c for c in self.checks if not c.passed)
 
+    def to_json(self) -> list[dict[str, object]]:
+        return [c.to_json() for c in self.checks]
+
 
 def run_prechecks(
-    task: Task, run: ClusterRun, view: ClusterView, target: Target, toggles: dict[str, bool]
+    facts: Facts,
+    report: Callable[[Check], None] = lambda check: None,
+    table: tuple[tuple[str, CheckFn], ...] = PRECHECKS,
 ) -> PrecheckResult:
+    """Run the table in order until a check fails or says there is nothing to do."""
     checks: list[Check] = []
-
-    def add(name: str, passed: bool, evidence: str) -> bool:
-        checks.append(Check(name, passed, evidence))
-        run.emit("check", check=name, passed=passed, evidence=evidence)
-        return passed
-
-    def result(
-        already: bool = False, primary: str | None = None, model: str = ""
-    ) -> PrecheckResult:
-        return PrecheckResult(tuple(checks), already, primary, model, dict(toggles))
-
-    unreachable = [n for n in NODES if not view.nodes[n].reachable]
-    if not add(
-        "reachable",
-        not unreachable,
-        "both nodes answer"
-        if not unreachable
-        else "; ".join(f"{n}: {view.nodes[n].error}" for n in unreachable),
-    ):
-        return result()
-    not_clustered = [n for n in NODES if not view.nodes[n].clustered]
-    if not add(
-        "cluster-enabled",
-        not not_clustered,
-        "chassis cluster enabled"
-        if not not_clustered
-        else f"not enabled on {', '.join(not_clustered)}",
-    ):
-        return result()
-    running = sorted({str(v.icu_phase) for v in view.nodes.values() if v.icu_phase} - {"idle"})
-    if not add(
-        "no-icu-running",
-        not icu_running(view),
-        f"the device reports an ICU in progress ({', '.join(running)})"
-        if icu_running(view)
-        else "no ICU in progress",
-    ):
-        return result()
-    versions = view.versions
-    same = versions["node0"] == versions["node1"] and versions["node0"] is not None
-    if not add("same-release", same, f"node0 {versions['node0']}, node1 {versions['node1']}"):
-        return result()
-    current = str(versions["node0"])
-    if current == target.release:
-        add("already-on-target", True, f"both nodes run {current}")
-        return result(already=True)
-    pending = [n for n in NODES if view.nodes[n].pending]
-    if not add(
-        "no-pending-install",
-        not pending,
-        "nothing pending" if not pending else f"install pending on {', '.join(pending)}",
-    ):
-        return result()
-    findings, _notes = health_findings(view)
-    if not add(
-        "cluster-healthy",
-        not findings,
-        "; ".join(findings)
-        or "every RG has one primary and one secondary, no priority 0, no monitor failures",
-    ):
-        return result()
-    status = view.status
-    primary = status.rg0_primary if status else None
-    if not add(
-        "rg0-primary",
-        primary is not None,
-        f"RG0 primary is {primary}" if primary else "no single RG0 primary",
-    ):
-        return result()
-    assert primary is not None
-    software = view.nodes[primary].software
-    model = software.model if software else ""
-    if is_high_end(model):
-        toggles = {**toggles, "reboot": True}
-        ok, why = True, f"{model_family(model)}: high-end, ISSU with 'reboot'"
-    elif is_branch(model):
-        toggles = {**toggles, "no-sync": True}  # branch ICU is no-sync only
-        ok, why = True, f"{model_family(model)}: branch SRX, ICU (no-sync)"
-    else:
-        ok, why = False, f"model {model or 'unknown'} is not known to support ICU"
-    if not add("model-supports-icu", ok, why):
-        return result(primary=primary, model=model)
-    violation = path_violation(model, current, target.release)
-    if not add(
-        "path-rules", violation is None, violation or f"{current} -> {target.release} allowed"
-    ):
-        return result(primary=primary, model=model)
-    try:
-        _package_checks(task, run, add, primary, target)
-    except RunbookError as exc:
-        add("package-and-space", False, f"could not read: {exc.message}")
-    return PrecheckResult(tuple(checks), False, primary, model, toggles)
+    on_target = False
+    for name, fn in table:
+        try:
+            found = fn(facts)
+        except RunbookError as exc:  # the device did not answer a read: not a pass
+            found = Finding(False, f"could not read: {exc.message}")
+        if found is None:
+            continue
+        checks.append(Check(name, found.passed, found.evidence))
+        report(checks[-1])
+        if not found.passed or found.on_target:
+            on_target = found.on_target
+            break
+    return PrecheckResult(tuple(checks), on_target, facts.primary, facts.model)
 
 
-def _package_checks(task: Task, run: ClusterRun, add: object, primary: str, target: Target) -> None:
-    assert callable(add)
-    rpc = node_rpc(task, primary, timeout=run.timing.rpc_timeout, recorder=run.transcript)
-    remote = "://" in target.package  # an FTP/HTTP URL: the device fetches it during the ICU
-    if remote:
-        add("package-present", True, "remote package: fetched by the device, not checked here")
-        size = target.size
-    else:
-        info = rpc.file_info(target.package)
-        if info is None:
-            add("package-present", False, f"{target.package} not found on {primary}")
-            return
-        size_ok = target.size is None or info.size == target.size
-        if not add(
-            "package-present",
-            size_ok,
-            f"{target.package} on {primary}, {info.size} bytes"
-            + ("" if size_ok else f", expected {target.size}"),
-        ):
-            return
-        size = info.size
-    for algorithm, expected in (("md5", target.md5), ("sha256", target.sha256)):
-        if expected and not remote:
-            actual = rpc.checksum(target.package, algorithm)
-            if not add(
-                f"package-{algorithm}",
-                actual == str(expected).lower(),
-                f"{algorithm} {actual}"
-                + ("" if actual == str(expected).lower() else f", expected {expected}"),
-            ):
-                return
-    if size is None:
-        add("free-space", True, "not checked: the size of a remote package is unknown")
-        return
-    storage = rpc.storage()
-    need = int(size * SPACE_FACTOR)
-    short = []
-    for node in (primary, peer_of(primary)):
-        free = free_bytes_for(storage.get(node, []), "/var/tmp")
-        if free is None or free < need:
-            short.append(f"{node} {free if free is not None else 'unknown'}")
-    add(
-        "free-space",
-        not short,
-        f"at least {need} bytes free in /var/tmp on both nodes"
-        if not short
-        else f"need {need} bytes free, have: {', '.join(short)}",
-    )
+def _releases(view: ClusterView) -> str:
+    return f"node0 {view.versions['node0']}, node1 {view.versions['node1']}"
+
+
+def _current(f: Facts) -> str:
+    return str(f.view.versions["node0"])

@@ -1,32 +1,36 @@
 """Recovery of an inconsistent cluster (reference section 5), on the RG0 secondary only:
 
 abort -> rollback node <id> -> reboot, each verified before the next, then wait for the node
-to rejoin and verify the cluster consistent and healthy. Steps are journaled; a resumed
-recovery continues at the first step the device and the journal do not show as done.
+to rejoin and verify the cluster consistent and healthy. Each step is a Nornir subtask whose
+command is journaled before it leaves; a resumed recovery continues at the first step the
+journal (`progress`) and the device do not show as done, and never sends a rollback twice
+(a second one would cancel the first).
 """
 
 from __future__ import annotations
 
 import contextlib
-import re
-import time
 from dataclasses import dataclass
 from typing import Any
 
-from nornir.core.task import Task
+from nornir.core.task import Result, Task
 
 from tasks.classify import ClusterState, classify, icu_running
+from tasks.commands import ABORT_CLI, REBOOT_CLI, rollback_cli
 from tasks.connections import drop, node_rpc
 from tasks.errors import DeadlineExceeded, DeviceRefused, NodeUnreachable, RunbookError, SessionLost
+from tasks.events import EventKind
 from tasks.icu import inflight
-from tasks.releases import newer
+from tasks.junos import rollback_release
+from tasks.outcomes import failed_now, outcome_from
 from tasks.runctx import ClusterRun, Outcome
-from tasks.upgrade import failed_now, outcome_from
+from tasks.srx import newer
+from tasks.steps import done, step
 from tasks.values import NODES, ClusterView, node_id, peer_of
-from tasks.waits import look, poll_until
+from tasks.waits import await_healthy, look, poll_until
 
-_ROLLBACK_RELEASE = re.compile(r'version\s+"?([\w.\-]+)"?\s+will become active', re.IGNORECASE)
-RECOVER_STEPS = ("abort", "rollback", "reboot")
+LEGACY_STEP = "recover-step"  # journals before recover-verified: written after the abort's and
+# the rollback's reply, and *before* the reboot was sent
 
 
 @dataclass(frozen=True)
@@ -80,32 +84,67 @@ def decide(view: ClusterView, target: str | None) -> Decision:
             None,
             primary,
             f"an install is pending on the RG0 primary {primary}; "
-            f"run `request system software rollback node {node_id(primary)}` on it "
-            "by hand",
+            f"run `{rollback_cli(node_id(primary))}` on it by hand",
         )
     return Decision(None, primary, "nothing to recover")
 
 
-def _steps(run: ClusterRun) -> tuple[dict[str, dict[str, Any]], set[str]]:
-    """This recovery's journal so far: steps verified done, and steps sent at least once.
+@dataclass(frozen=True)
+class Progress:
+    """This recovery so far, from the journal: it lasts from its first step to recover-done
+    (or a new ICU), across runs."""
 
-    A recovery lasts from its first step to `recover-done` (or a new ICU), across runs: a
-    rollback sent by a run that died must never be sent again, since a second rollback
-    would cancel the first."""
-    done: dict[str, dict[str, Any]] = {}
+    sent: frozenset[str] = frozenset()  # steps whose command left (abort, rollback, reboot)
+    verified: frozenset[str] = frozenset()
+    reboot: dict[str, Any] | None = None  # the reboot that was sent: node, boot_before, run_id
+
+    @property
+    def resuming(self) -> bool:
+        return bool(self.sent or self.verified)
+
+    @property
+    def rolled_back(self) -> bool:
+        return "rollback" in self.sent or "rollback" in self.verified
+
+
+def progress(history: list[dict[str, Any]]) -> Progress:
     sent: set[str] = set()
-    for rec in run.history:
-        if rec.get("event") in ("recover-done", "icu-sending"):
-            done.clear()
-            sent.clear()
-        elif rec.get("event") == "recover-step":
-            done[str(rec["step"])] = rec
-        elif rec.get("event") == "recover-sending":
-            sent.add(str(rec["step"]))
-    return done, sent
+    verified: set[str] = set()
+    reboot: dict[str, Any] | None = None
+    for rec in history:
+        event, name = rec.get("event"), str(rec.get("step"))
+        if event in (EventKind.RECOVER_DONE, EventKind.ICU_SENDING):
+            sent, verified, reboot = set(), set(), None
+        elif event == EventKind.RECOVER_SENDING or (event == LEGACY_STEP and name == "reboot"):
+            sent.add(name)
+            reboot = rec if name == "reboot" else reboot
+        elif event in (EventKind.RECOVER_VERIFIED, LEGACY_STEP):
+            verified.add(name)
+    return Progress(frozenset(sent), frozenset(verified), reboot)
 
 
-def recover_cluster(
+def screen(view: ClusterView, prog: Progress, icu_run: str | None) -> tuple[str, str] | None:
+    """(outcome, detail) for a cluster that gets no recovery step now, else None."""
+    verdict = classify(view)
+    if icu_run is not None and not prog.resuming:
+        return (
+            "refused",
+            f"refused: the ICU sent by run {icu_run} has not been seen to its end; follow it "
+            "with `python -m runbooks upgrade --resume` or stop it with "
+            "`python -m runbooks abort` first",
+        )
+    if verdict.state is ClusterState.HEALTHY:
+        return "skipped", "healthy; nothing to recover" + (
+            " (the recovery an earlier run began is complete)" if prog.resuming else ""
+        )
+    if verdict.state not in (ClusterState.INCONSISTENT, ClusterState.PENDING_INSTALL) and (
+        prog.reboot is None
+    ):
+        return "refused", f"not recovered: {verdict.state.value} ({verdict.detail})"
+    return None
+
+
+def recover_plan(
     task: Task,
     run: ClusterRun,
     *,
@@ -114,145 +153,91 @@ def recover_cluster(
     prefix: str = "",
 ) -> Outcome:
     view = view or look(task, run)
-    verdict = classify(view)
-    done, sent = _steps(run)
-    resuming = bool(done or sent)
+    prog = progress(run.history)
     found = inflight(run.history)
-    if found is not None and not resuming:
-        return outcome_from(
-            view,
-            "refused",
-            prefix + f"refused: the ICU sent by run {found[0].get('run_id')} has not been seen "
-            "to its end; follow it with `python -m runbooks upgrade --resume` or stop it with "
-            "`python -m runbooks abort` first",
-        )
-    if verdict.state is ClusterState.HEALTHY and not resuming:
-        return outcome_from(view, "skipped", prefix + "healthy; nothing to recover")
-    if verdict.state not in (ClusterState.INCONSISTENT, ClusterState.PENDING_INSTALL) and not (
-        resuming and "reboot" in done
-    ):
-        return outcome_from(
-            view, "refused", prefix + f"not recovered: {verdict.state.value} ({verdict.detail})"
-        )
-    if "reboot" in done:
-        node, primary = str(done["reboot"]["node"]), peer_of(str(done["reboot"]["node"]))
+    early = screen(view, prog, str(found[0].get("run_id")) if found else None)
+    if early is not None:
+        if early[0] == "skipped" and prog.resuming:
+            run.emit(EventKind.RECOVER_DONE, node="", release=view.versions.get("node0"))
+        return outcome_from(view, early[0], prefix + early[1])
+    if prog.reboot is not None:
+        node = str(prog.reboot["node"])
         run.emit(
-            "note",
+            EventKind.NOTE,
             message=f"resuming: reboot of {node} was sent by run "
-            f"{done['reboot']['run_id']}; waiting for it to rejoin",
+            f"{prog.reboot['run_id']}; waiting for it to rejoin",
         )
-        return _after_reboot(task, run, node, primary, int(done["reboot"]["boot_before"]), prefix)
+        boot = int(prog.reboot["boot_before"])
+        return step(task, rejoin, "recover rejoin", run=run, node=node, boot=boot, prefix=prefix)
     decision = decide(view, target)
     if decision.node is None:
         return outcome_from(view, "refused", prefix + f"refused: {decision.reason}")
-    node, primary = decision.node, peer_of(decision.node)
-    want = str(view.versions[primary])
-    command_words = [
-        f"request system software abort in-service-upgrade (on {node})",
-        f"request system software rollback node {node_id(node)} (on {node})",
-        f"request system reboot (on {node})",
-    ]
     if run.dry_run:
+        words = [f"{c} (on {decision.node})" for c in _commands(decision.node)]
         return outcome_from(
             view,
-            "skipped",
-            prefix + f"dry-run: would recover {node} "
-            f"({decision.reason}): " + "; then ".join(command_words),
-            plan={"node": node, "commands": command_words},
+            "would-recover",
+            prefix
+            + f"dry-run: would recover {decision.node} ({decision.reason}): "
+            + "; then ".join(words),
+            plan={"node": decision.node, "commands": words},
         )
-    run.emit("step", step="recover", node=node, reason=decision.reason)
+    run.emit(EventKind.STEP, step="recover", node=decision.node, reason=decision.reason)
     try:
-        rpc = node_rpc(task, node, timeout=run.timing.rpc_timeout, recorder=run.transcript)
-        differs = view.versions[node] != want
-        pending = bool(view.nodes[node].pending)
-        # Journal and device together: an install pending on the node after a rollback this
-        # recovery sent is that rollback (a run died before seeing its reply); one nobody
-        # here sent is unexplained, and rolling back again would cancel it, not undo it.
-        rolled_back = differs and pending and ("rollback" in done or "rollback" in sent)
-        if differs and pending and not rolled_back:
-            return outcome_from(
-                view,
-                "refused",
-                prefix + f"refused: {node} runs {view.versions[node]} and has an install "
-                f"pending that this tool did not request; check `show system software "
-                f"rollback` on {node} and roll it back by hand",
-            )
-        if rolled_back:
-            run.emit("note", message=f"{node} already rolled back; resuming at the reboot")
-        else:
-            run.emit("command", node=node, command=command_words[0])
-            words = rpc.abort_icu()
-            run.emit("recover-step", step="abort", node=node, reply=words)
-            _abort_took_effect(task, run, node, view)
-            run.emit("recover-sending", step="rollback", node=node)
-            run.emit("command", node=node, command=command_words[1])
-            try:
-                result = rpc.rollback(node_id(node))
-            except SessionLost as exc:
-                # No answer is not a refusal, and never a reason to send it again: the device
-                # shows below whether it took effect (an install pending, or none left).
-                drop(task, node)
-                rpc = node_rpc(task, node, timeout=run.timing.rpc_timeout, recorder=run.transcript)
-                run.emit("recover-step", step="rollback", node=node, reply=f"({exc.message})")
-                run.emit("note", message=f"rollback: {exc.message}; checking {node} itself")
-            else:
-                if not result.ok:
-                    raise DeviceRefused(
-                        result.output or "rollback refused", step="rollback", node=node
-                    )
-                match = _ROLLBACK_RELEASE.search(result.output)
-                if view.versions[node] != want and (match is None or match.group(1) != want):
-                    raise DeviceRefused(
-                        f"rollback answered {result.output!r}; expected {want} to become active",
-                        step="rollback",
-                        node=node,
-                    )
-                run.emit("recover-step", step="rollback", node=node, reply=result.output)
-        current = look(task, run)
-        me = current.nodes[node]
-        if current.versions[node] == want:
-            if me.pending:  # rolling back a leftover install must leave nothing pending
-                raise DeviceRefused(
-                    f"an install is still pending on {node} after the "
-                    "rollback; not rebooting into it",
-                    step="rollback",
-                    node=node,
-                )
-            run.emit("note", message=f"{node} runs {want} with nothing pending; no reboot needed")
-            return _verify(task, run, node, want, prefix, "rollback")
-        if not me.pending:
-            raise DeviceRefused(
-                f"after rollback {node} shows no pending install; the reboot "
-                f"would not bring {want}",
-                step="rollback",
-                node=node,
-            )
-        boot_before = int(me.booted_at or 0)
-        run.emit("recover-step", step="reboot", node=node, boot_before=boot_before)
-        run.emit("command", node=node, command=command_words[2])
-        # A lost reply is expected: the box starts shutting down before it finishes the reply.
-        with contextlib.suppress(SessionLost, NodeUnreachable):
-            rpc.reboot(node_id(node), timeout=min(run.timing.rpc_timeout, 30))
-        drop(task, node)
-        return _after_reboot(task, run, node, primary, boot_before, prefix)
+        return _recover(task, run, view, decision.node, prog, prefix)
     except RunbookError as exc:
-        step = exc.step or "recover"
-        left = look(task, run)
+        where = exc.step or "recover"
+        detail = prefix + f"recover stopped at {where} on {decision.node}: {exc.message}"
+        return failed_now(task, run, detail, phase=where)
+
+
+def _commands(node: str) -> tuple[str, str, str]:
+    return ABORT_CLI, rollback_cli(node_id(node)), REBOOT_CLI
+
+
+def _recover(
+    task: Task, run: ClusterRun, view: ClusterView, node: str, prog: Progress, prefix: str
+) -> Outcome:
+    want = str(view.versions[peer_of(node)])
+    differs = view.versions[node] != want
+    pending = bool(view.nodes[node].pending)
+    # Journal and device together: an install pending on the node after a rollback this
+    # recovery sent is that rollback (a run died before seeing its reply); one nobody here
+    # sent is unexplained, and rolling back again would cancel it, not undo it.
+    rolled_back = differs and pending and prog.rolled_back
+    if differs and pending and not rolled_back:
         return outcome_from(
-            left,
-            "failed",
-            prefix + f"recover stopped at {step} on {node}: {exc.message}",
-            phase=step,
+            view,
+            "refused",
+            prefix + f"refused: {node} runs {view.versions[node]} and has an install "
+            f"pending that this tool did not request; check `show system software "
+            f"rollback` on {node} and roll it back by hand",
         )
+    if rolled_back:
+        run.emit(EventKind.NOTE, message=f"{node} already rolled back; resuming at the reboot")
+    else:
+        step(task, recover_abort, "recover abort", run=run, node=node, before=view)
+        named = want if differs else None  # a leftover install: the reply names the current one
+        step(task, recover_rollback, "recover rollback", run=run, node=node, want=named)
+    boot = step(task, check_rolled_back, "rollback verified", run=run, node=node, want=want)
+    if boot is None:
+        run.emit(
+            EventKind.NOTE, message=f"{node} runs {want} with nothing pending; no reboot needed"
+        )
+        return verified(task, run, node, want, prefix, "rollback")
+    step(task, recover_reboot, "recover reboot", run=run, node=node, boot=boot)
+    return step(task, rejoin, "recover rejoin", run=run, node=node, boot=boot, prefix=prefix)
 
 
-def _abort_took_effect(task: Task, run: ClusterRun, node: str, before: ClusterView) -> None:
-    """The abort is verified when no ICU runs any more and the cluster is as it was: the
-    device finishes its current operation first, so wait for that (abort_deadline)."""
+def recover_abort(task: Task, *, run: ClusterRun, node: str, before: ClusterView) -> Result:
+    """Step 1: the abort on the node to recover; verified when no ICU runs any more and the
+    releases are as they were (the device finishes its current operation first)."""
+    rpc = node_rpc(task, node, timeout=run.timing.rpc_timeout, recorder=run.transcript)
+    run.emit(EventKind.RECOVER_SENDING, step="abort", node=node, command=ABORT_CLI)
+    words = rpc.abort_icu()
 
     def settled(v: ClusterView) -> bool:
-        reachable = all(v.nodes[n].reachable for n in NODES)
-        return reachable and not icu_running(v)
+        return all(v.nodes[n].reachable for n in NODES) and not icu_running(v)
 
     try:
         _, after = poll_until(
@@ -267,19 +252,92 @@ def _abort_took_effect(task: Task, run: ClusterRun, node: str, before: ClusterVi
         raise DeviceRefused(exc.message, step="abort", node=node) from None
     if after.versions != before.versions:
         raise DeviceRefused(
-            "the cluster changed while the abort landed (releases "
-            f"{before.versions} -> {after.versions}); not rolling back",
+            f"the cluster changed while the abort landed (releases {before.versions} -> "
+            f"{after.versions}); not rolling back",
             step="abort",
             node=node,
         )
+    run.emit(EventKind.RECOVER_VERIFIED, step="abort", node=node, reply=words)
+    return done(task, words, changed=True)
 
 
-def _after_reboot(
-    task: Task, run: ClusterRun, node: str, primary: str, boot_before: int, prefix: str
-) -> Outcome:
+def recover_rollback(task: Task, *, run: ClusterRun, node: str, want: str | None) -> Result:
+    """Step 2: rollback node <id>; its reply must name the primary's release as the one that
+    becomes active. A lost reply is not a refusal, and never a reason to send it again: the
+    next step reads the device."""
+    rpc = node_rpc(task, node, timeout=run.timing.rpc_timeout, recorder=run.transcript)
+    command = rollback_cli(node_id(node))
+    run.emit(EventKind.RECOVER_SENDING, step="rollback", node=node, command=command)
+    try:
+        result = rpc.rollback(node_id(node))
+    except SessionLost as exc:
+        drop(task, node)
+        run.emit(EventKind.NOTE, message=f"rollback: {exc.message}; checking {node} itself")
+        return done(task, None, changed=True)
+    if not result.ok:
+        raise DeviceRefused(result.output or "rollback refused", step="rollback", node=node)
+    if want is not None and rollback_release(result.output) != want:
+        raise DeviceRefused(
+            f"rollback answered {result.output!r}; expected {want} to become active",
+            step="rollback",
+            node=node,
+        )
+    run.emit(EventKind.RECOVER_VERIFIED, step="rollback", node=node, reply=result.output)
+    return done(task, result.output, changed=True)
+
+
+def check_rolled_back(task: Task, *, run: ClusterRun, node: str, want: str) -> Result:
+    """The device after the rollback: the boot time to prove the reboot by, or None when the
+    node already runs `want` with nothing pending (a leftover install rolled back)."""
+    current = look(task, run)
+    me = current.nodes[node]
+    if current.versions[node] == want:
+        if me.pending:  # rolling back a leftover install must leave nothing pending
+            raise DeviceRefused(
+                f"an install is still pending on {node} after the rollback; not rebooting into it",
+                step="rollback",
+                node=node,
+            )
+        return done(task, None)
+    if not me.pending:
+        raise DeviceRefused(
+            f"after rollback {node} shows no pending install; the reboot would not bring {want}",
+            step="rollback",
+            node=node,
+        )
+    return done(task, int(me.booted_at or 0))
+
+
+def recover_reboot(task: Task, *, run: ClusterRun, node: str, boot: int) -> Result:
+    """Step 3: reboot the node. A lost reply is expected: the box starts shutting down before
+    it finishes the reply; the changed boot time proves the reboot."""
+    rpc = node_rpc(task, node, timeout=run.timing.rpc_timeout, recorder=run.transcript)
+    run.emit(
+        EventKind.RECOVER_SENDING, step="reboot", node=node, boot_before=boot, command=REBOOT_CLI
+    )
+    with contextlib.suppress(SessionLost, NodeUnreachable):
+        rpc.reboot(node_id(node), timeout=min(run.timing.rpc_timeout, 30))
+    drop(task, node)
+    return done(task, None, changed=True)
+
+
+def rejoin(task: Task, *, run: ClusterRun, node: str, boot: int, prefix: str) -> Result:
+    """Wait for the rebooted node to come back as RG0 secondary on the primary's release,
+    then verify the cluster."""
+    primary = peer_of(node)
+
     def gone_or_rebooted(v: ClusterView) -> bool:
         me = v.nodes[node]
-        return not me.reachable or (me.booted_at or 0) > boot_before
+        return not me.reachable or (me.booted_at or 0) > boot
+
+    def rejoined(v: ClusterView) -> bool:
+        me, other = v.nodes[node], v.nodes[primary]
+        if not (me.reachable and other.reachable and (me.booted_at or 0) > boot):
+            return False
+        rg0 = v.status.group(0) if v.status else None
+        member = rg0.member(node) if rg0 else None
+        same = v.versions[node] == v.versions[primary]
+        return same and bool(member and member.status == "secondary")
 
     t = run.timing
     try:
@@ -290,19 +348,6 @@ def _after_reboot(
             deadline=t.reboot_deadline,
             what=f"{node} rebooting (boot time change)",
         )
-        want_holder: dict[str, str] = {}
-
-        def rejoined(v: ClusterView) -> bool:
-            me, other = v.nodes[node], v.nodes[primary]
-            if not (me.reachable and other.reachable and (me.booted_at or 0) > boot_before):
-                return False
-            want_holder["want"] = str(v.versions[primary])
-            rg0 = v.status.group(0) if v.status else None
-            member = rg0.member(node) if rg0 else None
-            return v.versions[node] == v.versions[primary] and bool(
-                member and member.status == "secondary"
-            )
-
         _, view = poll_until(
             task,
             run,
@@ -312,32 +357,21 @@ def _after_reboot(
             describe=lambda v: classify(v).detail,
         )
     except DeadlineExceeded as exc:
-        return failed_now(
-            task,
-            run,
-            prefix + f"recover stopped at reboot on {node}: {exc.message}",
-            phase="reboot",
-        )
-    return _verify(task, run, node, str(view.versions[primary]), prefix, "reboot")
+        detail = prefix + f"recover stopped at reboot on {node}: {exc.message}"
+        outcome = failed_now(task, run, detail, phase="reboot")
+    else:
+        outcome = verified(task, run, node, str(view.versions[primary]), prefix, "reboot")
+    return done(task, outcome, changed=run.changed, failed=not outcome.good)
 
 
-def _verify(
+def verified(
     task: Task, run: ClusterRun, node: str, release: str, prefix: str, last_step: str
 ) -> Outcome:
-    started = time.monotonic()
     try:
-        _, view = poll_until(
-            task,
-            run,
-            lambda v: classify(v).state is ClusterState.HEALTHY,
-            deadline=run.timing.settle_deadline,
-            what="cluster healthy after recovery",
-            describe=lambda v: classify(v).detail,
-        )
+        view = await_healthy(task, run, what="cluster healthy after recovery")
     except DeadlineExceeded as exc:
         return failed_now(task, run, prefix + f"recover: {exc.message}", phase="verify")
-    del started
-    run.emit("recover-done", node=node, release=release)
+    run.emit(EventKind.RECOVER_DONE, node=node, release=release)
     return outcome_from(
         view,
         "ok",

@@ -1,136 +1,76 @@
-"""What a per-cluster plan gets from the runner: events out, journal history in, fleet gate."""
+"""What a per-cluster plan works with: the run's shared services (RunContext) and its own
+view of the run (ClusterRun: timing, history, options, events out), and how it ends (Outcome).
+"""
 
 from __future__ import annotations
 
-import ctypes
-import multiprocessing
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
+from tasks.events import Event, EventKind
+from tasks.gate import FleetGate
+from tasks.journal import Journal
+from tasks.junos import Recorder
+from tasks.locks import ClusterLocks
 from tasks.settings import Timing
+from tasks.transcripts import Transcripts
 
+if TYPE_CHECKING:
+    from nornir.core.task import Task
 
-@dataclass(frozen=True)
-class Event:
-    ts: float
-    run_id: str
-    job: str
-    cluster: str
-    kind: str  # step, check, phase, command, cluster-finished, note
-    data: dict[str, Any]
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "ts": round(self.ts, 3),
-            "run_id": self.run_id,
-            "job": self.job,
-            "cluster": self.cluster,
-            "event": self.kind,
-            **self.data,
-        }
+# Outcomes that reach the job's goal (exit code 0). A dry run that would act reached it too.
+GOOD_OUTCOMES = ("ok", "skipped", "would-upgrade", "would-abort", "would-recover")
+# Events that mean this run changed a device (the Nornir Result's `changed`).
+_CHANGES = (EventKind.COMMAND, EventKind.ICU_SENDING, EventKind.RECOVER_SENDING)
 
 
 @dataclass
 class Outcome:
-    """How one cluster ended this run (becomes its report entry)."""
+    """How one cluster ended this run (its report entry and the Nornir Result's data)."""
 
-    outcome: str  # ok | skipped | failed | not-started | inconsistent | refused | locked
+    outcome: str  # ok | skipped | failed | not-started | would-* | refused | locked | ...
     state: str
     versions: dict[str, str | None]
     detail: str
     extra: dict[str, Any] = field(default_factory=dict)
 
-
-class NotStarted(Exception):
-    """The fleet gate will not let this cluster start (halted, canary failed, window...)."""
-
-
-# Fork, not spawn: worker processes are forked from the loaded, validated run (runbooks.shards).
-_MP = multiprocessing.get_context("fork")
-_ACTIONS = ("finish", "abort")
-
-
-class FleetGate:
-    """Fleet policy shared by every cluster thread and every worker process of a run (it lives
-    in fork-shared memory): in-flight slots, failure budget, halt, interrupt."""
-
-    def __init__(self, *, max_in_flight: int | None = None, max_failures: int | None = None):
-        self._slots = _MP.BoundedSemaphore(max_in_flight) if max_in_flight else None
-        self._lock = _MP.RLock()  # writers only; re-entrant: halt() may run in a signal handler
-        # raw shared ctypes (the stubs type them poorly: Any)
-        self._halted: Any = _MP.RawArray(ctypes.c_char, 1024)
-        self._failures: Any = _MP.RawValue(ctypes.c_int, 0)
-        self._action: Any = _MP.RawValue(ctypes.c_int, 0)
-        self.max_failures = max_failures
-        self.interrupted = _MP.Event()
-
     @property
-    def failures(self) -> int:
-        return int(self._failures.value)
+    def good(self) -> bool:
+        return self.outcome in GOOD_OUTCOMES
 
-    @property
-    def halted(self) -> str | None:
-        return self._halted.value.decode(errors="replace") or None
 
-    @contextmanager
-    def _writing(self) -> Iterator[None]:
-        """The writers' lock. A worker process killed while holding it (SIGKILL in the
-        microseconds it is held) must not freeze the fleet: after a while, go on without."""
-        held = self._lock.acquire(timeout=2.0)
-        try:
-            yield
-        finally:
-            if held:
-                self._lock.release()
+class Sink(Protocol):
+    """Where a run's events and outcomes go once journaled: the operator's view in the main
+    process, the line to it from a worker process, or a log in a user's own script."""
 
-    @property
-    def interrupt_action(self) -> str:
-        """What in-flight clusters do on interrupt: finish, or abort."""
-        return _ACTIONS[self._action.value]
+    def event(self, event: Event, *, quiet: bool = False) -> None: ...
 
-    @interrupt_action.setter
-    def interrupt_action(self, how: str) -> None:
-        self._action.value = _ACTIONS.index(how)
+    def finished(self, cluster: str, outcome: Outcome, event: Event, *, published: bool) -> None:
+        """A cluster's outcome; `published` False for one that is not this run's news."""
+        ...
 
-    def halt(self, reason: str) -> None:
-        with self._writing():
-            if self.halted is None:
-                self._halted.value = reason.encode()[:1023]
 
-    def check(self) -> None:
-        halted = self.halted
-        if halted:
-            raise NotStarted(halted)
+BeforeStart = Callable[["Task", "ClusterRun"], None]  # may raise NotStarted (windows)
 
-    @contextmanager
-    def slot(self) -> Iterator[None]:
-        """Hold one in-flight slot while a cluster changes; refuse once the fleet is halted."""
-        self.check()
-        if self._slots is None:
-            yield
-            return
-        while not self._slots.acquire(timeout=0.2):
-            self.check()
-        try:
-            self.check()
-            yield
-        finally:
-            self._slots.release()
 
-    def record(self, outcome: str) -> None:
-        """Count a cluster's outcome against the budget, in the process that worked it: its
-        next cluster must already see the halt."""
-        with self._writing():
-            if outcome == "failed":
-                self._failures.value += 1
-                if self.max_failures is not None and self.failures > self.max_failures:
-                    self.halt(
-                        f"halted: {self.failures} failures exceed "
-                        f"--max-failures {self.max_failures}"
-                    )
+@dataclass
+class RunContext:
+    """The services every cluster of one run shares."""
+
+    run_id: str
+    state_dir: Path
+    journal: Journal
+    locks: ClusterLocks
+    gate: FleetGate
+    sink: Sink
+    transcripts: Transcripts | None = None
+    timing_defaults: dict[str, Any] = field(default_factory=dict)  # config user_defined.timing
+    before_start: BeforeStart | None = None
+    windowed: bool = True  # abort is an emergency action: never held back by a window
+    policy: dict[str, Any] = field(default_factory=dict)  # fleet options (at_window_end, ...)
 
 
 @dataclass
@@ -139,32 +79,50 @@ class ClusterRun:
 
     cluster: str
     job: str
-    run_id: str
+    context: RunContext
     timing: Timing
     dry_run: bool
-    history: list[dict[str, Any]]  # this cluster's earlier journal records, oldest first
-    sink: Callable[[Event], None]
-    gate: FleetGate
+    history: list[dict[str, Any]] = field(default_factory=list)  # earlier records, oldest first
     options: dict[str, Any] = field(default_factory=dict)
-    transcript: Callable[[str, str, str], None] | None = None  # (node, direction, text)
+    transcript: Recorder | None = None  # (node, direction, text)
     started: float = field(default_factory=time.monotonic)
     window_end: float | None = None  # epoch seconds the cluster's maintenance window closes
+    changed: bool = False  # a destructive command left for this cluster in this run
+
+    @property
+    def run_id(self) -> str:
+        return self.context.run_id
+
+    @property
+    def gate(self) -> FleetGate:
+        return self.context.gate
 
     def window_closed(self) -> bool:
         return self.window_end is not None and time.time() >= self.window_end
 
     def abort_reason(self) -> str | None:
         """Why an in-flight ICU must now be aborted (interrupt or window end), else None."""
-        if self.gate.interrupted.is_set() and self.gate.interrupt_action == "abort":
+        if self.gate.interrupted() and self.gate.interrupt_action == "abort":
             return "interrupted"
         if self.window_closed() and self.options.get("at_window_end") == "abort":
             return "maintenance window ended"
         return None
 
-    def emit(self, kind: str, **data: Any) -> None:
-        self.sink(Event(time.time(), self.run_id, self.job, self.cluster, kind, data))
+    def event(self, kind: EventKind, **data: Any) -> Event:
+        return Event(time.time(), self.run_id, self.job, self.cluster, kind, data)
 
-    def last(self, kind: str, *, job: str | None = None, **match: Any) -> dict[str, Any] | None:
+    def emit(self, kind: EventKind, **data: Any) -> None:
+        """Journal first (a dry run leaves nothing to misread), then the run's sink."""
+        event = self.event(kind, **data)
+        if kind in _CHANGES:
+            self.changed = True
+        if not self.dry_run:
+            self.context.journal.write(event)
+        self.context.sink.event(event)
+
+    def last(
+        self, kind: EventKind, *, job: str | None = None, **match: Any
+    ) -> dict[str, Any] | None:
         """The newest earlier journal record of `kind` (optionally of a job / matching fields)."""
         for rec in reversed(self.history):
             if rec.get("event") != kind or (job and rec.get("job") != job):

@@ -8,19 +8,7 @@ from typing import Any
 from nornir.core.inventory import Host
 
 from tasks.errors import BadInput
-
-# Real-world defaults in seconds; the lab's inventory overrides them scaled to its speed.
-DEFAULT_TIMING: dict[str, float] = {
-    "rpc_timeout": 60,
-    "connect_timeout": 30,
-    "poll_interval": 30,
-    "install_deadline": 3600,
-    "reboot_deadline": 2700,
-    "settle_deadline": 900,
-    "abort_deadline": 1800,
-    "icu_reply_timeout": 60,
-    "icu_estimate": 3600,
-}
+from tasks.srx import DEFAULT_TIMING
 
 
 def merged_data(host: Host, key: str) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from typing import TypeVar
 
 from nornir.core.task import Task
 
+from tasks.classify import ClusterState, classify
 from tasks.errors import DeadlineExceeded
 from tasks.observe import observe
 from tasks.runctx import ClusterRun
@@ -57,3 +58,16 @@ def poll_until(
                 cluster=run.cluster,
             )
         time.sleep(min(run.timing.poll_interval, remaining))
+
+
+def await_healthy(task: Task, run: ClusterRun, *, what: str = "cluster healthy") -> ClusterView:
+    """Poll until the cluster is healthy (settle_deadline); DeadlineExceeded says what it was."""
+    _, view = poll_until(
+        task,
+        run,
+        lambda v: classify(v).state is ClusterState.HEALTHY,
+        deadline=run.timing.settle_deadline,
+        what=what,
+        describe=lambda v: classify(v).detail,
+    )
+    return view

@@ -16,9 +16,7 @@ from typing import Any
 
 import pytest
 
-# The simulator (issue 2) is not in the tree yet: until it lands these tests cannot run.
-_lab = pytest.importorskip("simulator.testing", reason="simulator/ not built yet (issue 2)")
-LabProcess, start_lab, wait_until = _lab.LabProcess, _lab.start_lab, _lab.wait_until
+from simulator.testing import LabProcess, private_config, start_lab, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEED = 600.0
@@ -41,7 +39,7 @@ class Runbooks:
 
     def __init__(self, lab: LabProcess, workdir: Path) -> None:
         self.lab, self.workdir = lab, workdir
-        workdir.mkdir(parents=True, exist_ok=True)
+        self.config = private_config(workdir)
         self._n = 0
         self._procs: list[subprocess.Popen[str]] = []
 
@@ -52,7 +50,7 @@ class Runbooks:
             "runbooks",
             job,
             "--config",
-            str(ROOT / "config.yaml"),
+            str(self.config),
             "--inventory",
             str(self.lab.inventory_dir),
             *args,

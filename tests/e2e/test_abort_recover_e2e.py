@@ -191,5 +191,5 @@ def test_recover_dry_run_sends_nothing(make_lab, runbooks_for) -> None:  # type:
     lab = make_lab([{"name": "c1", "state": "inconsistent"}])
     result = runbooks_for(lab).run("recover", "--dry-run")
     c = result.cluster("c1")
-    assert c["outcome"] == "skipped" and "would recover node1" in c["detail"]
+    assert c["outcome"] == "would-recover" and "would recover node1" in c["detail"]
     assert destructive(lab.audit()) == []

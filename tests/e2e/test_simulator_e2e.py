@@ -376,4 +376,4 @@ def test_path_rule_refuses_icu_to_24_4r1_on_srx300_family(make_lab) -> None:  # 
             )
         )
         assert reply.findtext(".//package-result") == "1"
-        assert "24.4R1.9 is not supported on SRX340" in reply.findtext(".//output")
+        assert "SRX340 cannot use ICU to go to 24.4R1" in reply.findtext(".//output")

@@ -108,7 +108,7 @@ def test_dry_run_sends_nothing_destructive(make_lab, runbooks_for) -> None:  # t
     result = runbooks_for(lab).run("upgrade", "--dry-run")
     assert result.code == 0, result.stderr
     for c in result.report["clusters"].values():
-        assert c["outcome"] == "skipped"
+        assert c["outcome"] == "would-upgrade"
         assert "would send 'request system software in-service-upgrade" in c["detail"]
         assert c["plan"]["node"] == "node0"
     assert destructive(lab.audit()) == []
@@ -116,6 +116,7 @@ def test_dry_run_sends_nothing_destructive(make_lab, runbooks_for) -> None:  # t
     for name in result.report["clusters"]:
         assert name in result.stdout
     assert "dry-run: would send" in result.stdout
+    assert result.stdout.splitlines()[0].split()[:3] == ["cluster", "outcome", "state"]
 
 
 @pytest.mark.parametrize(

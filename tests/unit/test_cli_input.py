@@ -134,7 +134,7 @@ def test_unwritable_state_dir_is_bad_input(inv: Path, tmp_path: Path) -> None:
 
 
 def test_credentials_in_a_package_url_are_redacted() -> None:
-    from runbooks.redact import redact
+    from tasks.redact import redact
 
     line = "sent: request-package-in-service-upgrade package_name=ftp://ops:s3cr%t@10.0.0.9/j.tgz"
     assert redact(line) == (

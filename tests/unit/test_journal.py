@@ -4,14 +4,16 @@ import multiprocessing
 import os
 from pathlib import Path
 
-from runbooks.journal import ClusterLocks, Journal
-from tasks.runctx import Event
+from tasks.journal import LocalJournal as Journal
+from tasks.locks import FlockLocks as ClusterLocks
+
+from tasks.events import Event, EventKind
 
 
 def test_journal_roundtrip_and_torn_line(tmp_path: Path) -> None:
     j = Journal(tmp_path)
-    j.write(Event(1.0, "r1", "upgrade", "c1", "icu-sending", {"node": "node0"}))
-    j.write(Event(2.0, "r1", "upgrade", "c1", "phase", {"phase": "started"}))
+    j.write(Event(1.0, "r1", "upgrade", "c1", EventKind.ICU_SENDING, {"node": "node0"}))
+    j.write(Event(2.0, "r1", "upgrade", "c1", EventKind.PHASE, {"phase": "started"}))
     j.close()
     with j.path("c1").open("a") as fh:
         fh.write('{"ts": 3, "event": "tor')  # a crash in the middle of a line
@@ -20,7 +22,7 @@ def test_journal_roundtrip_and_torn_line(tmp_path: Path) -> None:
     assert records[0]["run_id"] == "r1" and records[0]["node"] == "node0"
     # the next run's first record is not glued to the torn fragment
     again = Journal(tmp_path)
-    again.write(Event(4.0, "r2", "upgrade", "c1", "note", {"message": "resumed"}))
+    again.write(Event(4.0, "r2", "upgrade", "c1", EventKind.NOTE, {"message": "resumed"}))
     again.close()
     events = [r["event"] for r in Journal(tmp_path).history("c1")]
     assert events == ["icu-sending", "phase", "note"]

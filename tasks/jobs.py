@@ -1,0 +1,116 @@
+"""The four Nornir tasks an operator's own script runs, one per job: each `(task, **options)
+-> Result` with an Outcome (or a ClusterSummary for status) as its data, `changed` when a
+destructive command left, `failed` when the cluster did not reach the job's goal, and every
+step as a subtask (print_result and processors show them). `task.is_dry_run()` is honoured.
+
+    from nornir_utils.plugins.functions import print_result
+    from tasks import init_nornir, srx_upgrade
+
+    nr = init_nornir("config.yaml")
+    print_result(nr.filter(site="nyc").run(task=srx_upgrade))
+
+Each task prepares its host (credentials, host keys, ssh_config of our own), locks the
+cluster, journals every step under the config's state_dir and re-attaches to an ICU an
+earlier run sent instead of sending another: the rules of `python -m runbooks`.
+"""
+
+from __future__ import annotations
+
+from nornir.core.task import Result, Task
+
+from tasks.abort import abort_plan
+from tasks.connections import drop_all
+from tasks.errors import BadInput
+from tasks.executor import default_context, execute
+from tasks.hosts import prepare_host
+from tasks.icu import inflight
+from tasks.recover import recover_plan
+from tasks.runctx import ClusterRun, Outcome, RunContext
+from tasks.settings import Target, Timing
+from tasks.status import ClusterSummary, summarize
+from tasks.steps import done, step
+from tasks.upgrade import upgrade_plan
+
+
+def srx_upgrade(
+    task: Task,
+    *,
+    target_release: str | None = None,
+    package: str | None = None,
+    no_sync: bool = False,
+    no_tcp_syn_check: bool = False,
+    no_validate: bool = False,
+    unlink: bool = False,
+    restore_primary: str | None = None,
+    retry_failed: bool = False,
+    context: RunContext | None = None,
+) -> Result:
+    """ICU on the cluster's RG0 primary, every phase followed to a verified end (target from
+    the inventory's target_release/package unless both are given)."""
+    flags = {"no-sync": no_sync, "no-tcp-syn-check": no_tcp_syn_check}
+    flags.update({"no-validate": no_validate, "unlink": unlink})
+    requested = frozenset(name for name, on in flags.items() if on)
+    try:
+        target = Target.resolve(task.host, release=target_release, package=package)
+    except BadInput as exc:
+        return Result(task.host, result=Outcome("failed", "unknown", {}, str(exc)), failed=True)
+
+    def plan(task: Task, run: ClusterRun) -> Outcome:
+        return upgrade_plan(task, run, target, requested)
+
+    options = {"retry_failed": retry_failed, "restore_primary": restore_primary}
+    return execute(task, "upgrade", plan, context, options)
+
+
+def srx_abort(task: Task, *, no_recover: bool = False, context: RunContext | None = None) -> Result:
+    """Abort a running ICU on the RG0 primary, wait for it to land, and recover what it
+    leaves inconsistent (unless no_recover)."""
+
+    def plan(task: Task, run: ClusterRun) -> Outcome:
+        try:
+            return abort_plan(task, run, target=task.host.get("target_release"))
+        finally:
+            drop_all(task)
+
+    return execute(task, "abort", plan, context, {"no_recover": no_recover})
+
+
+def srx_recover(task: Task, *, context: RunContext | None = None) -> Result:
+    """Bring an inconsistent cluster back to one release: abort, rollback node <id>, reboot
+    on the RG0 secondary, each verified, then verify the cluster healthy."""
+
+    def plan(task: Task, run: ClusterRun) -> Outcome:
+        try:
+            return recover_plan(task, run, target=task.host.get("target_release"))
+        finally:
+            drop_all(task)
+
+    return execute(task, "recover", plan, context, {})
+
+
+def srx_status(task: Task, *, context: RunContext | None = None) -> Result:
+    """Read-only: classify the cluster. No lock, nothing journaled, nothing sent that
+    changes a device; `failed` when the cluster is not healthy."""
+    try:
+        ctx = context or default_context(task)
+        prepare_host(task.host, ctx.state_dir, ctx.timing_defaults)
+        timing = Timing.resolve(task.host, ctx.timing_defaults)
+        history = ctx.journal.history(task.host.name)
+    except BadInput as exc:
+        summary = ClusterSummary.unreachable(task.host.name, f"bad input: {exc}")
+        return Result(task.host, result=summary, failed=True)
+    try:
+        summary = step(task, _observe, "observe", timeout=timing.rpc_timeout)
+    finally:
+        drop_all(task)
+    summary = summarize(summary, icu_started=inflight(history) is not None)
+    return Result(task.host, result=summary, failed=not summary.healthy)
+
+
+def _observe(task: Task, *, timeout: float) -> Result:
+    from tasks.observe import observe
+
+    return done(task, observe(task, timeout=timeout))
+
+
+__all__ = ["srx_abort", "srx_recover", "srx_status", "srx_upgrade"]

@@ -1,0 +1,49 @@
+"""Files the runbooks write: every path built from a cluster name stays under the state
+directory, and nothing is readable by other users (journals and transcripts hold every reply,
+configuration included)."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from tasks.errors import BadInput
+
+# Letters, digits, dot, dash, underscore; starting with a letter or digit; at most 100.
+SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+DIR_MODE, FILE_MODE = 0o700, 0o600
+
+
+def check_name(name: str) -> str:
+    """`name` if it is safe to build a file name from, else BadInput."""
+    if not isinstance(name, str) or not SAFE_NAME.match(name) or ".." in name:
+        raise BadInput(
+            f"cluster name {name!r} is not safe for file names "
+            "(letters, digits, '.', '-', '_'; starting with a letter or digit; no '..')"
+        )
+    return name
+
+
+def under(base: Path, name: str, suffix: str = "") -> Path:
+    """base/<name><suffix>, refusing any name that would leave `base`."""
+    path = base / f"{check_name(name)}{suffix}"
+    if path.resolve().parent != base.resolve():
+        raise BadInput(f"{name!r} would leave {base}")
+    return path
+
+
+def private_dir(path: Path) -> Path:
+    """Create `path` (and parents) readable by this user only."""
+    path.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
+    return path
+
+
+def open_private(path: Path, mode: str = "a") -> int:
+    """An fd for `path`, created 0600 whatever the umask."""
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if "a" in mode else os.O_TRUNC)
+    if "+" in mode:
+        flags = (flags & ~os.O_WRONLY) | os.O_RDWR
+    fd = os.open(path, flags, FILE_MODE)
+    os.fchmod(fd, FILE_MODE)
+    return fd
