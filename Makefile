@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo lint typecheck clean
+.PHONY: test unit demo lint typecheck clean
 
 $(STAMP): requirements.txt
 	@command -v $(PY) >/dev/null 2>&1 || { echo "need $(PY) on PATH (or make PY=python3)"; exit 2; }
@@ -13,8 +13,13 @@ $(STAMP): requirements.txt
 	$(BIN)/pip install -q -r requirements.txt
 	touch $(STAMP)
 
+# Every tier, in parallel; the JUnit file lets .ci/run check how many tests really ran.
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --junitxml=.test-results.xml
+
+# The unit tier only (no sockets, a few seconds).
+unit: $(STAMP)
+	$(BIN)/python -m pytest -m unit -n 2
 
 demo: $(STAMP)
 	$(BIN)/python -m scripts.demo
@@ -24,4 +29,4 @@ lint: $(STAMP)
 	$(BIN)/mypy tasks runbooks simulator
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .test-results.xml

@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from common import ROOT, run_measured, table
+from common import run_measured, table
 
 from simulator.testing import private_config, start_lab
 

@@ -9,7 +9,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import ROOT, proc_stats, run_measured, table
+from common import proc_stats, run_measured, table
 
 from simulator.testing import private_config, start_lab
 

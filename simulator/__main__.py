@@ -139,30 +139,34 @@ def make_cluster(
     elif state == "node-down":
         nodes["node1"].up, nodes["node1"].back_at = False, None
     elif state == "icu-in-progress":
-        phase = icu_phase or "install-primary"
-        if phase not in PHASES:
-            raise LabError(f"{name}: unknown icu_phase {phase!r} (one of {', '.join(PHASES)})")
-        before = sum(DURATIONS[p] for p in PHASES[: PHASES.index(phase)])
-        if phase == "primary-reboot":  # the ICU waits for the secondary to rejoin first
-            before += REJOIN_SECONDS
-        c.now = now - before - 1
-        for n in nodes.values():
-            n.booted_at = c.now - 30 * 86400
-        c.faults = frozenset()  # the ICU ran normally until the lab starts; faults from then on
-        ok, text = c.start_icu("node0", package, target, reboot=True)
-        if not ok:
-            raise LabError(f"{name}: cannot start the ICU: {text}")
-        c.tick(now)
-        c.faults = faults
-        if "slow-reboot" in faults:  # a reboot under way at lab start is slow too
-            for n in nodes.values():
-                if not n.up and n.back_at is not None:
-                    n.back_at = now + (n.back_at - now) * c.reboot_factor
-            if c.phase is not None and c.phase.endswith("reboot"):
-                c.phase_ends = now + (c.phase_ends - now) * c.reboot_factor
+        _mid_icu(c, icu_phase or "install-primary", package, target, now)
     if icu_phase is not None and state != "icu-in-progress":
         raise LabError(f"{name}: icu_phase needs state icu-in-progress")
     return SimCluster(c, target)
+
+
+def _mid_icu(c: Cluster, phase: str, package: str, target: str, now: float) -> None:
+    """An ICU started on node0 before the lab started, now in `phase`. It ran normally until
+    the lab starts; its faults act from then on."""
+    if phase not in PHASES:
+        raise LabError(f"{c.name}: unknown icu_phase {phase!r} (one of {', '.join(PHASES)})")
+    before = sum(DURATIONS[p] for p in PHASES[: PHASES.index(phase)])
+    if phase == "primary-reboot":  # the ICU waits for the secondary to rejoin first
+        before += REJOIN_SECONDS
+    faults, c.faults, c.now = c.faults, frozenset(), now - before - 1
+    for n in c.nodes.values():
+        n.booted_at = c.now - 30 * 86400
+    ok, text = c.start_icu("node0", package, target, reboot=True)
+    if not ok:
+        raise LabError(f"{c.name}: cannot start the ICU: {text}")
+    c.tick(now)
+    c.faults = faults
+    if "slow-reboot" in faults:  # a reboot under way at lab start is slow too
+        for n in c.nodes.values():
+            if not n.up and n.back_at is not None:
+                n.back_at = now + (n.back_at - now) * c.reboot_factor
+        if c.phase is not None and c.phase.endswith("reboot"):
+            c.phase_ends = now + (c.phase_ends - now) * c.reboot_factor
 
 
 def write_inventory(lab: Lab, directory: Path, speed: float) -> None:

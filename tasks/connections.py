@@ -18,6 +18,7 @@ from napalm import get_network_driver
 from nornir.core.configuration import Config
 from nornir.core.plugins.connections import ConnectionPluginRegister
 from nornir.core.task import Task
+from nornir_napalm.plugins.connections import Napalm
 
 from tasks import session_tuning
 from tasks.errors import BadInput, NodeUnreachable
@@ -35,8 +36,11 @@ OPENING = threading.BoundedSemaphore(24)
 session_tuning.apply()
 
 
-class JunosNode:
-    """Nornir connection plugin: one NETCONF session to one cluster node.
+class JunosNode(Napalm):
+    """Nornir connection plugin: one NETCONF session to one cluster node. nornir-napalm's
+    plugin, with open() replaced: napalm cannot be told to verify host keys or bound the SSH
+    connect time before it connects, and nornir-napalm shares one optional_args dict
+    between hosts (the port bug of driver-notes.md).
 
     `extras` keys: optional_args (napalm's, own dict per node), timeout (per-RPC seconds),
     connect_timeout (SSH connect seconds), hostkey_verify (bool).

@@ -36,13 +36,5 @@ class DeviceRefused(RunbookError):
     """The device answered an RPC with an error (its words are in the message)."""
 
 
-class CheckFailed(RunbookError):
-    """A pre-check or verification did not hold."""
-
-
 class DeadlineExceeded(RunbookError):
     """A phase did not reach its expected state before its deadline."""
-
-
-class Refusal(RunbookError):
-    """The runbook declines to act on this cluster because acting would be unsafe."""

@@ -6,7 +6,7 @@ import dataclasses
 import logging
 import threading
 
-from nornir.core.task import Result, Task
+from nornir.core.task import Task
 
 from tasks.connections import drop, node_rpc
 from tasks.errors import RunbookError
@@ -32,7 +32,6 @@ def observe_node(
     release only once the node has booted after that time. A fleet of hundreds of clusters
     polls this every few seconds, so each RPC left out counts."""
     status = software = None
-    phase = None
     try:
         rpc = node_rpc(task, node, timeout=timeout, recorder=recorder)
         if booted_before is None:
@@ -62,7 +61,6 @@ def observe_node(
         booted_at=boot.booted_at if boot else None,
         pending=waiting,
         clustered=status is not None or booted_before is not None,
-        icu_phase=phase,
     )
 
 
@@ -105,8 +103,3 @@ def observe(
                     if views[n].reachable:
                         views[n] = dataclasses.replace(views[n], icu_phase=phase)
     return ClusterView(name=task.host.name, nodes={n: views[n] for n in NODES})
-
-
-def observe_cluster(task: Task, *, timeout: float) -> Result:
-    """Nornir task: observe the cluster and return its ClusterView."""
-    return Result(host=task.host, result=observe(task, timeout=timeout))

@@ -4,10 +4,9 @@ import multiprocessing
 import os
 from pathlib import Path
 
+from tasks.events import Event, EventKind
 from tasks.journal import LocalJournal as Journal
 from tasks.locks import FlockLocks as ClusterLocks
-
-from tasks.events import Event, EventKind
 
 
 def test_journal_roundtrip_and_torn_line(tmp_path: Path) -> None:
