@@ -42,6 +42,7 @@ FAULTS = {
     "inconsistent-primary",
     "roles-disagree",
     "abort-slow",
+    "package-symlink",
 }
 CLUSTER_KEYS = {"name", "model", "state", "icu_phase", "faults", "release", "target"}
 # The runbooks' real-world timing, scaled to the lab's speed by write_inventory; the window
@@ -120,6 +121,9 @@ def make_cluster(
     package = package_for(target)
     if "package-missing" not in faults:
         nodes["node0"].files[package] = PACKAGE_SIZE
+    if "package-symlink" in faults:  # the package path is a link to a file elsewhere
+        nodes["node0"].files[package] = 41
+        nodes["node0"].links[package] = "/var/home/admin/junos.tgz"
     if "disk-full" in faults:
         nodes["node1"].free_bytes = 50_000_000
     if "disk-full-primary" in faults:

@@ -49,6 +49,7 @@ class Node:
     back_at: float | None = None  # when a rebooting node finishes booting (None: never)
     stale_icu: bool = False  # ICU state left by an abort that landed after this node booted
     files: dict[str, int] = field(default_factory=dict)  # /var/tmp path -> size
+    links: dict[str, str] = field(default_factory=dict)  # symlink path -> its target
     free_bytes: int = 4_000_000_000
 
     @property
@@ -140,7 +141,7 @@ class Cluster:
             for rg in self.rgs.values():
                 at = self._preempt_at(rg)
                 if at is not None and at <= due:
-                    self._move(rg, self._preferred(rg), "Preempt")
+                    self._preempt(rg)
         self.now = max(self.now, now)
 
     # observations -------------------------------------------------------------------
@@ -199,7 +200,11 @@ class Cluster:
         if violation:
             return False, f"error: {violation}; aborting ICU"
         if any(n.pending for n in (p, s)):
-            return False, "ERROR: There is already an install pending; aborting ICU"
+            return False, (
+                "ERROR: There is already an install pending.\n"
+                "ERROR:     Use the 'request system reboot' command to complete the install,\n"
+                "ERROR:     or the 'request system software rollback' command to back it out."
+            )
         if package not in p.files:
             return False, f"error: package {package} not found; aborting ICU"
         if "validation-fails" in self.faults:
@@ -213,7 +218,12 @@ class Cluster:
         if "session-drop" in self.faults:
             self.drop_at = self.now + SESSION_DROP_AFTER
         self._enter("validate")
-        return True, "ISSU: Validating package\nWARNING: both nodes will reboot"
+        return True, (
+            "ISSU: Validating package\n"
+            "WARNING: in-service-upgrade shall reboot both the nodes\n"
+            "         in your cluster. Please ignore any subsequent\n"
+            "         reboot request message"
+        )
 
     def abort(self, on: str) -> str:
         me = self.nodes[on]
@@ -253,16 +263,13 @@ class Cluster:
 
     def reboot(self, node_name: str, seconds: float = DURATIONS["secondary-reboot"]) -> None:
         node = self.nodes[node_name]
-        for rg in self.rgs.values():
-            before = self.rg_status(node_name, rg.rg_id)
-            self.history.append(Transition(self.now, rg.rg_id, node_name, before, "lost", "Reboot"))
-        node.up = False
+        node.up = False  # its own history restarts at boot; the survivor records the loss
         hangs = "reboot-hangs" in self.faults
         node.back_at = None if hangs else self.now + seconds * self.reboot_factor
         peer = self._peer(node_name)
         for rg in self.rgs.values():
             if rg.primary == node_name and self.nodes[peer].up:
-                self._move(rg, peer, "Remote node lost", hold_old=False)
+                self._move(rg, peer, "Only node present", hold_old=False)
 
     def failover(self, rg_id: int, to: str) -> tuple[bool, str]:
         """request chassis cluster failover redundancy-group N node M."""
@@ -314,6 +321,41 @@ class Cluster:
                 Transition(self.now, rg.rg_id, old, "primary", "secondary-hold", reason)
             )
 
+    def _preempt(self, rg: RedundancyGroup) -> None:
+        """Preempt: the higher priority takes the RG back (reasons as on real devices)."""
+        to, old = self._preferred(rg), rg.primary
+        high, low = rg.priority[to], rg.priority[old]
+        self._move(rg, to, f"Better priority ({high}/{low})", hold_old=False)
+        rg.hold_until[old] = self.now + HOLD_DOWN.get(rg.rg_id, 1.0)
+        self.history.append(
+            Transition(
+                self.now, rg.rg_id, old, "primary", "secondary-hold", f"Preempt/yield({low}/{high})"
+            )
+        )
+
+    def history_of(self, node: str, rg_id: int) -> list[Transition]:
+        """`node`'s transitions in RG `rg_id` since it booted, with the end of its hold
+        timer (`hold -> secondary`, Hold timer expired) once that has passed."""
+        me = self.nodes[node]
+        records = [t for t in self.history if t.node == node and t.rg == rg_id]
+        held = me.booted_at + HOLD_SECONDS
+        if me.up and self.now >= held:
+            records.append(Transition(held, rg_id, node, "hold", "secondary", "Hold timer expired"))
+        for t in [t for t in records if t.after == "secondary-hold"]:
+            if self.now >= t.at + HOLD_DOWN.get(rg_id, 1.0):
+                ready = t.at + HOLD_DOWN.get(rg_id, 1.0)
+                records.append(
+                    Transition(
+                        ready,
+                        rg_id,
+                        node,
+                        "secondary-hold",
+                        "secondary",
+                        "Ready to become secondary",
+                    )
+                )
+        return sorted(records, key=lambda t: t.at)
+
     def _preferred(self, rg: RedundancyGroup) -> str:
         return max(rg.priority, key=lambda n: rg.priority[n])
 
@@ -337,7 +379,7 @@ class Cluster:
         if phase == "failover":  # every RG1+ goes to the node that is not about to reboot
             for rg in self.rgs.values():
                 if rg.rg_id > 0:
-                    self._move(rg, p.name, "ICU failover")
+                    self._move(rg, p.name, "Manual failover")  # [I] the ICU's own wording
         elif phase == "secondary-reboot":
             self.reboot(s.name, DURATIONS[phase])
         elif phase == "primary-reboot":
@@ -388,8 +430,8 @@ class Cluster:
             node.rollback, node.release, node.pending = node.release, node.pending, None
         node.booted_at = self.now
         peer = self._peer(node.name)
+        self.history = [t for t in self.history if t.node != node.name]  # restarts at boot
         for rg in self.rgs.values():
             rg.hold_until.pop(node.name, None)
-            self.history.append(Transition(self.now, rg.rg_id, node.name, "lost", "hold", "Boot"))
             if not self.nodes[peer].up:  # nobody else can hold it
                 self._move(rg, node.name, "Only node present", hold_old=False)

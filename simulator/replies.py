@@ -65,8 +65,14 @@ def _per_node_text(ctx: Ctx, inner: Callable[[str], str]) -> str:
 
 
 def _old(release: str) -> bool:
-    """Releases before 15.1 have no <junos-version> and no <monitor-failures>."""
+    """Releases before 15.1 have no <junos-version> (12.1X46 and 12.1X44 captures), no
+    md0.uzip image as `/`, and answer a rollback unwrapped."""
     return older_than(release, "15.1R1")
+
+
+def _no_monitor_failures(release: str) -> bool:
+    """<monitor-failures> is absent on 12.1X44 and present on 12.3X48 (captures)."""
+    return older_than(release, "12.3X48")
 
 
 def hostname(c: Cluster, node: str) -> str:
@@ -114,15 +120,16 @@ def _member(ctx: Ctx, name: str, rg: int) -> tuple[int, str, str, str, str]:
     """(priority, status, preempt, manual, monitor failures) of `name` in RG `rg`."""
     c = ctx.cluster
     status = c.rg_status(name, rg, asked=ctx.node)
-    prio = c.priority(name, rg) if status != "lost" else 0
+    if status == "lost":  # a lost peer: priority 0 and n/a, as the 12.1X44 capture shows
+        return 0, status, "n/a", "n/a", "n/a"
     failures = " ".join(c.monitor_failures(name, rg)) or "None"
     manual = "yes" if c.rgs[rg].manual and c.rgs[rg].primary == name else "no"
-    return prio, status, "yes" if c.rgs[rg].preempt else "no", manual, failures
+    return c.priority(name, rg), status, "yes" if c.rgs[rg].preempt else "no", manual, failures
 
 
 def rpc_get_chassis_cluster_status(ctx: Ctx, args: dict[str, Any]) -> Reply:
     c = ctx.cluster
-    old = _old(c.nodes[ctx.node].release)
+    old = _no_monitor_failures(c.nodes[ctx.node].release)
     wanted = str(args.get("redundancy-group", "")).strip()
     groups = []
     for rg_id, rg in sorted(c.rgs.items()):
@@ -180,7 +187,7 @@ def rpc_get_chassis_cluster_information(ctx: Ctx, args: dict[str, Any]) -> Reply
     def one(name: str) -> str:
         groups = []
         for rg_id in sorted(c.rgs):
-            records = [t for t in c.history if t.rg == rg_id and t.node == name][-5:]
+            records = c.history_of(name, rg_id)[-5:]
             recs = "".join(
                 "<redundancy-group-state-transition-record>\n"
                 f"<transition-time>{time.strftime('%b %d %H:%M:%S', time.gmtime(t.at))}"
@@ -212,14 +219,23 @@ def rpc_get_chassis_cluster_information(ctx: Ctx, args: dict[str, Any]) -> Reply
 
 
 def text_icu_state(ctx: Ctx) -> str:
+    """`show chassis cluster information issu`: cold-sync progress per node, the same in
+    every ICU phase (docs/icu-observables.md O1); no command shows an ICU's phase."""
+    c = ctx.cluster
+
     def one(name: str) -> str:
-        text = f"ICU state: {ctx.cluster.issu_state()}"
-        if ctx.cluster.nodes[name].stale_icu:  # left by an abort that landed after its reboot
-            text += (
-                "\nIn-service-upgrade state left on this node: run "
-                "'request system software abort in-service-upgrade' on it"
-            )
-        return text
+        done = "0" if c._syncing(c.nodes[name]) else "1"
+        return (
+            "Cold Synchronization Progress:\n"
+            "    CS Prereq               1 of 1 SPUs completed\n"
+            "       1. if_state sync          1 SPUs completed\n"
+            "       2. fabric link            1 SPUs completed\n"
+            "       3. policy data sync       1 SPUs completed\n"
+            "       4. cp ready               1 SPUs completed\n"
+            "       5. VPN data sync          1 SPUs completed\n"
+            f"    CS RTO sync             {done} of 1 SPUs completed\n"
+            f"    CS Postreq              {done} of 1 SPUs completed"
+        )
 
     return _per_node_text(ctx, one)
 
@@ -240,8 +256,7 @@ def text_cluster_information(ctx: Ctx) -> str:
             lines += [
                 f"        {time.strftime('%b %d %H:%M:%S', time.gmtime(t.at)):<16}"
                 f"{t.before:<21}{t.after:<21}{t.reason}"
-                for t in c.history
-                if t.rg == rg_id and t.node == name
+                for t in c.history_of(name, rg_id)
             ][-5:]
         return "\n".join(lines)
 
@@ -288,9 +303,19 @@ def text_uptime(ctx: Ctx) -> str:
 
 
 def _filesystems(ctx: Ctx, name: str) -> list[tuple[str, str, int, int]]:
-    """(device, mounted on, total blocks, available blocks) like the standalone capture."""
-    free = ctx.cluster.nodes[name].free_bytes // 512
+    """(device, mounted on, total blocks, available blocks). From 15.1 on `/` is the
+    read-only md0.uzip image (0 free; 18.2R1 capture) and /var/tmp lives under /.mount (the
+    24.4 capture); before, /dev/da0s1a is `/` and /var its own filesystem."""
+    node = ctx.cluster.nodes[name]
+    free = node.free_bytes // 512
+    if _old(node.release):
+        return [
+            ("/dev/da0s1a", "/", 1_950_000, 700_000),
+            ("/dev/md0", "/junos", 364_000, 0),
+            ("/dev/md2", "/var", max(free * 2, 3_900_000), free),
+        ]
     return [
+        ("/dev/md0.uzip", "/", 43_628, 0),
         ("/dev/gpt/junos", "/.mount", max(free * 2, 27_172_408), free),
         ("tmpfs", "/.mount/tmp", 1_488_712, 1_488_664),
         ("tmpfs", "/.mount/mfs", 1_377_440, 1_375_152),
@@ -442,19 +467,33 @@ def rpc_request_package_checks_pending_install(ctx: Ctx, args: dict[str, Any]) -
 
 
 def rpc_file_list(ctx: Ctx, args: dict[str, Any]) -> Reply:
-    files = ctx.cluster.nodes[ctx.node].files
+    node = ctx.cluster.nodes[ctx.node]
     path = str(args.get("path", "/var/tmp/"))
     if not path.endswith("/"):
         path += "/"
-    items = "\n".join(
-        f"<file-information>\n<file-name>{escape(f.removeprefix(path))}</file-name>\n"
-        f"<file-size>{size}</file-size>\n</file-information>"
-        for f, size in sorted(files.items())
-        if f.startswith(path)
+
+    def entry(name: str, size: int, kind: str = "") -> str:
+        return (
+            f"<file-information>\n<file-name>{escape(name)}</file-name>\n{kind}"
+            f"<file-size>{size}</file-size>\n</file-information>"
+        )
+
+    # A directory sits in /var/tmp on every real box (the detail listings of the fidelity
+    # captures); a symlink is listed with its target.
+    items = (
+        [entry("gres-tp", 512, '<file-directory junos:format="/"/>\n')]
+        if path == "/var/tmp/"
+        else []
     )
+    for f, size in sorted(node.files.items()):
+        if f.startswith(path):
+            link = node.links.get(f)
+            kind = f"<file-symlink-target>{escape(link)}</file-symlink-target>\n" if link else ""
+            items.append(entry(f.removeprefix(path), size, kind))
+    body = "\n".join(items)
     return Reply(
         f"<directory-list>\n<directory>\n<directory-name>{escape(path)}</directory-name>\n"
-        f"{items}\n</directory>\n</directory-list>"
+        f"{body}\n</directory>\n</directory-list>"
     )
 
 
@@ -466,7 +505,13 @@ def package_digest(path: str, algorithm: str, corrupt: bool = False) -> str:
 def _checksum(ctx: Ctx, args: dict[str, Any], algorithm: str) -> Reply:
     path = str(args.get("path", ""))
     if path not in ctx.cluster.nodes[ctx.node].files:
-        return error(f"could not resolve file: {path}")
+        # as the SRX550 capture: the error nested inside <file-checksum>
+        words = f"{algorithm}: {path}: No such file or directory"
+        return Reply(
+            f"<checksum-information>\n<file-checksum>\n{_rpc_error(words)}</file-checksum>\n"
+            "</checksum-information>",
+            result="error",
+        )
     digest = package_digest(path, algorithm, "package-corrupt" in ctx.faults)
     return Reply(
         f"<checksum-information>\n<file-checksum>\n<computation-method>{algorithm.upper()}"
@@ -496,6 +541,9 @@ def _package(ok: bool, text: str) -> Reply:
 def rpc_request_package_in_service_upgrade(ctx: Ctx, args: dict[str, Any]) -> Reply:
     package = str(args.get("package-name", ""))
     ok, text = ctx.cluster.start_icu(ctx.node, package, ctx.target, reboot=bool(args.get("reboot")))
+    if not ok and "'reboot' keyword" in text:  # high-end ISSU: an rpc-error, time-stamped
+        stamp = time.strftime("%b %d %H:%M:%S", time.gmtime(ctx.cluster.now))
+        return error(f"[{stamp}]: {text}")
     if not ok:
         return _package(False, text)
     if ctx.icu_reply == "immediate":
@@ -515,7 +563,16 @@ def rpc_request_package_rollback(ctx: Ctx, args: dict[str, Any]) -> Reply:
     ok, text = ctx.cluster.rollback(ctx.node, node_id)
     if ok and "rollback-reply-lost" in ctx.faults:
         return Reply(None, result="no-reply")  # it took effect; its answer never comes
-    return _package(ok, text)
+    if _old(ctx.cluster.nodes[ctx.node].release):
+        return _package(ok, text)
+    # [I] per node, as the multi-member rollback captures: an item for the node rolled back
+    reply = _package(ok, text)
+    return Reply(
+        "<multi-routing-engine-results>\n<multi-routing-engine-item>\n"
+        f"<re-name>node{node_id}</re-name>\n{reply.body}\n</multi-routing-engine-item>\n"
+        "</multi-routing-engine-results>",
+        result=reply.result,
+    )
 
 
 def rpc_request_reboot(ctx: Ctx, args: dict[str, Any]) -> Reply:
@@ -589,19 +646,22 @@ def rpc_command(ctx: Ctx, args: dict[str, Any]) -> Reply:
     return error(f"syntax error, expecting <command>: {text}", bad=text)
 
 
-def error(message: str, bad: str = "") -> Reply:
+def _rpc_error(message: str, bad: str = "") -> str:
     info = (
         f"<nc:error-info>\n<nc:bad-element>{escape(bad)}</nc:bad-element>\n</nc:error-info>\n"
         if bad
         else ""
     )
-    return Reply(
+    return (
         "<nc:rpc-error>\n<nc:error-type>protocol</nc:error-type>\n"
         "<nc:error-tag>operation-failed</nc:error-tag>\n"
         "<nc:error-severity>error</nc:error-severity>\n"
-        f"<nc:error-message>{escape(message)}</nc:error-message>\n{info}</nc:rpc-error>",
-        result="error",
+        f"<nc:error-message>{escape(message)}</nc:error-message>\n{info}</nc:rpc-error>\n"
     )
+
+
+def error(message: str, bad: str = "") -> Reply:
+    return Reply(_rpc_error(message, bad), result="error")
 
 
 def dispatch(ctx: Ctx, op: etree._Element) -> tuple[str, dict[str, Any], Reply]:

@@ -8,7 +8,7 @@ from typing import Any
 
 from nornir.core.task import Result, Task
 
-from tasks.classify import classify
+from tasks.classify import ClusterState, classify, icu_evidence
 from tasks.commands import ABORT_CLI
 from tasks.connections import node_rpc
 from tasks.errors import DeadlineExceeded, DeviceRefused, RunbookError
@@ -18,25 +18,32 @@ from tasks.outcomes import failed_now, outcome_from
 from tasks.recover import recover_plan
 from tasks.runctx import ClusterRun, Outcome
 from tasks.steps import done, step
-from tasks.values import NODES, ClusterView, IcuPhase
+from tasks.values import NODES, ClusterView
 from tasks.verify import verify_upgraded
-from tasks.waits import await_healthy, look, poll_until
+from tasks.waits import await_healthy, healthy_for, look, poll_until
+
+NONE_VISIBLE = "no ICU visible"  # abort --even-if-idle on a healthy cluster
+INVISIBLE = (
+    "an ICU before its first install is done (validate, push, install on the secondary) "
+    "shows nothing a second session can read; --even-if-idle sends the abort anyway"
+)
 
 
-def icu_activity(view: ClusterView, base: Baseline | None) -> str | None:
-    """A phase name when an ICU is evidently running, None when it evidently is not."""
-    reported = {v.icu_phase for v in view.nodes.values() if v.reachable}
-    running = [p for p in reported if p not in (None, IcuPhase.IDLE)]
-    if running:
-        return str(running[0].value)
-    if reported and reported <= {IcuPhase.IDLE}:
-        return None  # the device says idle; believe it
+def icu_activity(view: ClusterView, base: Baseline | None, target: str | None = None) -> str | None:
+    """A phase name when an ICU is evidently running, None when nothing shows one."""
     if base is not None:
         phase = evidence(view, base, Phase.STARTED)
         # The primary back on the target: that ICU is over, there is nothing to abort.
         return None if phase is Phase.PRIMARY_BACK else phase.value
+    shown = icu_evidence(view)
+    if shown:
+        return shown
     if any(v.pending for v in view.nodes.values() if v.reachable):
-        return "install pending"
+        return "install pending"  # perhaps an ICU in its first install: an abort is harmless
+    up = [n for n in NODES if view.nodes[n].reachable]
+    if target and len(up) == 1 and view.versions.get(up[0]) == target:
+        # the survivor already on the target while its peer is down: the primary's reboot
+        return f"primary rebooting ({up[0]} on {target}, its peer down)"
     return None
 
 
@@ -60,10 +67,13 @@ def abort_plan(
     if base is None:
         found = inflight(run.history)
         base = found[1] if found else None
-    phase = icu_activity(view, base)
+    phase = icu_activity(view, base, target)
     if phase is None:
-        detail = f"no ICU running ({classify(view).state.value}); nothing sent"
-        return outcome_from(view, "skipped", detail)
+        state = classify(view).state
+        if not (run.options.get("even_if_idle") and state is ClusterState.HEALTHY):
+            hint = f" ({INVISIBLE})" if state is ClusterState.HEALTHY else ""
+            return outcome_from(view, "skipped", f"no ICU visible ({state}); nothing sent{hint}")
+        phase = NONE_VISIBLE
     primary = abort_target(view)
     if primary is None:
         detail = f"ICU running ({phase}) but no reachable RG0 primary to send the abort to"
@@ -72,13 +82,17 @@ def abort_plan(
         return outcome_from(
             view,
             "would-abort",
-            f"dry-run: ICU running ({phase}); would send '{ABORT_CLI}' to {primary} (RG0 primary)",
+            f"dry-run: {_seen(phase)}; would send '{ABORT_CLI}' to {primary} (RG0 primary)",
             plan={"node": primary, "command": ABORT_CLI},
         )
     refused = step(task, send_abort, "abort", run=run, node=primary, phase=phase)
     if refused is not None:
         return refused
     return step(task, await_abort, "abort landed", run=run, base=base, phase=phase, target=target)
+
+
+def _seen(phase: str) -> str:
+    return phase if phase == NONE_VISIBLE else f"ICU running ({phase})"
 
 
 def send_abort(task: Task, *, run: ClusterRun, node: str, phase: str) -> Result:
@@ -109,7 +123,7 @@ def landing(view: ClusterView, base: Baseline | None, goal: str | None) -> str |
     stage = evidence(view, base, Phase.STARTED) if base is not None else None
     late = stage is not None and stage.rank >= Phase.PRIMARY_REBOOTING.rank
     reachable = all(view.nodes[n].reachable for n in NODES)
-    running = any(view.nodes[n].icu_phase not in (None, IcuPhase.IDLE) for n in NODES)
+    running = icu_evidence(view) is not None  # e.g. the primary's install still pending
     if not reachable or running or stage is Phase.PRIMARY_REBOOTING:
         return "too-late" if late else None
     versions = {view.versions[n] for n in NODES}
@@ -188,11 +202,20 @@ def _inconsistent(
 
 
 def _clean(task: Task, run: ClusterRun, phase: str, extra: dict[str, Any]) -> Outcome:
-    """Both nodes on the old release, nothing pending: verify healthy."""
+    """Both nodes on the old release, nothing pending: verify healthy (and, when no ICU
+    was visible, that it stays so: nothing starts)."""
+    watch = run.timing.idle_abort_watch
     try:
-        view = await_healthy(task, run)
+        view = healthy_for(task, run, watch) if phase == NONE_VISIBLE else await_healthy(task, run)
     except DeadlineExceeded as exc:
         return failed_now(task, run, f"aborted during {phase}, but {exc.message}", **extra)
+    if phase == NONE_VISIBLE:
+        return outcome_from(
+            view,
+            "ok",
+            f"abort sent with no ICU visible; nothing started within {watch:g}s, both nodes "
+            f"on {view.versions['node0']}, cluster healthy (verified)",
+        )
     return outcome_from(
         view,
         "ok",

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from tasks.values import NODES, ClusterView, IcuPhase
+from tasks.srx import newer
+from tasks.values import NODES, ClusterView
 
 
 class ClusterState(StrEnum):
@@ -29,9 +30,32 @@ class Classification:
         return "; ".join(self.findings) if self.findings else "all checks pass"
 
 
+def icu_evidence(view: ClusterView) -> str | None:
+    """What the device shows that only a running ICU explains, else None.
+
+    No SRX command reports an ICU's phase to another session (docs/icu-observables.md), so
+    this reads what does exist: installs pending on both nodes (both installed, neither
+    rebooted), a node down while the other has an install pending (a reboot of the ICU),
+    the nodes on different releases while the one on the older release has an install
+    pending (the upgraded secondary is back; the primary's reboot is next). An install
+    pending on the secondary alone is not enough: a leftover looks the same."""
+    up = [n for n in NODES if view.nodes[n].reachable]
+    pending = [n for n in up if view.nodes[n].pending]
+    down = [n for n in NODES if n not in up]
+    if len(pending) == 2:
+        return "installs pending on both nodes"
+    if down and pending:
+        return f"{down[0]} down while {pending[0]} has an install pending"
+    versions = {n: view.versions.get(n) for n in up}
+    if len(pending) == 1 and len(set(versions.values())) == 2 and None not in versions.values():
+        other = next(n for n in up if n not in pending)
+        if newer(str(versions[other]), str(versions[pending[0]])):
+            return f"{other} runs {versions[other]}, {pending[0]} has an install pending"
+    return None
+
+
 def icu_running(view: ClusterView) -> bool:
-    """True when a node's ICU progress text says a phase other than idle."""
-    return any(v.icu_phase not in (None, IcuPhase.IDLE) for v in view.nodes.values() if v.reachable)
+    return icu_evidence(view) is not None
 
 
 def health_findings(view: ClusterView) -> tuple[list[str], list[str]]:

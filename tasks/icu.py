@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from tasks.settings import Timing
-from tasks.values import ClusterView, IcuPhase, NodeView
+from tasks.values import ClusterView, NodeView
 
 
 class Phase(StrEnum):
@@ -125,7 +125,7 @@ def evidence(view: ClusterView, base: Baseline, prev: Phase) -> Phase:
 
 
 def stopped_reason(
-    view: ClusterView, base: Baseline, phase: Phase, seen_running: bool, secondary_rebooted: bool
+    view: ClusterView, base: Baseline, phase: Phase, secondary_rebooted: bool
 ) -> str | None:
     """Why the device has evidently stopped this ICU (failure or abort), or None."""
     s = view.nodes.get(base.secondary)
@@ -136,9 +136,9 @@ def stopped_reason(
     nodes = [view.nodes.get(n) for n in (base.primary, base.secondary)]
     if not all(n and n.reachable for n in nodes):
         return None
-    idle = all(n is not None and n.icu_phase in (IcuPhase.IDLE,) for n in nodes)
-    nothing_pending = all(n is not None and not n.pending for n in nodes)
-    if idle and nothing_pending and (seen_running or phase.rank > Phase.STARTED.rank):
+    if any(n is not None and n.pending for n in nodes):
+        return None
+    if phase.rank > Phase.STARTED.rank:
         return "the device ended the ICU before the secondary reboot (no install pending)"
     return None
 
@@ -149,14 +149,12 @@ class Tracker:
     timing: Timing
     phase: Phase = Phase.STARTED
     since: float = 0.0
-    seen_running: bool = False
     secondary_rebooted: bool = False  # proven by its boot time, not just by silence
+    sent_at: float = 0.0  # epoch seconds the ICU was journaled (a re-attach keeps it)
     history: list[tuple[float, Phase]] = field(default_factory=list)
 
     def update(self, view: ClusterView, now: float) -> Phase | None:
         """Fold one observation in; return the new phase when it moved forward."""
-        if any(n.icu_phase not in (None, IcuPhase.IDLE) for n in view.nodes.values()):
-            self.seen_running = True
         if rebooted(view.nodes.get(self.base.secondary), self.base):
             self.secondary_rebooted = True
         found = evidence(view, self.base, self.phase)
@@ -165,6 +163,20 @@ class Tracker:
             self.history.append((now, found))
             return found
         return None
+
+    def stopped(self, view: ClusterView, now: float) -> str | None:
+        """Why the device has stopped (or never ran) this ICU, or None. A whole
+        install_deadline after the ICU was sent with nothing pending and no reboot, the
+        device never ran it (refused before a run saw the answer, say): that closes it."""
+        reason = stopped_reason(view, self.base, self.phase, self.secondary_rebooted)
+        if reason is None and self.phase is Phase.STARTED and self.sent_at:
+            quiet = all(
+                v.reachable and not v.pending and not rebooted(v, self.base)
+                for v in view.nodes.values()
+            )
+            if quiet and now - self.sent_at > self.timing.install_deadline:
+                return "nothing pending and no reboot within install_deadline of the ICU"
+        return reason
 
     def deadline(self) -> float:
         return float(getattr(self.timing, DEADLINE_OF[self.phase]))

@@ -62,9 +62,16 @@ def srx_upgrade(
     return execute(task, "upgrade", plan, context, options)
 
 
-def srx_abort(task: Task, *, no_recover: bool = False, context: RunContext | None = None) -> Result:
+def srx_abort(
+    task: Task,
+    *,
+    no_recover: bool = False,
+    even_if_idle: bool = False,
+    context: RunContext | None = None,
+) -> Result:
     """Abort a running ICU on the RG0 primary, wait for it to land, and recover what it
-    leaves inconsistent (unless no_recover)."""
+    leaves inconsistent (unless no_recover). even_if_idle: send it to a healthy cluster that
+    shows no ICU too (an ICU in its validate or push phase shows nothing to a second session)."""
 
     def plan(task: Task, run: ClusterRun) -> Outcome:
         try:
@@ -72,7 +79,8 @@ def srx_abort(task: Task, *, no_recover: bool = False, context: RunContext | Non
         finally:
             drop_all(task)
 
-    return execute(task, "abort", plan, context, {"no_recover": no_recover})
+    options = {"no_recover": no_recover, "even_if_idle": even_if_idle}
+    return execute(task, "abort", plan, context, options)
 
 
 def srx_recover(task: Task, *, context: RunContext | None = None) -> Result:

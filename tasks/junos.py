@@ -21,7 +21,6 @@ from tasks.values import (
     ClusterStatus,
     FileInfo,
     Filesystem,
-    IcuPhase,
     NodeSoftware,
     PackageResult,
     RedundancyGroup,
@@ -32,8 +31,6 @@ Element = Any  # lxml element; typed loosely because lxml-stubs and PyEZ disagre
 Recorder = Callable[[str, str, str], None]  # (node, "sent" | "reply" | "error", text)
 
 _OLD_VERSION = re.compile(r"\[([^\]]+)\]")
-_ICU_STATE = re.compile(r"ICU state:\s*([\w-]+)")
-_ROLLBACK_RELEASE = re.compile(r'version\s+"?([\w.\-]+)"?\s+will become active', re.IGNORECASE)
 _NOT_CLUSTERED = "chassis cluster is not enabled"
 
 
@@ -182,7 +179,7 @@ def _device_stats(stats: Element | None) -> list[RgMember]:
                 status=row.get("redundancy-group-status", "unknown"),
                 preempt=row.get("preempt", "no") == "yes",
                 manual_failover=row.get("failover-mode", "no") == "yes",
-                monitor_failures=tuple(f for f in failures.split() if f != "None"),
+                monitor_failures=tuple(f for f in failures.split() if f not in ("None", "n/a")),
             )
         )
     return members
@@ -226,24 +223,38 @@ def parse_storage(elem: Element) -> dict[str, list[Filesystem]]:
 
 
 def free_bytes_for(filesystems: list[Filesystem], path: str = "/var/tmp") -> int | None:
-    """Free space of the filesystem that holds `path` (longest mount prefix; /.mount ignored)."""
-    best: tuple[int, int] | None = None
+    """Free space of the filesystem that holds `path`, None when the reply cannot say.
+
+    From 15.1X49 on, `/` is a read-only compressed image (md0.uzip, always 0 free) and the
+    writable filesystems are mounted under /.mount (/.mount/var holds /var/tmp): the image is
+    never the answer, and of two mounts that hold `path` equally well the /.mount one is."""
+    best: tuple[int, bool, int] | None = None
     for fs in filesystems:
+        if fs.name.endswith(".uzip"):
+            continue
+        writable = fs.mounted_on.startswith("/.mount")
         mount = fs.mounted_on.removeprefix("/.mount") or "/"
         holds = path == mount or path.startswith(mount.rstrip("/") + "/")
-        if holds and (best is None or len(mount) > best[0]):
-            best = (len(mount), fs.available_bytes)
-    return best[1] if best else None
+        key = (len(mount), writable, fs.available_bytes)
+        if holds and (best is None or key[:2] > best[:2]):
+            best = key
+    return best[2] if best else None
 
 
 def parse_file_list(elem: Element, path: str) -> FileInfo | None:
-    """file-list <detail/> -> FileInfo for `path`, None when absent."""
+    """file-list <detail/> -> FileInfo for `path` (a directory or symlink says so in `kind`:
+    neither is a package), None when absent."""
     root = _root(elem)
     name = path.rsplit("/", 1)[-1]
     for info in root.iter("file-information"):
         file_name = _text(info, "file-name")
         if file_name in (name, path) or file_name.endswith("/" + name):
-            return FileInfo(path=path, size=_int(_text(info, "file-size"), -1))
+            kind = "file"
+            if info.find("file-directory") is not None:
+                kind = "directory"
+            elif info.find("file-symlink-target") is not None:
+                kind = "symlink"
+            return FileInfo(path=path, size=_int(_text(info, "file-size"), -1), kind=kind)
     return None
 
 
@@ -255,45 +266,110 @@ def parse_checksum(elem: Element) -> str:
     return value.lower()
 
 
+# The device's words for a refusal, with or without a <package-result> (reference 2 and 5,
+# and the captures in tests/fidelity): a result 0 next to them is not a success.
+_FAILURE = re.compile(
+    r"^\s*(?:\[[^\]]*\]:?\s*)?(?:error|fatal)\b|cannot rollback|rollback aborted"
+    r"|is not found or empty|no packages added|aborting\b|there is already an install pending"
+    r"|there is pending upgrade|failed\b",
+    re.IGNORECASE | re.MULTILINE,
+)
+# Documented success texts, for replies that carry no <package-result>.
+_SUCCESS = re.compile(
+    r"will become active at next reboot|validation succeeded"
+    r"|rollback of staged upgrade succeeded",
+    re.IGNORECASE,
+)
+
+
+def _lines(elem: Element) -> list[str]:
+    return [str(o.text).strip() for o in elem.iter("output") if o.text and o.text.strip()]
+
+
+def _verdict(elem: Element) -> tuple[str, str]:
+    """(ok | failed | unknown, the device's words) of one node's part of a reply."""
+    words = "\n".join(_lines(elem))
+    error = error_message(elem)
+    result = _text(elem, ".//package-result")
+    if error and _severity(elem) != "warning":
+        return "failed", "\n".join(w for w in (words, error) if w)
+    if _FAILURE.search(words) or (result not in ("", "0")):
+        return "failed", words or f"package-result {result}"
+    if result == "0" or _SUCCESS.search(words):
+        return "ok", words
+    return "unknown", words
+
+
+def _severity(elem: Element) -> str:
+    for err in elem.iter("rpc-error"):
+        return _text(err, "error-severity", "error")
+    return "error"
+
+
 def parse_package_result(elem: Element | bool) -> PackageResult:
-    """request-package-* replies: <output> lines plus <package-result> (0 = success)."""
-    if elem is True:  # PyEZ returns True for an empty reply
-        return PackageResult(ok=True, output="")
+    """request-package-* replies: every node of a multi-node reply judged, success only on
+    positive evidence (tasks.values.PackageResult), errors carried with the device's words."""
+    if elem is True or elem is False:  # PyEZ's empty reply: no evidence either way
+        return PackageResult("unknown", "")
     root = _root(elem)
-    lines = [str(o.text).strip() for o in root.iter("output") if o.text and o.text.strip()]
-    message = error_message(root)
-    result = _text(root, ".//package-result")
-    ok = not message and (result == "" or result == "0")
-    output = "\n".join(lines + ([message] if message else []))
-    return PackageResult(ok=ok, output=output)
+    items = root.findall(".//multi-routing-engine-item")
+    if not items:
+        verdict, words = _verdict(root)
+        return PackageResult(verdict, words)
+    nodes: dict[str, str] = {}
+    texts = []
+    for item in items:
+        name = _text(item, "re-name")
+        nodes[name], words = _verdict(item)
+        texts.append(f"{name}: {words}" if words else name)
+    outer = error_message(root) if not any(error_message(i) for i in items) else ""
+    verdicts = set(nodes.values()) | ({"failed"} if outer else set())
+    verdict = "failed" if "failed" in verdicts else "ok" if verdicts == {"ok"} else "unknown"
+    return PackageResult(verdict, "\n".join(texts + ([outer] if outer else [])), nodes)
 
 
 def parse_pending_install(elem: Element | bool) -> str | None:
     """request-package-checks-pending-install -> pending text, None when nothing pending."""
     result = parse_package_result(elem)
-    if result.ok:
+    if not result.failed:
         return None
     return result.output or "install pending"
 
 
-def parse_icu_phase(text: str) -> IcuPhase | None:
-    """`show chassis cluster information issu` text -> phase; None when it says nothing."""
-    phases = {m.group(1).lower() for m in _ICU_STATE.finditer(text)}
-    if not phases:
-        return None
-    running = [p for p in phases if p != IcuPhase.IDLE.value]
-    if not running:
-        return IcuPhase.IDLE
-    try:
-        return IcuPhase(running[0])
-    except ValueError:
-        return IcuPhase.UNKNOWN
+_BECOMES_ACTIVE = re.compile(
+    r"(?:version\s+)?[\"']?([\w.\-]+)[\"']?\s+will become active", re.IGNORECASE
+)
+_RELEASE_IN = re.compile(r"\d+\.\d+[A-Z]\d+(?:-[A-Z]\d+)?(?:\.\d+)?")
 
 
 def rollback_release(output: str) -> str | None:
-    """The release a rollback reply says will become active at the next reboot."""
-    match = _ROLLBACK_RELEASE.search(output)
+    """What a rollback reply says will become active at the next reboot, as written: a
+    release (JUNOS version "23.4R2-S3.9"), a package name (junos-vsrx-12.1X46-D30.2-domestic)
+    or a service-release tail (Junos version 'D10.2')."""
+    match = _BECOMES_ACTIVE.search(output)
     return match.group(1) if match else None
+
+
+def rollback_names(output: str, release: str) -> bool:
+    """Does the rollback reply name `release` as the one that becomes active?"""
+    named = rollback_release(output)
+    if named is None:
+        return False
+    if named == release:
+        return True
+    inside = _RELEASE_IN.search(named)
+    if inside is not None:  # a package name: the release inside it must be the one
+        return inside.group(0) == release
+    return release.endswith("-" + named)  # 'D10.2' of 12.1X46-D10.2
+
+
+def reboot_text(elem: Element | bool) -> str:
+    """request-reboot: the device's words are in <request-reboot-status>, not <output>."""
+    if elem is True or elem is False:
+        return ""
+    root = _root(elem)
+    texts = [str(t.text).strip() for t in root.iter("request-reboot-status") if t.text]
+    return "\n".join(texts) or output_text(root)
 
 
 def output_text(elem: Element | bool) -> str:
@@ -387,16 +463,6 @@ class NodeRpc:
         )
         return parse_checksum(self._call(rpc, path=path))
 
-    def icu_phase(self) -> IcuPhase | None:
-        """Optional enrichment: None when the release has no such command."""
-        try:
-            reply = self._call(
-                "cli", command="show chassis cluster information issu", format="text"
-            )
-        except DeviceRefused:
-            return None
-        return parse_icu_phase(output_text(reply))
-
     # actions --------------------------------------------------------------------------
     def start_icu(self, command: IcuCommand, *, timeout: float) -> PackageResult:
         """Send the ICU RPC. Its reply is unreliable: callers treat SessionLost as 'started'."""
@@ -411,7 +477,7 @@ class NodeRpc:
         return parse_package_result(self._call("request-package-rollback", node=str(node_id)))
 
     def reboot(self, node_id: int, *, timeout: float) -> str:
-        return output_text(self._call("request-reboot", timeout=timeout, node=str(node_id)))
+        return reboot_text(self._call("request-reboot", timeout=timeout, node=str(node_id)))
 
     def failover(self, rg_id: int, node_id: int) -> str:
         return output_text(

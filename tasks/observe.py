@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import threading
 
@@ -75,8 +74,8 @@ def observe(
     """Both nodes at once (two sessions in parallel halve the wall time of a poll).
 
     `booted_before` (per node) asks for the light view of observe_node; then `installs`
-    False leaves out the pending installs and the ICU progress text. That text covers the
-    whole cluster, so it is read once, from the first node that answers."""
+    False leaves out the pending installs. No command tells another session an ICU's phase
+    (docs/icu-observables.md): the plans read it from these observables."""
     views: dict[str, NodeView] = {}
 
     def one(node: str) -> None:
@@ -89,17 +88,4 @@ def observe(
     other.start()
     one(NODES[0])
     other.join()
-    if installs:  # the ICU progress text covers the cluster: ask one node, not both
-        asked = next((n for n in NODES if views[n].reachable and views[n].clustered), None)
-        if asked is not None:
-            try:
-                phase = node_rpc(task, asked, timeout=timeout, recorder=recorder).icu_phase()
-            except Exception as exc:  # RunbookError, or a reply we cannot read
-                drop(task, asked)
-                reason = exc.message if isinstance(exc, RunbookError) else f"unreadable ({exc})"
-                views[asked] = NodeView(node=asked, reachable=False, error=reason)
-            else:
-                for n in NODES:
-                    if views[n].reachable:
-                        views[n] = dataclasses.replace(views[n], icu_phase=phase)
     return ClusterView(name=task.host.name, nodes={n: views[n] for n in NODES})

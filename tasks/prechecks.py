@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from tasks.classify import health_findings, icu_running
+from tasks.classify import health_findings, icu_evidence
 from tasks.errors import RunbookError
 from tasks.junos import NodeRpc, free_bytes_for
 from tasks.settings import Target
@@ -70,9 +70,9 @@ def cluster_enabled(f: Facts) -> Finding:
 
 
 def no_icu_running(f: Facts) -> Finding:
-    if icu_running(f.view):
-        phases = sorted({str(v.icu_phase) for v in f.view.nodes.values() if v.icu_phase} - {"idle"})
-        return Finding(False, f"the device reports an ICU in progress ({', '.join(phases)})")
+    evidence = icu_evidence(f.view)
+    if evidence:
+        return Finding(False, f"the device shows an ICU in progress ({evidence})")
     return Finding(True, "no ICU in progress")
 
 
@@ -134,6 +134,8 @@ def package_present(f: Facts) -> Finding:
     info = f.reader(f.primary).file_info(f.target.package)
     if info is None:
         return Finding(False, f"{f.target.package} not found on {f.primary}")
+    if info.kind != "file":  # a link or a directory is no package to install
+        return Finding(False, f"{f.target.package} on {f.primary} is a {info.kind}, not a file")
     f.package_size = info.size
     size_ok = f.target.size is None or info.size == f.target.size
     return Finding(

@@ -21,7 +21,7 @@ from tasks.connections import drop, node_rpc
 from tasks.errors import DeadlineExceeded, DeviceRefused, NodeUnreachable, RunbookError, SessionLost
 from tasks.events import EventKind
 from tasks.icu import inflight
-from tasks.junos import rollback_release
+from tasks.junos import rollback_names
 from tasks.outcomes import failed_now, outcome_from
 from tasks.runctx import ClusterRun, Outcome
 from tasks.srx import newer
@@ -274,9 +274,12 @@ def recover_rollback(task: Task, *, run: ClusterRun, node: str, want: str | None
         drop(task, node)
         run.emit(EventKind.NOTE, message=f"rollback: {exc.message}; checking {node} itself")
         return done(task, None, changed=True)
-    if not result.ok:
+    if result.failed:
         raise DeviceRefused(result.output or "rollback refused", step="rollback", node=node)
-    if want is not None and rollback_release(result.output) != want:
+    if not result.ok:  # no evidence either way: the device shows it in the next step
+        run.emit(EventKind.NOTE, message=f"rollback answered {result.output!r}; checking {node}")
+        return done(task, result.output, changed=True)
+    if want is not None and not rollback_names(result.output, want):
         raise DeviceRefused(
             f"rollback answered {result.output!r}; expected {want} to become active",
             step="rollback",

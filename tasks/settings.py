@@ -42,6 +42,7 @@ class Timing:
     abort_deadline: float  # abort sent -> abort landed
     icu_reply_timeout: float  # how long to wait on the ICU RPC's reply before observing
     icu_estimate: float  # expected ICU duration when the journal has no history for the model
+    idle_abort_watch: float  # abort --even-if-idle: how long it must stay healthy
 
     @classmethod
     def resolve(cls, host: Host, config_defaults: dict[str, Any] | None = None) -> Timing:

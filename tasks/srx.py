@@ -62,6 +62,7 @@ DEFAULT_TIMING: dict[str, float] = {
     "abort_deadline": 1800,
     "icu_reply_timeout": 60,
     "icu_estimate": 3600,
+    "idle_abort_watch": 600,
 }
 
 

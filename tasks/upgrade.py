@@ -22,7 +22,7 @@ from tasks.connections import close_quietly, drop_all, node_rpc, take_session
 from tasks.errors import DeviceRefused, NodeUnreachable, SessionLost
 from tasks.events import EventKind
 from tasks.gate import NotStarted
-from tasks.icu import ORDER, Baseline, Phase, Tracker, inflight, stopped_reason
+from tasks.icu import ORDER, Baseline, Phase, Tracker, inflight
 from tasks.junos import NodeRpc
 from tasks.outcomes import failed_now, outcome_from
 from tasks.prechecks import Facts, PrecheckResult, run_prechecks
@@ -163,10 +163,10 @@ class IcuCall(threading.Thread):
     def run(self) -> None:
         try:
             result = self.rpc.start_icu(self.command, timeout=self.timeout)
-            if result.ok:
-                self.accepted = result.output
-            else:
+            if result.failed:
                 self.refused = result.output or "ICU refused"
+            else:  # accepted, or words that prove nothing: the polls tell
+                self.accepted = result.output
         except DeviceRefused as exc:
             self.refused = exc.message
         except (SessionLost, NodeUnreachable):
@@ -253,9 +253,9 @@ def follow(
 ) -> Outcome:
     """Follow the ICU phase by phase (one subtask each) to the primary's return, then verify.
     Polls are discrete: a phase passed between two polls ends its subtask at once."""
-    # Re-attached (no call of ours): a device that reports idle with nothing pending has
-    # already ended that ICU, or never received it.
-    tracker = Tracker(base, run.timing, since=time.monotonic(), seen_running=call is None)
+    found = inflight(run.history)
+    sent_at = float(str(found[0].get("ts", 0))) if found else time.time()
+    tracker = Tracker(base, run.timing, since=time.monotonic(), sent_at=sent_at)
     run.emit(EventKind.PHASE, phase=tracker.phase.value)
     watch = Watch(run, tracker, view, call)
     for phase in ORDER[1:]:
@@ -290,9 +290,7 @@ def _ended(task: Task, watch: Watch) -> Outcome | None:
         run.emit(EventKind.ICU_ENDED, how="failed on the device", reply=watch.call.refused)
         detail = f"ICU failed on the device during {phase}: {watch.call.refused}"
         return failed_now(task, run, detail, phase=phase)
-    reason = stopped_reason(
-        watch.view, tracker.base, tracker.phase, tracker.seen_running, tracker.secondary_rebooted
-    )
+    reason = tracker.stopped(watch.view, time.time())
     if reason:
         run.emit(EventKind.ICU_ENDED, how="stopped by the device", reason=reason)
         return failed_now(task, run, f"ICU stopped during {phase}: {reason}", phase=phase)

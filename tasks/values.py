@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import StrEnum
 
 NODES = ("node0", "node1")
 
@@ -81,29 +80,29 @@ class Filesystem:
 @dataclass(frozen=True)
 class FileInfo:
     path: str
-    size: int
+    size: int  # -1 when the listing gives no size
+    kind: str = "file"  # file | directory | symlink
 
 
 @dataclass(frozen=True)
 class PackageResult:
-    """Reply of the request-package-* RPCs: <output> lines and <package-result>."""
+    """Reply of the request-package-* RPCs, judged on positive evidence only.
 
-    ok: bool
+    `verdict`: ok (an explicit package-result 0, or the documented success text, on every
+    node), failed (an error, a non-zero result, or the device's failure words on any node),
+    unknown (neither: say nothing, observe the device)."""
+
+    verdict: str  # ok | failed | unknown
     output: str
+    nodes: dict[str, str] = field(default_factory=dict)  # per node of a multi-node reply
 
+    @property
+    def ok(self) -> bool:
+        return self.verdict == "ok"
 
-class IcuPhase(StrEnum):
-    """ICU progress as the device's issu text reports it (optional enrichment)."""
-
-    IDLE = "idle"
-    VALIDATE = "validate"
-    PUSH = "push"
-    INSTALL_SECONDARY = "install-secondary"
-    INSTALL_PRIMARY = "install-primary"
-    FAILOVER = "failover"
-    SECONDARY_REBOOT = "secondary-reboot"
-    PRIMARY_REBOOT = "primary-reboot"
-    UNKNOWN = "unknown"
+    @property
+    def failed(self) -> bool:
+        return self.verdict == "failed"
 
 
 @dataclass(frozen=True)
@@ -118,7 +117,6 @@ class NodeView:
     booted_at: int | None = None
     pending: str | None = None  # pending-install text, None when nothing is pending
     clustered: bool = True
-    icu_phase: IcuPhase | None = None  # None when the device cannot tell
 
 
 @dataclass(frozen=True)

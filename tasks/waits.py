@@ -71,3 +71,25 @@ def await_healthy(task: Task, run: ClusterRun, *, what: str = "cluster healthy")
         describe=lambda v: classify(v).detail,
     )
     return view
+
+
+def healthy_for(task: Task, run: ClusterRun, seconds: float) -> ClusterView:
+    """Healthy on every observation for `seconds` (an abort sent with no ICU visible: an ICU
+    that was still validating may show an install before the abort stops it). A change
+    restarts the watch; the whole wait is bounded by settle_deadline + seconds."""
+    end = time.monotonic() + run.timing.settle_deadline + seconds
+    view = await_healthy(task, run)
+    calm_until = time.monotonic() + seconds
+    while (now := time.monotonic()) < calm_until:
+        if now > end:
+            raise DeadlineExceeded(
+                f"cluster not steadily healthy within {run.timing.settle_deadline + seconds:g}s "
+                f"({classify(view).detail})",
+                cluster=run.cluster,
+            )
+        time.sleep(min(run.timing.poll_interval, calm_until - now))
+        view = look(task, run)
+        if classify(view).state is not ClusterState.HEALTHY:
+            view = await_healthy(task, run)
+            calm_until = time.monotonic() + seconds
+    return view

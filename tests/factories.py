@@ -5,7 +5,6 @@ from __future__ import annotations
 from tasks.values import (
     ClusterStatus,
     ClusterView,
-    IcuPhase,
     NodeSoftware,
     NodeView,
     RedundancyGroup,
@@ -52,7 +51,6 @@ def node(
     booted: int = 1000,
     pending: str | None = None,
     st: ClusterStatus | None = None,
-    phase: IcuPhase | None = IcuPhase.IDLE,
 ) -> NodeView:
     if not reachable:
         return NodeView(node=name, reachable=False, error="ConnectRefusedError")
@@ -63,7 +61,6 @@ def node(
         status=st or status(),
         booted_at=booted,
         pending=pending,
-        icu_phase=phase,
     )
 
 

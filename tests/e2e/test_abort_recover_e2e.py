@@ -33,8 +33,9 @@ def test_abort_at_every_phase(make_lab, runbooks_for, phase, outcome, final) -> 
     # GIVEN an ICU somebody started, now in `phase`
     lab = make_lab([{"name": "c1", "state": "icu-in-progress", "icu_phase": phase}], speed=300)
     ops = runbooks_for(lab)
-    # WHEN abort runs
-    result = ops.run("abort", "--cluster", "c1")
+    # WHEN abort runs (an ICU before its first install is done shows nothing: --even-if-idle)
+    invisible = phase in ("validate", "push", "install-secondary")
+    result = ops.run("abort", "--cluster", "c1", *(["--even-if-idle"] if invisible else []))
     # THEN the outcome matches the documented one and the cluster ends consistent and healthy
     c = result.cluster("c1")
     assert c["outcome"] == outcome, c
@@ -49,6 +50,18 @@ def test_abort_at_every_phase(make_lab, runbooks_for, phase, outcome, final) -> 
         secondary = [r["rpc"] for r in destructive(audit) if r["node"] == "node1"]
         assert secondary == [ABORT, ROLLBACK, REBOOT]
     assert result.code == (0 if outcome == "ok" else 1)
+
+
+def test_abort_of_an_invisible_icu_needs_even_if_idle(make_lab, runbooks_for) -> None:  # type: ignore[no-untyped-def]
+    # GIVEN an ICU somebody started seconds ago, still validating: the device shows nothing
+    lab = make_lab([{"name": "c1", "state": "icu-in-progress", "icu_phase": "validate"}], speed=300)
+    # WHEN abort runs without --even-if-idle
+    result = runbooks_for(lab).run("abort", "--cluster", "c1")
+    # THEN nothing is sent, and the report says why and what to do
+    c = result.cluster("c1")
+    assert c["outcome"] == "skipped" and "--even-if-idle" in c["detail"], c
+    assert destructive(lab.audit()) == []
+    assert result.code == 0
 
 
 def test_abort_no_recover_reports_the_command(make_lab, runbooks_for) -> None:  # type: ignore[no-untyped-def]
@@ -141,7 +154,7 @@ def test_abort_survives_session_drops_and_slow_landing(make_lab, runbooks_for, f
             {
                 "name": "c1",
                 "state": "icu-in-progress",
-                "icu_phase": "install-secondary",
+                "icu_phase": "install-primary",
                 "faults": [fault],
             }
         ],

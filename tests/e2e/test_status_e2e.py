@@ -9,7 +9,8 @@ MIXED = [
     {"name": "c-inconsistent", "state": "inconsistent"},
     {"name": "c-pending", "state": "pending-install"},
     {"name": "c-node-down", "state": "node-down"},
-    {"name": "c-icu", "state": "icu-in-progress", "icu_phase": "install-primary"},
+    # installs pending on both nodes: what a second session can see of an ICU (failover step)
+    {"name": "c-icu", "state": "icu-in-progress", "icu_phase": "failover"},
     {"name": "c-rg-unhealthy", "state": "healthy", "faults": ["rg-unhealthy"]},
     {"name": "c-auth", "state": "healthy", "faults": ["auth-fails"]},
     {"name": "c-upgraded", "state": "upgraded"},

@@ -30,8 +30,8 @@ OBSERVE = [  # tasks.observe, per node
     "request-package-checks-pending-install",
 ]
 PLAN_BEFORE_ICU = {
-    # + the ICU progress text (once per cluster), then package, checksum and space checks
-    "node0": [*OBSERVE, "command", "file-list", "get-checksum-information", "get-system-storage"],
+    # then the package, checksum and space checks on the RG0 primary
+    "node0": [*OBSERVE, "file-list", "get-checksum-information", "get-system-storage"],
     "node1": OBSERVE,
 }
 

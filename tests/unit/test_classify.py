@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from tasks.classify import ClusterState, classify
-from tasks.values import IcuPhase
 from tests.factories import NEW, cluster, node, status
 
 
@@ -17,15 +16,24 @@ def test_inconsistent_when_releases_differ_and_no_icu() -> None:
     assert any("releases differ" in f for f in verdict.findings)
 
 
-def test_icu_in_progress_from_device_text_beats_inconsistent() -> None:
-    view = cluster(node("node0", phase=IcuPhase.PRIMARY_REBOOT), node("node1", NEW))
+def test_icu_in_progress_from_what_the_device_shows() -> None:
+    # the upgraded secondary is back and the primary still has its install pending: the
+    # primary's reboot is next, not an inconsistent cluster
+    view = cluster(node("node0", pending="p"), node("node1", NEW))
     assert classify(view).state is ClusterState.ICU_IN_PROGRESS
+    both = cluster(node("node0", pending="p"), node("node1", pending="p"))
+    assert classify(both).state is ClusterState.ICU_IN_PROGRESS
+    rebooting = cluster(node("node0", pending="p"), node("node1", reachable=False))
+    assert classify(rebooting).state is ClusterState.ICU_IN_PROGRESS
+    # a rolled-back secondary (pending the old release) is a recovery, not an ICU
+    rolled = cluster(node("node0"), node("node1", NEW, pending="p"))
+    assert classify(rolled).state is ClusterState.INCONSISTENT
 
 
 def test_pending_install_and_journal_hint() -> None:
     view = cluster(n1=node("node1", pending="There is already an install pending"))
     assert classify(view).state is ClusterState.PENDING_INSTALL
-    view_no_text = cluster(node("node0", phase=None), node("node1", phase=None, pending="x"))
+    view_no_text = cluster(node("node0"), node("node1", pending="x"))
     assert classify(view_no_text, icu_started=True).state is ClusterState.ICU_IN_PROGRESS
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from tasks.icu import Baseline, Phase, Tracker, stopped_reason
 from tasks.settings import DEFAULT_TIMING, Timing
-from tasks.values import IcuPhase
 from tests.factories import NEW, OLD, cluster, node, status
 
 BASE = Baseline("node0", "node1", OLD, NEW, {"node0": 1000, "node1": 1000})
@@ -67,11 +66,21 @@ def test_deadline_per_phase() -> None:
 
 def test_stopped_by_device_before_secondary_reboot() -> None:
     idle = cluster()
-    assert stopped_reason(idle, BASE, Phase.SECONDARY_INSTALLED, True, False)
-    running = cluster(node("node0", phase=IcuPhase.INSTALL_PRIMARY))
-    assert stopped_reason(running, BASE, Phase.SECONDARY_INSTALLED, True, False) is None
-    # right after the start the device may not report anything yet
-    assert stopped_reason(idle, BASE, Phase.STARTED, False, False) is None
+    assert stopped_reason(idle, BASE, Phase.SECONDARY_INSTALLED, False)
+    running = cluster(n1=node("node1", pending="p"))
+    assert stopped_reason(running, BASE, Phase.SECONDARY_INSTALLED, False) is None
+    # right after the start the device may not show anything yet
+    assert stopped_reason(idle, BASE, Phase.STARTED, False) is None
+
+
+def test_an_icu_the_device_never_ran_is_closed_after_install_deadline() -> None:
+    tracker = Tracker(BASE, TIMING, sent_at=100.0)
+    assert tracker.stopped(cluster(), 100.0 + TIMING.install_deadline - 1) is None
+    assert "within install_deadline" in str(
+        tracker.stopped(cluster(), 100.0 + TIMING.install_deadline + 1)
+    )
+    busy = cluster(n1=node("node1", pending="p"))
+    assert tracker.stopped(busy, 100.0 + TIMING.install_deadline + 1) is None
 
 
 def test_a_blip_of_the_secondary_does_not_hide_a_stop() -> None:
@@ -82,13 +91,13 @@ def test_a_blip_of_the_secondary_does_not_hide_a_stop() -> None:
     )
     assert tracker.phase is Phase.SECONDARY_REBOOTING and not tracker.secondary_rebooted
     # WHEN the device then reports the ICU over with nothing pending
-    idle = cluster(node("node0", phase=IcuPhase.IDLE), node("node1", phase=IcuPhase.IDLE))
+    idle = cluster()
     # THEN the stop is still seen
-    assert stopped_reason(idle, BASE, tracker.phase, True, tracker.secondary_rebooted)
+    assert stopped_reason(idle, BASE, tracker.phase, tracker.secondary_rebooted)
     # but once its reboot is proven, an idle device is the ICU moving on, not a stop
-    assert stopped_reason(idle, BASE, tracker.phase, True, True) is None
+    assert stopped_reason(idle, BASE, tracker.phase, True) is None
 
 
 def test_secondary_back_on_old_release_is_a_stop() -> None:
     view = cluster(n1=node("node1", OLD, booted=2000))
-    assert "came back on" in str(stopped_reason(view, BASE, Phase.SECONDARY_REBOOTING, True, True))
+    assert "came back on" in str(stopped_reason(view, BASE, Phase.SECONDARY_REBOOTING, True))

@@ -8,7 +8,6 @@ import pytest
 from lxml import etree
 
 from tasks import junos
-from tasks.values import IcuPhase
 
 SAMPLES = Path(__file__).parents[1] / "data" / "samples"
 CLUSTER = SAMPLES / "vsrx-24.4-cluster"
@@ -166,10 +165,6 @@ def test_file_list_and_checksum() -> None:
     assert junos.parse_checksum(xml(checksum)) == "abcdef"
 
 
-def test_icu_phase_text() -> None:
-    assert (
-        junos.parse_icu_phase("node0:\nICU state: idle\nnode1:\nICU state: idle") is IcuPhase.IDLE
-    )
-    running = "node0:\nICU state: install-primary\nnode1:\nICU state: idle"
-    assert junos.parse_icu_phase(running) is IcuPhase.INSTALL_PRIMARY
-    assert junos.parse_icu_phase("something else") is None
+def test_no_evidence_is_not_success() -> None:
+    assert junos.parse_package_result(True).verdict == "unknown"
+    assert junos.parse_package_result(xml("<output>Nothing to say</output>")).verdict == "unknown"

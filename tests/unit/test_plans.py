@@ -25,7 +25,6 @@ from tasks.recover import progress, screen
 from tasks.runctx import ClusterRun, Outcome, RunContext
 from tasks.settings import Target
 from tasks.upgrade import _left_failed, before_icu
-from tasks.values import IcuPhase
 from tests.factories import NEW, OLD, cluster, node, status
 
 PKG = f"/var/tmp/junos-srxsme-{NEW}.tgz"
@@ -54,7 +53,7 @@ BASE = Baseline("node0", "node1", OLD, NEW, {"node0": 1000, "node1": 1000})
     [
         (cluster(), BASE, "clean"),
         (cluster(n1=node("node1", reachable=False)), BASE, None),  # still rebooting
-        (cluster(n0=node("node0", phase=IcuPhase.INSTALL_PRIMARY)), BASE, None),  # running
+        (cluster(node("node0", pending="p"), node("node1", pending="p")), None, None),  # running
         (cluster(n1=node("node1", NEW, booted=2000)), BASE, "inconsistent"),
         (cluster(n1=node("node1", pending="p")), BASE, None),  # rollback not done yet
         (cluster(n1=node("node1", pending="p")), None, "pending"),
@@ -204,9 +203,12 @@ def context(tmp_path: Path, gate: SharedGate | None = None) -> RunContext:
 
 
 def cluster_run(tmp_path: Path) -> ClusterRun:
+    from dataclasses import fields
+
     from tasks.settings import Timing
 
-    return ClusterRun("c1", "upgrade", context(tmp_path), Timing(*([1.0] * 9)), dry_run=False)
+    timing = Timing(*([1.0] * len(fields(Timing))))
+    return ClusterRun("c1", "upgrade", context(tmp_path), timing, dry_run=False)
 
 
 def nornir_of(name: str = "c1") -> Nornir:

@@ -9,7 +9,7 @@ import pytest
 from tasks import prechecks as pc
 from tasks.errors import SessionLost
 from tasks.settings import Target
-from tasks.values import FileInfo, Filesystem, IcuPhase, NodeSoftware, NodeView
+from tasks.values import FileInfo, Filesystem, NodeSoftware, NodeView
 from tests.factories import NEW, OLD, cluster, node, status
 
 PKG = f"/var/tmp/junos-srxsme-{NEW}.tgz"
@@ -80,9 +80,9 @@ def test_cluster_enabled() -> None:
 
 
 def test_no_icu_running_reads_the_device() -> None:
-    busy = node("node0", phase=IcuPhase.INSTALL_PRIMARY)
-    found = pc.no_icu_running(facts(cluster(n0=busy)))
-    assert not found.passed and "install-primary" in found.evidence
+    busy = cluster(node("node0", pending="p"), node("node1", pending="p"))
+    found = pc.no_icu_running(facts(busy))
+    assert not found.passed and "installs pending on both nodes" in found.evidence
     assert pc.no_icu_running(facts()).passed
 
 
