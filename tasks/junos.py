@@ -271,7 +271,7 @@ def parse_checksum(elem: Element) -> str:
 _FAILURE = re.compile(
     r"^\s*(?:\[[^\]]*\]:?\s*)?(?:error|fatal)\b|cannot rollback|rollback aborted"
     r"|is not found or empty|no packages added|aborting\b|there is already an install pending"
-    r"|there is pending upgrade|failed\b",
+    r"|there is pending upgrade|(?:validation|install(?:ation)?|upgrade|rollback) failed",
     re.IGNORECASE | re.MULTILINE,
 )
 # Documented success texts, for replies that carry no <package-result>.
@@ -286,8 +286,9 @@ def _lines(elem: Element) -> list[str]:
     return [str(o.text).strip() for o in elem.iter("output") if o.text and o.text.strip()]
 
 
-def _verdict(elem: Element) -> tuple[str, str]:
-    """(ok | failed | unknown, the device's words) of one node's part of a reply."""
+def _verdict(elem: Element, success: re.Pattern[str] | None) -> tuple[str, str]:
+    """(ok | failed | unknown, the device's words) of one node's part of a reply. Lines
+    such as 'mgd: error: ...' or 'rm: ... failed' inside a validation are not a verdict."""
     words = "\n".join(_lines(elem))
     error = error_message(elem)
     result = _text(elem, ".//package-result")
@@ -295,7 +296,7 @@ def _verdict(elem: Element) -> tuple[str, str]:
         return "failed", "\n".join(w for w in (words, error) if w)
     if _FAILURE.search(words) or (result not in ("", "0")):
         return "failed", words or f"package-result {result}"
-    if result == "0" or _SUCCESS.search(words):
+    if result == "0" or (success is not None and success.search(words)):
         return "ok", words
     return "unknown", words
 
@@ -306,26 +307,35 @@ def _severity(elem: Element) -> str:
     return "error"
 
 
-def parse_package_result(elem: Element | bool) -> PackageResult:
+def parse_package_result(
+    elem: Element | bool, success: re.Pattern[str] | None = _SUCCESS
+) -> PackageResult:
     """request-package-* replies: every node of a multi-node reply judged, success only on
-    positive evidence (tasks.values.PackageResult), errors carried with the device's words."""
+    positive evidence (tasks.values.PackageResult), errors carried with the device's words.
+    `success`: the documented success texts that count when no <package-result> is there."""
     if elem is True or elem is False:  # PyEZ's empty reply: no evidence either way
         return PackageResult("unknown", "")
     root = _root(elem)
     items = root.findall(".//multi-routing-engine-item")
     if not items:
-        verdict, words = _verdict(root)
+        verdict, words = _verdict(root, success)
         return PackageResult(verdict, words)
     nodes: dict[str, str] = {}
     texts = []
     for item in items:
         name = _text(item, "re-name")
-        nodes[name], words = _verdict(item)
+        nodes[name], words = _verdict(item, success)
         texts.append(f"{name}: {words}" if words else name)
     outer = error_message(root) if not any(error_message(i) for i in items) else ""
     verdicts = set(nodes.values()) | ({"failed"} if outer else set())
     verdict = "failed" if "failed" in verdicts else "ok" if verdicts == {"ok"} else "unknown"
     return PackageResult(verdict, "\n".join(texts + ([outer] if outer else [])), nodes)
+
+
+def parse_icu_result(elem: Element | bool) -> PackageResult:
+    """The ICU RPC's reply: 'Validation succeeded' there is one step, not the ICU's success;
+    only an explicit result 0 is (the reply rarely arrives: the primary reboots)."""
+    return parse_package_result(elem, success=None)
 
 
 def parse_pending_install(elem: Element | bool) -> str | None:
@@ -369,7 +379,8 @@ def reboot_text(elem: Element | bool) -> str:
         return ""
     root = _root(elem)
     texts = [str(t.text).strip() for t in root.iter("request-reboot-status") if t.text]
-    return "\n".join(texts) or output_text(root)
+    warnings = [error_message(w) for w in root.iter("rpc-error")]  # e.g. 'Rebooting re0 in 1 min'
+    return "\n".join(texts + [w for w in warnings if w]) or output_text(root)
 
 
 def output_text(elem: Element | bool) -> str:
@@ -466,7 +477,7 @@ class NodeRpc:
     # actions --------------------------------------------------------------------------
     def start_icu(self, command: IcuCommand, *, timeout: float) -> PackageResult:
         """Send the ICU RPC. Its reply is unreliable: callers treat SessionLost as 'started'."""
-        return parse_package_result(
+        return parse_icu_result(
             self._call("request-package-in-service-upgrade", timeout=timeout, **command.rpc_args())
         )
 
