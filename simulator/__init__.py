@@ -1,2 +1,3 @@
-"""SRX chassis cluster simulator (lab for demo and tests). So far: the pure device model;
-the NETCONF-over-SSH transport, replies and lab CLI are still to be built (issue 2)."""
+"""SRX chassis cluster simulator: a NETCONF-over-SSH lab for rehearsals, the demo and the
+tests (docs/lab-contract.md). model.py holds the pure device model, replies.py the replies
+in the forms real devices print (tests/fidelity/captures), __main__.py the lab CLI."""
