@@ -515,6 +515,10 @@ def _mapped(exc: Exception, rpc: str, timeout: float, ctx: dict[str, str]) -> Ex
         return DeviceRefused(_rpc_error_text(exc), step=rpc, **ctx)
     if isinstance(exc, ez.ConnectError):
         return NodeUnreachable(f"{type(exc).__name__} during {rpc}", step=rpc, **ctx)
+    if isinstance(exc, (etree.XMLSyntaxError, UnicodeDecodeError)):  # truncated or garbled:
+        # what the device did is unknown, as after a lost reply; the session is not trusted
+        why = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+        return SessionLost(f"unreadable reply to {rpc} ({why})", step=rpc, **ctx)
     if isinstance(exc, (OSError, EOFError)) or type(exc).__module__.startswith("ncclient"):
         return SessionLost(f"{type(exc).__name__} during {rpc}", step=rpc, **ctx)
     return exc
