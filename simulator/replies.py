@@ -70,6 +70,11 @@ def _old(release: str) -> bool:
     return older_than(release, "15.1R1")
 
 
+def _os_name(release: str) -> str:
+    """<os-name> is in the 24.4 capture and in none of 12.1X44 ... 17.3 [I: from 18.1 on]."""
+    return "" if older_than(release, "18.1R1") else "<os-name>junos-es</os-name>\n"
+
+
 def _no_monitor_failures(release: str) -> bool:
     """<monitor-failures> is absent on 12.1X44 and present on 12.3X48 (captures)."""
     return older_than(release, "12.3X48")
@@ -91,7 +96,7 @@ def rpc_get_software_information(ctx: Ctx, args: dict[str, Any]) -> Reply:
         return (
             f"<software-information>\n<host-name>{hostname(c, name)}</host-name>\n"
             f"<product-model>{c.model.lower()}</product-model>\n"
-            f"<product-name>{c.model.lower()}</product-name>\n<os-name>junos-es</os-name>\n"
+            f"<product-name>{c.model.lower()}</product-name>\n{_os_name(n.release)}"
             f"{version}<package-information>\n<name>junos</name>\n"
             f"<comment>JUNOS Software Release [{n.release}]</comment>\n"
             "</package-information>\n</software-information>"
