@@ -472,7 +472,15 @@ class NodeRpc:
         rpc = (
             "get-checksum-information" if algorithm == "md5" else "get-sha256-checksum-information"
         )
-        return parse_checksum(self._call(rpc, path=path))
+        reply = self._call(rpc, path=path)
+        words = ""
+        if not isinstance(reply, bool):
+            try:
+                return parse_checksum(reply)
+            except ValueError:  # the device's words, inside <file-checksum> on real devices
+                words = error_message(_root(reply))
+        words = words or f"no checksum of {path} in the reply"
+        raise DeviceRefused(words, step=rpc, cluster=self.cluster, node=self.node)
 
     # actions --------------------------------------------------------------------------
     def start_icu(self, command: IcuCommand, *, timeout: float) -> PackageResult:

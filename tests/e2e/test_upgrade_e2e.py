@@ -78,6 +78,8 @@ PRECHECK_FAILURES = [
     ({"state": "pending-install"}, "no-pending-install", "failed"),
     ({"state": "upgraded"}, "already-on-target", "skipped"),
     ({"state": "healthy", "faults": ["package-corrupt"]}, "package-md5", "failed"),
+    # file-list shows the package path as a symlink (<file-symlink-target>): not a package
+    ({"state": "healthy", "faults": ["package-symlink"]}, "package-present", "failed"),
 ]
 
 
