@@ -5,12 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 from pathlib import Path
 from types import ModuleType
 
-from runbooks import abort, recover, status, upgrade
+from runbooks import abort, inputs, recover, status, upgrade
 from runbooks import fleet as fleet_mod
 from runbooks.report import Report
 from tasks.errors import BadInput
@@ -151,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     module = JOBS[args.job]
     run_id = new_run_id()
     try:
-        _check_outputs(args)
+        inputs.validate(args)  # flags, outputs, config, inventory: all before any device
         clusters = list(args.cluster)
         if args.from_report is not None:
             picked = from_report(args.from_report, args.only, args.job)
@@ -175,19 +174,12 @@ def main(argv: list[str] | None = None) -> int:
         )
         job = module.prepare(args, fleet)  # the job's own input, checked per cluster
     except BadInput as exc:
-        sys.stderr.write(f"error: {exc}\n")
+        sys.stderr.write(inputs.error_text(exc, args.verbose))
         return EXIT_BAD_INPUT
     if args.log_file is not None:
         _log_to_file(args.log_file, run_id)
     code: int = job(Report(job=args.job, run_id=run_id))
     return code
-
-
-def _check_outputs(args: argparse.Namespace) -> None:
-    for flag in ("report", "events", "log_file"):
-        path = getattr(args, flag, None)
-        if path is not None and not _writable_dir(path.parent):
-            raise BadInput(f"--{flag.replace('_', '-')} directory not writable: {path.parent}")
 
 
 def from_report(path: Path, only: str | None, job: str) -> list[str]:
@@ -237,8 +229,3 @@ def _log_to_file(path: Path, run_id: str) -> None:
     root.setLevel(min(root.level, logging.INFO))
     for name in ("runbooks", "tasks"):
         logging.getLogger(name).setLevel(logging.INFO)
-
-
-def _writable_dir(path: Path) -> bool:
-    path = path if str(path) else Path(".")
-    return path.is_dir() and os.access(path, os.W_OK)

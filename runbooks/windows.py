@@ -66,7 +66,7 @@ class Window:
 def _zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, TypeError, OSError):  # "America" is a directory
         raise BadInput(f"unknown time zone: {name!r}") from None
 
 

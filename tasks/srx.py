@@ -12,13 +12,14 @@ import re
 
 _PART = re.compile(r"(\d+)|([A-Za-z]+)")
 _RELEASE = re.compile(r"^(\d+)\.(\d+)([A-Z])(\d+)(?:-([A-Z])(\d+))?(?:\.(\d+))?", re.IGNORECASE)
+_RELEASE_TEXT = r"\d+\.\d+[A-Z]\d+(?:-[A-Z]\d+)?(?:\.\d+)?"  # 24.2R2-S1.3, 12.1X46-D65.4
 # junos-srxsme-24.2R2-S1.3.tgz, junos-srxsme-12.1X46-D65.4-domestic.tgz,
 # junos-vsrx-x86-64-21.2R3.8.tgz, junos-install-srx5000-x86-64-23.4R2-S3.9-limited.tgz
 _PACKAGE_RELEASE = re.compile(
-    r"[-_](\d+\.\d+[A-Z]\d+(?:-[A-Z]\d+)?(?:\.\d+)?)"
-    r"(?:-(?:domestic|export|signed|limited|jc))*\.(?:tgz|tar\.gz)$",
+    rf"[-_]({_RELEASE_TEXT})(?:-(?:domestic|export|signed|limited|jc))*\.(?:tgz|tar\.gz)$",
     re.IGNORECASE,
 )
+_WHOLE_RELEASE = re.compile(_RELEASE_TEXT)
 
 BRANCH_ICU = (
     "SRX100",
@@ -91,6 +92,11 @@ def newer(a: str, b: str) -> bool:
 
 def older_than(release: str, floor: str) -> bool:
     return release_key(release) < release_key(floor)
+
+
+def is_release(text: str) -> bool:
+    """A whole Junos release name (24.2R2-S1.3, 12.1X46-D65.4, 23.4R2.5), nothing around it."""
+    return bool(_WHOLE_RELEASE.fullmatch(text))
 
 
 def package_release(package: str) -> str | None:

@@ -28,7 +28,7 @@ def inv(tmp_path: Path) -> Path:
                     "data": {"site": "a"},
                     "connection_options": {
                         "node0": {"hostname": "127.0.0.1", "port": 9},
-                        "node1": {"hostname": "127.0.0.1", "port": 9},
+                        "node1": {"hostname": "127.0.0.1", "port": 10},
                     },
                 }
             }
@@ -41,7 +41,7 @@ def inv(tmp_path: Path) -> Path:
                     "data": {
                         "model": "SRX345",
                         "target_release": "24.2R2-S1.3",
-                        "package": "/var/tmp/p.tgz",
+                        "package": "/var/tmp/junos-srxsme-24.2R2-S1.3.tgz",
                     }
                 }
             }
@@ -76,7 +76,7 @@ def runbooks(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
         (["upgrade", "--max-in-flight", "0"], "--max-in-flight must be at least 1"),
         (["status", "--config", "missing.yaml"], "config file not found"),
         (["upgrade", "--bogus"], "unrecognized arguments: --bogus"),
-        (["status", "--report", "/nonexistent/dir/r.json"], "report directory not writable"),
+        (["status", "--report", "/nonexistent/dir/r.json"], "--report: directory not writable"),
     ],
 )
 def test_bad_input_exit_2_one_line(inv: Path, args: list[str], message: str) -> None:
@@ -118,7 +118,10 @@ def test_bad_package_size_is_bad_input(inv: Path) -> None:
     (inv / "groups.yaml").write_text(yaml.safe_dump(groups))
     result = runbooks("upgrade", "--inventory", str(inv))
     assert result.returncode == 2, result.stderr
-    assert result.stderr.strip() == "error: c1: package_size must be a number of bytes, not '12MB'"
+    assert result.stderr.strip() == (
+        f"error: {inv / 'groups.yaml'}: group SRX345: data.package_size: "
+        "must be a whole number, not str '12MB'"
+    )
 
 
 def test_unwritable_state_dir_is_bad_input(inv: Path, tmp_path: Path) -> None:
