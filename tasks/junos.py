@@ -17,7 +17,9 @@ from lxml import etree
 from tasks.commands import IcuCommand
 from tasks.errors import DeviceRefused, NodeUnreachable, SessionLost
 from tasks.values import (
+    Alarm,
     BootTime,
+    ClusterLinks,
     ClusterStatus,
     FileInfo,
     Filesystem,
@@ -102,14 +104,19 @@ def _per_node(root: Element, inner: str) -> list[tuple[str, Element]]:
     return [("", found) for found in root.iter(inner)]
 
 
+_BARE_ERROR = re.compile(r"^\s*error:\s*(.+)$", re.MULTILINE)
+
+
 def error_message(root: Element) -> str:
-    """The device's words from an rpc-error or xnm:error inside a reply, '' when none."""
+    """The device's words from an rpc-error or xnm:error inside a reply, '' when none (or,
+    in a reply of bare text, its 'error: ...' line)."""
     for tag in ("rpc-error", "error"):
         for err in root.iter(tag):
             msg = _text(err, "error-message") or _text(err, "message")
             if msg:
                 return msg
-    return ""
+    bare = _BARE_ERROR.search(root.text or "") if isinstance(root.tag, str) else None
+    return bare.group(1).strip() if bare else ""
 
 
 # ---------------------------------------------------------------------------- parsers
@@ -389,6 +396,105 @@ def output_text(elem: Element | bool) -> str:
     root = _root(elem)
     texts = [str(o.text).strip() for o in root.iter("output") if o.text]
     return "\n".join(texts) or error_message(root)
+
+
+# ------------------------------------------------------- ICU prerequisites and services
+
+
+def _word(text: str) -> str:
+    return text.strip().lower()
+
+
+def parse_cluster_links(elem: Element) -> ClusterLinks:
+    """get-chassis-cluster-interfaces: control link and fabric (data plane) link state. A
+    fabric child reads 'Up   / Down' (physical / monitored) on real devices."""
+    root = _root(elem)
+    stats = root.find(".//chassis-cluster-interface-statistics")
+    controls = {
+        _text(c, "control-link-interface-name"): _word(_text(c, "control-link-interface-status"))
+        for c in root.iter("control-information")
+    }
+    fabric = {
+        _text(f, "fabric-child-interface-name"): " ".join(
+            _text(f, "fabric-child-interface-status").lower().split()
+        )
+        for f in root.iter("fabric-information")
+        if _text(f, "fabric-child-interface-name")
+    }
+    return ClusterLinks(
+        control=_word(_text(stats, "control-interface-status")),
+        fabric=_word(_text(stats, "dataplane-interface-status")),
+        control_links=controls,
+        fabric_links=fabric,
+    )
+
+
+def parse_alarms(elem: Element, source: str) -> dict[str, list[Alarm]]:
+    """get-alarm-information (chassis) / get-system-alarm-information: alarms per node ('' for
+    an unwrapped reply); a node with <no-active-alarms/> has an empty list."""
+    root = _root(elem)
+    out: dict[str, list[Alarm]] = {}
+    for node, info in _per_node(root, "alarm-information"):
+        out.setdefault(node, []).extend(
+            Alarm(node, _text(a, "alarm-class"), _text(a, "alarm-description"), source)
+            for a in info.iter("alarm-detail")
+        )
+    if not out and root.find(".//output") is not None:  # the CLI's text table
+        text = output_text(root)
+        out[""] = [Alarm("", c, d.strip(), source) for c, d in _ALARM_LINE.findall(text)]
+    return out
+
+
+_ALARM_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \S+\s+(Major|Minor)\s+(.+)$", re.M)
+
+
+def parse_interfaces(elem: Element) -> dict[str, dict[str, str]]:
+    """get-interface-information terse: oper status of every physical and logical interface,
+    per node."""
+    root = _root(elem)
+    out: dict[str, dict[str, str]] = {}
+    for node, info in _per_node(root, "interface-information"):
+        seen = out.setdefault(node, {})
+        for tag in ("physical-interface", "logical-interface"):
+            for itf in info.iter(tag):
+                seen[_text(itf, "name")] = _word(_text(itf, "oper-status"))
+    return out
+
+
+def parse_ipsec_tunnels(elem: Element) -> dict[str, dict[str, str]]:
+    """get-security-associations-information: 'gateway#tunnel-index' -> state of its SA block,
+    per node (an SA pair of one tunnel, and rekey overlaps, count once)."""
+    root = _root(elem)
+    out: dict[str, dict[str, str]] = {}
+    for node, info in _per_node(root, "ipsec-security-associations-information"):
+        tunnels = out.setdefault(node, {})
+        for block in info.iter("ipsec-security-associations-block"):
+            state = _word(_text(block, "sa-block-state"))
+            for sa in block.iter("ipsec-security-associations"):
+                key = f"{_text(sa, 'sa-remote-gateway')}#{_text(sa, 'sa-tunnel-index')}"
+                if tunnels.get(key) != "up":
+                    tunnels[key] = state
+    return out
+
+
+def parse_route_summary(elem: Element) -> dict[str, dict[str, int]]:
+    """get-route-summary-information: active routes per routing table, per node."""
+    root = _root(elem)
+    out: dict[str, dict[str, int]] = {}
+    for node, info in _per_node(root, "route-summary-information"):
+        tables = out.setdefault(node, {})
+        for table in info.findall("route-table"):
+            tables[_text(table, "table-name")] = _int(_text(table, "active-route-count"))
+    return out
+
+
+def parse_flow_sessions(elem: Element) -> dict[str, int]:
+    """get-flow-session-information summary: active sessions per node."""
+    root = _root(elem)
+    return {
+        node: _int(_text(info, "active-sessions"))
+        for node, info in _per_node(root, "flow-session-summary-information")
+    }
 
 
 # ---------------------------------------------------------------------------- RPC client

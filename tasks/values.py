@@ -117,6 +117,7 @@ class NodeView:
     booted_at: int | None = None
     pending: str | None = None  # pending-install text, None when nothing is pending
     clustered: bool = True
+    identity: str = ""  # the SSH host key the session reached ("" when unknown)
 
 
 @dataclass(frozen=True)
@@ -144,3 +145,54 @@ class ClusterView:
             if primary and self.nodes.get(primary) and self.nodes[primary].status is st:
                 return st
         return reported[0] if reported else None
+
+
+@dataclass(frozen=True)
+class ClusterLinks:
+    """get-chassis-cluster-interfaces: control and fabric link state ('up', 'down', '' when
+    the reply does not say), and each link interface's own state."""
+
+    control: str
+    fabric: str
+    control_links: dict[str, str] = field(default_factory=dict)
+    fabric_links: dict[str, str] = field(default_factory=dict)  # child: physical/monitored
+
+    @property
+    def up(self) -> bool:
+        return self.control == "up" and self.fabric == "up"
+
+
+@dataclass(frozen=True)
+class Alarm:
+    node: str
+    severity: str  # Major | Minor (as the device writes it)
+    description: str
+    source: str  # chassis | system
+
+    @property
+    def major(self) -> bool:
+        return self.severity.lower() == "major"
+
+    def __str__(self) -> str:
+        return f"{self.node} {self.source} {self.severity}: {self.description}"
+
+
+@dataclass(frozen=True)
+class NodeServices:
+    """What one node forwards, for the before/after comparison of an upgrade. Keys are
+    what an operator reads: interface names, 'gateway#tunnel-index', routing-table names."""
+
+    interfaces: dict[str, str] = field(default_factory=dict)  # name -> oper status
+    tunnels: dict[str, str] = field(default_factory=dict)  # gateway#index -> up/down
+    routes: dict[str, int] = field(default_factory=dict)  # table -> active routes
+    alarms: tuple[str, ...] = ()  # str(Alarm), majors and minors
+    sessions: int | None = None  # flow sessions (informational)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "interfaces": self.interfaces,
+            "tunnels": self.tunnels,
+            "routes": self.routes,
+            "alarms": list(self.alarms),
+            "sessions": self.sessions,
+        }
