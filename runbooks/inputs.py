@@ -630,7 +630,7 @@ def group_graph(inv: Inventory) -> Iterator[Problem]:
 
 def host_problems(inv: Inventory, name: Any, entry: Any) -> list[Problem]:
     label = inv.labels[0]
-    cluster = str(name) if isinstance(name, str) and SAFE_NAME.match(name) else shown(name)
+    cluster = str(name) if isinstance(name, str) and SAFE_NAME.fullmatch(name) else shown(name)
     problems = []
     if why := _safe_name(name):
         problems.append(Problem(label, why, "", cluster))

@@ -74,6 +74,7 @@ def health_findings(view: ClusterView) -> tuple[list[str], list[str]]:
         findings.append(
             "releases differ: " + ", ".join(f"{n} {v}" for n, v in sorted(versions.items()))
         )
+    findings += same_box(view)
     seen = {n: view.primary_seen_by(n) for n in NODES if view.nodes.get(n) and view.nodes[n].status}
     if len(set(seen.values())) > 1:
         findings.append(
@@ -99,6 +100,25 @@ def health_findings(view: ClusterView) -> tuple[list[str], list[str]]:
                 if m.manual_failover or m.priority == 255:
                     notes.append(f"RG{rg.rg_id}: manual failover flag set on {m.node}")
     return findings, notes
+
+
+def same_box(view: ClusterView) -> list[str]:
+    """Two sessions that reached one device (one SSH host key, or replies from two different
+    clusters): the cluster is only half seen and must never look healthy."""
+    up = [view.nodes[n] for n in NODES if view.nodes.get(n) and view.nodes[n].reachable]
+    keys = {v.identity for v in up if v.identity}
+    if len(up) == 2 and len(keys) == 1 and all(v.identity for v in up):
+        return [
+            "node0 and node1 answered as the same device (one SSH host key): check the "
+            "inventory addresses"
+        ]
+    ids = {v.node: v.status.cluster_id for v in up if v.status is not None}
+    if len(set(ids.values())) > 1:
+        return [
+            "nodes belong to different clusters: "
+            + ", ".join(f"{n} cluster-id {i}" for n, i in sorted(ids.items()))
+        ]
+    return []
 
 
 def classify(view: ClusterView, *, icu_started: bool = False) -> Classification:

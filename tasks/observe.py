@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 
@@ -60,7 +61,22 @@ def observe_node(
         booted_at=boot.booted_at if boot else None,
         pending=waiting,
         clustered=status is not None or booted_before is not None,
+        identity=session_identity(rpc.device),
     )
+
+
+def session_identity(device: object) -> str:
+    """The SSH host key of the box a PyEZ session reached, as `type:sha256`; '' if unknown.
+
+    Each SRX node has its own host key, so two sessions showing one key reached one box (an
+    inventory giving node1 node0's address): the cluster replies that box sends name both
+    nodes, so nothing else in them tells the two sessions apart. No RPC is sent for this."""
+    try:
+        transport = device._conn._session._transport  # type: ignore[attr-defined]
+        key = transport.get_remote_server_key()
+        return f"{key.get_name()}:{hashlib.sha256(key.asbytes()).hexdigest()}"
+    except Exception:  # no session, another transport, a closed one: unknown, not an error
+        return ""
 
 
 def observe(

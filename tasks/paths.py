@@ -17,7 +17,7 @@ DIR_MODE, FILE_MODE = 0o700, 0o600
 
 def check_name(name: str) -> str:
     """`name` if it is safe to build a file name from, else BadInput."""
-    if not isinstance(name, str) or not SAFE_NAME.match(name) or ".." in name:
+    if not isinstance(name, str) or not SAFE_NAME.fullmatch(name) or ".." in name:
         raise BadInput(
             f"cluster name {name!r} is not safe for file names "
             "(letters, digits, '.', '-', '_'; starting with a letter or digit; no '..')"

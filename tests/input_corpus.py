@@ -727,6 +727,12 @@ NAMES = [
         "--cluster: cluster name 'c1\\nc2' is not safe",
         ("status", "--cluster", "c1\nc2"),
     ),
+    Case("host-name-newline", "cluster name 'x\\n' is not safe", edit=_add_host("x\n")),
+    Case(
+        "cli-cluster-trailing-newline",
+        "--cluster: cluster name 'c1\\n' is not safe",
+        ("status", "--cluster", "c1\n"),
+    ),
     Case("cli-cluster-unknown", "unknown cluster(s): nope", ("status", "--cluster", "nope")),
 ]
 

@@ -90,3 +90,23 @@ def test_bad_input(
     case: Case, base: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     run_case(case, Workspace(tmp_path, ROOT / "config.yaml", base), capsys)
+
+
+def test_verbose_lists_every_problem_one_line_each(
+    base: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from runbooks.cli import main
+
+    ws = Workspace(tmp_path, ROOT / "config.yaml", base)
+    ws.set("hosts", "c1.connection_options.node0.port", 0)
+    ws.set("defaults", "data.timing", [1])
+    argv = ["upgrade", "--config", str(ws.config), "--inventory", str(ws.inventory)]
+    assert main([*argv, "--target-release", TARGET]) == 2
+    first = capsys.readouterr().err.splitlines()
+    assert len(first) == 1 and "(and 2 more; -v lists all)" in first[0]
+    assert main([*argv, "--target-release", TARGET, "-v"]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 3 and all(line.startswith("error: ") for line in lines)
+    assert any("--target-release: needs --package" in line for line in lines)
+    assert any("c1: connection_options.node0.port" in line for line in lines)
+    assert any("defaults: data.timing: must be a mapping" in line for line in lines)
