@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-from runbooks import abort, inputs, recover, status, upgrade
+from runbooks import abort, inputs, recover, signals, status, upgrade
 from runbooks import fleet as fleet_mod
 from runbooks.report import Report
 from tasks.errors import BadInput
@@ -145,7 +145,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    signals.catch_early()  # the runner takes them over; until then a signal is remembered
     args = build_parser().parse_args(argv)
+    if args.job not in ACTING:
+        signals.release()  # status reads only: a signal stops it as it always did
     _configure_logging(args.verbose)
     module = JOBS[args.job]
     run_id = new_run_id()
@@ -174,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         job = module.prepare(args, fleet)  # the job's own input, checked per cluster
     except BadInput as exc:
+        signals.release(replay=False)  # nothing was sent: exit code 2 says what happened
         sys.stderr.write(inputs.error_text(exc, args.verbose))
         return EXIT_BAD_INPUT
     if args.log_file is not None:

@@ -27,6 +27,7 @@ from typing import Any
 from nornir.core.task import Result, Task
 from nornir.plugins.runners import ThreadedRunner
 
+from runbooks import signals
 from runbooks.fleet import Fleet
 from runbooks.progress import Progress
 from runbooks.report import Report, now_iso
@@ -101,14 +102,14 @@ class Runner:
         rest = [n for n in names if n not in canary]
         workers = self.fleet.workers
         processes = self.fleet.processes or auto_processes(len(names), workers)
+        self._install_signals()  # before the fork: a stop during it is a stop of the run
         if processes > 1 and threading.active_count() > 1:  # a fork would copy held locks
             log.warning("run %s: threads running; working in one process", self.report.run_id)
-        elif processes > 1:  # fork now: no thread, no connection yet
+        elif processes > 1 and not self.context.gate.halted:  # fork now: no thread yet
             count = min(processes, len(names))
             self.pool = Shards(
                 self.work, self.view, self.context.gate, count, workers, self.close_local
             )
-        self._install_signals()
         self.view.progress.start()
         self._publish(EventKind.RUN_STARTED, clusters=len(names))
         try:
@@ -212,6 +213,8 @@ class Runner:
             return
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, self._on_signal)
+        for signum in signals.take_pending():  # came before there was a runner
+            self._on_signal(signum, None)
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         del frame

@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 
 CLUSTERS_PER_PROCESS = 100  # below this one process is as fast: forking costs more than it gains
 PR_SET_PDEATHSIG = 1
+STOP_WAIT = 30.0  # seconds a worker has to close its journals and locks once told to exit
 
 
 def auto_processes(clusters: int, workers: int) -> int:
@@ -80,6 +81,7 @@ class _Worker:
     conn: connection.Connection
     assigned: set[str] = field(default_factory=set)  # clusters it holds without an outcome
     alive: bool = True
+    status: str | None = None  # how it ended, once reaped
 
 
 class Shards:
@@ -130,7 +132,8 @@ class Shards:
                 continue
             busy[worker.conn] = worker
         while busy:
-            for conn in connection.wait(list(busy), timeout=1.0):
+            ready = connection.wait(list(busy), timeout=1.0)
+            for conn in ready:
                 worker = busy[conn]  # type: ignore[index]
                 try:
                     message = worker.conn.recv()
@@ -141,6 +144,19 @@ class Shards:
                 if message[0] == "ran":
                     del busy[worker.conn]
                 else:
+                    self._deliver(worker, message)
+            if not ready:  # quiet for a second: is every busy worker still there?
+                for worker in [w for w in busy.values() if self._exited(w)]:
+                    self._drain(worker)
+                    del busy[worker.conn]
+                    self._lost(worker)
+
+    def _drain(self, worker: _Worker) -> None:
+        """What a worker that exited had sent before it died still counts."""
+        with contextlib.suppress(EOFError, OSError):
+            while worker.conn.poll(0):
+                message = worker.conn.recv()
+                if message[0] != "ran":
                     self._deliver(worker, message)
 
     def _deliver(self, worker: _Worker, message: tuple[Any, ...]) -> None:
@@ -157,8 +173,13 @@ class Shards:
         journal is left as the worker wrote it, so the next run re-attaches where it was."""
         worker.alive = False
         status = self._reap(worker)
+        freed = self.gate.reclaim(worker.pid)  # the in-flight slots its clusters held
         log.error(
-            "run %s: worker process %d died (%s)", self.view.report.run_id, worker.pid, status
+            "run %s: worker process %d died (%s; %d in-flight slots freed)",
+            self.view.report.run_id,
+            worker.pid,
+            status,
+            freed,
         )
         self._orphaned(sorted(worker.assigned), f"worker process died ({status})")
         worker.assigned.clear()
@@ -187,26 +208,45 @@ class Shards:
             self.view.finished(name, outcome, event, published=True)
 
     @staticmethod
-    def _reap(worker: _Worker) -> str:
-        with contextlib.suppress(ChildProcessError):
-            for _ in range(50):
-                pid, status = os.waitpid(worker.pid, os.WNOHANG)
-                if pid:
-                    if os.WIFSIGNALED(status):
-                        return f"killed by {signal.Signals(os.WTERMSIG(status)).name}"
-                    return f"exit code {os.waitstatus_to_exitcode(status)}"
-                time.sleep(0.1)
-        return "no exit status"
+    def _exited(worker: _Worker) -> bool:
+        """Reap `worker` if it has exited (its pipe may outlive it); True once it has."""
+        if worker.status is not None:
+            return True
+        try:
+            pid, status = os.waitpid(worker.pid, os.WNOHANG)
+        except ChildProcessError:
+            worker.status = "no exit status"
+            return True
+        if not pid:
+            return False
+        if os.WIFSIGNALED(status):
+            worker.status = f"killed by {signal.Signals(os.WTERMSIG(status)).name}"
+        else:
+            worker.status = f"exit code {os.waitstatus_to_exitcode(status)}"
+        return True
 
-    def stop(self) -> None:
-        """Let every worker close its journals and locks and exit; wait for them."""
+    def _reap(self, worker: _Worker, wait: float = 5.0) -> str:
+        end = time.monotonic() + wait
+        while not self._exited(worker) and time.monotonic() < end:
+            time.sleep(0.05)
+        return worker.status or "no exit status"
+
+    def stop(self, wait: float = STOP_WAIT) -> None:
+        """Let every worker close its journals and locks and exit; wait for them, and kill
+        one that does not exit within `wait` seconds (a run always ends)."""
         for worker in self.workers:
             if worker.alive:
                 with contextlib.suppress(OSError):
                     worker.conn.send(("exit",))
+        end = time.monotonic() + wait
         for worker in self.workers:
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(worker.pid, 0)
+            while not self._exited(worker) and time.monotonic() < end:
+                time.sleep(0.05)
+            if not self._exited(worker):
+                log.error("worker process %d did not exit: killed", worker.pid)
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(worker.pid, signal.SIGKILL)
+                self._reap(worker)
             worker.alive = False
             worker.conn.close()
 

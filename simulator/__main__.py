@@ -43,6 +43,7 @@ FAULTS = {
     "roles-disagree",
     "abort-slow",
     "package-symlink",
+    "reply-garbled",
 }
 CLUSTER_KEYS = {"name", "model", "state", "icu_phase", "faults", "release", "target"}
 # The runbooks' real-world timing, scaled to the lab's speed by write_inventory; the window

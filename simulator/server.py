@@ -19,6 +19,7 @@ from simulator.replies import Ctx, dispatch
 
 EOM = "]]>]]>"
 ICU_RPC = "request-package-in-service-upgrade"
+GARBLED_RPC = "get-system-storage"  # reply-garbled: the first reply to it is cut in half
 HELLO = """<!-- No zombies were killed during the creation of this user interface -->
 <!-- user {user}, class j-super-user -->
 <nc:hello xmlns:nc="urn:ietf:params:xml:ns:netconf:base:1.0">
@@ -41,6 +42,7 @@ class SimCluster:
     target: str
     servers: list[NodeServer] = field(default_factory=list)
     icu_waiter: tuple[NetconfSession, str] | None = None  # the ICU RPC awaiting its reply
+    garbled: bool = False  # reply-garbled: the one malformed reply has been sent
 
     @property
     def faults(self) -> frozenset[str]:
@@ -261,7 +263,11 @@ class NetconfSession(asyncssh.SSHServerSession):
         name, args, reply = dispatch(ctx, ops[0])
         lab.record(self.ns, self.sid, name, args, reply.result)
         if reply.body is not None:
-            self.write(mid, reply.body)
+            body = reply.body
+            if name == GARBLED_RPC and "reply-garbled" in c.faults and not c.garbled:
+                c.garbled = True  # framed, but half its elements are missing
+                body = body[: len(body) // 2]
+            self.write(mid, body)
         if reply.icu_pending:
             c.icu_waiter = (self, mid)
         if reply.close_after:

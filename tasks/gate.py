@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import ctypes
 import multiprocessing
+import os
+import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Protocol
@@ -48,6 +50,10 @@ class FleetGate(Protocol):
         """Count a cluster's outcome against the failure budget."""
         ...
 
+    def reclaim(self, pid: int) -> int:
+        """Free the in-flight slots a dead worker process `pid` held; how many it held."""
+        ...
+
 
 # Fork, not spawn: worker processes are forked from the loaded, validated run.
 _MP = multiprocessing.get_context("fork")
@@ -56,13 +62,18 @@ _ACTIONS = ("finish", "abort")
 
 class SharedGate:
     def __init__(self, *, max_in_flight: int | None = None, max_failures: int | None = None):
-        self._slots = _MP.BoundedSemaphore(max_in_flight) if max_in_flight else None
         self._lock = _MP.RLock()  # writers only; re-entrant: halt() may run in a signal handler
-        # raw shared ctypes (the stubs type them poorly: Any)
+        # raw shared ctypes (the stubs type them poorly: Any). An in-flight slot is a cell
+        # holding the PID of the process whose cluster holds it, not a semaphore: a worker
+        # process killed mid-ICU never releases what it holds, and the main process must be
+        # able to give its slots back (reclaim) or every other process would wait forever.
+        # No lock-based primitive is read on the hot path either (a multiprocessing Event
+        # takes a lock to read: a process killed holding it would freeze every reader).
+        self._holders: Any = _MP.RawArray(ctypes.c_int, max_in_flight) if max_in_flight else None
         self._halted: Any = _MP.RawArray(ctypes.c_char, 1024)
         self._failures: Any = _MP.RawValue(ctypes.c_int, 0)
         self._action: Any = _MP.RawValue(ctypes.c_int, 0)
-        self._interrupted = _MP.Event()
+        self._interrupted: Any = _MP.RawValue(ctypes.c_int, 0)
         self.max_failures = max_failures
 
     @property
@@ -78,11 +89,11 @@ class SharedGate:
         return _ACTIONS[self._action.value]
 
     def interrupted(self) -> bool:
-        return self._interrupted.is_set()
+        return bool(self._interrupted.value)
 
     def interrupt(self, how: str) -> None:
         self._action.value = _ACTIONS.index(how if how in _ACTIONS else "finish")
-        self._interrupted.set()
+        self._interrupted.value = 1
 
     @contextmanager
     def _writing(self) -> Iterator[None]:
@@ -108,16 +119,37 @@ class SharedGate:
     @contextmanager
     def slot(self) -> Iterator[None]:
         self.check()
-        if self._slots is None:
+        if self._holders is None:
             yield
             return
-        while not self._slots.acquire(timeout=0.2):
+        while (cell := self._take()) is None:
+            time.sleep(0.2)
             self.check()
         try:
             self.check()
             yield
         finally:
-            self._slots.release()
+            with self._writing():
+                self._holders[cell] = 0
+
+    def _take(self) -> int | None:
+        with self._writing():
+            for i in range(len(self._holders)):
+                if self._holders[i] == 0:
+                    self._holders[i] = os.getpid()
+                    return i
+        return None
+
+    def reclaim(self, pid: int) -> int:
+        if self._holders is None:
+            return 0
+        freed = 0
+        with self._writing():
+            for i in range(len(self._holders)):
+                if self._holders[i] == pid:
+                    self._holders[i] = 0
+                    freed += 1
+        return freed
 
     def record(self, outcome: str) -> None:
         """Counted in the process that worked the cluster: its next cluster must already see

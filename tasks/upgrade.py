@@ -54,6 +54,11 @@ def _upgrade(task: Task, run: ClusterRun, target: Target, requested: frozenset[s
     if left:
         return outcome_from(view, "failed", left)
     pre = step(task, check_cluster, "pre-checks", run=run, view=view, target=target)
+    if _unanswered(pre):  # a read the node did not answer (a dropped session, a garbled
+        # reply) is no verdict on the cluster: fresh sessions, a fresh look, the checks again
+        drop_all(task)
+        view = step(task, observe_cluster, "re-observe", run=run)
+        pre = step(task, check_cluster, "pre-checks again", run=run, view=view, target=target)
     if pre.already_on_target or pre.failed or run.dry_run:
         return before_icu(view, pre, target, requested)
     asked = time.monotonic()
@@ -86,14 +91,25 @@ def _upgrade(task: Task, run: ClusterRun, target: Target, requested: frozenset[s
         return result
 
 
+UNANSWERED = "could not read: "  # tasks.prechecks: a check whose read got no usable reply
+
+
+def _unanswered(pre: PrecheckResult) -> bool:
+    return bool(pre.failed) and pre.failed[0].evidence.startswith(UNANSWERED)
+
+
 def _left_failed(run: ClusterRun) -> str | None:
-    """An earlier upgrade run left this cluster failed: leave it alone unless told not to."""
+    """An earlier upgrade run left this cluster failed: leave it alone unless told not to.
+    A pre-check whose read went unanswered said nothing about the cluster: not sticky."""
     finished = run.last(EventKind.CLUSTER_FINISHED)
     if (
         finished
         and finished.get("job") == "upgrade"
         and finished.get("outcome") == "failed"
         and not run.options.get("retry_failed")
+        and not (
+            finished.get("phase") == "pre-checks" and UNANSWERED in str(finished.get("detail"))
+        )
     ):
         return (
             f"left as failed by run {finished['run_id']}: {finished.get('detail')}"
