@@ -46,6 +46,7 @@ OUTCOMES = (
     "ok",
     "skipped",
     "failed",
+    "services-lost",
     "not-started",
     "would-upgrade",
     "would-abort",

@@ -4,8 +4,9 @@ ends it with nothing to do."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from tasks.classify import health_findings, icu_evidence
 from tasks.errors import RunbookError
@@ -45,6 +46,9 @@ class Facts:
     primary: str = ""
     model: str = ""
     package_size: int | None = None
+    allow_alarms: tuple[str, ...] = ()  # regexes of alarms known and accepted (--allow-alarm)
+    align_rgs: bool = False  # --align-rgs: misplaced RGs are failed over before the ICU
+    misplaced: list[int] = field(default_factory=list)  # RG1+ not on the RG0 primary
 
     @property
     def remote(self) -> bool:
@@ -111,6 +115,44 @@ def rg0_primary(f: Facts) -> Finding:
     software = f.view.nodes[primary].software
     f.primary, f.model = primary, software.model if software else ""
     return Finding(True, f"RG0 primary is {primary}")
+
+
+def cluster_links(f: Facts) -> Finding:
+    """ICU needs the control link and the fabric link up (Juniper's ICU prerequisites)."""
+    links = f.reader(f.primary).cluster_links()
+    fabric = ", ".join(f"{k} {v}" for k, v in links.fabric_links.items())
+    evidence = f"control link {links.control or 'unknown'}, fabric link {links.fabric or 'unknown'}"
+    return Finding(links.up, evidence + (f" ({fabric})" if fabric and not links.up else ""))
+
+
+def no_major_alarms(f: Facts) -> Finding:
+    """No major chassis or system alarm on either node; minor ones are listed, not fatal."""
+    alarms = f.reader(f.primary).alarms()
+    allowed = [a for a in alarms if any(re.search(p, a.description) for p in f.allow_alarms)]
+    major = [a for a in alarms if a.major and a not in allowed]
+    minor = [a for a in alarms if not a.major and a not in allowed]
+    parts = [f"major: {'; '.join(map(str, major))}"] if major else []
+    parts += [f"minor (not fatal): {'; '.join(map(str, minor))}"] if minor else []
+    parts += [f"allowed: {'; '.join(map(str, allowed))}"] if allowed else []
+    return Finding(not major, "; ".join(parts) or "no active alarms on either node")
+
+
+def rg_placement(f: Facts) -> Finding:
+    """ICU expects every RG1+ primary on the RG0 primary's node; --align-rgs moves them
+    there (after every check passed, verified) instead of refusing."""
+    status = f.view.status
+    groups = status.groups if status else ()
+    f.misplaced = [
+        g.rg_id for g in groups if g.rg_id > 0 and g.nodes_with("primary") != (f.primary,)
+    ]
+    if not f.misplaced:
+        return Finding(True, f"every RG primary on {f.primary}")
+    names = ", ".join(f"RG{rg}" for rg in f.misplaced)
+    if f.align_rgs:
+        return Finding(True, f"{names} not on {f.primary}: aligned before the ICU (--align-rgs)")
+    return Finding(
+        False, f"{names} not primary on {f.primary} (RG0's node); --align-rgs moves them"
+    )
 
 
 def model_supports_icu(f: Facts) -> Finding:
@@ -181,6 +223,9 @@ PRECHECKS: tuple[tuple[str, CheckFn], ...] = (
     ("no-pending-install", no_pending_install),
     ("cluster-healthy", cluster_healthy),
     ("rg0-primary", rg0_primary),
+    ("cluster-links", cluster_links),
+    ("no-major-alarms", no_major_alarms),
+    ("rg-placement", rg_placement),
     ("model-supports-icu", model_supports_icu),
     ("path-rules", path_rules),
     ("package-present", package_present),
@@ -196,6 +241,7 @@ class PrecheckResult:
     already_on_target: bool
     primary: str
     model: str
+    misplaced: tuple[int, ...] = ()  # RG1+ to align before the ICU (--align-rgs)
 
     @property
     def failed(self) -> tuple[Check, ...]:
@@ -225,7 +271,9 @@ def run_prechecks(
         if not found.passed or found.on_target:
             on_target = found.on_target
             break
-    return PrecheckResult(tuple(checks), on_target, facts.primary, facts.model)
+    return PrecheckResult(
+        tuple(checks), on_target, facts.primary, facts.model, tuple(facts.misplaced)
+    )
 
 
 def _releases(view: ClusterView) -> str:

@@ -27,6 +27,7 @@ from tasks.junos import NodeRpc
 from tasks.outcomes import failed_now, outcome_from
 from tasks.prechecks import Facts, PrecheckResult, run_prechecks
 from tasks.runctx import ClusterRun, Outcome
+from tasks.service_checks import ready_for_icu, services_after
 from tasks.settings import Target
 from tasks.srx import model_family
 from tasks.steps import done, step
@@ -72,6 +73,9 @@ def _upgrade(task: Task, run: ClusterRun, target: Target, requested: frozenset[s
             pre = step(task, check_cluster, "pre-checks again", run=run, view=view, target=target)
             if pre.already_on_target or pre.failed:
                 return before_icu(view, pre, target, requested)
+        before = ready_for_icu(task, run, pre)
+        if isinstance(before, Outcome):
+            return before
         command = IcuCommand.for_model(target.package, pre.model, requested)
         started = step(
             task,
@@ -86,6 +90,7 @@ def _upgrade(task: Task, run: ClusterRun, target: Target, requested: frozenset[s
         if isinstance(started, Outcome):  # not sent, or refused at once
             return started
         result = follow(task, run, started.base, view, call=started.call)
+        result = services_after(task, run, before, result)
         result.extra.setdefault("checks", pre.to_json())
         result.extra.setdefault("plan", {"node": pre.primary, "command": command.cli})
         return result
@@ -132,7 +137,10 @@ def check_cluster(task: Task, *, run: ClusterRun, view: ClusterView, target: Tar
     def report(check: Any) -> None:
         run.emit(EventKind.CHECK, check=check.name, passed=check.passed, evidence=check.evidence)
 
-    pre = run_prechecks(Facts(view, target, reader), report)
+    facts = Facts(view, target, reader)
+    facts.allow_alarms = tuple(run.options.get("allow_alarms", ()))
+    facts.align_rgs = bool(run.options.get("align_rgs"))
+    pre = run_prechecks(facts, report)
     return done(task, pre, failed=bool(pre.failed))
 
 

@@ -29,9 +29,16 @@ OBSERVE = [  # tasks.observe, per node
     "get-system-uptime-information",
     "request-package-checks-pending-install",
 ]
+PREREQUISITES = ["get-chassis-cluster-interfaces", "get-alarm-information"]
+PREREQUISITES += ["get-system-alarm-information"]
+PACKAGE_CHECKS = ["file-list", "get-checksum-information", "get-system-storage"]
+# the service snapshot, on the RG0 primary's session, just before the ICU
+SNAPSHOT = ["get-interface-information", "get-security-associations-information"]
+SNAPSHOT += ["get-route-summary-information", "get-alarm-information"]
+SNAPSHOT += ["get-system-alarm-information", "get-flow-session-information"]
 PLAN_BEFORE_ICU = {
-    # then the package, checksum and space checks on the RG0 primary
-    "node0": [*OBSERVE, "file-list", "get-checksum-information", "get-system-storage"],
+    # then the ICU prerequisites, the package, checksum and space checks on the RG0 primary
+    "node0": [*OBSERVE, *PREREQUISITES, *PACKAGE_CHECKS, *SNAPSHOT],
     "node1": OBSERVE,
 }
 
@@ -80,6 +87,9 @@ PRECHECK_FAILURES = [
     ({"state": "healthy", "faults": ["package-corrupt"]}, "package-md5", "failed"),
     # file-list shows the package path as a symlink (<file-symlink-target>): not a package
     ({"state": "healthy", "faults": ["package-symlink"]}, "package-present", "failed"),
+    ({"state": "healthy", "faults": ["control-link-down"]}, "cluster-links", "failed"),
+    ({"state": "healthy", "faults": ["fabric-link-down"]}, "cluster-links", "failed"),
+    ({"state": "healthy", "faults": ["major-alarm"]}, "no-major-alarms", "failed"),
 ]
 
 

@@ -9,7 +9,17 @@ import pytest
 from tasks import prechecks as pc
 from tasks.errors import SessionLost
 from tasks.settings import Target
-from tasks.values import FileInfo, Filesystem, NodeSoftware, NodeView
+from tasks.values import (
+    Alarm,
+    ClusterLinks,
+    ClusterStatus,
+    FileInfo,
+    Filesystem,
+    NodeSoftware,
+    NodeView,
+    RedundancyGroup,
+    RgMember,
+)
 from tests.factories import NEW, OLD, cluster, node, status
 
 PKG = f"/var/tmp/junos-srxsme-{NEW}.tgz"
@@ -23,7 +33,17 @@ class FakeRpc:
     files: dict[str, int] = field(default_factory=lambda: {PKG: 1000})
     digest: str = "ab" * 16
     free: dict[str, int] = field(default_factory=lambda: {"node0": GIB, "node1": GIB})
+    links: ClusterLinks = field(default_factory=lambda: ClusterLinks("up", "up"))
+    active: list[Alarm] = field(default_factory=list)
     calls: list[str] = field(default_factory=list)
+
+    def cluster_links(self) -> ClusterLinks:
+        self.calls.append("cluster-interfaces")
+        return self.links
+
+    def alarms(self) -> list[Alarm]:
+        self.calls.append("alarms")
+        return self.active
 
     def file_info(self, path: str) -> FileInfo | None:
         self.calls.append("file-list")
@@ -55,6 +75,9 @@ def test_table_order_is_the_documented_one() -> None:
         "no-pending-install",
         "cluster-healthy",
         "rg0-primary",
+        "cluster-links",
+        "no-major-alarms",
+        "rg-placement",
         "model-supports-icu",
         "path-rules",
         "package-present",
@@ -148,7 +171,7 @@ def test_package_present_size_and_remote() -> None:
 
 
 def test_checksums_apply_only_when_the_inventory_gives_them() -> None:
-    md5, sha = pc.PRECHECKS[11][1], pc.PRECHECKS[12][1]
+    md5, sha = dict(pc.PRECHECKS)["package-md5"], dict(pc.PRECHECKS)["package-sha256"]
     assert md5(facts(primary="node0")) is None
     good = facts(target=Target(NEW, PKG, md5="AB" * 16), primary="node0")
     found = md5(good)
@@ -171,7 +194,8 @@ def test_table_stops_at_the_first_failure_and_reports_each_check() -> None:
     pre = pc.run_prechecks(facts(rpc=rpc), lambda c: seen.append(c.name))
     assert [c.name for c in pre.failed] == ["package-present"]
     assert seen[-1] == "package-present" and "free-space" not in seen
-    assert rpc.calls == ["file-list"]  # nothing read after the failure
+    # nothing read after the failure
+    assert rpc.calls == ["cluster-interfaces", "alarms", "file-list"]
     assert (pre.primary, pre.model, pre.already_on_target) == ("node0", "SRX345", False)
 
 
@@ -189,3 +213,63 @@ def test_a_read_that_fails_is_a_failed_check_not_a_pass() -> None:
     pre = pc.run_prechecks(facts(rpc=Lost()))
     assert pre.failed[0].name == "free-space"
     assert "could not read: no reply" in pre.failed[0].evidence
+
+
+# ---------------------------------------------------------------- ICU prerequisites
+
+
+@pytest.mark.parametrize(
+    ("links", "passed", "words"),
+    [
+        (ClusterLinks("up", "up", {"em0": "up"}), True, "control link up, fabric link up"),
+        (ClusterLinks("down", "up", {"em0": "down"}), False, "control link down"),
+        (
+            ClusterLinks("up", "down", {}, {"ge-0/0/2": "up / down"}),
+            False,
+            "fabric link down (ge-0/0/2 up / down)",
+        ),
+        (ClusterLinks("", "", {}), False, "control link unknown"),
+    ],
+)
+def test_cluster_links(links: ClusterLinks, passed: bool, words: str) -> None:
+    found = pc.cluster_links(facts(rpc=FakeRpc(links=links), primary="node0"))
+    assert found.passed is passed and words in found.evidence
+
+
+def test_major_alarm_fails_minor_is_listed_and_allowed_ones_pass() -> None:
+    major = Alarm("node1", "Major", "FPC 0 Hard errors", "chassis")
+    minor = Alarm("node0", "Minor", "Rescue configuration is not set", "system")
+    found = pc.no_major_alarms(facts(rpc=FakeRpc(active=[major, minor]), primary="node0"))
+    assert not found.passed and "node1 chassis Major: FPC 0 Hard errors" in found.evidence
+    assert "minor (not fatal): node0 system Minor: Rescue" in found.evidence
+    only_minor = pc.no_major_alarms(facts(rpc=FakeRpc(active=[minor]), primary="node0"))
+    assert only_minor.passed and "Rescue" in only_minor.evidence
+    allowed = facts(rpc=FakeRpc(active=[major]), primary="node0", allow_alarms=("Hard errors",))
+    found = pc.no_major_alarms(allowed)
+    assert found.passed and "allowed: node1 chassis Major" in found.evidence
+    assert pc.no_major_alarms(facts(primary="node0")).evidence == "no active alarms on either node"
+
+
+def _rg1_on(node_name: str) -> ClusterStatus:
+    other = "node1" if node_name == "node0" else "node0"
+    rg0 = RedundancyGroup(
+        0, 1, (RgMember("node0", 200, "primary", False, False, ()),
+               RgMember("node1", 100, "secondary", False, False, ()))
+    )  # fmt: skip
+    members = {node_name: "primary", other: "secondary"}
+    rg1 = RedundancyGroup(
+        1, 2, tuple(RgMember(n, 100, members[n], True, False, ()) for n in ("node0", "node1"))
+    )
+    return ClusterStatus(1, (rg0, rg1))
+
+
+def test_rg_placement_refuses_a_split_cluster_unless_align_rgs() -> None:
+    split = cluster(node("node0", st=_rg1_on("node1")), node("node1", st=_rg1_on("node1")))
+    f = facts(split, primary="node0")
+    found = pc.rg_placement(f)
+    assert not found.passed and "RG1 not primary on node0" in found.evidence
+    assert "--align-rgs" in found.evidence and f.misplaced == [1]
+    f = facts(split, primary="node0", align_rgs=True)
+    found = pc.rg_placement(f)
+    assert found.passed and "aligned before the ICU" in found.evidence and f.misplaced == [1]
+    assert pc.rg_placement(facts(primary="node0")).passed

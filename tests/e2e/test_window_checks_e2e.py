@@ -1,0 +1,88 @@
+"""The ICU prerequisites and the service checks end to end: cluster links, alarms, RG
+placement (--align-rgs), and interfaces/tunnels/routes compared before and after."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.e2e.conftest import destructive
+from tests.e2e.test_simulator_e2e import session
+
+ICU = "request-package-in-service-upgrade"
+TARGET = "24.2R2-S1.3"  # the lab's package
+FAILOVER = "request-chassis-cluster-failover"
+RESET = "request-chassis-cluster-failover-reset"
+
+
+def icus(lab: Any, cluster: str) -> int:
+    return sum(1 for r in destructive(lab.audit()) if r["cluster"] == cluster and r["rpc"] == ICU)
+
+
+def test_a_service_lost_after_the_upgrade_is_not_ok(make_lab, runbooks_for) -> None:  # type: ignore[no-untyped-def]
+    # GIVEN one cluster whose second tunnel, one whose reth1 does not come back, one healthy
+    lab = make_lab(
+        [
+            {"name": "tunnel", "faults": ["tunnel-lost-after-upgrade"]},
+            {"name": "reth", "faults": ["interface-down-after-upgrade"]},
+            {"name": "good"},
+        ]
+    )
+    # WHEN the fleet is upgraded
+    result = runbooks_for(lab).run("upgrade", "--yes")
+    # THEN all three are upgraded, but only the one whose services came back is ok
+    assert result.code == 1
+    good, tunnel, reth = (result.cluster(n) for n in ("good", "tunnel", "reth"))
+    assert good["outcome"] == "ok" and "services back" in good["detail"], good
+    assert tunnel["outcome"] == "services-lost", tunnel
+    assert "tunnel 198.51.100.2#131074 up -> gone" in tunnel["detail"]
+    assert tunnel["services"]["diff"]["tunnels"]["gone"] == ["198.51.100.2#131074"]
+    assert reth["outcome"] == "services-lost" and "interface reth1 up -> down" in reth["detail"]
+    assert reth["services"]["diff"]["interfaces"]["reth1"] == ["up", "down"]
+    for c in (good, tunnel, reth):
+        assert set(c["versions"].values()) == {TARGET}
+        assert c["services"]["before"]["routes"] == {"inet.0": 24, "inet6.0": 4}
+    assert all(icus(lab, n) == 1 for n in ("good", "tunnel", "reth"))
+
+
+def test_skip_service_checks_reads_nothing_of_them(make_lab, runbooks_for) -> None:  # type: ignore[no-untyped-def]
+    lab = make_lab([{"name": "c1", "faults": ["tunnel-lost-after-upgrade"]}])
+    result = runbooks_for(lab).run("upgrade", "--yes", "--skip-service-checks")
+    assert result.code == 0 and result.cluster("c1")["outcome"] == "ok"
+    assert not [r for r in lab.audit() if r["rpc"] == "get-security-associations-information"]
+
+
+def test_allow_alarm_accepts_a_known_major_alarm(make_lab, runbooks_for) -> None:  # type: ignore[no-untyped-def]
+    lab = make_lab([{"name": "c1", "faults": ["major-alarm"]}])
+    ops = runbooks_for(lab)
+    refused = ops.run("upgrade", "--dry-run")
+    c = refused.cluster("c1")
+    assert c["outcome"] == "failed" and "no-major-alarms" in c["detail"]
+    assert "node1 chassis Major: FPC 0 Hard errors" in c["detail"]
+    allowed = ops.run("upgrade", "--dry-run", "--allow-alarm", "FPC 0 Hard")
+    assert allowed.cluster("c1")["outcome"] == "would-upgrade", allowed.cluster("c1")
+    assert destructive(lab.audit()) == []
+
+
+def test_align_rgs_moves_rg1_to_the_rg0_primary_first(make_lab, runbooks_for) -> None:  # type: ignore[no-untyped-def]
+    # GIVEN RG1 failed over to node1 by hand (RG0 stays on node0)
+    lab = make_lab([{"name": "c1"}])
+    with session(lab, "c1", "node0") as dev:
+        dev.rpc.request_chassis_cluster_failover(redundancy_group="1", node="1")
+    ops = runbooks_for(lab)
+    # WHEN the upgrade runs without --align-rgs: refused, nothing sent
+    refused = ops.run("upgrade", "--yes")
+    c = refused.cluster("c1")
+    assert c["outcome"] == "failed" and "rg-placement" in c["detail"], c
+    assert [r["rpc"] for r in destructive(lab.audit())] == [FAILOVER]  # ours, above
+    # WHEN with --align-rgs: RG1 is moved back and reset, verified, then the ICU
+    result = ops.run("upgrade", "--yes", "--align-rgs", "--retry-failed")
+    c = result.cluster("c1")
+    assert c["outcome"] == "ok", c
+    sent = [(r["node"], r["rpc"]) for r in destructive(lab.audit())][1:]
+    # the manual failover in effect is reset first (preempt may then bring RG1 home
+    # by itself); any failover still needed and its reset come before the ICU
+    assert sent[0] == ("node0", RESET), sent
+    assert sent.index(("node0", ICU)) == len(sent) - 1 - sent[::-1].index(("node0", ICU))
+    before = sent[: sent.index(("node0", ICU))]
+    assert set(before) <= {("node0", FAILOVER), ("node0", RESET)}, sent
+    assert c["aligned"] == [1] and "RG1 aligned on the RG0 primary first" in c["detail"]
