@@ -154,6 +154,7 @@ class Run:
     report: dict[str, Any] = field(default_factory=dict)
     selected: list[str] = field(default_factory=list)
     lab_after: dict[str, Any] = field(default_factory=dict)  # the lab once the run ended
+    lab_before: dict[str, Any] = field(default_factory=dict)  # status: the lab before it ran
 
 
 class Episode:
@@ -233,6 +234,22 @@ class Episode:
                 return self.lab.state()
             time.sleep(0.2)
 
+    def quiet_state(self, wait: float = 30.0) -> dict[str, Any]:
+        """Before the final status: the lab with no ICU of its own still running and every
+        node that will come back up (bounded: a node that never boots stays down)."""
+        assert self.lab is not None
+        end = time.monotonic() + wait
+        while True:
+            state = self.settled_state()
+            busy = [
+                name
+                for name, c in state["clusters"].items()
+                if c["icu_phase"] is not None or not all(n["up"] for n in c["nodes"].values())
+            ]
+            if not busy or time.monotonic() > end:
+                return state
+            time.sleep(0.5)
+
     def first_icu(self, proc: subprocess.Popen[str], timeout: float = 60.0) -> dict[str, Any]:
         """The first ICU the lab received from this scenario, or {} if the run ended first."""
         assert self.lab is not None
@@ -252,7 +269,9 @@ class Episode:
         try:
             getattr(self, "_" + scn.kind.replace("-", "_"))()
             self.run("recover", "--workers", str(len(scn.names)), label="recover")
-            self.run("status", label="status")
+            before = self.quiet_state()
+            final = self.run("status", label="status")
+            final.lab_before = before
         finally:
             for proc in self.procs:
                 if proc.poll() is None:
@@ -402,6 +421,14 @@ def lab_healthy(entry: dict[str, Any], truth: dict[str, Any]) -> bool:
     return True
 
 
+def _moving(before: dict[str, Any], after: dict[str, Any]) -> bool:
+    def facts(c: dict[str, Any]) -> Any:
+        nodes = {n: (v["release"], v["up"], v["pending"]) for n, v in c["nodes"].items()}
+        return nodes, c["icu_phase"], {k: rg["primary"] for k, rg in c["rgs"].items()}
+
+    return bool(facts(before) != facts(after))
+
+
 def check_ok(scn: Scenario, run: Run) -> list[str]:
     """`ok` only when the lab agrees (after settling)."""
     out = []
@@ -440,6 +467,8 @@ def check_status(scn: Scenario, run: Run) -> list[str]:
         if claimed is None or not run.lab_after:
             continue
         truth = run.lab_after["clusters"][name]
+        if run.lab_before and _moving(run.lab_before["clusters"][name], truth):
+            continue  # the lab changed while status read it: no one truth to compare with
         healthy = lab_healthy(entry, truth)
         if (claimed.get("state") == "healthy") != healthy:
             out.append(
