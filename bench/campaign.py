@@ -657,7 +657,13 @@ def main() -> int:
     results: list[Outcome] = []
     lock = threading.Lock()
 
+    stopping = threading.Event()  # SIGINT/SIGTERM: start no new scenario, finish the others
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopping.set())
+
     def work(index: int) -> None:
+        if stopping.is_set():
+            return
         result = one(args.seed, index, base, args.keep)
         with lock:
             results.append(result)
