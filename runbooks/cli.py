@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-from runbooks import abort, inputs, recover, signals, status, upgrade
+from runbooks import abort, inputs, recover, signals, stage, status, upgrade
 from runbooks import fleet as fleet_mod
 from runbooks.report import Report
 from tasks.errors import BadInput
@@ -23,9 +23,10 @@ JOBS: dict[str, ModuleType] = {
     "upgrade": upgrade,
     "abort": abort,
     "recover": recover,
+    "stage": stage,
 }
 # Jobs that change devices: dry run, worker processes and the event stream apply to them.
-ACTING = ("upgrade", "abort", "recover")
+ACTING = ("upgrade", "abort", "recover", "stage")
 
 DESCRIPTION = """\
 Upgrade Juniper SRX chassis clusters with In-Band Cluster Upgrade (ICU), abort an ICU

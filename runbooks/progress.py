@@ -15,6 +15,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from runbooks.transfer_view import TransferView
 from runbooks.view import console
 from tasks.redact import redact
 
@@ -33,8 +34,11 @@ class Progress:
         self._inflight: dict[str, tuple[str, float]] = {}  # cluster -> (phase, started)
         self._done: Counter[str] = Counter()
         self._live: Live | None = None
+        self.transfers = TransferView()  # stage: bytes, rate and ETA per copy and fleet
 
     def on_event(self, event: Event) -> None:
+        if event.kind == "transfer":
+            self.transfers.on_event(event)
         with self._lock:
             if event.kind == "cluster-started":
                 self._inflight[event.cluster] = ("starting", time.monotonic())
@@ -63,6 +67,8 @@ class Progress:
             f"{self.job}: {len(rows)} in flight, {sum(done.values())}/{self.total} done ({counts})",
             style="bold",
         )
+        if self.transfers.seen:
+            return Group(head, table, self.transfers.renderable())
         return Group(head, table)
 
     def start(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
+from runbooks import stage
 from runbooks.fleet import Fleet
 from runbooks.policy import add_fleet_policy, add_schedule, common_options, schedule
 from runbooks.report import Report
@@ -55,6 +56,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--yes", "-y", action="store_true", help="never ask: --on-interrupt ask becomes finish"
     )
+    staging = parser.add_argument_group("staging (--stage)")
+    staging.add_argument(
+        "--stage",
+        action="store_true",
+        help="stage the package on the RG0 primary first (as the stage job), then upgrade",
+    )
+    stage.add_source_options(staging)
     add_fleet_policy(parser)
     add_schedule(parser, at_window_end=True)
 
@@ -73,6 +81,8 @@ def prepare(args: argparse.Namespace, fleet: Fleet) -> Callable[[Report], int]:
         "retry_failed": args.retry_failed,
         **{f.replace("-", "_"): bool(getattr(args, f.replace("-", "_"))) for f in ICU_FLAGS},
     }
+    if args.stage:
+        opts.kwargs["stage"] = stage.stage_spec(args, fleet)
     # "ask" prompts at the signal when a terminal is attached, else (or with --yes) "finish".
     on_interrupt = "finish" if args.yes and args.on_interrupt == "ask" else args.on_interrupt
     opts.policy["on_interrupt"] = on_interrupt

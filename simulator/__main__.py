@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from simulator import transfers
 from simulator.model import DURATIONS, PHASES, REJOIN_SECONDS, Cluster, Node
 from simulator.replies import package_digest
 from simulator.server import Lab, SimCluster
@@ -21,6 +22,7 @@ from tasks.srx import DEFAULT_TIMING
 
 OLD, NEW, ROLLBACK = "23.4R2-S3.9", "24.2R2-S1.3", "23.2R2.21"
 PACKAGE_SIZE = 456_130_000
+LAB_SERVER = "images.lab.example"  # the pull source the lab serves (simulator.transfers)
 STATES = ("healthy", "upgraded", "inconsistent", "pending-install", "icu-in-progress", "node-down")
 FAULTS = {
     "package-missing",
@@ -44,6 +46,7 @@ FAULTS = {
     "abort-slow",
     "package-symlink",
     "reply-garbled",
+    *transfers.FAULTS,
 }
 CLUSTER_KEYS = {"name", "model", "state", "icu_phase", "faults", "release", "target"}
 # The runbooks' real-world timing, scaled to the lab's speed by write_inventory; the window
@@ -223,6 +226,7 @@ def _target_data(target: str) -> dict[str, Any]:
         "package": package,
         "package_size": PACKAGE_SIZE,
         "package_md5": package_digest(package, "md5"),
+        "package_url": f"http://{LAB_SERVER}/images/{package.rsplit('/', 1)[-1]}",
     }
 
 
@@ -266,6 +270,9 @@ async def serve(args: argparse.Namespace, spec: dict[str, Any]) -> None:
     now = time.time()
     icu_reply = str(args.icu_reply or spec.get("icu_reply") or "silent")
     lab = Lab(build(spec, now), speed=speed, icu_reply=icu_reply, audit=audit, t0_sim=now)
+    link = float(args.link_mbps or spec.get("link_mbps") or 100.0)
+    sources = {package_for(c.target).rsplit("/", 1)[-1]: PACKAGE_SIZE for c in lab.clusters}
+    transfers.configure(link_mbps=link, speed=speed, sources=sources)
     await lab.start()
     if args.inventory_dir:
         write_inventory(lab, Path(args.inventory_dir), speed)
@@ -298,7 +305,12 @@ def main(argv: list[str] | None = None) -> int:
         choices=("silent", "immediate"),
         help="the ICU RPC's reply: none until the session drops (default), or at once",
     )
+    ap.add_argument("--link-mbps", type=float, help="each cluster's link for pulls (100)")
+    ap.add_argument("--package-size", type=int, help="bytes of the lab's package")
     args = ap.parse_args(argv)
+    if args.package_size:
+        global PACKAGE_SIZE
+        PACKAGE_SIZE = args.package_size
     try:
         spec: dict[str, Any] = {}
         if args.lab:

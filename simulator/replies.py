@@ -26,6 +26,7 @@ class Reply:
     result: str = "ok"  # audit: ok | error | no-reply
     close_after: bool = False
     icu_pending: bool = False  # the ICU RPC: answered later if its session survives
+    later: Callable[[Any, str], None] | None = None  # (session, message-id): replies later
 
 
 @dataclass
@@ -669,6 +670,10 @@ def error(message: str, bad: str = "") -> Reply:
     return Reply(_rpc_error(message, bad), result="error")
 
 
+# RPCs other modules add (simulator.transfers); they take precedence over the rpc_* here.
+EXTRA: dict[str, Callable[[Ctx, dict[str, Any]], Reply]] = {}
+
+
 def dispatch(ctx: Ctx, op: etree._Element) -> tuple[str, dict[str, Any], Reply]:
     name = etree.QName(op).localname
     args: dict[str, Any] = {}
@@ -679,7 +684,7 @@ def dispatch(ctx: Ctx, op: etree._Element) -> tuple[str, dict[str, Any], Reply]:
         args["_text"] = op.text.strip()
     if op.get("format"):
         args["_format"] = op.get("format")
-    handler = globals().get("rpc_" + name.replace("-", "_"))
+    handler = EXTRA.get(name) or globals().get("rpc_" + name.replace("-", "_"))
     if handler is None:
         return name, args, error("syntax error", bad=name)
     return name, args, handler(ctx, args)

@@ -14,8 +14,11 @@ from xml.sax.saxutils import escape
 import asyncssh
 from lxml import etree
 
+from simulator import transfers
 from simulator.model import Cluster
 from simulator.replies import Ctx, dispatch
+
+transfers.register()  # file copy, storage cleanup, checksums of copies
 
 EOM = "]]>]]>"
 ICU_RPC = "request-package-in-service-upgrade"
@@ -211,8 +214,9 @@ class SshServer(asyncssh.SSHServer):
             return False
         return username == lab.username and password == lab.password
 
-    def session_requested(self) -> NetconfSession:
-        return NetconfSession(self.ns)
+    def session_requested(self) -> Any:
+        ns = self.ns  # NETCONF, or SFTP for pushes (simulator.transfers)
+        return transfers.session(ns.cluster.model, ns.node, lambda: NetconfSession(ns))
 
 
 class NetconfSession(asyncssh.SSHServerSession):
@@ -270,6 +274,8 @@ class NetconfSession(asyncssh.SSHServerSession):
             self.write(mid, body)
         if reply.icu_pending:
             c.icu_waiter = (self, mid)
+        if reply.later is not None:
+            reply.later(self, mid)
         if reply.close_after:
             asyncio.get_running_loop().call_later(0.05, self.drop, False)
         lab.touch(c)

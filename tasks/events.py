@@ -29,6 +29,7 @@ class EventKind(StrEnum):
     RECOVER_SENDING = "recover-sending"  # a recovery command (abort, rollback, reboot) is leaving
     RECOVER_VERIFIED = "recover-verified"  # that recovery step was verified on the device
     RECOVER_DONE = "recover-done"  # the recovered cluster was verified healthy
+    TRANSFER = "transfer"  # a package copy: started, progress (not journaled), done, failed
 
     @property
     def durable(self) -> bool:

@@ -27,8 +27,10 @@ from tasks.icu import inflight
 from tasks.recover import recover_plan
 from tasks.runctx import ClusterRun, Outcome, RunContext
 from tasks.settings import Target, Timing
+from tasks.stage import stage_plan
 from tasks.status import ClusterSummary, summarize
 from tasks.steps import done, step
+from tasks.transfer import StageSpec
 from tasks.upgrade import upgrade_plan
 
 
@@ -43,10 +45,12 @@ def srx_upgrade(
     unlink: bool = False,
     restore_primary: str | None = None,
     retry_failed: bool = False,
+    stage: StageSpec | None = None,
     context: RunContext | None = None,
 ) -> Result:
     """ICU on the cluster's RG0 primary, every phase followed to a verified end (target from
-    the inventory's target_release/package unless both are given)."""
+    the inventory's target_release/package unless both are given).
+    stage: put the package on the node(s) first (as srx_stage), the ICU only once it is there."""
     flags = {"no-sync": no_sync, "no-tcp-syn-check": no_tcp_syn_check}
     flags.update({"no-validate": no_validate, "unlink": unlink})
     requested = frozenset(name for name, on in flags.items() if on)
@@ -56,10 +60,39 @@ def srx_upgrade(
         return Result(task.host, result=Outcome("failed", "unknown", {}, str(exc)), failed=True)
 
     def plan(task: Task, run: ClusterRun) -> Outcome:
-        return upgrade_plan(task, run, target, requested)
+        staged = None if stage is None else stage_plan(task, run, target, stage)
+        if staged is not None and staged.outcome not in ("ok", "skipped"):
+            return staged  # not staged (or, in a dry run, would be): no ICU
+        outcome = upgrade_plan(task, run, target, requested)
+        if staged is not None:
+            outcome.extra.setdefault("stage", staged.extra.get("stage", {"detail": staged.detail}))
+        return outcome
 
     options = {"retry_failed": retry_failed, "restore_primary": restore_primary}
     return execute(task, "upgrade", plan, context, options)
+
+
+def srx_stage(
+    task: Task,
+    *,
+    spec: StageSpec | None = None,
+    target_release: str | None = None,
+    package: str | None = None,
+    context: RunContext | None = None,
+) -> Result:
+    """Put the upgrade package on the RG0 primary (or both nodes), verified by size and
+    checksum on the device: pulled by the device from spec.url (or the inventory's
+    package_url) or pushed over SFTP from spec.push. Copying is not destructive."""
+    try:
+        target = Target.resolve(task.host, release=target_release, package=package)
+    except BadInput as exc:
+        return Result(task.host, result=Outcome("failed", "unknown", {}, str(exc)), failed=True)
+    chosen = spec or StageSpec()
+
+    def plan(task: Task, run: ClusterRun) -> Outcome:
+        return stage_plan(task, run, target, chosen)
+
+    return execute(task, "stage", plan, context, {})
 
 
 def srx_abort(
@@ -121,4 +154,4 @@ def _observe(task: Task, *, timeout: float) -> Result:
     return done(task, observe(task, timeout=timeout))
 
 
-__all__ = ["srx_abort", "srx_recover", "srx_status", "srx_upgrade"]
+__all__ = ["srx_abort", "srx_recover", "srx_stage", "srx_status", "srx_upgrade"]

@@ -19,6 +19,7 @@ from tasks.errors import DeviceRefused, NodeUnreachable, SessionLost
 from tasks.values import (
     Alarm,
     BootTime,
+    CleanupList,
     ClusterLinks,
     ClusterStatus,
     FileInfo,
@@ -497,6 +498,37 @@ def parse_flow_sessions(elem: Element) -> dict[str, int]:
     }
 
 
+# ---------------------------------------------------------------------------- transfers
+
+
+def parse_file_copy(elem: Element | bool) -> str:
+    """file-copy: '' on success (an empty reply, PyEZ's True, or <ok/>), else the device's
+    words (every rpc-error's message, as the captures have one per line)."""
+    if elem is True or elem is False:
+        return ""
+    root = _root(elem)
+    words = [
+        " / ".join(line.strip() for line in msg.splitlines() if line.strip())
+        for err in root.iter("rpc-error")
+        if (msg := _text(err, "error-message"))
+    ]
+    return " / ".join(w for w in words if w)
+
+
+def parse_cleanup(elem: Element | bool) -> CleanupList:
+    """request-system-storage-cleanup (dry-run or not) -> CleanupList."""
+    if elem is True or elem is False:
+        return CleanupList((), None)
+    root = _root(elem)
+    files = tuple(
+        (_text(f, "file-name"), _int(_text(f, "size")))
+        for f in root.iter("file")
+        if _text(f, "file-name")
+    )
+    success = True if root.find(".//success") is not None else None
+    return CleanupList(files, success, error_message(root))
+
+
 # ---------------------------------------------------------------------------- RPC client
 
 
@@ -615,6 +647,24 @@ class NodeRpc:
         return output_text(
             self._call("request-chassis-cluster-failover-reset", redundancy_group=str(rg_id))
         )
+
+    # transfers ------------------------------------------------------------------------
+    def file_copy(self, source: str, destination: str, *, timeout: float) -> str:
+        """The device fetches `source` into `destination`; '' on success, else its words.
+        A timeout is SessionLost: the copy may still run; the caller closes the session."""
+        try:
+            reply = self._call("file-copy", timeout=timeout, source=source, destination=destination)
+        except DeviceRefused as exc:  # the device's words, one line
+            return " / ".join(w.strip() for w in exc.message.splitlines() if w.strip())
+        return parse_file_copy(reply)
+
+    def file_delete(self, path: str) -> None:
+        self._call("file-delete", path=path)
+
+    def storage_cleanup(self, *, dry_run: bool) -> CleanupList:
+        kwargs = {"dry_run": True} if dry_run else {}
+        return parse_cleanup(self._call("request-system-storage-cleanup", **kwargs))
+
 
 
 def _mapped(exc: Exception, rpc: str, timeout: float, ctx: dict[str, str]) -> Exception:

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from nornir.core.task import Task
 
 # Outcomes that reach the job's goal (exit code 0). A dry run that would act reached it too.
-GOOD_OUTCOMES = ("ok", "skipped", "would-upgrade", "would-abort", "would-recover")
+GOOD_OUTCOMES = ("ok", "skipped", "would-upgrade", "would-abort", "would-recover", "would-stage")
 # Events that mean this run changed a device (the Nornir Result's `changed`).
 _CHANGES = (EventKind.COMMAND, EventKind.ICU_SENDING, EventKind.RECOVER_SENDING)
 

@@ -196,3 +196,16 @@ class NodeServices:
             "alarms": list(self.alarms),
             "sessions": self.sessions,
         }
+
+
+@dataclass(frozen=True)
+class CleanupList:
+    """request-system-storage-cleanup: the files it lists (or removed), and its verdict."""
+
+    files: tuple[tuple[str, int], ...]  # (path, bytes)
+    success: bool | None  # <success/> seen; None for a dry run's listing
+    error: str = ""
+
+    @property
+    def bytes(self) -> int:
+        return sum(size for _path, size in self.files)

@@ -1,0 +1,144 @@
+"""stage: put the upgrade package on each selected cluster's RG0 primary (or both nodes),
+verified by size and checksum on the device."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+
+from runbooks.fleet import Fleet
+from runbooks.policy import common_options
+from runbooks.report import Report
+from runbooks.runner import Runner
+from tasks.errors import BadInput
+from tasks.gate import SharedGate
+from tasks.jobs import srx_stage
+from tasks.settings import Target
+from tasks.stage import source_of
+from tasks.transfer import Expected, StageSpec
+
+SUMMARY = "put the upgrade package on the clusters' nodes, verified by size and checksum"
+DETAILS = """\
+Per cluster, each step observed first: the package already on the node(s) with the expected
+size and checksum (inventory package_size and package_md5/package_sha256, or the pushed
+file's own) -> skipped; free space for twice the package (ICU's rule) on each node that needs
+a copy, with --cleanup `request system storage cleanup` listed (in the report), run and the
+space read again; the copy, pulled by the device (`file copy` from --from URL or the
+inventory's package_url: http, https, ftp, scp) or pushed from this host over SFTP (--push
+FILE, streamed), at most --max-transfers at once across the fleet, each within a deadline
+from its size and --min-rate; then size and checksum verified on the device. A partial or
+corrupt file is removed and the copy tried once more, then the cluster fails with the
+device's words. Copying is not destructive: the running software is never touched, so an
+interrupted stage simply re-runs, and a complete file is never copied again."""
+EXAMPLES = """\
+  python -m runbooks stage --from http://images.example.net/junos/ --dry-run
+  python -m runbooks stage --filter site=nyc --max-transfers 10 --cleanup --report stage.json
+  python -m runbooks stage --push ./junos-srxsme-24.2R2-S1.3.tgz --nodes both"""
+
+
+def add_source_options(g: argparse._ArgumentGroup) -> None:
+    src = g.add_mutually_exclusive_group()
+    src.add_argument(
+        "--from",
+        dest="source_url",
+        metavar="URL",
+        help="the device pulls the package from URL (a directory URL ending in '/' gets the "
+        "package's name); default: the inventory's package_url",
+    )
+    src.add_argument("--push", type=Path, metavar="FILE", help="push FILE over SFTP instead")
+    g.add_argument(
+        "--max-transfers",
+        type=int,
+        default=4,
+        metavar="N",
+        help="copies at once across the fleet (default 4: links are not flooded)",
+    )
+    g.add_argument(
+        "--min-rate",
+        type=float,
+        default=1.0,
+        metavar="MBIT/S",
+        help="a copy slower than this fails (its deadline: size / rate; default 1)",
+    )
+    g.add_argument(
+        "--cleanup",
+        action="store_true",
+        help="when space is short, run 'request system storage cleanup' (listed first)",
+    )
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("stage")
+    add_source_options(g)
+    g.add_argument(
+        "--nodes",
+        choices=("primary", "both"),
+        default="primary",
+        help="the RG0 primary (what the ICU needs) or both nodes",
+    )
+    g.add_argument("--target-release", help="override the inventory's target release")
+    g.add_argument("--package", help="override the inventory's package path on the node")
+
+
+def stage_spec(args: argparse.Namespace, fleet: Fleet, nodes: str = "primary") -> StageSpec:
+    """The stage options, checked against every selected cluster before any device."""
+    if args.max_transfers < 1:
+        raise BadInput("--max-transfers must be at least 1")
+    if not args.min_rate > 0:
+        raise BadInput("--min-rate must be a positive number of Mbit/s")
+    pushed = None
+    if args.push is not None:
+        if not args.push.is_file():
+            raise BadInput(f"--push: no such file: {args.push}")
+        try:
+            pushed = Expected.of_file(args.push)
+        except OSError as exc:
+            raise BadInput(f"--push: cannot read {args.push}: {exc.strerror}") from None
+    spec = StageSpec(
+        url=args.source_url,
+        push=args.push.resolve() if args.push is not None else None,
+        pushed=pushed,
+        nodes=nodes,
+        cleanup=args.cleanup,
+        min_rate_mbps=args.min_rate,
+        transfers=SharedGate(max_in_flight=args.max_transfers),
+    )
+    for name in fleet.names:
+        _check_cluster(spec, fleet, name, args)
+    return spec
+
+
+def _check_cluster(spec: StageSpec, fleet: Fleet, name: str, args: argparse.Namespace) -> None:
+    host = fleet.nr.inventory.hosts[name]
+    release, package = getattr(args, "target_release", None), getattr(args, "package", None)
+    target = Target.resolve(host, release=release, package=package)
+    if "://" in target.package:
+        return  # the ICU fetches it itself: nothing to stage
+    if source_of(spec, host, target) is None:
+        raise BadInput("no source: give --from URL or --push FILE (or package_url)", cluster=name)
+    if spec.pushed is not None:
+        for what, mine, theirs in (
+            ("package_size", spec.pushed.size, target.size),
+            ("package_md5", spec.pushed.md5, target.md5),
+            ("package_sha256", spec.pushed.sha256, target.sha256),
+        ):
+            if theirs is not None and str(theirs).lower() != str(mine):
+                raise BadInput(f"--push file does not match the inventory's {what}", cluster=name)
+    elif Expected.of_target(target) is None:
+        raise BadInput(
+            "no package_size and package_md5/package_sha256 in the inventory: a pulled copy "
+            "could not be verified",
+            cluster=name,
+        )
+
+
+def prepare(args: argparse.Namespace, fleet: Fleet) -> Callable[[Report], int]:
+    opts = common_options(args, "stage", srx_stage)
+    opts.windowed = False  # copying is not destructive: no maintenance window needed
+    opts.kwargs = {
+        "spec": stage_spec(args, fleet, args.nodes),
+        "target_release": args.target_release,
+        "package": args.package,
+    }
+    return lambda report: Runner(fleet, report, opts).run()
