@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-from runbooks import abort, inputs, recover, signals, stage, status, upgrade
+from runbooks import abort, inputs, recover, signals, snapshot, stage, status, upgrade
 from runbooks import fleet as fleet_mod
 from runbooks.report import Report
 from tasks.errors import BadInput
@@ -24,6 +24,7 @@ JOBS: dict[str, ModuleType] = {
     "abort": abort,
     "recover": recover,
     "stage": stage,
+    "snapshot": snapshot,
 }
 # Jobs that change devices: dry run, worker processes and the event stream apply to them.
 ACTING = ("upgrade", "abort", "recover", "stage")

@@ -47,16 +47,21 @@ def prepare(args: argparse.Namespace, fleet: Fleet) -> Callable[[Report], int]:
     return run
 
 
-def _run(args: argparse.Namespace, fleet: Fleet, report: Report) -> int:
-    context = RunContext(
-        run_id=report.run_id,
+def read_only_context(fleet: Fleet, run_id: str) -> RunContext:
+    """The context of a job that reads only (status, snapshot): no events, no window."""
+    return RunContext(
+        run_id=run_id,
         state_dir=fleet.state_dir,
         journal=LocalJournal(fleet.state_dir),
-        locks=FlockLocks(fleet.state_dir, report.run_id),
+        locks=FlockLocks(fleet.state_dir, run_id),
         gate=SharedGate(),
         sink=_Quiet(),
         timing_defaults=dict(fleet.user_defined.get("timing") or {}),
     )
+
+
+def _run(args: argparse.Namespace, fleet: Fleet, report: Report) -> int:
+    context = read_only_context(fleet, report.run_id)
     results = fleet.nr.run(task=srx_status, name="status", context=context, on_failed=True)
     summaries: list[ClusterSummary] = []
     for name in fleet.names:

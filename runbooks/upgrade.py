@@ -39,6 +39,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="after the upgrade, fail every RG back to this node and reset",
     )
     g.add_argument(
+        "--allow-alarm",
+        action="append",
+        default=[],
+        metavar="REGEX",
+        help="a major alarm whose description matches is known and accepted (repeatable)",
+    )
+    g.add_argument(
+        "--align-rgs",
+        action="store_true",
+        help="fail RG1+ over to the RG0 primary's node (and reset) before the ICU, verified",
+    )
+    g.add_argument(
+        "--skip-service-checks",
+        action="store_true",
+        help="no interface/tunnel/route/alarm snapshot before and comparison after",
+    )
+    g.add_argument(
         "--resume",
         action="store_true",
         help="re-attach to ICUs an earlier run started (always done; explicit form)",
@@ -79,6 +96,9 @@ def prepare(args: argparse.Namespace, fleet: Fleet) -> Callable[[Report], int]:
         "package": args.package,
         "restore_primary": args.restore_primary,
         "retry_failed": args.retry_failed,
+        "allow_alarms": tuple(args.allow_alarm),
+        "align_rgs": args.align_rgs,
+        "service_checks": not args.skip_service_checks,
         **{f.replace("-", "_"): bool(getattr(args, f.replace("-", "_"))) for f in ICU_FLAGS},
     }
     if args.stage:

@@ -45,6 +45,11 @@ FAULTS = {
     "roles-disagree",
     "abort-slow",
     "package-symlink",
+    "control-link-down",
+    "fabric-link-down",
+    "major-alarm",
+    "tunnel-lost-after-upgrade",
+    "interface-down-after-upgrade",
     "reply-garbled",
     *transfers.FAULTS,
 }

@@ -13,6 +13,7 @@ from xml.sax.saxutils import escape
 
 from lxml import etree
 
+from simulator import services
 from simulator.model import Cluster
 from tasks.srx import older_than
 
@@ -415,9 +416,11 @@ def rpc_get_interface_information(ctx: Ctx, args: dict[str, Any]) -> Reply:
             f"<address-family-name>inet</address-family-name>\n{addrs}</address-family>\n"
             "</logical-interface>\n</physical-interface>\n</interface-information>"
         )
-    names = ["ge-0/0/0", "ge-0/0/1", "ge-5/0/0", "ge-5/0/1", "fab0", "fab1", "fxp0"]
-    names += ["reth0", "reth1", "lo0"]
     wanted = args.get("interface-name")
+    if args.get("terse"):
+        name = wanted if isinstance(wanted, str) else None
+        return Reply(services.interfaces_terse(c, ctx.target, name))
+    names = services.INTERFACES
     rows = "".join(
         f"<physical-interface>\n<name>{n}</name>\n<admin-status>up</admin-status>\n"
         f"<oper-status>up</oper-status>\n<mtu>1514</mtu>\n<speed>1000mbps</speed>\n"
@@ -611,6 +614,37 @@ def rpc_request_chassis_cluster_failover_reset(ctx: Ctx, args: dict[str, Any]) -
         return error("syntax error, expecting <redundancy-group>")
     ok, text = ctx.cluster.failover_reset(rg_id)
     return Reply(f"<output>{escape(text)}</output>") if ok else error(text)
+
+
+# ------------------------------------------------------- ICU prerequisites and services
+
+
+def rpc_get_chassis_cluster_interfaces(ctx: Ctx, args: dict[str, Any]) -> Reply:
+    return Reply(services.cluster_interfaces(ctx.cluster))
+
+
+def rpc_get_alarm_information(ctx: Ctx, args: dict[str, Any]) -> Reply:
+    return Reply(_per_node(ctx, lambda n: services.alarms(ctx.cluster, n, "chassis")))
+
+
+def rpc_get_system_alarm_information(ctx: Ctx, args: dict[str, Any]) -> Reply:
+    return Reply(_per_node(ctx, lambda n: services.alarms(ctx.cluster, n, "system")))
+
+
+def rpc_get_security_associations_information(ctx: Ctx, args: dict[str, Any]) -> Reply:
+    return Reply(_per_node(ctx, lambda n: services.ipsec_tunnels(ctx.cluster, n, ctx.target)))
+
+
+def rpc_get_route_summary_information(ctx: Ctx, args: dict[str, Any]) -> Reply:
+    """Routing runs on the RG0 primary; the secondary answers as the 24.4 capture does."""
+    if ctx.cluster.primary != ctx.node:
+        return error("the routing subsystem is not running")
+    return Reply(services.route_summary())
+
+
+def rpc_get_flow_session_information(ctx: Ctx, args: dict[str, Any]) -> Reply:
+    c = ctx.cluster
+    return Reply(_per_node(ctx, lambda n: services.flow_sessions(c, n, c.now)))
 
 
 # ---------------------------------------------------------------------------- <command>

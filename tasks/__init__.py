@@ -12,7 +12,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from tasks.jobs import srx_abort, srx_recover, srx_status, srx_upgrade
+    from tasks.jobs import srx_abort, srx_recover, srx_snapshot, srx_status, srx_upgrade
     from tasks.runctx import Outcome, RunContext
     from tasks.setup import init_nornir
     from tasks.status import ClusterSummary
@@ -22,6 +22,7 @@ _EXPORTS = {
     "srx_upgrade": "tasks.jobs",
     "srx_abort": "tasks.jobs",
     "srx_recover": "tasks.jobs",
+    "srx_snapshot": "tasks.jobs",
     "init_nornir": "tasks.setup",
     "Outcome": "tasks.runctx",
     "RunContext": "tasks.runctx",
@@ -34,6 +35,7 @@ __all__ = [
     "init_nornir",
     "srx_abort",
     "srx_recover",
+    "srx_snapshot",
     "srx_status",
     "srx_upgrade",
 ]

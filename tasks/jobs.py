@@ -16,19 +16,22 @@ earlier run sent instead of sending another: the rules of `python -m runbooks`.
 
 from __future__ import annotations
 
+from typing import Any
+
 from nornir.core.task import Result, Task
 
 from tasks.abort import abort_plan
-from tasks.connections import drop_all
+from tasks.connections import drop_all, node_rpc
 from tasks.errors import BadInput
 from tasks.executor import default_context, execute
 from tasks.hosts import prepare_host
 from tasks.icu import inflight
 from tasks.recover import recover_plan
 from tasks.runctx import ClusterRun, Outcome, RunContext
+from tasks.services import take_snapshot
 from tasks.settings import Target, Timing
 from tasks.stage import stage_plan
-from tasks.status import ClusterSummary, summarize
+from tasks.status import ClusterSummary, prerequisites, summarize
 from tasks.steps import done, step
 from tasks.transfer import StageSpec
 from tasks.upgrade import upgrade_plan
@@ -45,11 +48,16 @@ def srx_upgrade(
     unlink: bool = False,
     restore_primary: str | None = None,
     retry_failed: bool = False,
+    allow_alarms: tuple[str, ...] = (),
+    align_rgs: bool = False,
+    service_checks: bool = True,
     stage: StageSpec | None = None,
     context: RunContext | None = None,
 ) -> Result:
     """ICU on the cluster's RG0 primary, every phase followed to a verified end (target from
-    the inventory's target_release/package unless both are given).
+    the inventory's target_release/package unless both are given). allow_alarms: regexes of
+    accepted major alarms; align_rgs: move RG1+ to the RG0 primary first; service_checks:
+    compare interfaces, tunnels, routes and alarms before the ICU and after its end.
     stage: put the package on the node(s) first (as srx_stage), the ICU only once it is there."""
     flags = {"no-sync": no_sync, "no-tcp-syn-check": no_tcp_syn_check}
     flags.update({"no-validate": no_validate, "unlink": unlink})
@@ -68,7 +76,9 @@ def srx_upgrade(
             outcome.extra.setdefault("stage", staged.extra.get("stage", {"detail": staged.detail}))
         return outcome
 
-    options = {"retry_failed": retry_failed, "restore_primary": restore_primary}
+    options: dict[str, Any] = {"retry_failed": retry_failed, "restore_primary": restore_primary}
+    options.update(allow_alarms=tuple(allow_alarms), align_rgs=align_rgs)
+    options["service_checks"] = service_checks
     return execute(task, "upgrade", plan, context, options)
 
 
@@ -141,10 +151,13 @@ def srx_status(task: Task, *, context: RunContext | None = None) -> Result:
         summary = ClusterSummary.unreachable(task.host.name, f"bad input: {exc}")
         return Result(task.host, result=summary, failed=True)
     try:
-        summary = step(task, _observe, "observe", timeout=timing.rpc_timeout)
+        view = step(task, _observe, "observe", timeout=timing.rpc_timeout)
+        prereqs = step(
+            task, _prerequisites, "links and alarms", view=view, timeout=timing.rpc_timeout
+        )
     finally:
         drop_all(task)
-    summary = summarize(summary, icu_started=inflight(history) is not None)
+    summary = summarize(view, icu_started=inflight(history) is not None, prereqs=prereqs)
     return Result(task.host, result=summary, failed=not summary.healthy)
 
 
@@ -154,4 +167,33 @@ def _observe(task: Task, *, timeout: float) -> Result:
     return done(task, observe(task, timeout=timeout))
 
 
-__all__ = ["srx_abort", "srx_recover", "srx_stage", "srx_status", "srx_upgrade"]
+def srx_snapshot(task: Task, *, context: RunContext | None = None) -> Result:
+    """Read-only: the service snapshot of the cluster (interfaces, tunnels, routes, alarms,
+    sessions) on its RG0 primary, as the upgrade takes it before the ICU."""
+    ctx = context or default_context(task)
+    prepare_host(task.host, ctx.state_dir, ctx.timing_defaults)
+    timing = Timing.resolve(task.host, ctx.timing_defaults)
+    try:
+        view = step(task, _observe, "observe", timeout=timing.rpc_timeout)
+        primary = view.status.rg0_primary if view.status else None
+        up = [n for n in ("node0", "node1") if view.nodes[n].reachable]
+        node = primary if primary in up else (up[0] if up else None)
+        if node is None:
+            return Result(task.host, result="no node answers", failed=True)
+        snap = take_snapshot(node_rpc(task, node, timeout=timing.rpc_timeout))
+    finally:
+        drop_all(task)
+    return Result(task.host, result=snap)
+
+
+def _prerequisites(task: Task, *, view: Any, timeout: float) -> Result:
+    """Step: control/fabric links and alarms, on the RG0 primary (or any node that answers)."""
+    up = [n for n in ("node0", "node1") if view.nodes[n].reachable]
+    primary = view.status.rg0_primary if view.status else None
+    node = primary if primary in up else (up[0] if up else None)
+    if node is None:
+        return done(task, ([], []))
+    return done(task, prerequisites(node_rpc(task, node, timeout=timeout)))
+
+
+__all__ = ["srx_abort", "srx_recover", "srx_snapshot", "srx_stage", "srx_status", "srx_upgrade"]

@@ -620,6 +620,46 @@ class NodeRpc:
         words = words or f"no checksum of {path} in the reply"
         raise DeviceRefused(words, step=rpc, cluster=self.cluster, node=self.node)
 
+    # ICU prerequisites and services (read-only) ---------------------------------------
+    def cluster_links(self) -> ClusterLinks:
+        return parse_cluster_links(self._call("get-chassis-cluster-interfaces"))
+
+    def alarms(self) -> list[Alarm]:
+        """Chassis and system alarms of every node this session's reply covers."""
+        found: list[Alarm] = []
+        for rpc, source in (
+            ("get-alarm-information", "chassis"),
+            ("get-system-alarm-information", "system"),
+        ):
+            per_node = _named(parse_alarms(self._call(rpc), source), self.node)
+            found += [
+                Alarm(node, a.severity, a.description, a.source)
+                for node, items in per_node.items()
+                for a in items
+            ]
+        return found
+
+    def interfaces(self) -> dict[str, str]:
+        """Oper status of every interface (the cluster's, as seen from this node)."""
+        per_node = parse_interfaces(self._call("get-interface-information", terse=True))
+        return next(iter(per_node.values()), {})
+
+    def tunnels(self) -> dict[str, dict[str, str]]:
+        return _named(
+            parse_ipsec_tunnels(self._call("get-security-associations-information")), self.node
+        )
+
+    def routes(self) -> dict[str, int]:
+        """Active routes per table, as this node's routing process has them."""
+        per_node = parse_route_summary(self._call("get-route-summary-information"))
+        return next(iter(per_node.values()), {})
+
+    def sessions(self) -> dict[str, int]:
+        return _named(
+            parse_flow_sessions(self._call("get-flow-session-information", summary=True)),
+            self.node,
+        )
+
     # actions --------------------------------------------------------------------------
     def start_icu(self, command: IcuCommand, *, timeout: float) -> PackageResult:
         """Send the ICU RPC. Its reply is unreliable: callers treat SessionLost as 'started'."""
@@ -664,7 +704,6 @@ class NodeRpc:
     def storage_cleanup(self, *, dry_run: bool) -> CleanupList:
         kwargs = {"dry_run": True} if dry_run else {}
         return parse_cleanup(self._call("request-system-storage-cleanup", **kwargs))
-
 
 
 def _mapped(exc: Exception, rpc: str, timeout: float, ctx: dict[str, str]) -> Exception:

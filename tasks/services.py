@@ -54,6 +54,19 @@ class Snapshot:
             "unreadable": list(self.unreadable),
         }
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Snapshot:
+        """A snapshot saved by `python -m runbooks snapshot --save` (or a report's)."""
+        sessions = {str(k): int(v) for k, v in (data.get("sessions") or {}).items()}
+        services = NodeServices(
+            interfaces={str(k): str(v) for k, v in (data.get("interfaces") or {}).items()},
+            tunnels={str(k): str(v) for k, v in (data.get("tunnels") or {}).items()},
+            routes={str(k): int(v) for k, v in (data.get("routes") or {}).items()},
+            alarms=tuple(str(a) for a in data.get("alarms") or ()),
+            sessions=sum(sessions.values()) if sessions else None,
+        )
+        return cls(services, {}, sessions, tuple(data.get("unreadable") or ()))
+
 
 def take_snapshot(rpc: NodeRpc) -> Snapshot:
     """Read every service observable on one session; a part that cannot be read is named

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from tasks.classify import ClusterState, classify
+from tasks.errors import RunbookError
+from tasks.junos import NodeRpc
 from tasks.values import NODES, ClusterView
 
 
@@ -37,10 +39,37 @@ class ClusterSummary:
         return cls(name, ClusterState.UNREACHABLE.value, dict.fromkeys(NODES), {}, {}, (why,), ())
 
 
-def summarize(view: ClusterView, *, icu_started: bool = False) -> ClusterSummary:
+def prerequisites(rpc: NodeRpc) -> tuple[list[str], list[str]]:
+    """ICU prerequisites a status shows (findings, notes): control and fabric links down,
+    major alarms (findings); minor alarms (notes). Read on one node's session."""
+    findings: list[str] = []
+    notes: list[str] = []
+    try:
+        links = rpc.cluster_links()
+        for name, state in (("control", links.control), ("fabric", links.fabric)):
+            if state != "up":
+                findings.append(f"{name} link {state or 'unknown'}")
+        for alarm in rpc.alarms():
+            (findings if alarm.major else notes).append(f"alarm {alarm}")
+    except RunbookError as exc:
+        notes.append(f"links/alarms not read: {exc.message}")
+    return findings, notes
+
+
+def summarize(
+    view: ClusterView,
+    *,
+    icu_started: bool = False,
+    prereqs: tuple[list[str], list[str]] = ([], []),
+) -> ClusterSummary:
     """`icu_started`: the journal holds an ICU this tool sent whose end no run has seen (it
-    explains pending installs)."""
+    explains pending installs). `prereqs`: link and alarm findings and notes; a healthy
+    cluster with a link down or a major alarm is degraded."""
     verdict = classify(view, icu_started=icu_started)
+    findings, notes = verdict.findings + tuple(prereqs[0]), verdict.notes + tuple(prereqs[1])
+    state = verdict.state
+    if state is ClusterState.HEALTHY and prereqs[0]:
+        state = ClusterState.DEGRADED
     primaries: dict[int, str | None] = {}
     if view.status is not None:
         for rg in view.status.groups:
@@ -48,10 +77,10 @@ def summarize(view: ClusterView, *, icu_started: bool = False) -> ClusterSummary
             primaries[rg.rg_id] = found[0] if len(found) == 1 else None
     return ClusterSummary(
         name=view.name,
-        state=verdict.state.value,
+        state=state.value,
         versions={n: view.versions.get(n) for n in NODES},
         rg_primaries=primaries,
         pending={n: bool(v.pending) for n, v in view.nodes.items()},
-        findings=verdict.findings,
-        notes=verdict.notes,
+        findings=findings,
+        notes=notes,
     )

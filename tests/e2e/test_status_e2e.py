@@ -14,6 +14,8 @@ MIXED = [
     {"name": "c-rg-unhealthy", "state": "healthy", "faults": ["rg-unhealthy"]},
     {"name": "c-auth", "state": "healthy", "faults": ["auth-fails"]},
     {"name": "c-upgraded", "state": "upgraded"},
+    {"name": "c-fabric", "state": "healthy", "faults": ["fabric-link-down"]},
+    {"name": "c-alarm", "state": "healthy", "faults": ["major-alarm"]},
 ]
 
 EXPECTED = {
@@ -25,6 +27,8 @@ EXPECTED = {
     "c-rg-unhealthy": "degraded",
     "c-auth": "unreachable",
     "c-upgraded": "healthy",
+    "c-fabric": "degraded",
+    "c-alarm": "degraded",
 }
 
 
@@ -50,6 +54,9 @@ def test_status_classifies_a_mixed_lab(make_lab, runbooks_for) -> None:  # type:
         for f in result.cluster("c-rg-unhealthy")["findings"]
     )
     assert "node1 unreachable" in result.cluster("c-node-down")["detail"]
+    assert "fabric link down" in result.cluster("c-fabric")["findings"]
+    assert "alarm node1 chassis Major: FPC 0 Hard errors" in result.cluster("c-alarm")["findings"]
+    assert not [f for f in healthy["findings"] if "link" in f or "alarm" in f]
     # the terminal table lists every cluster
     for name in EXPECTED:
         assert name in result.stdout

@@ -86,3 +86,27 @@ def test_align_rgs_moves_rg1_to_the_rg0_primary_first(make_lab, runbooks_for) ->
     before = sent[: sent.index(("node0", ICU))]
     assert set(before) <= {("node0", FAILOVER), ("node0", RESET)}, sent
     assert c["aligned"] == [1] and "RG1 aligned on the RG0 primary first" in c["detail"]
+
+
+def test_snapshot_save_then_compare_names_what_was_lost(make_lab, runbooks_for) -> None:  # type: ignore[no-untyped-def]
+    # GIVEN a snapshot taken before a manual change (here: an upgrade without service checks)
+    lab = make_lab([{"name": "c1", "faults": ["tunnel-lost-after-upgrade"]}, {"name": "c2"}])
+    ops = runbooks_for(lab)
+    saved = ops.workdir / "before.json"
+    first = ops.run("snapshot", "--save", str(saved))
+    assert first.code == 0, first.stderr
+    assert "2 tunnels" in first.cluster("c1")["detail"]
+    assert oct(saved.stat().st_mode & 0o777) == "0o600"
+    assert ops.run("upgrade", "--yes", "--skip-service-checks").code == 0
+    # WHEN a second snapshot is compared with it
+    result = ops.run("snapshot", "--compare", str(saved))
+    # THEN the lost tunnel is named, exit 1; the other cluster lost nothing; nothing was sent
+    assert result.code == 1
+    c1, c2 = result.cluster("c1"), result.cluster("c2")
+    assert c1["outcome"] == "services-lost" and "tunnel 198.51.100.2#131074" in c1["detail"]
+    assert c1["diff"]["tunnels"]["gone"] == ["198.51.100.2#131074"]
+    assert c2["outcome"] == "ok" and "nothing lost" in c2["detail"]
+    icu_runs = [r for r in destructive(lab.audit()) if r["rpc"] == ICU]
+    assert len(icu_runs) == 2  # the upgrade's only
+    bad = ops.run("snapshot", "--compare", str(ops.workdir / "missing.json"))
+    assert bad.code == 2 and "--compare" in bad.stderr
