@@ -216,7 +216,12 @@ class SshServer(asyncssh.SSHServer):
 
     def session_requested(self) -> Any:
         ns = self.ns  # NETCONF, or SFTP for pushes (simulator.transfers)
-        return transfers.session(ns.cluster.model, ns.node, lambda: NetconfSession(ns))
+        return transfers.session(
+            ns.cluster.model,
+            ns.node,
+            lambda: NetconfSession(ns),
+            lambda rpc, args, result: ns.lab.record(ns, 0, rpc, args, result),
+        )
 
 
 class NetconfSession(asyncssh.SSHServerSession):

@@ -20,6 +20,7 @@ import asyncio
 import hashlib
 import posixpath
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -35,6 +36,7 @@ FAULTS = {"transfer-fails", "transfer-corrupt", "slow-link", "url-unreachable"}
 SLOW_FACTOR = 20.0  # slow-link: a twentieth of the link rate
 TICK = 0.25  # real seconds between updates of a pull's bytes
 HOME = "/var/home/lab"
+Record = Callable[[str, dict[str, Any], str], None]  # (rpc, args, result) into the audit log
 
 
 @dataclass
@@ -251,14 +253,15 @@ class _Upload:
     md5: Any = field(default_factory=hashlib.md5)
     sha256: Any = field(default_factory=hashlib.sha256)
     ordered: bool = True
+    failed: bool = False
 
 
 class NodeSftp(asyncssh.SFTPServer):
     """Writes into the node's /var/tmp: sizes and digests kept, bytes dropped."""
 
-    def __init__(self, chan: Any, cluster: Cluster, node: str) -> None:
+    def __init__(self, chan: Any, cluster: Cluster, node: str, record: Record) -> None:
         super().__init__(chan)
-        self.cluster, self.node = cluster, cluster.nodes[node]
+        self.cluster, self.node, self.record = cluster, cluster.nodes[node], record
 
     def _attrs(self, path: str) -> asyncssh.SFTPAttrs:
         if path in ("/var/tmp", "/var/tmp/", HOME):
@@ -296,6 +299,8 @@ class NodeSftp(asyncssh.SFTPServer):
         assert isinstance(file_obj, _Upload)
         up = file_obj
         if "transfer-fails" in self.cluster.faults and up.size >= _half():
+            up.failed = True  # the partial file stays
+            self.record("sftp-upload", {"path": up.path, "bytes": up.size}, "error")
             raise asyncssh.SFTPFailure("write failed: Connection reset by peer")
         if self.node.free_bytes < len(data):
             raise asyncssh.SFTPFailure(f"{up.path}: write failed, filesystem is full")
@@ -310,12 +315,13 @@ class NodeSftp(asyncssh.SFTPServer):
         return len(data)
 
     def close(self, file_obj: object) -> None:
-        if not isinstance(file_obj, _Upload) or file_obj.content.partial is False:
+        if not isinstance(file_obj, _Upload) or file_obj.failed or not file_obj.content.partial:
             return
         up = file_obj
         up.content.sums = {"md5": up.md5.hexdigest(), "sha256": up.sha256.hexdigest()}
         up.content.corrupt = not up.ordered or "transfer-corrupt" in self.cluster.faults
         up.content.partial = False
+        self.record("sftp-upload", {"path": up.path, "bytes": up.size}, "ok")
 
     def remove(self, path: bytes) -> None:
         name = self.realpath(path).decode()
@@ -376,9 +382,10 @@ class _Switch(asyncssh.SSHServerSession):  # type: ignore[type-arg,misc,unused-i
             self._inner.resume_writing()
 
 
-def session(cluster: Cluster, node: str, netconf: Any) -> _Switch:
-    """The session object a node's SSH server hands asyncssh (server.SshServer)."""
-    return _Switch(netconf, lambda chan: NodeSftp(chan, cluster, node))
+def session(cluster: Cluster, node: str, netconf: Any, record: Record) -> _Switch:
+    """The session object a node's SSH server hands asyncssh (server.SshServer); `record`
+    writes an upload to the audit log as `sftp-upload`."""
+    return _Switch(netconf, lambda chan: NodeSftp(chan, cluster, node, record))
 
 
 def _md5(ctx: Ctx, args: dict[str, Any]) -> Reply:
