@@ -99,10 +99,13 @@ def test_stage_resumes_after_sigkill_without_recopying(make_lab, runbooks_for):
     lab = make_lab(missing(6), link_mbps=2)
     ops = runbooks_for(lab)
     proc, _report = ops.start("stage", "--max-transfers", "2")
+
     # WHEN the run is killed once two copies are complete and more are under way
     def done_and_running() -> bool:
         audit = lab.audit()
-        return sum(per_cluster(audit, CHECKSUM).values()) >= 2 and len(per_cluster(audit, COPY)) >= 3
+        return (
+            sum(per_cluster(audit, CHECKSUM).values()) >= 2 and len(per_cluster(audit, COPY)) >= 3
+        )
 
     wait_until(done_and_running, 60, message="two copies done, a third running")
     kill_group(proc, signal.SIGKILL)
@@ -179,7 +182,7 @@ def test_cleanup_frees_space_and_is_listed(make_lab, runbooks_for):
 
 
 def test_dry_run_copies_nothing(make_lab, runbooks_for):
-    lab = make_lab(missing(2) + [{"name": "br-full", "faults": ["package-missing", "disk-full"]}])
+    lab = make_lab([*missing(2), {"name": "br-full", "faults": ["package-missing", "disk-full"]}])
     ops = runbooks_for(lab)
     run = ops.run("stage", "--dry-run", "--nodes", "both", "--cleanup")
     assert run.code == 0, run.stderr
