@@ -6,6 +6,8 @@ STAMP := $(VENV)/.installed
 
 .PHONY: test unit demo lint typecheck clean
 
+REDIS_STAMP := $(VENV)/.redis
+
 $(STAMP): requirements.txt
 	@command -v $(PY) >/dev/null 2>&1 || { echo "need $(PY) on PATH (or make PY=python3)"; exit 2; }
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -13,8 +15,17 @@ $(STAMP): requirements.txt
 	$(BIN)/pip install -q -r requirements.txt
 	touch $(STAMP)
 
+# The Celery engine's tests start a private redis-server (Debian redis-server, 7.x).
+$(REDIS_STAMP): $(STAMP)
+	@command -v redis-server >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server; \
+	  else echo "need redis-server on PATH: sudo apt-get install -y redis-server"; exit 2; fi; }
+	redis-server --version
+	touch $(REDIS_STAMP)
+
 # Every tier, in parallel; the JUnit file lets .ci/run check how many tests really ran.
-test: $(STAMP)
+test: $(STAMP) $(REDIS_STAMP)
 	$(BIN)/python -m pytest --junitxml=.test-results.xml
 
 # The unit tier only (no sockets, a few seconds).
