@@ -1,0 +1,418 @@
+"""The Redis store of `--engine celery` (../shared/scale-out.md §4): where the safety lives when
+a run's clusters are worked by Celery workers on other hosts. Celery only delivers zero or more
+copies of a cluster job; this store makes extra copies harmless.
+
+* `RedisLocks` (ClusterLocks): one fenced lease per cluster. Taking it INCRs `fence:{c}`; the
+  lease `lease:{c}` holds "run <id> worker <id> fence <n>" with a TTL a thread renews. A renewal
+  re-takes a lapsed key only while the fence counter is still ours (a Redis outage longer than the
+  TTL costs nothing); once another worker took fence n+1, the old holder can never write again.
+* `RedisJournal` (Journal): `journal:{c}` is a stream of the same records as today's JSONL. A
+  durable record (the intent written before a destructive command) is appended by one Lua script
+  that first checks the lease carries our fence, and for `icu-sending` that no ICU intent is open
+  (`intent:{c}`, cleared by `icu-ended`). Only an OK lets the command leave: a stale fence, an
+  open intent, an error or no reply raise, so nothing is sent and the cluster is reported.
+* `RedisGate` (FleetGate): the cluster-keyed in-flight ZSET `run:{r}:inflight`, the `halt` and
+  `interrupt` fields of `run:{r}`, the failure count.
+* `StreamSink` (Sink): events and outcomes onto `run:{r}:events` for the coordinator.
+
+Every write is one Lua script (atomic); with `appendonly yes` + `appendfsync always` it is on
+disk before the reply.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import redis
+
+from tasks.errors import RunbookError
+from tasks.events import DURABLE, Event, EventKind
+from tasks.gate import NotStarted
+from tasks.redact import redact
+from tasks.runctx import Outcome
+
+log = logging.getLogger(__name__)
+
+PREFIX = "rb:"
+LEASE_TTL = 30.0  # seconds; renewed every third of it
+
+
+class StoreUnreachable(RunbookError):
+    """The Redis store did not answer (or refused the write): nothing destructive was sent."""
+
+
+class StaleLease(RunbookError):
+    """This worker no longer holds the cluster's lease: another one took it over."""
+
+
+_ACQUIRE = """
+local cur = redis.call('GET', KEYS[1])
+if cur then return {0, cur} end
+local f = redis.call('INCR', KEYS[2])
+local token = ARGV[1] .. ' fence ' .. f
+redis.call('SET', KEYS[1], token, 'PX', ARGV[2])
+return {1, token}
+"""
+_RENEW = """
+local cur = redis.call('GET', KEYS[1])
+if cur == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[3]) return 1 end
+if (not cur) and redis.call('GET', KEYS[2]) == ARGV[2] then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3]) return 1
+end
+return 0
+"""
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) return 1 end
+return 0
+"""
+_APPEND = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return redis.error_reply('STALE this worker does not hold the lease of the cluster')
+end
+if ARGV[3] == 'icu-sending' then
+  local open = redis.call('GET', KEYS[3])
+  if open then return redis.error_reply('INTENT an ICU is already recorded as sent: ' .. open) end
+  redis.call('SET', KEYS[3], ARGV[1])
+elseif ARGV[3] == 'icu-ended' then
+  redis.call('DEL', KEYS[3])
+end
+return redis.call('XADD', KEYS[2], '*', 'r', ARGV[2])
+"""
+_ADMIT = """
+local h = redis.call('HGET', KEYS[2], 'halt')
+if h then return {0, h} end
+if redis.call('ZSCORE', KEYS[1], ARGV[1]) then return {3, ''} end
+local max = tonumber(redis.call('HGET', KEYS[2], 'max_in_flight') or '0')
+if max > 0 and redis.call('ZCARD', KEYS[1]) >= max then return {2, ''} end
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+return {1, ''}
+"""
+_RECORD = """
+local n = redis.call('HINCRBY', KEYS[1], 'failures', 1)
+local max = tonumber(redis.call('HGET', KEYS[1], 'max_failures') or '-1')
+if max >= 0 and n > max then
+  local why = 'halted: ' .. n .. ' failures exceed --max-failures ' .. max
+  redis.call('HSETNX', KEYS[1], 'halt', why)
+end
+return n
+"""
+_FINISHED = """
+if ARGV[3] == '1' then
+  redis.call('HSETNX', KEYS[2], ARGV[1], ARGV[2])
+  redis.call('ZREM', KEYS[3], ARGV[1])
+end
+return redis.call('XADD', KEYS[1], '*', 'k', 'finished', 'c', ARGV[1], 'o', ARGV[2],
+  'p', ARGV[3], 'e', ARGV[4])
+"""
+
+
+def store_url(broker: str) -> str:
+    """The redis-py URL of a Celery broker URL (redis+socket:///path is unix:///path)."""
+    if broker.startswith("redis+socket://"):
+        return "unix://" + broker[len("redis+socket://") :]
+    return broker
+
+
+def key(*parts: str) -> str:
+    return PREFIX + ":".join(parts)
+
+
+class RedisStore:
+    """One Redis connection pool and the scripts; one per process. `fences` are the leases
+    this process holds (cluster -> token), renewed by one thread."""
+
+    def __init__(
+        self, url: str, *, lease_ttl: float = LEASE_TTL, worker: str = "", timeout: float = 5.0
+    ) -> None:
+        self.url = store_url(url)
+        self.r = redis.Redis.from_url(
+            self.url,
+            decode_responses=True,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+        )
+        self.lease_ttl = lease_ttl
+        self.worker = worker or f"{socket.gethostname()}-{os.getpid()}"
+        self.fences: dict[str, str] = {}
+        self.lost: set[str] = set()
+        self._lock = threading.Lock()
+        self._renewer: threading.Thread | None = None
+        names = ("acquire", "renew", "release", "append", "admit", "record", "finished")
+        sources = (_ACQUIRE, _RENEW, _RELEASE, _APPEND, _ADMIT, _RECORD, _FINISHED)
+        self.scripts = {n: self.r.register_script(s) for n, s in zip(names, sources, strict=True)}
+
+    def run_script(self, name: str, keys: list[str], args: list[Any]) -> Any:
+        """Run one script; StoreUnreachable when Redis does not answer or says no."""
+        try:
+            return self.scripts[name](keys=keys, args=args)
+        except redis.ResponseError as exc:
+            text = str(exc)
+            if text.startswith("STALE"):
+                raise StaleLease(text[6:]) from None
+            raise StoreUnreachable(f"store refused the write: {text}") from None
+        except redis.RedisError as exc:
+            raise StoreUnreachable(f"store unreachable: {type(exc).__name__}: {exc}") from None
+
+    def ping(self) -> bool:
+        try:
+            return bool(self.r.ping())
+        except redis.RedisError:
+            return False
+
+    # leases --------------------------------------------------------------------------
+    def _ensure_renewer(self) -> None:
+        with self._lock:
+            if self._renewer is None or not self._renewer.is_alive():
+                self._renewer = threading.Thread(
+                    target=self._renew_loop, name="lease-renewal", daemon=True
+                )
+                self._renewer.start()
+
+    def _renew_loop(self) -> None:
+        while True:
+            time.sleep(self.lease_ttl / 3)
+            with self._lock:
+                held = dict(self.fences)
+            for cluster, token in held.items():
+                self.renew(cluster, token)
+
+    def renew(self, cluster: str, token: str) -> bool:
+        """Keep the lease; False (and forgotten) once another worker has the cluster."""
+        fence = token.rsplit(" ", 1)[-1]
+        try:
+            ok = self.run_script(
+                "renew",
+                [key("lease", cluster), key("fence", cluster)],
+                [token, fence, int(self.lease_ttl * 1000)],
+            )
+        except RunbookError:
+            return True  # an outage: the next renewal re-takes it while the fence is ours
+        if not ok:
+            with self._lock:
+                if self.fences.get(cluster) == token:
+                    del self.fences[cluster]
+                    self.lost.add(cluster)
+            log.error("lease of %s lost (%s): this worker will write nothing more", cluster, token)
+        return bool(ok)
+
+
+class RedisLocks:
+    """ClusterLocks on the store: a fenced lease per cluster, renewed while held."""
+
+    def __init__(self, store: RedisStore, run_id: str) -> None:
+        self.store, self.run_id = store, run_id
+
+    def acquire(self, cluster: str) -> str | None:
+        ok, value = self.store.run_script(
+            "acquire",
+            [key("lease", cluster), key("fence", cluster)],
+            [f"run {self.run_id} worker {self.store.worker}", int(self.store.lease_ttl * 1000)],
+        )
+        if not ok:
+            return str(value)
+        with self.store._lock:
+            self.store.fences[cluster] = str(value)
+            self.store.lost.discard(cluster)
+        self.store._ensure_renewer()
+        return None
+
+    def release(self, cluster: str) -> None:
+        with self.store._lock:
+            token = self.store.fences.pop(cluster, None)
+        if token is not None:
+            try:
+                self.store.run_script("release", [key("lease", cluster)], [token])
+            except RunbookError as exc:
+                log.warning("lease of %s not released (%s): it lapses by itself", cluster, exc)
+
+    def release_all(self) -> None:
+        for cluster in list(self.store.fences):
+            self.release(cluster)
+
+
+class RedisJournal:
+    """Journal on the store: durable records only with our fence (the intent write)."""
+
+    def __init__(self, store: RedisStore) -> None:
+        self.store = store
+
+    def history(self, cluster: str) -> list[dict[str, Any]]:
+        try:
+            entries: Any = self.store.r.xrange(key("journal", cluster))
+        except redis.RedisError as exc:
+            raise StoreUnreachable(f"store unreachable: {type(exc).__name__}: {exc}") from None
+        records = []
+        for _, fields in entries:
+            try:
+                records.append(json.loads(fields["r"]))
+            except (KeyError, ValueError):
+                continue
+        return records
+
+    def write(self, event: Event) -> None:
+        line = redact(json.dumps(event.to_json(), default=str))
+        cluster = event.cluster
+        if event.kind not in DURABLE:
+            try:
+                self.store.r.xadd(key("journal", cluster), {"r": line})
+            except redis.RedisError as exc:
+                raise StoreUnreachable(f"store unreachable: {type(exc).__name__}") from None
+            return
+        token = self.store.fences.get(cluster)
+        if token is None:
+            raise StaleLease(f"no lease held on {cluster}: {event.kind} not written, not sent")
+        keys = [key("lease", cluster), key("journal", cluster), key("intent", cluster)]
+        self.store.run_script("append", keys, [token, line, str(event.kind)])
+
+    def close(self) -> None:
+        return None
+
+
+class RedisGate:
+    """FleetGate of one cluster job: the run's policy lives in `run:{r}` for every worker."""
+
+    CACHE = 0.3  # seconds a read of halt/interrupt is reused (plans poll them in loops)
+
+    def __init__(self, store: RedisStore, run_id: str, cluster: str) -> None:
+        self.store, self.run_id, self.cluster = store, run_id, cluster
+        self.run_key = key("run", run_id)
+        self._cache: tuple[float, dict[str, str]] = (0.0, {})
+
+    def _fields(self) -> dict[str, str]:
+        at, fields = self._cache
+        if time.monotonic() - at > self.CACHE:
+            try:
+                names = ("halt", "interrupt", "failures")
+                got: Any = self.store.r.hmget(self.run_key, list(names))
+                fields = {k: str(v) for k, v in zip(names, got, strict=True) if v}
+            except redis.RedisError:
+                pass  # keep the last view: an outage is no interrupt
+            self._cache = (time.monotonic(), fields)
+        return fields
+
+    @property
+    def halted(self) -> str | None:
+        return self._fields().get("halt")
+
+    @property
+    def failures(self) -> int:
+        return int(self._fields().get("failures", 0))
+
+    @property
+    def interrupt_action(self) -> str:
+        return "abort" if self._fields().get("interrupt") == "abort" else "finish"
+
+    def interrupted(self) -> bool:
+        return bool(self._fields().get("interrupt"))
+
+    def interrupt(self, how: str) -> None:
+        self.store.r.hset(self.run_key, "interrupt", "abort" if how == "abort" else "finish")
+        self._cache = (0.0, {})
+
+    def halt(self, reason: str) -> None:
+        self.store.r.hsetnx(self.run_key, "halt", reason)
+        self._cache = (0.0, {})
+
+    def check(self) -> None:
+        halted = self.halted
+        if halted:
+            raise NotStarted(halted)
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        inflight = key("run", self.run_id, "inflight")
+        while True:
+            code, why = self.store.run_script(
+                "admit", [inflight, self.run_key], [self.cluster, time.time()]
+            )
+            if code == 0:
+                raise NotStarted(str(why))
+            if code in (1, 3):
+                break
+            time.sleep(0.2)
+        if code == 3:  # this cluster holds its slot already (a re-attach): not ours to free
+            yield
+            return
+        try:
+            yield
+        finally:
+            try:
+                self.store.r.zrem(inflight, self.cluster)
+            except redis.RedisError:
+                log.warning(
+                    "in-flight slot of %s not freed: the coordinator frees it", self.cluster
+                )
+
+    def record(self, outcome: str) -> None:
+        if outcome == "failed":
+            try:
+                self.store.run_script("record", [self.run_key], [])
+                self._cache = (0.0, {})
+            except RunbookError:
+                log.warning("failure of %s not counted: the store did not answer", self.cluster)
+
+    def reclaim(self, pid: int) -> int:
+        del pid  # slots are keyed by cluster: the coordinator frees a finished one's
+        return 0
+
+
+def event_from(data: dict[str, Any]) -> Event:
+    """An Event back from its JSON form (the stream's and the journal's)."""
+    rec = dict(data)
+    ts, run_id, job = float(rec.pop("ts")), str(rec.pop("run_id")), str(rec.pop("job"))
+    cluster, kind = str(rec.pop("cluster")), EventKind(rec.pop("event"))
+    return Event(ts, run_id, job, cluster, kind, rec)
+
+
+def outcome_json(outcome: Outcome) -> str:
+    data = {"outcome": outcome.outcome, "state": outcome.state, "versions": outcome.versions}
+    data.update(detail=outcome.detail, extra=outcome.extra)
+    return redact(json.dumps(data, default=str))
+
+
+def outcome_from(text: str) -> Outcome:
+    d = json.loads(text)
+    return Outcome(d["outcome"], d["state"], d["versions"], d["detail"], d.get("extra") or {})
+
+
+class StreamSink:
+    """Sink onto the run's event stream. A store outage is retried a while, then the event is
+    dropped (the coordinator reports a cluster it never heard the end of)."""
+
+    RETRY_FOR = 30.0
+
+    def __init__(self, store: RedisStore, run_id: str) -> None:
+        self.store, self.run_id = store, run_id
+        self.stream = key("run", run_id, "events")
+
+    def event(self, event: Event, *, quiet: bool = False) -> None:
+        line = redact(json.dumps(event.to_json(), default=str))
+        self._retry(
+            lambda: self.store.r.xadd(self.stream, {"k": "event", "e": line, "q": int(quiet)})
+        )
+
+    def finished(self, cluster: str, outcome: Outcome, event: Event, *, published: bool) -> None:
+        keys = [self.stream, key("run", self.run_id, "done"), key("run", self.run_id, "inflight")]
+        line = redact(json.dumps(event.to_json(), default=str))
+        args = [cluster, outcome_json(outcome), "1" if published else "0", line]
+        self._retry(lambda: self.store.run_script("finished", keys, args))
+
+    def _retry(self, send: Any) -> None:
+        end = time.monotonic() + self.RETRY_FOR
+        while True:
+            try:
+                send()
+                return
+            except (redis.RedisError, StoreUnreachable) as exc:
+                if time.monotonic() > end:
+                    log.error("run %s: event lost, store unreachable: %s", self.run_id, exc)
+                    return
+                time.sleep(0.5)
