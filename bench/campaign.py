@@ -86,6 +86,15 @@ STATES = (
     ("node-down", 1),
 )
 PHASES = ("validate", "push", "install-secondary", "install-primary", "secondary-reboot")
+# Faults that keep the lab from building an icu-in-progress cluster (its ICU cannot start).
+ICU_START_BLOCKERS = {
+    "package-missing",
+    "disk-full",
+    "disk-full-primary",
+    "validation-fails",
+    "version-mismatch",
+    "icu-fails",
+}
 TARGET = "24.2R2-S1.3"
 ICU = "request-package-in-service-upgrade"
 ABORT, ROLLBACK, REBOOT = "abort-in-service-upgrade", "request-package-rollback", "request-reboot"
@@ -123,7 +132,11 @@ def make_scenario(seed: int, index: int) -> Scenario:
         if state == "icu-in-progress":
             entry["icu_phase"] = rng.choice(PHASES)
         if rng.random() < 0.35:
-            entry["faults"] = sorted(set(rng.sample(FAULTS, rng.choice((1, 1, 1, 2)))))
+            faults = set(rng.sample(FAULTS, rng.choice((1, 1, 1, 2))))
+            if state == "icu-in-progress":  # the lab's own ICU must have been able to start
+                faults -= ICU_START_BLOCKERS
+            if faults:
+                entry["faults"] = sorted(faults)
         clusters.append(entry)
     n = len(clusters)
     processes = 2 if kind == "worker-kill" else rng.choice((1, 1, 2))
