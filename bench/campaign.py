@@ -673,16 +673,17 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--scenario", type=int, help="run only this scenario (replay)")
     ap.add_argument("--first", type=int, default=0, help="number of the first scenario")
+    ap.add_argument("--indices", help="run these scenarios only, e.g. 35,37,47")
     ap.add_argument("--jobs", type=int, default=1, help="scenarios at once (2 cores: 1-2)")
     ap.add_argument("--keep", type=Path, help="copy failing scenarios' files here")
     ap.add_argument("--keep-all", action="store_true", help="with --keep: every scenario")
     args = ap.parse_args()
     keep_all = args.keep_all or args.scenario is not None
-    indices = (
-        [args.scenario]
-        if args.scenario is not None
-        else list(range(args.first, args.first + args.scenarios))
-    )
+    indices = list(range(args.first, args.first + args.scenarios))
+    if args.scenario is not None:
+        indices = [args.scenario]
+    elif args.indices:
+        indices = [int(i) for i in args.indices.split(",") if i.strip()]
     base = Path(tempfile.mkdtemp(prefix="campaign-"))
     results: list[Outcome] = []
     lock = threading.Lock()
