@@ -32,7 +32,7 @@ from tasks.settings import Target
 from tasks.srx import model_family
 from tasks.steps import done, step
 from tasks.values import NODES, ClusterView, peer_of
-from tasks.verify import verify_upgraded
+from tasks.verify import preempt_blocks, verify_upgraded
 from tasks.waits import look, track
 
 
@@ -60,6 +60,9 @@ def _upgrade(task: Task, run: ClusterRun, target: Target, requested: frozenset[s
         drop_all(task)
         view = step(task, observe_cluster, "re-observe", run=run)
         pre = step(task, check_cluster, "pre-checks again", run=run, view=view, target=target)
+    refused = None if pre.already_on_target or pre.failed else _placement_refused(run, view)
+    if refused is not None:
+        return refused
     if pre.already_on_target or pre.failed or run.dry_run:
         return before_icu(view, pre, target, requested)
     asked = time.monotonic()
@@ -94,6 +97,18 @@ def _upgrade(task: Task, run: ClusterRun, target: Target, requested: frozenset[s
         result.extra.setdefault("checks", pre.to_json())
         result.extra.setdefault("plan", {"node": pre.primary, "command": command.cli})
         return result
+
+
+def _placement_refused(run: ClusterRun, view: ClusterView) -> Outcome | None:
+    """--restore-primary asks for a placement the configured priorities and preempt would
+    undo once the failover is reset: refused before the ICU, with the reason, nothing sent."""
+    preferred = run.options.get("restore_primary")
+    blocked = preempt_blocks(view.status, str(preferred)) if preferred else None
+    if not blocked:
+        return None
+    run.emit(EventKind.NOTE, message=f"restore-primary {preferred} refused: {blocked}")
+    detail = f"restore-primary {preferred} refused before the ICU, nothing sent: {blocked}"
+    return outcome_from(view, "refused", detail, phase="pre-checks")
 
 
 UNANSWERED = "could not read: "  # tasks.prechecks: a check whose read got no usable reply

@@ -58,20 +58,31 @@ def primaries(lab: Any, cluster: str) -> dict[str, str]:
 # 1 ------------------------------------------------------------------------------------
 def test_restore_primary_against_preempt_is_refused_up_front(make_lab, runbooks_for) -> None:  # type: ignore[no-untyped-def]
     # GIVEN the lab's priorities: node0 200 / node1 100 in both RGs, preempt on RG1 only
-    lab = make_lab([{"name": "c1"}])
-    # WHEN the upgrade is asked to leave every RG primary on node1
-    result = runbooks_for(lab).run("upgrade", "--yes", "--restore-primary", "node1")
-    # THEN it refuses the placement with the reason, moves nothing, and never says ok
-    c = result.cluster("c1")
-    assert result.code == 1, result.stderr
-    assert c["outcome"] == "refused", c
-    assert "RG1 has preempt" in c["detail"] and "200 over 100" in c["detail"], c
-    assert f"both nodes on {TARGET}" in c["detail"], c
-    assert [r for r in lab.audit("c1") if r["rpc"].startswith(FAILOVER)] == []
-    assert "Traceback" not in result.stderr
-    # AND the lab agrees the upgrade is done: RG1 back on node0 by preempt, RG0 where ICU left it
-    state = lab.state()["clusters"]["c1"]
-    assert {n["release"] for n in state["nodes"].values()} == {TARGET}
+    lab = make_lab([{"name": "c1"}, {"name": "c2"}])
+    ops = runbooks_for(lab)
+    # WHEN a dry run, then the upgrade, is asked to leave every RG primary on node1
+    dry = ops.run("upgrade", "--yes", "--dry-run", "--restore-primary", "node1")
+    result = ops.run("upgrade", "--yes", "--restore-primary", "node1")
+    # THEN both refuse the placement with the reason before any ICU, and never say ok
+    for run in (dry, result):
+        assert run.code == 1, run.stderr
+        for name in ("c1", "c2"):
+            c = run.cluster(name)
+            assert c["outcome"] == "refused", c
+            assert "RG1 has preempt" in c["detail"] and "200 over 100" in c["detail"], c
+            assert "refused before the ICU, nothing sent" in c["detail"], c
+        assert "Traceback" not in run.stderr
+    assert destructive(lab.audit()) == []
+    # AND without the flag the same clusters upgrade: the refusal was not sticky
+    plain = ops.run("upgrade", "--yes")
+    assert plain.code == 0 and {c["outcome"] for c in plain.report["clusters"].values()} == {
+        "ok"
+    }, plain.report
+    # AND asking again once upgraded changes nothing: on target, skipped, no failover sent
+    again = ops.run("upgrade", "--yes", "--restore-primary", "node1")
+    assert {c["outcome"] for c in again.report["clusters"].values()} == {"skipped"}
+    assert [r for r in lab.audit() if r["rpc"].startswith(FAILOVER)] == []
+    # (RG1 went back to node0 by preempt after the ICU; RG0 stays where the ICU left it)
     assert primaries(lab, "c1") == {"0": "node1", "1": "node0"}
 
 
