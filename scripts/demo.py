@@ -1,14 +1,16 @@
 """make demo: a rehearsal window against the simulator, start to finish.
 
 Starts a lab of 24 clusters at high speed (some of them left broken by a "previous window"),
-then runs, as an operator would: status, a fleet upgrade with live progress, an abort of an
-ICU somebody else started (which leaves the cluster inconsistent and is recovered at once),
-a recover sweep for the clusters the previous window broke, and a final status. Stops the
-lab at the end, whatever happens.
+then runs, as an operator would: status, an abort of an ICU somebody else started (which
+leaves the cluster inconsistent and is recovered at once), a fleet upgrade that first stages
+the package where it is missing (live bytes per transfer) and compares the services before
+and after (one cluster's tunnel does not come back), a recover sweep for the clusters the
+previous window broke, and a final status. Stops the lab at the end, whatever happens.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -23,12 +25,29 @@ SPEED = 300.0  # one ICU of ~52 simulated minutes takes ~10 s
 LAB = {
     "speed": SPEED,
     "clusters": [
-        *({"name": f"br-{i:04d}", "model": "SRX345", "state": "healthy"} for i in range(1, 17)),
+        *({"name": f"br-{i:04d}", "model": "SRX345", "state": "healthy"} for i in range(1, 13)),
+        # the package is not on these primaries yet: `upgrade --stage` pulls it first
+        *(
+            {
+                "name": f"br-{i:04d}",
+                "model": "SRX345",
+                "state": "healthy",
+                "faults": ["package-missing"],
+            }
+            for i in range(13, 16)
+        ),
+        # upgrades fine, but its second IPsec tunnel does not come back: services-lost
+        {
+            "name": "br-0016",
+            "model": "SRX345",
+            "state": "healthy",
+            "faults": ["tunnel-lost-after-upgrade"],
+        },
         {"name": "br-0017", "model": "SRX345", "state": "inconsistent"},
         {"name": "br-0018", "model": "SRX380", "state": "pending-install"},
         {"name": "br-0019", "model": "SRX345", "state": "node-down"},
         {"name": "br-0020", "model": "SRX345", "state": "upgraded"},
-        {"name": "br-0021", "model": "SRX345", "state": "healthy", "faults": ["package-missing"]},
+        {"name": "br-0021", "model": "SRX345", "state": "healthy", "faults": ["major-alarm"]},
         {"name": "br-0022", "model": "SRX345", "state": "healthy", "faults": ["disk-full"]},
         {
             "name": "br-0023",
@@ -84,10 +103,18 @@ def main() -> int:
                 inv, work, "abort", "--cluster", "br-0023", "--report", str(work / "abort.json")
             )
             banner(
-                "3. upgrade the fleet with live progress (pre-checks stop the clusters that "
-                "are not fit)"
+                "3. upgrade the fleet: stage the package where it is missing (live bytes), "
+                "pre-checks stop the clusters that are not fit, services compared after"
             )
-            runbook(inv, work, "upgrade", "--workers", "30", "--report", str(work / "up.json"))
+            up = work / "up.json"
+            runbook(inv, work, "upgrade", "--stage", "--workers", "30", "--report", str(up))
+            lost = {
+                name: c["detail"]
+                for name, c in json.loads(up.read_text())["clusters"].items()
+                if c["outcome"] == "services-lost"
+            }
+            for name, detail in lost.items():
+                print(f"services-lost {name}: {detail}")
             banner("4. recover every cluster the previous window left inconsistent")
             runbook(inv, work, "recover", "--report", str(work / "recover.json"))
             banner("5. final status")
@@ -96,7 +123,7 @@ def main() -> int:
             icu = sum(1 for r in audit if r["rpc"] == "request-package-in-service-upgrade")
             print(f"\nsimulator audit log: {len(audit)} RPCs, {icu} ICU commands")
         print("lab stopped")
-    # The final status lists what still needs a human (node-down, package-missing, disk-full).
+    # The final status lists what still needs a human (node-down, major alarm, disk-full).
     return 0 if code in (0, 1) else code
 
 
