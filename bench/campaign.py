@@ -19,6 +19,8 @@ Invariants (a violation names the scenario and prints the commands to replay it)
               no ICU; with --restore-primary every RG primary on that node)
   status      the final status equals the lab's truth (healthy or not, and the releases)
   traceback   no traceback on any run's stderr and no `internal error` in any report
+  events      the --events stream agrees with the report (each cluster's last
+              cluster-finished, the run-finished counts)
   process     no runbooks process of the scenario left once it is over
   hang        every run ended within its deadline
 
@@ -532,11 +534,36 @@ def check_recovery(audit: list[dict[str, Any]]) -> list[str]:
     return out
 
 
+def check_events(run: Run, events: list[dict[str, Any]]) -> list[str]:
+    """The --events stream says what the report says: each cluster-finished event the last
+    word on its cluster, and the run-finished counts the report's."""
+    if not run.report or run.job == "status":
+        return []
+    mine = [e for e in events if e.get("run_id") == run.report.get("run_id")]
+    reported = {n: c.get("outcome") for n, c in (run.report.get("clusters") or {}).items()}
+    out = []
+    last = {e["cluster"]: e.get("outcome") for e in mine if e.get("event") == "cluster-finished"}
+    for name, outcome in last.items():
+        if name in reported and reported[name] != outcome:
+            out.append(f"events: {run.label}: {name} event says {outcome}, report {reported[name]}")
+    ends = [e for e in mine if e.get("event") == "run-finished"]
+    if not ends:
+        out.append(f"events: {run.label}: no run-finished event")
+    elif dict(ends[-1].get("outcomes") or {}) != dict(Counter(reported.values())):
+        out.append(f"events: {run.label}: run-finished counts differ from the report")
+    return out
+
+
 def check(ep: Episode) -> list[str]:
     scn, out = ep.scn, []
     assert ep.lab is not None
     audit = ep.lab.audit()
     journals = journal(ep.ops)
+    events = []
+    with contextlib.suppress(OSError):
+        for line in (ep.ops / "events.jsonl").read_text().splitlines():
+            with contextlib.suppress(ValueError):
+                events.append(json.loads(line))
     for run in ep.runs:
         if run.hung:
             out.append(f"hang: {run.label} did not end within {RUN_TIMEOUT:g}s")
@@ -553,6 +580,7 @@ def check(ep: Episode) -> list[str]:
             if "internal error" in str(c.get("detail")):
                 out.append(f"traceback: {run.label}: {name} internal error: {c['detail'][:120]}")
         out += check_ok(scn, run) if run.job != "status" else check_status(scn, run)
+        out += check_events(run, events)
     out += check_icus(scn, audit, journals)
     if "must be run on the primary node" in transcripts(ep.ops):
         out.append("icu-primary: an ICU reached a node that was not the RG0 primary")
