@@ -12,11 +12,10 @@ from runbooks.policy import common_options
 from runbooks.report import Report
 from runbooks.runner import Runner
 from tasks.errors import BadInput
-from tasks.gate import SharedGate
 from tasks.jobs import srx_stage
 from tasks.settings import Target
 from tasks.stage import source_of
-from tasks.transfer import Expected, StageSpec
+from tasks.transfer import Expected, StageSpec, TransferSlots
 
 SUMMARY = "put the upgrade package on the clusters' nodes, verified by size and checksum"
 DETAILS = """\
@@ -102,7 +101,8 @@ def stage_spec(args: argparse.Namespace, fleet: Fleet, nodes: str = "primary") -
         nodes=nodes,
         cleanup=args.cleanup,
         min_rate_mbps=args.min_rate,
-        transfers=SharedGate(max_in_flight=args.max_transfers),
+        link=TransferSlots(args.max_transfers),
+        ready=TransferSlots(2 * args.max_transfers),
     )
     for name in fleet.names:
         _check_cluster(spec, fleet, name, args)

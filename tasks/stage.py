@@ -14,6 +14,7 @@ simply redone when a run is cut short, and the device (not the journal) says wha
 from __future__ import annotations
 
 import posixpath
+from contextlib import nullcontext
 from typing import Any
 
 from nornir.core.task import Result, Task
@@ -60,6 +61,18 @@ def _stage(task: Task, run: ClusterRun, target: Target, spec: StageSpec) -> Outc
         why = "no package_size and package_md5/package_sha256" if expected is None else "no source"
         return Outcome("failed", "unknown", {}, f"{why}: nothing to stage or verify against")
     _note_interrupted(run)
+    # Only so many clusters are checked ahead of the copies (twice --max-transfers): the
+    # next copies' clusters are connected and checked while the current ones copy, and the
+    # rest wait without a session. Checking every cluster first would share the client's CPU
+    # among all of them and start the first copies late.
+    slot = nullcontext() if run.dry_run else spec.ready.slot(run.gate.check)
+    with slot:
+        return _stage_with_slot(task, run, target, spec, expected, source)
+
+
+def _stage_with_slot(
+    task: Task, run: ClusterRun, target: Target, spec: StageSpec, expected: Expected, source: str
+) -> Outcome:
     primary = step(task, find_primary, "connect", run=run)
     nodes = [primary] if spec.nodes == "primary" else [primary, peer_of(primary)]
     report: dict[str, Any] = {"path": target.package, "source": redact(source)}
@@ -125,18 +138,17 @@ def _copy_all(
     for node in todo:
         run.gate.check()
         run.emit(EventKind.STEP, step=f"transfer {node}")
-        with spec.transfers.slot():
-            copied = step(
-                task,
-                copy_package,
-                f"transfer {node}",
-                run=run,
-                node=node,
-                source=source,
-                path=target.package,
-                expected=expected,
-                spec=spec,
-            )
+        copied = step(
+            task,
+            copy_package,
+            f"transfer {node}",
+            run=run,
+            node=node,
+            source=source,
+            path=target.package,
+            expected=expected,
+            spec=spec,
+        )
         report["nodes"][node]["copy"] = copied
         if not copied["ok"]:
             detail = f"{node}: {copied['words']}"

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import concurrent.futures
 import hashlib
+import multiprocessing
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +23,6 @@ from nornir.core.task import Result, Task
 from tasks.connections import close_quietly, node_rpc, open_side_session
 from tasks.errors import DeviceRefused, SessionLost
 from tasks.events import EventKind
-from tasks.gate import SharedGate
 from tasks.junos import NodeRpc
 from tasks.push import Endpoint, push_file
 from tasks.redact import redact
@@ -66,6 +68,29 @@ class Expected:
         return cls(target.size, target.md5, target.sha256)
 
 
+class TransferSlots:
+    """Copies at once across the fleet, worker processes included (a fork-shared semaphore):
+    a waiter starts the moment a copy ends. A worker process killed mid-copy takes its slot
+    with it; the rest of that run copies with one slot fewer."""
+
+    def __init__(self, limit: int | None = None) -> None:
+        ctx = multiprocessing.get_context("fork")
+        self._sem = ctx.BoundedSemaphore(limit) if limit else None
+
+    @contextmanager
+    def slot(self, check: Callable[[], None]) -> Iterator[None]:
+        """Hold one slot; `check` (the run's halt) is asked every second while waiting."""
+        if self._sem is None:
+            yield
+            return
+        while not self._sem.acquire(timeout=1.0):
+            check()
+        try:
+            yield
+        finally:
+            self._sem.release()
+
+
 @dataclass(frozen=True)
 class StageSpec:
     """How to stage (the stage job's options, and upgrade --stage's)."""
@@ -76,7 +101,8 @@ class StageSpec:
     nodes: str = "primary"  # primary | both
     cleanup: bool = False
     min_rate_mbps: float = 1.0  # deadline per transfer: size / this rate (+ the RPC timeout)
-    transfers: SharedGate = field(default_factory=SharedGate)  # --max-transfers, fleet-wide
+    link: TransferSlots = field(default_factory=TransferSlots)  # --max-transfers: copies
+    ready: TransferSlots = field(default_factory=TransferSlots)  # clusters checked ahead
     progress_every: float = 1.0
 
 
@@ -128,21 +154,7 @@ def copy_package(
     words = ""
     for attempt in (1, 2):
         removed += _clear(run, rpc, node, path, expected)
-        run.emit(
-            EventKind.TRANSFER,
-            node=node,
-            phase="started",
-            attempt=attempt,
-            source=redact(source),
-            path=path,
-            total=expected.size,
-        )
-        started = time.monotonic()
-        if spec.push is not None:
-            words = _push(task, run, node, spec.push, path, expected, spec)
-        else:
-            words = _pull(task, run, rpc, node, source, path, expected, spec)
-        seconds = time.monotonic() - started
+        words, seconds = _transfer(task, run, rpc, node, source, path, expected, spec, attempt)
         after = package_on(rpc, node, path, expected)
         if not words and after.ok:
             evidence = _evidence(attempt, seconds, expected, after, removed)
@@ -205,7 +217,7 @@ def deadline(expected: Expected, spec: StageSpec, run: ClusterRun) -> float:
     return expected.size * 8 / (spec.min_rate_mbps * 1e6) + run.timing.rpc_timeout
 
 
-def _pull(
+def _transfer(
     task: Task,
     run: ClusterRun,
     rpc: NodeRpc,
@@ -214,9 +226,45 @@ def _pull(
     path: str,
     expected: Expected,
     spec: StageSpec,
+    attempt: int,
+) -> tuple[str, float]:
+    """One copy inside a link slot (--max-transfers): (what went wrong or '', seconds). The
+    session a pull runs on is opened before the slot is taken, so a slot is link time."""
+    side = None if spec.push is not None else open_side_session(task, node, run.transcript)
+    try:
+        with spec.link.slot(run.gate.check):
+            run.emit(
+                EventKind.TRANSFER,
+                node=node,
+                phase="started",
+                attempt=attempt,
+                source=redact(source),
+                path=path,
+                total=expected.size,
+            )
+            started = time.monotonic()
+            if spec.push is not None:
+                words = _push(task, run, node, spec.push, path, expected, spec)
+            else:
+                assert side is not None
+                words = _pull(run, rpc, side[1], node, source, path, expected, spec)
+            return words, time.monotonic() - started
+    finally:
+        if side is not None:
+            close_quietly(side[0].connection)  # a copy still running dies with its session
+
+
+def _pull(
+    run: ClusterRun,
+    rpc: NodeRpc,
+    side: NodeRpc,
+    node: str,
+    source: str,
+    path: str,
+    expected: Expected,
+    spec: StageSpec,
 ) -> str:
-    """The device fetches on a session of its own; this one reads the file's growth."""
-    plugin, side = open_side_session(task, node, run.transcript)
+    """The device fetches on a session of its own (`side`); `rpc` reads the file's growth."""
     limit = deadline(expected, spec, run)
     pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="file-copy")
     try:
@@ -233,7 +281,6 @@ def _pull(
                     f"{spec.min_rate_mbps:g} Mbit/s): stopped"
                 )
     finally:
-        close_quietly(plugin.connection)  # a copy still running dies with its session
         pool.shutdown(wait=False)
 
 

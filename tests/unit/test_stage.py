@@ -1,0 +1,92 @@
+"""Staging's pure parts: what a complete copy is, where it comes from, the fleet-wide slots,
+the deadline, and the live transfer view."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+from runbooks.transfer_view import TransferView
+from tasks.events import Event, EventKind
+from tasks.settings import Target
+from tasks.stage import source_of
+from tasks.transfer import Expected, StageSpec, TransferSlots, deadline
+
+TARGET = Target("24.2R2-S1.3", "/var/tmp/junos.tgz", 1000, "ABCD", None)
+
+
+class _Host(dict):
+    pass
+
+
+def test_expected_of_a_file_is_read_in_pieces(tmp_path: Path) -> None:
+    path = tmp_path / "p.tgz"
+    data = b"x" * (3 << 20) + b"tail"
+    path.write_bytes(data)
+    got = Expected.of_file(path)
+    assert got.size == len(data)
+    assert got.md5 == hashlib.md5(data).hexdigest()
+    assert got.algorithm == "sha256" and got.digest == hashlib.sha256(data).hexdigest()
+
+
+def test_expected_of_the_inventory_needs_size_and_a_checksum() -> None:
+    assert Expected.of_target(TARGET) == Expected(1000, "ABCD", None)
+    assert Expected.of_target(TARGET).digest == "abcd"  # type: ignore[union-attr]
+    assert Expected.of_target(Target("r", "/var/tmp/p", None, "abcd")) is None
+    assert Expected.of_target(Target("r", "/var/tmp/p", 10, None, None)) is None
+
+
+def test_source_directory_url_gets_the_package_name() -> None:
+    host = _Host(package_url="http://h/images/")
+    assert source_of(StageSpec(), host, TARGET) == "http://h/images/junos.tgz"
+    assert source_of(StageSpec(url="ftp://h/x.tgz"), host, TARGET) == "ftp://h/x.tgz"
+    assert source_of(StageSpec(push=Path("/tmp/f")), host, TARGET) == "/tmp/f"
+    assert source_of(StageSpec(), _Host(), TARGET) is None
+
+
+def test_deadline_is_size_at_the_minimum_rate_plus_the_rpc_timeout() -> None:
+    run = SimpleNamespace(timing=SimpleNamespace(rpc_timeout=60.0))
+    spec = StageSpec(min_rate_mbps=8.0)
+    assert deadline(Expected(1_000_000_000, "a"), spec, run) == 1000 + 60  # type: ignore[arg-type]
+
+
+def test_transfer_slots_hold_at_most_the_limit() -> None:
+    slots = TransferSlots(2)
+    inside, peak, lock = [0], [0], threading.Lock()
+
+    def copy() -> None:
+        with slots.slot(lambda: None):
+            with lock:
+                inside[0] += 1
+                peak[0] = max(peak[0], inside[0])
+            time.sleep(0.05)
+            with lock:
+                inside[0] -= 1
+
+    threads = [threading.Thread(target=copy) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert peak[0] == 2
+
+
+def _event(phase: str, **data: object) -> Event:
+    return Event(
+        0.0, "r", "stage", "br-1", EventKind.TRANSFER, {"node": "node0", "phase": phase, **data}
+    )
+
+
+def test_transfer_view_rows_and_fleet_total() -> None:
+    view = TransferView()
+    view.on_event(_event("started", total=100))
+    view.on_event(_event("progress", bytes=40, total=100))
+    tasks = {t.description: t for t in view.progress.tasks}
+    assert tasks["br-1 node0"].completed == 40 and tasks["fleet"].completed == 40
+    view.on_event(_event("done", total=100, bytes=100))
+    tasks = {t.description: t for t in view.progress.tasks}
+    assert "br-1 node0" not in tasks and tasks["fleet"].completed == 100
+    assert view.renderable() is not None
