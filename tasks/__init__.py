@@ -1,6 +1,7 @@
 """Nornir task functions for SRX chassis cluster ICU work, and the per-cluster plans.
 
-    from tasks import init_nornir, srx_upgrade      # also srx_status, srx_abort, srx_recover
+    from tasks import init_nornir, srx_upgrade      # also srx_status, srx_abort, srx_recover,
+                                                    # srx_stage (with a StageSpec)
 
 Dependency direction: runbooks -> tasks -> (nornir, napalm). Only `tasks.junos` speaks XML.
 The names below load on first use, so `tasks.srx` (which the simulator imports) stays light.
@@ -12,10 +13,18 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from tasks.jobs import srx_abort, srx_recover, srx_snapshot, srx_status, srx_upgrade
+    from tasks.jobs import (
+        srx_abort,
+        srx_recover,
+        srx_snapshot,
+        srx_stage,
+        srx_status,
+        srx_upgrade,
+    )
     from tasks.runctx import Outcome, RunContext
     from tasks.setup import init_nornir
     from tasks.status import ClusterSummary
+    from tasks.transfer import StageSpec
 
 _EXPORTS = {
     "srx_status": "tasks.jobs",
@@ -23,6 +32,8 @@ _EXPORTS = {
     "srx_abort": "tasks.jobs",
     "srx_recover": "tasks.jobs",
     "srx_snapshot": "tasks.jobs",
+    "srx_stage": "tasks.jobs",
+    "StageSpec": "tasks.transfer",
     "init_nornir": "tasks.setup",
     "Outcome": "tasks.runctx",
     "RunContext": "tasks.runctx",
@@ -32,10 +43,12 @@ __all__ = [
     "ClusterSummary",
     "Outcome",
     "RunContext",
+    "StageSpec",
     "init_nornir",
     "srx_abort",
     "srx_recover",
     "srx_snapshot",
+    "srx_stage",
     "srx_status",
     "srx_upgrade",
 ]
