@@ -537,7 +537,7 @@ def check_recovery(audit: list[dict[str, Any]]) -> list[str]:
 def check_events(run: Run, events: list[dict[str, Any]]) -> list[str]:
     """The --events stream says what the report says: each cluster-finished event the last
     word on its cluster, and the run-finished counts the report's."""
-    if not run.report or run.job == "status":
+    if not run.report or run.job == "status" or run.killed:  # SIGKILL: a report in progress
         return []
     mine = [e for e in events if e.get("run_id") == run.report.get("run_id")]
     reported = {n: c.get("outcome") for n, c in (run.report.get("clusters") or {}).items()}
