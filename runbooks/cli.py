@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-from runbooks import abort, inputs, recover, signals, snapshot, stage, status, upgrade
+from runbooks import abort, engine, inputs, recover, signals, snapshot, stage, status, upgrade
 from runbooks import fleet as fleet_mod
 from runbooks.report import Report
 from tasks.errors import BadInput
@@ -143,6 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
         if name in ACTING:
             _acting(job_parser)
         module.add_arguments(job_parser)
+        if name in engine.ENGINE_JOBS:
+            engine.add_engine_options(job_parser)
     return parser
 
 
@@ -178,6 +180,8 @@ def main(argv: list[str] | None = None) -> int:
             processes=getattr(args, "processes", None),
         )
         job = module.prepare(args, fleet)  # the job's own input, checked per cluster
+        if args.job in engine.ENGINE_JOBS:  # --engine celery: this process coordinates
+            engine.install(args, fleet, list(sys.argv[1:] if argv is None else argv))
     except BadInput as exc:
         signals.release(replay=False)  # nothing was sent: exit code 2 says what happened
         sys.stderr.write(inputs.error_text(exc, args.verbose))

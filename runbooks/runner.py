@@ -46,6 +46,10 @@ log = logging.getLogger(__name__)
 
 JobTask = Callable[..., Result]
 
+# Another engine may take a loaded, validated run over (runbooks.celery_engine sets this in the
+# coordinator, runbooks.celery_worker in a Celery worker process); None: the local engine.
+ENGINE: Callable[[Runner], int] | None = None
+
 
 @dataclass
 class JobOptions:
@@ -97,6 +101,8 @@ class Runner:
 
     # fleet ----------------------------------------------------------------------------
     def run(self) -> int:
+        if ENGINE is not None:
+            return ENGINE(self)
         names = self.fleet.names
         canary = names[: self.opts.canary] if self.opts.canary else []
         rest = [n for n in names if n not in canary]

@@ -1,0 +1,301 @@
+"""`--engine celery`: the operator's process as the coordinator of workers on other hosts.
+
+The run is loaded and validated exactly as for the local engine (exit 2 before anything is
+enqueued); then, instead of forking shards, the coordinator writes the run's spec (the
+command line, no secrets) to `run:{r}` in the Redis store, checks that every selected region
+has a live worker (else exit 2, nothing enqueued), enqueues one Celery job per cluster on its
+region's queue (`runbooks.<region>`, inventory key `region`), and follows the run's event
+stream into the same progress view, report and `--events` as a local run. A worker that died
+(heartbeat stale, lease lapsed, no outcome) has its cluster enqueued again: the next worker
+re-attaches from the journal, never sending a second ICU (tasks.redis_store).
+`python -m runbooks attach RUN_ID` follows a run whose coordinator died.
+
+Celery is a transport only (../shared/scale-out.md): early ack, prefetch 1, no results, no
+retries, no time limits, no ETA.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from runbooks.report import now_iso
+from tasks.events import Event, EventKind
+from tasks.redis_store import RedisStore, event_from, key, outcome_from
+from tasks.runctx import Outcome
+
+if TYPE_CHECKING:
+    from celery import Celery
+
+    from runbooks.fleet import Fleet
+    from runbooks.runner import Runner
+    from runbooks.sinks import FleetView
+
+log = logging.getLogger(__name__)
+
+TASK = "runbooks.cluster_job"
+HEARTBEAT = 1.0  # seconds between a worker process's heartbeats
+STALE = float(os.environ.get("RUNBOOKS_WORKER_STALE", "10"))  # a heartbeat older is a dead worker
+MAX_ATTEMPTS = 3  # a cluster whose worker died this many times is reported, not retried
+VISIBILITY = 43200  # seconds: with early ack it governs only reserved, unstarted messages
+
+
+def queue(region: str) -> str:
+    return f"runbooks.{region}"
+
+
+def region_of(fleet: Fleet, name: str) -> str:
+    return str(fleet.nr.inventory.hosts[name].get("region") or "default")
+
+
+def make_app(broker: str) -> Celery:
+    from celery import Celery  # here: a local run never pays for importing Celery
+
+    app = Celery("runbooks", broker=broker, set_as_current=False)
+    transport = {"visibility_timeout": VISIBILITY}
+    app.conf.update(
+        task_acks_late=False,
+        task_reject_on_worker_lost=False,
+        worker_prefetch_multiplier=1,
+        task_ignore_result=True,
+        task_store_errors_even_if_ignored=False,
+        task_serializer="json",
+        accept_content=["json"],
+        task_default_queue=queue("default"),
+        task_time_limit=None,
+        task_soft_time_limit=None,
+        broker_transport_options=transport,
+        result_backend_transport_options=transport,
+        visibility_timeout=VISIBILITY,
+        broker_connection_retry_on_startup=True,
+        worker_cancel_long_running_tasks_on_connection_loss=False,
+        worker_hijack_root_logger=False,
+        worker_send_task_events=False,
+    )
+    return app
+
+
+def coordinate(runner: Runner, broker: str, spec: dict[str, Any]) -> int:
+    """The run on the workers; same progress, report and exit codes as a local run."""
+    fleet, run_id = runner.fleet, runner.report.run_id
+    store = RedisStore(broker)
+    if not store.ping():
+        sys.stderr.write("error: the Redis store at --broker does not answer: nothing enqueued\n")
+        return 2
+    regions = {name: region_of(fleet, name) for name in fleet.names}
+    missing = sorted(r for r in set(regions.values()) if not live_workers(store, r))
+    if missing:
+        sys.stderr.write(
+            f"error: no live worker for region {', '.join(missing)}: start "
+            f"'python -m runbooks worker --broker URL --region {missing[0]}'; nothing enqueued\n"
+        )
+        return 2
+    budget = (
+        runner.context.gate.max_failures if hasattr(runner.context.gate, "max_failures") else None
+    )
+    fields: dict[Any, Any] = {
+        "spec": json.dumps({**spec, "regions": regions}),
+        "job": spec["job"],
+    }
+    fields.update(created=time.time(), max_in_flight=runner.opts.max_in_flight or 0)
+    fields["max_failures"] = -1 if budget is None else budget
+    store.r.hset(key("run", run_id), mapping=fields)
+    coord = Coordinator(store, make_app(broker), run_id, regions, runner.view)
+    coord.install_signals(str(runner.opts.policy.get("on_interrupt", "finish")))
+    sys.stderr.write(f"run {run_id}: {len(regions)} clusters on the celery engine\n")
+    return coord.run(fleet.names, runner.opts.canary, runner.opts.job)
+
+
+def live_workers(store: RedisStore, region: str) -> list[str]:
+    """Worker processes of `region` whose heartbeat is fresh."""
+    found: Any = store.r.zrangebyscore(key("workers", region), time.time() - STALE, "+inf")
+    return [str(w) for w in found]
+
+
+class Coordinator:
+    """Enqueues a run's cluster jobs and follows its event stream (also for `attach`)."""
+
+    def __init__(
+        self,
+        store: RedisStore,
+        app: Celery | None,
+        run_id: str,
+        regions: dict[str, str],
+        view: FleetView,
+    ) -> None:
+        self.store, self.app, self.run_id, self.regions, self.view = (
+            store,
+            app,
+            run_id,
+            regions,
+            view,
+        )
+        self.last_id = "0-0"
+        self.attempts: dict[str, int] = {}
+        self.run_key = key("run", run_id)
+        self._signals = 0
+        self.stop_now: Callable[[], None] | None = None
+
+    def run(self, names: list[str], canary: int, job: str) -> int:
+        self.view.progress.start()
+        self._publish(job, EventKind.RUN_STARTED, clusters=len(names))
+        first, rest = (names[:canary], names[canary:]) if canary else ([], names)
+        try:
+            if first:
+                self._enqueue(first)
+                self.follow(first)
+                failed = [n for n in first if not self.view.outcomes[n].good]
+                if failed:
+                    self.store.r.hsetnx(self.run_key, "halt", f"canary failed: {', '.join(failed)}")
+            halted = self.store.r.hget(self.run_key, "halt")
+            if rest and halted:
+                for name in rest:
+                    self.view.settle(name, Outcome("not-started", "unknown", {}, str(halted)))
+            elif rest:
+                self._enqueue(rest)
+                self.follow(rest)
+        finally:
+            self.view.progress.stop()
+        return self.end(names, job)
+
+    def end(self, names: list[str], job: str) -> int:
+        for name in names:
+            self.view.settle(name, Outcome("not-started", "unknown", {}, "not reached"))
+        self.view.report.finished = now_iso()
+        self.view.write_report()
+        counts: dict[str, int] = {}
+        for o in self.view.outcomes.values():
+            counts[o.outcome] = counts.get(o.outcome, 0) + 1
+        self._publish(job, EventKind.RUN_FINISHED, outcomes=counts)
+        self.view.close()
+        self.view.progress.summary(self.view.outcomes, job)
+        return 0 if all(o.good for o in self.view.outcomes.values()) else 1
+
+    def _publish(self, job: str, kind: EventKind, **data: Any) -> None:
+        self.view.event(Event(time.time(), self.run_id, job, "", kind, data))
+
+    def _enqueue(self, names: list[str], attempt: int = 0) -> None:
+        assert self.app is not None
+        for name in names:
+            self.attempts[name] = attempt
+            self.app.send_task(
+                TASK, args=[self.run_id, name, attempt], queue=queue(self.regions[name])
+            )
+
+    def follow(self, names: list[str]) -> None:
+        """Read the stream until every one of `names` has an outcome."""
+        waiting = set(names) - set(self.view.outcomes)
+        checked = time.monotonic()
+        while waiting:
+            self.read(block_ms=500)
+            waiting -= set(self.view.outcomes)
+            if waiting and time.monotonic() - checked > HEARTBEAT:
+                checked = time.monotonic()
+                self.check_lost(waiting)
+
+    def read(self, block_ms: int = 0) -> int:
+        stream = key("run", self.run_id, "events")
+        try:
+            got: Any = self.store.r.xread({stream: self.last_id}, count=500, block=block_ms or None)
+        except Exception as exc:  # redis.RedisError: an outage; the workers retry their events
+            log.warning("run %s: event stream unreadable: %s", self.run_id, exc)
+            time.sleep(1.0)
+            return 0
+        count = 0
+        for _, entries in got or []:
+            for entry_id, fields in entries:
+                self.last_id = entry_id
+                self._deliver(fields)
+                count += 1
+        return count
+
+    def _deliver(self, fields: dict[str, str]) -> None:
+        event = event_from(json.loads(fields["e"]))
+        if fields.get("k") == "event":
+            self.view.event(event, quiet=fields.get("q") == "1")
+            return
+        cluster = fields["c"]
+        if fields.get("p") != "1" or cluster in self.view.outcomes:
+            return  # a duplicate copy's "locked", or a second end: not this run's news
+        self.view.finished(cluster, outcome_from(fields["o"]), event, published=True)
+
+    def check_lost(self, waiting: set[str]) -> None:
+        """Clusters whose worker died: enqueued again (the next worker re-attaches)."""
+        if self.app is None:
+            return
+        try:
+            claimed: Any = self.store.r.hgetall(key("run", self.run_id, "claimed"))
+            done: Any = self.store.r.hkeys(key("run", self.run_id, "done"))
+        except Exception:  # an outage: look again next time
+            return
+        for cluster in sorted(waiting & set(claimed) - set(done)):
+            worker = claimed[cluster]
+            region = self.regions[cluster]
+            if worker in live_workers(self.store, region):
+                continue
+            if self.store.r.exists(key("lease", cluster)):
+                continue  # its lease has not lapsed yet
+            self.store.r.hdel(key("run", self.run_id, "claimed"), cluster)
+            attempt = self.attempts.get(cluster, 0) + 1
+            if attempt >= MAX_ATTEMPTS:
+                self._lost(cluster, f"worker {worker} lost; {attempt} workers died on it")
+                continue
+            log.warning(
+                "run %s: worker %s lost with %s: enqueued again", self.run_id, worker, cluster
+            )
+            sys.stderr.write(f"{cluster}: worker {worker} lost; re-attaching on another worker\n")
+            self._enqueue([cluster], attempt)
+
+    def _lost(self, cluster: str, why: str) -> None:
+        detail = f"{why}; re-run with --resume to re-attach"
+        outcome = Outcome("failed", "unknown", {}, detail)
+        event = Event(
+            time.time(),
+            self.run_id,
+            self.view.report.job,
+            cluster,
+            EventKind.CLUSTER_FINISHED,
+            {"outcome": "failed", "state": "unknown", "detail": detail},
+        )
+        self.view.finished(cluster, outcome, event, published=True)
+
+    # interrupts -----------------------------------------------------------------------
+    def install_signals(self, how: str) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        self.how = "abort" if how == "abort" else "finish"
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, self._on_signal)
+        from runbooks import signals
+
+        for signum in signals.take_pending():
+            self._on_signal(signum, None)
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        del frame
+        self._signals += 1
+        if self._signals == 1:
+            self.store.r.hsetnx(self.run_key, "halt", "interrupted before start")
+            self.store.r.hset(self.run_key, "interrupt", self.how)
+            sys.stderr.write(
+                f"\n{signal.Signals(signum).name}: no new clusters will start; in-flight ones "
+                f"will {'be aborted' if self.how == 'abort' else 'finish'} on their workers. "
+                "Again to stop following (python -m runbooks attach follows again).\n"
+            )
+            return
+        for name in self.regions:
+            if name not in self.view.outcomes:
+                self.view.settle(
+                    name,
+                    Outcome("failed", "unknown", {}, f"coordinator stopped; attach {self.run_id}"),
+                )
+        self.view.report.finished = now_iso()
+        self.view.write_report()
+        os._exit(130)

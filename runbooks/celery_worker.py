@@ -1,0 +1,321 @@
+"""`python -m runbooks worker` and `python -m runbooks attach`.
+
+A worker process is a Celery worker (threads pool, early ack, prefetch 1, no results, no
+retries, no time limits) consuming its region's queue. A job is `(run_id, cluster, attempt)`:
+the worker reads the run's command line from the store, loads its own config and inventory
+(credentials come from the worker's inventory and environment, never from a message),
+validates it as the CLI does, and runs the very per-cluster call a local worker process runs
+(Runner.work on one cluster: tasks.executor with the job's plan), with a Redis-backed context:
+fenced lease, conditional intent writes, the fleet's in-flight set, halt/interrupt, the
+event stream. `--processes N` starts N such processes; each heartbeats `workers:{region}`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from runbooks import celery_engine, inputs
+from runbooks import fleet as fleet_mod
+from runbooks import runner as runner_mod
+from runbooks.cli import JOBS, build_parser
+from runbooks.engine import ENGINE_JOBS
+from runbooks.progress import Progress
+from runbooks.report import Report
+from runbooks.sinks import EventsFile, FleetView
+from tasks.errors import BadInput
+from tasks.events import Event, EventKind
+from tasks.redis_store import (
+    LEASE_TTL,
+    RedisGate,
+    RedisJournal,
+    RedisLocks,
+    RedisStore,
+    StreamSink,
+    key,
+)
+from tasks.runctx import Outcome, Sink
+
+if TYPE_CHECKING:
+    from runbooks.runner import Runner
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class WorkerConfig:
+    store: RedisStore
+    region: str
+    config: str | None
+    inventory: str | None
+
+
+_WORKER: WorkerConfig | None = None
+
+
+def cluster_job(run_id: str, cluster: str, attempt: int = 0) -> None:
+    """The Celery task: one cluster of one run. Never raises (no retry may follow)."""
+    conf = _WORKER
+    assert conf is not None
+    store = conf.store
+    try:
+        raw: Any = store.r.hget(key("run", run_id), "spec")
+        if raw is None or store.r.hexists(key("run", run_id, "done"), cluster):
+            return  # an unknown run, or a second copy of a job that has ended
+        store.r.hset(key("run", run_id, "claimed"), cluster, store.worker)
+    except Exception as exc:  # redis.RedisError: nothing was done, the coordinator sees it
+        log.error("run %s %s: store unreachable, job dropped: %s", run_id, cluster, exc)
+        return
+    log.info("run %s %s: attempt %d on %s", run_id, cluster, attempt, store.worker)
+    spec = json.loads(raw)
+    sink = _Tracking(StreamSink(store, run_id))
+    try:
+        _run_one(conf, spec, run_id, cluster, sink)
+    except BadInput as exc:
+        _report(sink, run_id, spec["job"], cluster, f"worker {store.worker} refused the run: {exc}")
+    except BaseException as exc:  # a bug or an outage must not leave the cluster silent
+        log.exception("run %s %s: worker error", run_id, cluster)
+        _report(sink, run_id, spec["job"], cluster, f"worker error: {type(exc).__name__}: {exc}")
+    else:
+        if not sink.ended:
+            _report(sink, run_id, spec["job"], cluster, "no outcome: the store did not answer")
+
+
+class _Tracking:
+    """The stream sink, remembering whether the cluster's outcome went out."""
+
+    def __init__(self, sink: Sink) -> None:
+        self.sink, self.ended = sink, False
+
+    def event(self, event: Event, *, quiet: bool = False) -> None:
+        self.sink.event(event, quiet=quiet)
+
+    def finished(self, cluster: str, outcome: Outcome, event: Event, *, published: bool) -> None:
+        self.ended = True
+        self.sink.finished(cluster, outcome, event, published=published)
+
+
+def _report(sink: _Tracking, run_id: str, job: str, cluster: str, detail: str) -> None:
+    if sink.ended:
+        return
+    outcome = Outcome("failed", "unknown", {}, detail)
+    data = {"outcome": "failed", "state": "unknown", "detail": detail}
+    event = Event(time.time(), run_id, job, cluster, EventKind.CLUSTER_FINISHED, data)
+    sink.finished(cluster, outcome, event, published=True)
+
+
+def _run_one(
+    conf: WorkerConfig, spec: dict[str, Any], run_id: str, cluster: str, sink: _Tracking
+) -> None:
+    """The CLI's own parsing, validation and job preparation, for this one cluster."""
+    args = build_parser().parse_args(list(spec["argv"]))
+    if args.job != spec["job"] or args.job not in ENGINE_JOBS:
+        raise BadInput(f"not a worker job: {args.job}")
+    if conf.config:
+        args.config = conf.config
+    if conf.inventory:
+        args.inventory = conf.inventory
+    args.cluster, args.filter, args.from_report, args.only = [cluster], [], None, None
+    args.report = args.events = args.log_file = None
+    args.processes = None
+    inputs.validate(args)
+    fleet = fleet_mod.load(
+        config_file=args.config,
+        inventory_dir=args.inventory,
+        clusters=[cluster],
+        filters=[],
+        workers=1,
+        dry_run=bool(getattr(args, "dry_run", False)),
+    )
+    if celery_engine.region_of(fleet, cluster) != conf.region:
+        raise BadInput(
+            f"{cluster} is in region {celery_engine.region_of(fleet, cluster)}, not {conf.region}"
+        )
+    job = JOBS[args.job].prepare(args, fleet)
+    _SINKS[threading.get_ident()] = sink
+    try:
+        job(Report(job=args.job, run_id=run_id))  # Runner.run -> work_here (runner.ENGINE)
+    finally:
+        _SINKS.pop(threading.get_ident(), None)
+
+
+_SINKS: dict[int, _Tracking] = {}
+
+
+def work_here(runner: Runner) -> int:
+    """runner.ENGINE in a worker process: the run's one cluster, with the store's context."""
+    conf = _WORKER
+    assert conf is not None
+    store, run_id = conf.store, runner.report.run_id
+    (cluster,) = runner.fleet.names
+    sink = _SINKS[threading.get_ident()]
+    runner.context = dataclasses.replace(
+        runner.context,
+        journal=RedisJournal(store),
+        locks=RedisLocks(store, run_id),
+        gate=RedisGate(store, run_id, cluster),
+        sink=sink,
+    )
+    try:
+        runner.work([cluster], 1, sink)
+    finally:
+        if runner.context.transcripts is not None:
+            runner.context.transcripts.close()
+    return 0
+
+
+# the worker command ---------------------------------------------------------------------
+def worker_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m runbooks worker",
+        description="Work the cluster jobs of one region's queue (--engine celery).",
+    )
+    p.add_argument("--broker", required=True, metavar="URL", help="the Redis URL (store + broker)")
+    p.add_argument("--region", required=True, help="the inventory region this worker reaches")
+    p.add_argument("--processes", type=int, default=1, metavar="N", help="worker processes")
+    p.add_argument("--workers", type=int, default=50, metavar="M", help="clusters per process")
+    p.add_argument("--config", help="this host's config.yaml (default: the run's --config)")
+    p.add_argument("--inventory", metavar="DIR", help="this host's inventory (default: the run's)")
+    p.add_argument("--lease-ttl", type=float, default=LEASE_TTL, help=argparse.SUPPRESS)
+    p.add_argument("-v", "--verbose", action="count", default=0)
+    return p
+
+
+def worker_main(argv: list[str]) -> int:
+    args = worker_parser().parse_args(argv)
+    if args.processes < 1 or args.workers < 1:
+        sys.stderr.write("error: --processes and --workers must be at least 1\n")
+        return 2
+    if not all(c.isalnum() or c in "-_" for c in args.region):
+        sys.stderr.write(f"error: --region {args.region!r}: letters, digits, - and _ only\n")
+        return 2
+    level = logging.WARNING - 10 * min(args.verbose, 2)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.processes > 1:
+        return _supervise(argv, args.processes)
+    return _serve(args)
+
+
+def _supervise(argv: list[str], count: int) -> int:
+    """N worker processes; SIGINT/SIGTERM passed on; exits when they all have."""
+    rest = [a for a in argv if not a.startswith("--processes")]
+    if "--processes" in argv:
+        i = argv.index("--processes")
+        rest = argv[:i] + argv[i + 2 :]
+    cmd = [sys.executable, "-m", "runbooks", "worker", *rest, "--processes", "1"]
+    procs = [subprocess.Popen(cmd) for _ in range(count)]
+
+    def forward(signum: int, frame: Any) -> None:
+        del frame
+        for proc in procs:
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signum)
+
+    signal.signal(signal.SIGINT, forward)
+    signal.signal(signal.SIGTERM, forward)
+    codes = [proc.wait() for proc in procs]
+    return max(codes, default=0)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    global _WORKER
+    name = f"{args.region}-{os.getpid()}@{socket.gethostname()}"
+    store = RedisStore(args.broker, lease_ttl=args.lease_ttl, worker=name)
+    if not store.ping():
+        sys.stderr.write("error: the Redis store at --broker does not answer\n")
+        return 2
+    _WORKER = WorkerConfig(store, args.region, args.config, args.inventory)
+    runner_mod.ENGINE = work_here
+    app = celery_engine.make_app(args.broker)
+    app.task(name=celery_engine.TASK, acks_late=False, ignore_result=True)(cluster_job)
+    beat = threading.Thread(target=_heartbeat, args=(store, args.region), daemon=True)
+    beat.start()
+    try:
+        app.worker_main(
+            [
+                "worker",
+                "-P",
+                "threads",
+                "-c",
+                str(args.workers),
+                "-Q",
+                celery_engine.queue(args.region),
+                "-n",
+                name,
+                "--prefetch-multiplier",
+                "1",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "-l",
+                "WARNING" if args.verbose == 0 else "INFO",
+            ]
+        )
+    finally:
+        with contextlib.suppress(Exception):
+            store.r.zrem(key("workers", args.region), name)
+    return 0
+
+
+def _heartbeat(store: RedisStore, region: str) -> None:
+    """The worker registry the coordinator reads (a live region, a dead worker)."""
+    while True:
+        with contextlib.suppress(Exception):
+            store.r.zadd(key("workers", region), {store.worker: time.time()})
+        time.sleep(celery_engine.HEARTBEAT)
+
+
+# attach ----------------------------------------------------------------------------------
+def attach_main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m runbooks attach",
+        description="Follow a --engine celery run again (its coordinator died): progress, "
+        "report, --events; a cluster whose worker died is enqueued again.",
+    )
+    p.add_argument("run_id", metavar="RUN_ID")
+    p.add_argument("--broker", required=True, metavar="URL")
+    p.add_argument("--report", type=Path, metavar="FILE")
+    p.add_argument("--events", type=Path, metavar="FILE")
+    args = p.parse_args(argv)
+    store = RedisStore(args.broker)
+    if not store.ping():
+        sys.stderr.write("error: the Redis store at --broker does not answer\n")
+        return 2
+    raw: Any = store.r.hget(key("run", args.run_id), "spec")
+    if raw is None:
+        sys.stderr.write(f"error: no run {args.run_id} in the store\n")
+        return 2
+    spec = json.loads(raw)
+    report = Report(job=spec["job"], run_id=args.run_id)
+    names = list(spec["names"])
+    events = EventsFile(args.events) if args.events else None
+    paths: Any = (args.report, None)  # no state dir here: the report where it is asked for
+    progress = Progress(job=spec["job"], total=len(names))
+    view = FleetView(report, progress, events, paths)
+    app = celery_engine.make_app(args.broker)
+    coord = celery_engine.Coordinator(store, app, args.run_id, dict(spec["regions"]), view)
+    coord.view.progress.start()
+    try:
+        coord.follow(names)
+    finally:
+        coord.view.progress.stop()
+    return coord.end(names, spec["job"])
+
+
+COMMANDS = {"worker": worker_main, "attach": attach_main}
+
+
+def main(argv: list[str]) -> int:
+    return COMMANDS[argv[0]](argv[1:])

@@ -1,0 +1,69 @@
+"""Which engine works a run's clusters: `local` (worker processes on this host, the default)
+or `celery` (jobs on regional workers, coordinated from here: runbooks.celery_engine).
+Chosen by `--engine` / `--broker`, else config.yaml's `user_defined.engine`."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+from runbooks import runner as runner_mod
+from tasks.errors import BadInput
+
+if TYPE_CHECKING:
+    from runbooks.fleet import Fleet
+
+ENGINE_JOBS = ("upgrade", "abort", "recover")
+
+
+def add_engine_options(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("engine")
+    g.add_argument(
+        "--engine",
+        choices=("local", "celery"),
+        help="local: worker processes on this host (default); celery: jobs on the regional "
+        "workers of --broker (config: user_defined.engine)",
+    )
+    g.add_argument("--broker", metavar="URL", help="with --engine celery: the Redis URL")
+
+
+def engine_of(args: argparse.Namespace, fleet: Fleet) -> tuple[str, str | None]:
+    """The engine and broker the run uses (flags over config.yaml's user_defined.engine)."""
+    conf = fleet.user_defined.get("engine") or {}
+    if isinstance(conf, str):
+        conf = {"kind": conf}
+    if not isinstance(conf, dict):
+        raise BadInput("config user_defined.engine must be local, celery or a mapping")
+    kind = getattr(args, "engine", None) or str(conf.get("kind", "local"))
+    broker = getattr(args, "broker", None) or conf.get("broker")
+    if kind not in ("local", "celery"):
+        raise BadInput(f"engine {kind!r}: must be local or celery")
+    if kind == "celery" and not broker:
+        raise BadInput("--engine celery needs --broker URL (or user_defined.engine.broker)")
+    if kind == "celery" and args.job not in ENGINE_JOBS:
+        raise BadInput(f"{args.job} --engine celery: only {', '.join(ENGINE_JOBS)} run on workers")
+    return kind, (str(broker) if broker else None)
+
+
+def install(args: argparse.Namespace, fleet: Fleet, argv: list[str]) -> None:
+    """Called by the CLI once the run is validated: a celery run is coordinated from here."""
+    kind, broker = engine_of(args, fleet)
+    if kind == "celery" and broker is not None:
+        spec = {"job": args.job, "argv": without_broker(argv), "names": fleet.names}
+        from runbooks.celery_engine import coordinate  # a local run never imports Celery
+
+        runner_mod.ENGINE = lambda runner: coordinate(runner, broker, spec)
+
+
+def without_broker(argv: list[str]) -> list[str]:
+    """The command line workers replay, minus --broker (its URL may carry a password)."""
+    out: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--broker":
+            skip = True
+        elif not arg.startswith("--broker="):
+            out.append(arg)
+    return out

@@ -1,0 +1,251 @@
+"""--engine celery end to end: a real redis-server (private unix socket, appendfsync always),
+real `python -m runbooks worker` processes (Celery, threads pool) per region, one simulator
+lab per region, and the operator's coordinator. Judged by the labs' audit logs and the report.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+import yaml
+
+from simulator.testing import LabProcess, private_config, wait_until
+from tests.e2e.conftest import ROOT, destructive
+from tests.redis_server import RedisServer, redis_server_fixture  # noqa: F401  (the fixture)
+
+ICU = "request-package-in-service-upgrade"
+TARGET = "24.2R2-S1.3"
+LEASE_TTL = "2"  # seconds: a dead worker's lease lapses fast
+
+
+def merged_inventory(labs: dict[str, LabProcess], workdir: Path) -> Path:
+    """One inventory over every region's lab: each host tagged with its region and its
+    lab's known_hosts (what an operator's inventory of several regions looks like)."""
+    out = workdir / "inventory"
+    out.mkdir(parents=True, exist_ok=True)
+    hosts: dict[str, Any] = {}
+    groups: dict[str, Any] = {}
+    defaults: dict[str, Any] = {}
+    for region, lab in labs.items():
+        inv = lab.inventory_dir
+        defaults = yaml.safe_load((inv / "defaults.yaml").read_text())
+        groups.update(yaml.safe_load((inv / "groups.yaml").read_text()))
+        for name, host in yaml.safe_load((inv / "hosts.yaml").read_text()).items():
+            host["data"]["region"] = region
+            host["data"]["known_hosts"] = str(lab.known_hosts)
+            hosts[name] = host
+    (out / "hosts.yaml").write_text(yaml.safe_dump(hosts))
+    (out / "groups.yaml").write_text(yaml.safe_dump(groups))
+    (out / "defaults.yaml").write_text(yaml.safe_dump(defaults))
+    return out
+
+
+class CeleryRig:
+    """Labs per region, workers, and the coordinator, all stopped at teardown."""
+
+    def __init__(self, server: RedisServer, workdir: Path) -> None:
+        self.server, self.workdir = server, workdir
+        self.labs: dict[str, LabProcess] = {}
+        self.workers: list[subprocess.Popen[str]] = []
+        self.runs: list[subprocess.Popen[str]] = []
+        self.config = private_config(workdir / "ops")
+        self.inventory: Path | None = None
+        self.r = redis.Redis(unix_socket_path=str(server.socket), decode_responses=True)
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("JUNOS_")}
+        env.update(PYTHONPATH=str(ROOT), RUNBOOKS_WORKER_STALE="3")
+        return env
+
+    def lab(self, region: str, count: int, speed: float = 600.0) -> LabProcess:
+        clusters = [{"name": f"{region}-{i:02d}"} for i in range(count)]
+        spec = {"speed": speed, "clusters": clusters}
+        lab = LabProcess(spec, self.workdir / f"lab-{region}", speed=speed)
+        self.labs[region] = lab
+        self.inventory = merged_inventory(self.labs, self.workdir / "ops")
+        return lab
+
+    def worker(self, region: str, threads: int = 20) -> subprocess.Popen[str]:
+        n = len(self.workers)
+        cmd = [sys.executable, "-m", "runbooks", "worker", "--broker", self.server.broker]
+        cmd += ["--region", region, "--workers", str(threads), "--lease-ttl", LEASE_TTL]
+        cmd += ["--config", str(self.config), "--inventory", str(self.inventory)]
+        log = (self.workdir / f"worker-{n}.log").open("w")
+        proc = subprocess.Popen(
+            cmd,
+            cwd=self.workdir,
+            stdout=log,
+            stderr=log,
+            text=True,
+            env=self.env(),
+            start_new_session=True,
+        )
+        self.workers.append(proc)
+        wait_until(lambda: self.live(region, proc.pid), 30, message=f"worker {n} registered")
+        return proc
+
+    def live(self, region: str, pid: int | None = None) -> bool:
+        members = self.r.zrangebyscore(f"rb:workers:{region}", time.time() - 3, "+inf")
+        return any(pid is None or f"-{pid}@" in m for m in members)
+
+    def upgrade(self, *args: str) -> tuple[subprocess.Popen[str], Path]:
+        report = self.workdir / f"report-{len(self.runs)}.json"
+        cmd = [sys.executable, "-m", "runbooks", "upgrade", "--config", str(self.config)]
+        cmd += ["--inventory", str(self.inventory), "--engine", "celery"]
+        cmd += ["--broker", self.server.broker, "--yes", "--report", str(report), *args]
+        out = report.with_suffix(".out").open("w")
+        proc = subprocess.Popen(
+            cmd,
+            cwd=self.workdir,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=self.env(),
+            start_new_session=True,
+        )
+        self.runs.append(proc)
+        return proc, report
+
+    def finish(self, proc: subprocess.Popen[str], report: Path, timeout: float = 180) -> dict:  # type: ignore[type-arg]
+        code = proc.wait(timeout=timeout)
+        out = report.with_suffix(".out").read_text()
+        data = json.loads(report.read_text()) if report.exists() else {}
+        return {"code": code, "out": out, "report": data}
+
+    def audit(self) -> list[dict[str, Any]]:
+        return [rec for lab in self.labs.values() for rec in lab.audit()]
+
+    def stop(self) -> None:
+        for proc in [*self.runs, *self.workers]:
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGTERM)
+        for proc in [*self.runs, *self.workers]:
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=15)
+        for lab in self.labs.values():
+            lab.stop()
+
+
+@pytest.fixture
+def rig(redis_server: RedisServer, tmp_path: Path) -> Iterator[CeleryRig]:
+    made = CeleryRig(redis_server, tmp_path)
+    try:
+        yield made
+    finally:
+        made.stop()
+
+
+def icus(audit: list[dict[str, Any]]) -> Counter[str]:
+    return Counter(r["cluster"] for r in audit if r["rpc"] == ICU)
+
+
+def test_a_fleet_over_two_regions_each_icu_once_to_the_rg0_primary(rig: CeleryRig) -> None:
+    # GIVEN two regions of 10 clusters, each lab reachable by its region's 2 workers
+    for region in ("east", "west"):
+        rig.lab(region, 10)
+    for region in ("east", "west"):
+        rig.worker(region, threads=6)
+        rig.worker(region, threads=6)
+    # WHEN the operator upgrades the fleet on the celery engine
+    proc, report = rig.upgrade("--max-in-flight", "8")
+    result = rig.finish(proc, report)
+    # THEN every cluster is ok, verified on the target, and got exactly one ICU, on node0
+    assert result["code"] == 0, result["out"]
+    clusters = result["report"]["clusters"]
+    assert len(clusters) == 20
+    for name, c in clusters.items():
+        assert (c["outcome"], c["state"]) == ("ok", "healthy"), (name, c)
+        assert c["versions"] == {"node0": TARGET, "node1": TARGET}
+    audit = rig.audit()
+    assert icus(audit) == {name: 1 for name in clusters}
+    assert {r["node"] for r in audit if r["rpc"] == ICU} == {"node0"}
+    # and each region's clusters were worked by that region's workers only
+    for region, lab in rig.labs.items():
+        assert {r["cluster"].split("-")[0] for r in lab.audit()} == {region}
+
+
+def test_a_region_without_a_live_worker_is_exit_2_and_nothing_is_enqueued(
+    rig: CeleryRig,
+) -> None:
+    rig.lab("east", 2)
+    rig.lab("west", 2)
+    rig.worker("east")
+    proc, report = rig.upgrade()
+    result = rig.finish(proc, report, timeout=60)
+    assert result["code"] == 2, result["out"]
+    assert "no live worker for region west" in result["out"]
+    assert not [k for k in rig.r.keys("*") if k.startswith("rb:run:")]  # no run, no job
+    assert rig.r.llen("runbooks.east") == 0 and rig.r.llen("runbooks.west") == 0
+    assert destructive(rig.audit()) == []
+
+
+def test_a_worker_killed_mid_icu_is_replaced_without_a_second_icu(rig: CeleryRig) -> None:
+    # GIVEN one region, one cluster with a slow ICU, two workers
+    lab = rig.lab("east", 1, speed=120.0)
+    first = rig.worker("east", threads=2)
+    proc, report = rig.upgrade()
+    # WHEN the worker working it is SIGKILLed after the ICU went out
+    wait_until(lambda: icus(lab.audit()), 60, message="ICU sent")
+    claimed = rig.r.hgetall(next(iter(rig.r.keys("rb:run:*:claimed"))))
+    assert f"-{first.pid}@" in claimed["east-00"]
+    second = rig.worker("east", threads=2)
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait(timeout=10)
+    # THEN the other worker re-attaches (fence 2) and follows the ICU to its verified end
+    result = rig.finish(proc, report, timeout=240)
+    assert result["code"] == 0, result["out"]
+    c = result["report"]["clusters"]["east-00"]
+    assert (c["outcome"], c["versions"]) == ("ok", {"node0": TARGET, "node1": TARGET}), c
+    assert icus(lab.audit()) == {"east-00": 1}
+    assert rig.r.get("rb:fence:east-00") == "2"
+    assert f"-{second.pid}@" in rig.r.hget(next(iter(rig.r.keys("rb:run:*:claimed"))), "east-00")
+    journal = [json.loads(f["r"]) for _, f in rig.r.xrange("rb:journal:east-00")]
+    assert [r["event"] for r in journal].count("icu-sending") == 1
+    assert any("re-attaching" in str(r.get("message", "")) for r in journal)
+    # and the device itself is on the target
+    assert lab.state()["clusters"]["east-00"]["nodes"]["node0"]["release"] == TARGET
+
+
+def test_redis_gone_mid_run_sends_nothing_and_the_cluster_is_reported(
+    rig: CeleryRig, redis_server: RedisServer
+) -> None:
+    # GIVEN a cluster held before its ICU: the fleet's one in-flight slot is taken
+    lab = rig.lab("east", 1)
+    rig.worker("east")
+    proc, report = rig.upgrade("--max-in-flight", "1")
+    wait_until(lambda: rig.r.keys("rb:run:*:claimed"), 60, message="job claimed")
+    run_key = next(iter(rig.r.keys("rb:run:*:claimed"))).rsplit(":", 1)[0]
+    rig.r.zadd(f"{run_key}:inflight", {"someone-else": time.time()})
+    wait_until(
+        lambda: any(r["rpc"] == "get-system-storage" for r in lab.audit()),
+        60,
+        message="pre-checks done",
+    )
+    time.sleep(1.5)  # waiting for the slot now
+    # WHEN Redis dies, and comes back from its append-only file a few seconds later
+    redis_server.kill()
+    time.sleep(4)
+    redis_server.start()
+    # THEN no ICU went out, and the run reports the cluster failed on the store
+    result = rig.finish(proc, report, timeout=120)
+    assert result["code"] == 1, result["out"]
+    c = result["report"]["clusters"]["east-00"]
+    assert c["outcome"] == "failed" and "store" in c["detail"], c
+    assert destructive(lab.audit()) == []
