@@ -4,6 +4,7 @@ the deadline, and the live transfer view."""
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
 import threading
 import time
 from pathlib import Path
@@ -90,3 +91,27 @@ def test_transfer_view_rows_and_fleet_total() -> None:
     tasks = {t.description: t for t in view.progress.tasks}
     assert "br-1 node0" not in tasks and tasks["fleet"].completed == 100
     assert view.renderable() is not None
+
+
+def test_transfer_slots_are_shared_by_forked_worker_processes() -> None:
+    ctx = multiprocessing.get_context("fork")
+    slots = TransferSlots(3)
+    inside, peak = ctx.Value("i", 0), ctx.Value("i", 0)
+
+    def work() -> None:
+        for _ in range(5):
+            with slots.slot(lambda: None):
+                with inside.get_lock():
+                    inside.value += 1
+                    peak.value = max(peak.value, inside.value)
+                time.sleep(0.02)
+                with inside.get_lock():
+                    inside.value -= 1
+
+    procs = [ctx.Process(target=work) for _ in range(6)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=30)
+    assert [p.exitcode for p in procs] == [0] * 6
+    assert peak.value == 3
