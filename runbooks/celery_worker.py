@@ -130,6 +130,19 @@ def _run_one(
     args.cluster, args.filter, args.from_report, args.only = [cluster], [], None, None
     args.report = args.events = args.log_file = None
     args.processes = None
+    with _PREPARING:  # the checks probe the state dir: one cluster thread at a time
+        _, job = _prepare(args, cluster, conf.region)
+    _SINKS[threading.get_ident()] = sink
+    try:
+        job(Report(job=args.job, run_id=run_id))  # Runner.run -> work_here (runner.ENGINE)
+    finally:
+        _SINKS.pop(threading.get_ident(), None)
+
+
+_PREPARING = threading.Lock()
+
+
+def _prepare(args: argparse.Namespace, cluster: str, region: str) -> tuple[Any, Any]:
     inputs.validate(args)
     fleet = fleet_mod.load(
         config_file=args.config,
@@ -139,16 +152,10 @@ def _run_one(
         workers=1,
         dry_run=bool(getattr(args, "dry_run", False)),
     )
-    if celery_engine.region_of(fleet, cluster) != conf.region:
-        raise BadInput(
-            f"{cluster} is in region {celery_engine.region_of(fleet, cluster)}, not {conf.region}"
-        )
-    job = JOBS[args.job].prepare(args, fleet)
-    _SINKS[threading.get_ident()] = sink
-    try:
-        job(Report(job=args.job, run_id=run_id))  # Runner.run -> work_here (runner.ENGINE)
-    finally:
-        _SINKS.pop(threading.get_ident(), None)
+    found = celery_engine.region_of(fleet, cluster)
+    if found != region:
+        raise BadInput(f"{cluster} is in region {found}, not {region}: not worked here")
+    return fleet, JOBS[args.job].prepare(args, fleet)
 
 
 _SINKS: dict[int, _Tracking] = {}

@@ -105,12 +105,16 @@ end
 return n
 """
 _FINISHED = """
-if ARGV[3] == '1' then
+local published = ARGV[3]
+if published == '1' and ARGV[5] ~= '' and redis.call('GET', KEYS[4]) ~= ARGV[5] then
+  published = '0'  -- a worker whose fence was superseded: its outcome is not the run's
+end
+if published == '1' then
   redis.call('HSETNX', KEYS[2], ARGV[1], ARGV[2])
   redis.call('ZREM', KEYS[3], ARGV[1])
 end
 return redis.call('XADD', KEYS[1], '*', 'k', 'finished', 'c', ARGV[1], 'o', ARGV[2],
-  'p', ARGV[3], 'e', ARGV[4])
+  'p', published, 'e', ARGV[4])
 """
 
 
@@ -142,6 +146,7 @@ class RedisStore:
         self.lease_ttl = lease_ttl
         self.worker = worker or f"{socket.gethostname()}-{os.getpid()}"
         self.fences: dict[str, str] = {}
+        self.last_fence: dict[str, str] = {}  # cluster -> the fence number last taken here
         self.lost: set[str] = set()
         self._lock = threading.Lock()
         self._renewer: threading.Thread | None = None
@@ -220,6 +225,7 @@ class RedisLocks:
             return str(value)
         with self.store._lock:
             self.store.fences[cluster] = str(value)
+            self.store.last_fence[cluster] = str(value).rsplit(" ", 1)[-1]
             self.store.lost.discard(cluster)
         self.store._ensure_renewer()
         return None
@@ -401,8 +407,10 @@ class StreamSink:
 
     def finished(self, cluster: str, outcome: Outcome, event: Event, *, published: bool) -> None:
         keys = [self.stream, key("run", self.run_id, "done"), key("run", self.run_id, "inflight")]
+        keys.append(key("fence", cluster))
         line = redact(json.dumps(event.to_json(), default=str))
-        args = [cluster, outcome_json(outcome), "1" if published else "0", line]
+        fence = self.store.last_fence.get(cluster, "")
+        args = [cluster, outcome_json(outcome), "1" if published else "0", line, fence]
         self._retry(lambda: self.store.run_script("finished", keys, args))
 
     def _retry(self, send: Any) -> None:

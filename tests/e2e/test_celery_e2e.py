@@ -249,3 +249,106 @@ def test_redis_gone_mid_run_sends_nothing_and_the_cluster_is_reported(
     c = result["report"]["clusters"]["east-00"]
     assert c["outcome"] == "failed" and "store" in c["detail"], c
     assert destructive(lab.audit()) == []
+
+
+def run_key_of(rig: CeleryRig) -> str:
+    found = wait_until(lambda: rig.r.keys("rb:run:*:claimed"), 60, message="a job claimed")
+    return str(next(iter(found))).rsplit(":", 1)[0]
+
+
+def test_a_worker_stopped_past_its_lease_sends_nothing_once_continued(rig: CeleryRig) -> None:
+    # GIVEN worker A follows an ICU it sent
+    lab = rig.lab("east", 1, speed=120.0)
+    a = rig.worker("east", threads=2)
+    proc, report = rig.upgrade()
+    wait_until(lambda: icus(lab.audit()), 60, message="ICU sent")
+    rig.worker("east", threads=2)
+    # WHEN A is stopped until worker B has taken the cluster over (fence 2), then continued
+    os.killpg(a.pid, signal.SIGSTOP)
+    try:
+        wait_until(lambda: rig.r.get("rb:fence:east-00") == "2", 60, message="takeover")
+    finally:
+        os.killpg(a.pid, signal.SIGCONT)
+    result = rig.finish(proc, report, timeout=240)
+    # THEN B's verified end is the run's; A sent nothing and journaled no intent or end
+    assert result["code"] == 0, result["out"]
+    assert result["report"]["clusters"]["east-00"]["outcome"] == "ok"
+    time.sleep(3)  # A, continued, has had time to try
+    assert [r["rpc"] for r in destructive(lab.audit())] == [ICU]
+    journal = [json.loads(f["r"]) for _, f in rig.r.xrange("rb:journal:east-00")]
+    assert [r["event"] for r in journal].count("icu-ended") == 1
+
+
+def test_the_same_job_delivered_twice_is_one_icu(rig: CeleryRig) -> None:
+    from runbooks.celery_engine import TASK, make_app
+
+    lab = rig.lab("east", 1, speed=300.0)
+    rig.worker("east", threads=2)
+    rig.worker("east", threads=2)
+    proc, report = rig.upgrade()
+    run_id = run_key_of(rig).split(":", 2)[2]
+    app = make_app(rig.server.broker)
+    # WHEN the cluster's job is published again while it runs, and once more after the end
+    app.send_task(TASK, args=[run_id, "east-00", 0], queue="runbooks.east")
+    result = rig.finish(proc, report)
+    app.send_task(TASK, args=[run_id, "east-00", 0], queue="runbooks.east")
+    wait_until(lambda: rig.r.llen("runbooks.east") == 0, 30, message="copy taken")
+    time.sleep(2)
+    # THEN one ICU, one outcome
+    assert result["code"] == 0, result["out"]
+    assert result["report"]["clusters"]["east-00"]["outcome"] == "ok"
+    assert icus(lab.audit()) == {"east-00": 1}
+
+
+def test_max_in_flight_holds_across_workers(rig: CeleryRig) -> None:
+    rig.lab("east", 4, speed=600.0)
+    rig.lab("west", 4, speed=600.0)
+    for region in ("east", "west"):
+        rig.worker(region, threads=4)
+    proc, report = rig.upgrade("--max-in-flight", "2")
+    run_key = run_key_of(rig)
+    seen: list[int] = []
+    while proc.poll() is None:  # sampled every 100 ms
+        seen.append(int(rig.r.zcard(f"{run_key}:inflight")))
+        time.sleep(0.1)
+    result = rig.finish(proc, report)
+    assert result["code"] == 0, result["out"]
+    assert max(seen) == 2 and all(n <= 2 for n in seen)
+    assert icus(rig.audit()) == {name: 1 for name in result["report"]["clusters"]}
+
+
+def test_attach_rebuilds_the_report_after_the_coordinator_was_killed(rig: CeleryRig) -> None:
+    lab = rig.lab("east", 3, speed=300.0)
+    rig.worker("east", threads=3)
+    proc, _ = rig.upgrade()
+    run_id = run_key_of(rig).split(":", 2)[2]
+    wait_until(lambda: icus(lab.audit()), 60, message="an ICU sent")
+    # WHEN the coordinator is SIGKILLed, and the operator attaches
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+    again = rig.workdir / "attach.json"
+    cmd = [sys.executable, "-m", "runbooks", "attach", run_id, "--broker", rig.server.broker]
+    cmd += ["--report", str(again)]
+    done = subprocess.run(
+        cmd, cwd=rig.workdir, env=rig.env(), capture_output=True, text=True, timeout=180
+    )
+    # THEN the report accounts for every cluster, each upgraded once
+    assert done.returncode == 0, done.stderr
+    clusters = json.loads(again.read_text())["clusters"]
+    assert {n: c["outcome"] for n, c in clusters.items()} == {f"east-0{i}": "ok" for i in range(3)}
+    assert icus(lab.audit()) == {f"east-0{i}": 1 for i in range(3)}
+
+
+def test_ctrl_c_with_abort_aborts_in_flight_and_starts_no_more(rig: CeleryRig) -> None:
+    lab = rig.lab("east", 3, speed=120.0)
+    rig.worker("east", threads=3)
+    proc, report = rig.upgrade("--max-in-flight", "1", "--on-interrupt", "abort")
+    wait_until(lambda: icus(lab.audit()), 60, message="the first ICU sent")
+    os.killpg(proc.pid, signal.SIGINT)
+    result = rig.finish(proc, report, timeout=240)
+    (first,) = icus(lab.audit())
+    assert result["code"] == 1, result["out"]
+    outcomes = {n: c["outcome"] for n, c in result["report"]["clusters"].items()}
+    assert [n for n, o in outcomes.items() if o == "not-started"] == sorted(set(outcomes) - {first})
+    assert "abort-in-service-upgrade" in [r["rpc"] for r in destructive(lab.audit())]
+    assert icus(lab.audit()) == {first: 1}

@@ -174,3 +174,20 @@ def test_stream_sink_publishes_events_and_one_outcome(redis_server: RedisServer)
     entries = a.r.xrange(key("run", "run-1", "events"))
     assert [f["k"] for _, f in entries] == ["event", "finished", "finished"]
     assert outcome_from(a.r.hget(key("run", "run-1", "done"), "br-1")).outcome == "ok"
+
+
+def test_the_outcome_of_a_superseded_fence_is_not_the_runs(redis_server: RedisServer) -> None:
+    # GIVEN A held br-1 (fence 1), lost it while paused, B took it over (fence 2)
+    a, b = store(redis_server, "wa"), store(redis_server, "wb")
+    RedisLocks(a, "run-1").acquire("br-1")
+    a.r.delete(key("lease", "br-1"))
+    RedisLocks(b, "run-1").acquire("br-1")
+    # WHEN A wakes up and reports its (failed) end first, then B its own
+    failed = Outcome("failed", "unknown", {}, "lease lost")
+    StreamSink(a, "run-1").finished("br-1", failed, ev(EventKind.CLUSTER_FINISHED), published=True)
+    ok = Outcome("ok", "healthy", {}, "upgraded")
+    StreamSink(b, "run-1").finished("br-1", ok, ev(EventKind.CLUSTER_FINISHED), published=True)
+    # THEN only B's counts
+    entries = a.r.xrange(key("run", "run-1", "events"))
+    assert [f["p"] for _, f in entries] == ["0", "1"]
+    assert outcome_from(a.r.hget(key("run", "run-1", "done"), "br-1")).outcome == "ok"
