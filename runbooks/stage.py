@@ -4,8 +4,15 @@ verified by size and checksum on the device."""
 from __future__ import annotations
 
 import argparse
+import base64
+import contextlib
+import re
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from runbooks.fleet import Fleet
 from runbooks.policy import common_options
@@ -13,6 +20,7 @@ from runbooks.report import Report
 from runbooks.runner import Runner
 from tasks.errors import BadInput
 from tasks.jobs import srx_stage
+from tasks.redact import redact
 from tasks.settings import Target
 from tasks.stage import source_of
 from tasks.transfer import Expected, StageSpec, TransferSlots
@@ -126,11 +134,57 @@ def _check_cluster(spec: StageSpec, fleet: Fleet, name: str, args: argparse.Name
             if theirs is not None and str(theirs).lower() != str(mine):
                 raise BadInput(f"--push file does not match the inventory's {what}", cluster=name)
     elif Expected.of_target(target) is None:
-        raise BadInput(
-            "no package_size and package_md5/package_sha256 in the inventory: a pulled copy "
-            "could not be verified",
-            cluster=name,
-        )
+        url = str(source_of(spec, host, target))
+        if url not in spec.published:  # the checksum file next to the URL, read once per URL
+            try:
+                spec.published[url] = published_facts(url, target.size)
+            except BadInput as exc:
+                raise BadInput(exc.message, cluster=name) from None
+
+
+_HEX = re.compile(r"\b([0-9a-fA-F]{64}|[0-9a-fA-F]{32})\b")
+
+
+def published_facts(url: str, size: int | None, timeout: float = 10.0) -> Expected:
+    """Size (Content-Length) and checksum (URL.sha256, else URL.md5) the operator's server
+    publishes next to the package, for an inventory without package_size/package_md5."""
+    parts = urlsplit(url)
+    shown = redact(url)
+    why = "no package_size and package_md5/package_sha256 in the inventory"
+    if parts.scheme not in ("http", "https", "ftp"):
+        raise BadInput(f"{why}, and no checksum file can be read over {parts.scheme}: {shown}")
+    try:
+        if size is None:
+            with _open(url, timeout, head=True) as reply:
+                size = int(reply.headers.get("Content-Length") or -1)
+        for suffix, algorithm in ((".sha256", "sha256"), (".md5", "md5")):
+            with contextlib.suppress(urllib.error.URLError, OSError, ValueError):
+                with _open(url + suffix, timeout) as reply:
+                    found = _HEX.search(reply.read(4096).decode(errors="replace"))
+                if found and len(found.group(1)) == (64 if algorithm == "sha256" else 32):
+                    digest = found.group(1).lower()
+                    if size is None or size < 0:
+                        raise BadInput(f"{why}, and {shown} gives no size")
+                    return Expected(size, **{algorithm: digest})
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        raise BadInput(f"{why}, and {shown} cannot be read: {exc}") from None
+    raise BadInput(f"{why}, and no {shown}.sha256 or .md5 next to it")
+
+
+def _open(url: str, timeout: float, *, head: bool = False) -> Any:
+    """urlopen with credentials in an http(s) URL sent as basic auth (urllib does not)."""
+    parts = urlsplit(url)
+    headers: dict[str, str] = {}
+    if parts.scheme in ("http", "https") and parts.username:
+        host = str(parts.hostname or "") + (f":{parts.port}" if parts.port else "")
+        plain = str(urlunsplit(parts._replace(netloc=host)))
+        token = base64.b64encode(f"{parts.username}:{parts.password or ''}".encode()).decode()
+        headers["Authorization"] = f"Basic {token}"
+        url = plain
+    method = "HEAD" if head and parts.scheme != "ftp" else None
+    return urllib.request.urlopen(
+        urllib.request.Request(url, headers=headers, method=method), timeout=timeout
+    )
 
 
 def prepare(args: argparse.Namespace, fleet: Fleet) -> Callable[[Report], int]:

@@ -55,8 +55,8 @@ def stage_plan(task: Task, run: ClusterRun, target: Target, spec: StageSpec) -> 
 def _stage(task: Task, run: ClusterRun, target: Target, spec: StageSpec) -> Outcome:
     if "://" in target.package:
         return Outcome("skipped", "unknown", {}, "the package is a URL the ICU fetches itself")
-    expected = spec.pushed or Expected.of_target(target)
     source = source_of(spec, task.host, target)
+    expected = spec.pushed or Expected.of_target(target) or spec.published.get(source or "")
     if expected is None or source is None:
         why = "no package_size and package_md5/package_sha256" if expected is None else "no source"
         return Outcome("failed", "unknown", {}, f"{why}: nothing to stage or verify against")

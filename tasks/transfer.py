@@ -98,6 +98,7 @@ class StageSpec:
     url: str | None = None  # pull source: a file URL, or a directory URL ending in '/'
     push: Path | None = None  # push source: a local file
     pushed: Expected | None = None  # its size and checksums, read once per run
+    published: dict[str, Expected] = field(default_factory=dict)  # URL -> its checksum file
     nodes: str = "primary"  # primary | both
     cleanup: bool = False
     min_rate_mbps: float = 1.0  # deadline per transfer: size / this rate (+ the RPC timeout)

@@ -222,3 +222,53 @@ def test_credentials_in_the_url_are_redacted(make_lab, runbooks_for, tmp_path: P
     assert "s3cret" not in run.stdout + run.stderr
     assert "s3cret" not in (ops.workdir / "state" / "journal" / "br-0000.jsonl").read_text()
     assert "ftp://ops:****@" in run.cluster("br-0000")["stage"]["source"]
+
+
+def test_pull_verified_against_the_checksum_file_next_to_the_url(make_lab, runbooks_for):
+    # GIVEN an inventory without package_size/package_md5, and the operator's HTTP server
+    # publishing the package's size and a .md5 file next to it
+    import http.server
+    import threading
+
+    from simulator.replies import package_digest
+
+    digest = package_digest(PACKAGE, "md5")
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_HEAD(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", "456130000")
+            self.end_headers()
+
+        def do_GET(self) -> None:
+            if not (self.path.startswith("/images/") and self.path.endswith(".md5")):
+                self.send_error(404)
+                return
+            body = f"{digest}  junos-srxsme-24.2R2-S1.3.tgz\n".encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        lab = make_lab(missing(2))
+        without_package_facts(lab)
+        ops = runbooks_for(lab)
+        url = f"http://127.0.0.1:{server.server_address[1]}/images/"
+        run = ops.run("stage", "--from", url)
+        # THEN the copies are verified against the published checksum
+        assert run.code == 0, run.stderr
+        for name in ("br-0000", "br-0001"):
+            stage = run.cluster(name)["stage"]
+            assert stage["expected"] == digest and stage["bytes"] == 456_130_000
+            assert stage["nodes"]["node0"]["copy"]["checksum"]["device"] == digest
+        # AND without a checksum file the pull is refused before any device
+        refused = ops.run("stage", "--from", url.replace("/images/", "/nothing/x.tgz"))
+        assert refused.code == 2 and "no " in refused.stderr and ".md5" in refused.stderr
+    finally:
+        server.shutdown()
