@@ -41,7 +41,7 @@ from tasks.settings import Timing
 from tasks.srx import is_release, package_release
 from tasks.values import NODES
 
-JOB_NAMES = ("status", "upgrade", "abort", "recover")
+JOB_NAMES = ("status", "upgrade", "abort", "recover", "stage", "snapshot")
 OUTCOMES = (
     "ok",
     "skipped",
@@ -51,6 +51,7 @@ OUTCOMES = (
     "would-upgrade",
     "would-abort",
     "would-recover",
+    "would-stage",
     "refused",
     "inconsistent",
     "too-late",
