@@ -31,7 +31,7 @@ from runbooks import celery_engine, inputs
 from runbooks import fleet as fleet_mod
 from runbooks import runner as runner_mod
 from runbooks.cli import JOBS, build_parser
-from runbooks.engine import ENGINE_JOBS
+from runbooks.engine import BROKER_ENV, ENGINE_JOBS
 from runbooks.progress import Progress
 from runbooks.report import Report
 from runbooks.sinks import EventsFile, FleetView
@@ -189,7 +189,12 @@ def worker_parser() -> argparse.ArgumentParser:
         prog="python -m runbooks worker",
         description="Work the cluster jobs of one region's queue (--engine celery).",
     )
-    p.add_argument("--broker", required=True, metavar="URL", help="the Redis URL (store + broker)")
+    p.add_argument(
+        "--broker",
+        default=os.environ.get(BROKER_ENV),
+        metavar="URL",
+        help=f"the Redis URL, store and broker (default: ${BROKER_ENV})",
+    )
     p.add_argument("--region", required=True, help="the inventory region this worker reaches")
     p.add_argument("--processes", type=int, default=1, metavar="N", help="worker processes")
     p.add_argument("--workers", type=int, default=50, metavar="M", help="clusters per process")
@@ -202,6 +207,9 @@ def worker_parser() -> argparse.ArgumentParser:
 
 def worker_main(argv: list[str]) -> int:
     args = worker_parser().parse_args(argv)
+    if not args.broker:
+        sys.stderr.write(f"error: --broker URL (or ${BROKER_ENV}) is required\n")
+        return 2
     if args.processes < 1 or args.workers < 1:
         sys.stderr.write("error: --processes and --workers must be at least 1\n")
         return 2
@@ -292,10 +300,13 @@ def attach_main(argv: list[str]) -> int:
         "report, --events; a cluster whose worker died is enqueued again.",
     )
     p.add_argument("run_id", metavar="RUN_ID")
-    p.add_argument("--broker", required=True, metavar="URL")
+    p.add_argument("--broker", default=os.environ.get(BROKER_ENV), metavar="URL")
     p.add_argument("--report", type=Path, metavar="FILE")
     p.add_argument("--events", type=Path, metavar="FILE")
     args = p.parse_args(argv)
+    if not args.broker:
+        sys.stderr.write(f"error: --broker URL (or ${BROKER_ENV}) is required\n")
+        return 2
     store = RedisStore(args.broker)
     if not store.ping():
         sys.stderr.write("error: the Redis store at --broker does not answer\n")

@@ -5,6 +5,7 @@ Chosen by `--engine` / `--broker`, else config.yaml's `user_defined.engine`."""
 from __future__ import annotations
 
 import argparse
+import os
 from typing import TYPE_CHECKING
 
 from runbooks import runner as runner_mod
@@ -14,6 +15,7 @@ if TYPE_CHECKING:
     from runbooks.fleet import Fleet
 
 ENGINE_JOBS = ("upgrade", "abort", "recover")
+BROKER_ENV = "RUNBOOKS_BROKER"  # the broker URL kept off command lines (it may carry a password)
 
 
 def add_engine_options(parser: argparse.ArgumentParser) -> None:
@@ -24,7 +26,9 @@ def add_engine_options(parser: argparse.ArgumentParser) -> None:
         help="local: worker processes on this host (default); celery: jobs on the regional "
         "workers of --broker (config: user_defined.engine)",
     )
-    g.add_argument("--broker", metavar="URL", help="with --engine celery: the Redis URL")
+    g.add_argument(
+        "--broker", metavar="URL", help=f"with --engine celery: the Redis URL (else ${BROKER_ENV})"
+    )
 
 
 def engine_of(args: argparse.Namespace, fleet: Fleet) -> tuple[str, str | None]:
@@ -35,7 +39,7 @@ def engine_of(args: argparse.Namespace, fleet: Fleet) -> tuple[str, str | None]:
     if not isinstance(conf, dict):
         raise BadInput("config user_defined.engine must be local, celery or a mapping")
     kind = getattr(args, "engine", None) or str(conf.get("kind", "local"))
-    broker = getattr(args, "broker", None) or conf.get("broker")
+    broker = getattr(args, "broker", None) or os.environ.get(BROKER_ENV) or conf.get("broker")
     if kind not in ("local", "celery"):
         raise BadInput(f"engine {kind!r}: must be local or celery")
     if kind == "celery" and not broker:

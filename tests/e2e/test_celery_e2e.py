@@ -79,7 +79,7 @@ class CeleryRig:
 
     def worker(self, region: str, threads: int = 20) -> subprocess.Popen[str]:
         n = len(self.workers)
-        cmd = [sys.executable, "-m", "runbooks", "worker", "--broker", self.server.broker]
+        cmd = [sys.executable, "-m", "runbooks", "worker"]  # the broker from RUNBOOKS_BROKER
         cmd += ["--region", region, "--workers", str(threads), "--lease-ttl", LEASE_TTL]
         cmd += ["--config", str(self.config), "--inventory", str(self.inventory)]
         log = (self.workdir / f"worker-{n}.log").open("w")
@@ -89,7 +89,7 @@ class CeleryRig:
             stdout=log,
             stderr=log,
             text=True,
-            env=self.env(),
+            env={**self.env(), "RUNBOOKS_BROKER": self.server.broker},
             start_new_session=True,
         )
         self.workers.append(proc)
