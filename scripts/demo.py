@@ -24,6 +24,8 @@ SPEED = 300.0  # one ICU of ~52 simulated minutes takes ~10 s
 
 LAB = {
     "speed": SPEED,
+    # each branch's link for device pulls: 2 Mbit/s simulated, ~6 s real for the package
+    "link_mbps": 2,
     "clusters": [
         *({"name": f"br-{i:04d}", "model": "SRX345", "state": "healthy"} for i in range(1, 13)),
         # the package is not on these primaries yet: `upgrade --stage` pulls it first
