@@ -138,6 +138,7 @@ class Coordinator:
             view,
         )
         self.last_id = "0-0"
+        self.outage_until = 0.0
         self.attempts: dict[str, int] = {}
         self.run_key = key("run", run_id)
         self._signals = 0
@@ -206,6 +207,7 @@ class Coordinator:
             got: Any = self.store.r.xread({stream: self.last_id}, count=500, block=block_ms or None)
         except Exception as exc:  # redis.RedisError: an outage; the workers retry their events
             log.warning("run %s: event stream unreadable: %s", self.run_id, exc)
+            self.outage_until = time.monotonic() + STALE  # heartbeats stopped too: no verdicts
             time.sleep(1.0)
             return 0
         count = 0
@@ -228,13 +230,17 @@ class Coordinator:
 
     def check_lost(self, waiting: set[str]) -> None:
         """Clusters whose worker died: enqueued again (the next worker re-attaches)."""
-        if self.app is None:
+        if self.app is None or time.monotonic() < self.outage_until:
             return
         try:
-            claimed: Any = self.store.r.hgetall(key("run", self.run_id, "claimed"))
-            done: Any = self.store.r.hkeys(key("run", self.run_id, "done"))
-        except Exception:  # an outage: look again next time
-            return
+            self._check_lost(waiting)
+        except Exception as exc:  # redis.RedisError: an outage; look again next time
+            log.warning("run %s: workers not checked: %s", self.run_id, exc)
+            self.outage_until = time.monotonic() + STALE
+
+    def _check_lost(self, waiting: set[str]) -> None:
+        claimed: Any = self.store.r.hgetall(key("run", self.run_id, "claimed"))
+        done: Any = self.store.r.hkeys(key("run", self.run_id, "done"))
         for cluster in sorted(waiting & set(claimed) - set(done)):
             worker = claimed[cluster]
             region = self.regions[cluster]

@@ -267,16 +267,28 @@ class RedisJournal:
         line = redact(json.dumps(event.to_json(), default=str))
         cluster = event.cluster
         if event.kind not in DURABLE:
-            try:
-                self.store.r.xadd(key("journal", cluster), {"r": line})
-            except redis.RedisError as exc:
-                raise StoreUnreachable(f"store unreachable: {type(exc).__name__}") from None
+            self._append_plain(cluster, line)
             return
         token = self.store.fences.get(cluster)
         if token is None:
             raise StaleLease(f"no lease held on {cluster}: {event.kind} not written, not sent")
         keys = [key("lease", cluster), key("journal", cluster), key("intent", cluster)]
         self.store.run_script("append", keys, [token, line, str(event.kind)])
+
+    def _append_plain(self, cluster: str, line: str) -> None:
+        """A record no command waits for: a Redis restart is waited out (RETRY_FOR), so a
+        blip mid-ICU does not fail a cluster that is only being watched."""
+        end = time.monotonic() + self.RETRY_FOR
+        while True:
+            try:
+                self.store.r.xadd(key("journal", cluster), {"r": line})
+                return
+            except redis.RedisError as exc:
+                if time.monotonic() > end:
+                    raise StoreUnreachable(f"store unreachable: {type(exc).__name__}") from None
+                time.sleep(0.5)
+
+    RETRY_FOR = 30.0
 
     def close(self) -> None:
         return None

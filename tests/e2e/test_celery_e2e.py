@@ -352,3 +352,27 @@ def test_ctrl_c_with_abort_aborts_in_flight_and_starts_no_more(rig: CeleryRig) -
     assert [n for n, o in outcomes.items() if o == "not-started"] == sorted(set(outcomes) - {first})
     assert "abort-in-service-upgrade" in [r["rpc"] for r in destructive(lab.audit())]
     assert icus(lab.audit()) == {first: 1}
+
+
+@pytest.mark.parametrize("down", [0.5, 5.0], ids=["shorter-than-lease", "longer-than-lease"])
+def test_redis_restarted_mid_icu_loses_nothing_and_sends_nothing_twice(
+    rig: CeleryRig, redis_server: RedisServer, down: float
+) -> None:
+    # GIVEN two clusters whose ICUs are running
+    lab = rig.lab("east", 2, speed=120.0)
+    rig.worker("east", threads=2)
+    proc, report = rig.upgrade()
+    wait_until(lambda: len(icus(lab.audit())) == 2, 60, message="both ICUs sent")
+    # WHEN Redis is SIGKILLed and restarted from its append-only file `down` seconds later
+    redis_server.kill()
+    time.sleep(down)
+    redis_server.start()
+    # THEN both are followed to their verified end by the same worker, each ICU once
+    result = rig.finish(proc, report, timeout=240)
+    assert result["code"] == 0, result["out"]
+    assert {n: c["outcome"] for n, c in result["report"]["clusters"].items()} == {
+        "east-00": "ok",
+        "east-01": "ok",
+    }
+    assert icus(lab.audit()) == {"east-00": 1, "east-01": 1}
+    assert [rig.r.get(f"rb:fence:east-0{i}") for i in range(2)] == ["1", "1"]  # no take-over
