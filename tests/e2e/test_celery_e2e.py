@@ -69,8 +69,16 @@ class CeleryRig:
         env.update(PYTHONPATH=str(ROOT), RUNBOOKS_WORKER_STALE="3")
         return env
 
-    def lab(self, region: str, count: int, speed: float = 600.0) -> LabProcess:
-        clusters = [{"name": f"{region}-{i:02d}"} for i in range(count)]
+    def lab(
+        self,
+        region: str,
+        count: int,
+        speed: float = 600.0,
+        faults: dict[int, list[str]] | None = None,
+    ) -> LabProcess:
+        clusters = [
+            {"name": f"{region}-{i:02d}", "faults": (faults or {}).get(i, [])} for i in range(count)
+        ]
         spec = {"speed": speed, "clusters": clusters}
         lab = LabProcess(spec, self.workdir / f"lab-{region}", speed=speed)
         self.labs[region] = lab
@@ -157,19 +165,19 @@ def icus(audit: list[dict[str, Any]]) -> Counter[str]:
 
 
 def test_a_fleet_over_two_regions_each_icu_once_to_the_rg0_primary(rig: CeleryRig) -> None:
-    # GIVEN two regions of 10 clusters, each lab reachable by its region's 2 workers
+    # GIVEN two regions of 20 clusters, each lab reachable by its region's 2 workers
     for region in ("east", "west"):
-        rig.lab(region, 10)
+        rig.lab(region, 20)
     for region in ("east", "west"):
         rig.worker(region, threads=6)
         rig.worker(region, threads=6)
     # WHEN the operator upgrades the fleet on the celery engine
-    proc, report = rig.upgrade("--max-in-flight", "8")
+    proc, report = rig.upgrade("--max-in-flight", "30")
     result = rig.finish(proc, report)
     # THEN every cluster is ok, verified on the target, and got exactly one ICU, on node0
     assert result["code"] == 0, result["out"]
     clusters = result["report"]["clusters"]
-    assert len(clusters) == 20
+    assert len(clusters) == 40
     for name, c in clusters.items():
         assert (c["outcome"], c["state"]) == ("ok", "healthy"), (name, c)
         assert c["versions"] == {"node0": TARGET, "node1": TARGET}
@@ -376,3 +384,37 @@ def test_redis_restarted_mid_icu_loses_nothing_and_sends_nothing_twice(
     }
     assert icus(lab.audit()) == {"east-00": 1, "east-01": 1}
     assert [rig.r.get(f"rb:fence:east-0{i}") for i in range(2)] == ["1", "1"]  # no take-over
+
+
+def test_a_failed_canary_starts_no_other_cluster_in_any_region(rig: CeleryRig) -> None:
+    rig.lab("east", 2, faults={0: ["package-missing"]})
+    rig.lab("west", 2)
+    rig.worker("east")
+    rig.worker("west")
+    proc, report = rig.upgrade("--canary", "1")
+    result = rig.finish(proc, report)
+    outcomes = {n: c["outcome"] for n, c in result["report"]["clusters"].items()}
+    assert result["code"] == 1, result["out"]
+    assert outcomes == {
+        "east-00": "failed",
+        "east-01": "not-started",
+        "west-00": "not-started",
+        "west-01": "not-started",
+    }
+    assert destructive(rig.audit()) == []
+
+
+def test_ctrl_c_with_finish_lets_the_in_flight_icu_finish_and_starts_no_more(
+    rig: CeleryRig,
+) -> None:
+    lab = rig.lab("east", 3, speed=200.0)
+    rig.worker("east", threads=3)
+    proc, report = rig.upgrade("--max-in-flight", "1", "--on-interrupt", "finish")
+    wait_until(lambda: icus(lab.audit()), 60, message="the first ICU sent")
+    os.killpg(proc.pid, signal.SIGTERM)
+    result = rig.finish(proc, report, timeout=240)
+    (first,) = icus(lab.audit())
+    outcomes = {n: c["outcome"] for n, c in result["report"]["clusters"].items()}
+    assert result["code"] == 1, result["out"]
+    assert outcomes == {n: "ok" if n == first else "not-started" for n in outcomes}
+    assert [r["rpc"] for r in destructive(lab.audit())] == [ICU]
