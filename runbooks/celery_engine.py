@@ -84,7 +84,24 @@ def make_app(broker: str) -> Celery:
 
 def coordinate(runner: Runner, broker: str, spec: dict[str, Any]) -> int:
     """The run on the workers; same progress, report and exit codes as a local run."""
-    fleet, run_id = runner.fleet, runner.report.run_id
+    budget = getattr(runner.context.gate, "max_failures", None)
+    limits = (runner.opts.max_in_flight or 0, -1 if budget is None else int(budget))
+    coord = prepare_run(runner.fleet, runner.report.run_id, broker, spec, limits, runner.view)
+    if isinstance(coord, int):
+        return coord
+    coord.install_signals(str(runner.opts.policy.get("on_interrupt", "finish")))
+    return coord.run(runner.fleet.names, runner.opts.canary, runner.opts.job)
+
+
+def prepare_run(
+    fleet: Fleet,
+    run_id: str,
+    broker: str,
+    spec: dict[str, Any],
+    limits: tuple[int, int],  # max in flight (0: none), failure budget (-1: none)
+    view: FleetView,
+) -> Coordinator | int:
+    """The run written to the store, ready to enqueue; exit code 2 when it cannot start."""
     store = RedisStore(broker)
     if not store.ping():
         sys.stderr.write("error: the Redis store at --broker does not answer: nothing enqueued\n")
@@ -97,20 +114,11 @@ def coordinate(runner: Runner, broker: str, spec: dict[str, Any]) -> int:
             f"'python -m runbooks worker --broker URL --region {missing[0]}'; nothing enqueued\n"
         )
         return 2
-    budget = (
-        runner.context.gate.max_failures if hasattr(runner.context.gate, "max_failures") else None
-    )
-    fields: dict[Any, Any] = {
-        "spec": json.dumps({**spec, "regions": regions}),
-        "job": spec["job"],
-    }
-    fields.update(created=time.time(), max_in_flight=runner.opts.max_in_flight or 0)
-    fields["max_failures"] = -1 if budget is None else budget
+    fields: dict[Any, Any] = {"spec": json.dumps({**spec, "regions": regions}), "job": spec["job"]}
+    fields.update(created=time.time(), max_in_flight=limits[0], max_failures=limits[1])
     store.r.hset(key("run", run_id), mapping=fields)
-    coord = Coordinator(store, make_app(broker), run_id, regions, runner.view)
-    coord.install_signals(str(runner.opts.policy.get("on_interrupt", "finish")))
     sys.stderr.write(f"run {run_id}: {len(regions)} clusters on the celery engine\n")
-    return coord.run(fleet.names, runner.opts.canary, runner.opts.job)
+    return Coordinator(store, make_app(broker), run_id, regions, view)
 
 
 def live_workers(store: RedisStore, region: str) -> list[str]:
@@ -144,7 +152,7 @@ class Coordinator:
         self._signals = 0
         self.stop_now: Callable[[], None] | None = None
 
-    def run(self, names: list[str], canary: int, job: str) -> int:
+    def run(self, names: list[str], canary: int, job: str, summary: bool = True) -> int:
         self.view.progress.start()
         self._publish(job, EventKind.RUN_STARTED, clusters=len(names))
         first, rest = (names[:canary], names[canary:]) if canary else ([], names)
@@ -164,9 +172,9 @@ class Coordinator:
                 self.follow(rest)
         finally:
             self.view.progress.stop()
-        return self.end(names, job)
+        return self.end(names, job, summary)
 
-    def end(self, names: list[str], job: str) -> int:
+    def end(self, names: list[str], job: str, summary: bool = True) -> int:
         for name in names:
             self.view.settle(name, Outcome("not-started", "unknown", {}, "not reached"))
         self.view.report.finished = now_iso()
@@ -176,7 +184,8 @@ class Coordinator:
             counts[o.outcome] = counts.get(o.outcome, 0) + 1
         self._publish(job, EventKind.RUN_FINISHED, outcomes=counts)
         self.view.close()
-        self.view.progress.summary(self.view.outcomes, job)
+        if summary:
+            self.view.progress.summary(self.view.outcomes, job)
         return 0 if all(o.good for o in self.view.outcomes.values()) else 1
 
     def _publish(self, job: str, kind: EventKind, **data: Any) -> None:

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from runbooks import celery_engine, inputs
 from runbooks import fleet as fleet_mod
 from runbooks import runner as runner_mod
+from runbooks.celery_status import work_status
 from runbooks.cli import JOBS, build_parser
 from runbooks.engine import BROKER_ENV, ENGINE_JOBS
 from runbooks.progress import Progress
@@ -80,7 +81,7 @@ def cluster_job(run_id: str, cluster: str, attempt: int = 0) -> None:
         return
     log.info("run %s %s: attempt %d on %s", run_id, cluster, attempt, store.worker)
     spec = json.loads(raw)
-    sink = _Tracking(StreamSink(store, run_id))
+    sink = _Tracking(StreamSink(store, run_id, fenced=spec["job"] != "status"))
     try:
         _run_one(conf, spec, run_id, cluster, sink)
     except BadInput as exc:
@@ -131,7 +132,10 @@ def _run_one(
     args.report = args.events = args.log_file = None
     args.processes = None
     with _PREPARING:  # the checks probe the state dir: one cluster thread at a time
-        _, job = _prepare(args, cluster, conf.region)
+        fleet, job = _prepare(args, cluster, conf.region)
+    if args.job == "status":
+        work_status(conf.store, fleet, run_id, cluster, sink)
+        return
     _SINKS[threading.get_ident()] = sink
     try:
         job(Report(job=args.job, run_id=run_id))  # Runner.run -> work_here (runner.ENGINE)

@@ -181,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         job = module.prepare(args, fleet)  # the job's own input, checked per cluster
         if args.job in engine.ENGINE_JOBS:  # --engine celery: this process coordinates
-            engine.install(args, fleet, list(sys.argv[1:] if argv is None else argv))
+            job = engine.install(args, fleet, list(sys.argv[1:] if argv is None else argv), job)
     except BadInput as exc:
         signals.release(replay=False)  # nothing was sent: exit code 2 says what happened
         sys.stderr.write(inputs.error_text(exc, args.verbose))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from runbooks import runner as runner_mod
@@ -13,8 +14,9 @@ from tasks.errors import BadInput
 
 if TYPE_CHECKING:
     from runbooks.fleet import Fleet
+    from runbooks.report import Report
 
-ENGINE_JOBS = ("upgrade", "abort", "recover")
+ENGINE_JOBS = ("upgrade", "abort", "recover", "status")
 BROKER_ENV = "RUNBOOKS_BROKER"  # the broker URL kept off command lines (it may carry a password)
 
 
@@ -49,14 +51,23 @@ def engine_of(args: argparse.Namespace, fleet: Fleet) -> tuple[str, str | None]:
     return kind, (str(broker) if broker else None)
 
 
-def install(args: argparse.Namespace, fleet: Fleet, argv: list[str]) -> None:
-    """Called by the CLI once the run is validated: a celery run is coordinated from here."""
+def install(
+    args: argparse.Namespace, fleet: Fleet, argv: list[str], job: Callable[[Report], int]
+) -> Callable[[Report], int]:
+    """Called by the CLI once the run is validated: the job to run (a celery run is
+    coordinated from this process; the local job is returned as it is)."""
     kind, broker = engine_of(args, fleet)
-    if kind == "celery" and broker is not None:
-        spec = {"job": args.job, "argv": without_broker(argv), "names": fleet.names}
-        from runbooks.celery_engine import coordinate  # a local run never imports Celery
+    if kind != "celery" or broker is None:
+        return job
+    spec = {"job": args.job, "argv": without_broker(argv), "names": fleet.names}
+    if args.job == "status":
+        from runbooks.celery_status import coordinator  # a local run never imports Celery
 
-        runner_mod.ENGINE = lambda runner: coordinate(runner, broker, spec)
+        return coordinator(args, fleet, broker, spec)
+    from runbooks.celery_engine import coordinate
+
+    runner_mod.ENGINE = lambda runner: coordinate(runner, broker, spec)
+    return job
 
 
 def without_broker(argv: list[str]) -> list[str]:

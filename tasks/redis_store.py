@@ -407,8 +407,8 @@ class StreamSink:
 
     RETRY_FOR = 30.0
 
-    def __init__(self, store: RedisStore, run_id: str) -> None:
-        self.store, self.run_id = store, run_id
+    def __init__(self, store: RedisStore, run_id: str, *, fenced: bool = True) -> None:
+        self.store, self.run_id, self.fenced = store, run_id, fenced
         self.stream = key("run", run_id, "events")
 
     def event(self, event: Event, *, quiet: bool = False) -> None:
@@ -421,7 +421,7 @@ class StreamSink:
         keys = [self.stream, key("run", self.run_id, "done"), key("run", self.run_id, "inflight")]
         keys.append(key("fence", cluster))
         line = redact(json.dumps(event.to_json(), default=str))
-        fence = self.store.last_fence.get(cluster, "")
+        fence = self.store.last_fence.get(cluster, "") if self.fenced else ""
         args = [cluster, outcome_json(outcome), "1" if published else "0", line, fence]
         self._retry(lambda: self.store.run_script("finished", keys, args))
 

@@ -108,11 +108,13 @@ class CeleryRig:
         members = self.r.zrangebyscore(f"rb:workers:{region}", time.time() - 3, "+inf")
         return any(pid is None or f"-{pid}@" in m for m in members)
 
-    def upgrade(self, *args: str) -> tuple[subprocess.Popen[str], Path]:
+    def upgrade(self, *args: str, job: str = "upgrade") -> tuple[subprocess.Popen[str], Path]:
         report = self.workdir / f"report-{len(self.runs)}.json"
-        cmd = [sys.executable, "-m", "runbooks", "upgrade", "--config", str(self.config)]
+        cmd = [sys.executable, "-m", "runbooks", job, "--config", str(self.config)]
         cmd += ["--inventory", str(self.inventory), "--engine", "celery"]
-        cmd += ["--broker", self.server.broker, "--yes", "--report", str(report), *args]
+        cmd += ["--broker", self.server.broker, "--report", str(report), *args]
+        if job != "status":
+            cmd.append("--yes")
         out = report.with_suffix(".out").open("w")
         proc = subprocess.Popen(
             cmd,
@@ -418,3 +420,21 @@ def test_ctrl_c_with_finish_lets_the_in_flight_icu_finish_and_starts_no_more(
     assert result["code"] == 1, result["out"]
     assert outcomes == {n: "ok" if n == first else "not-started" for n in outcomes}
     assert [r["rpc"] for r in destructive(lab.audit())] == [ICU]
+
+
+def test_status_on_the_workers_is_the_same_table_and_report(rig: CeleryRig) -> None:
+    east = rig.lab("east", 1)
+    rig.lab("west", 1)
+    rig.worker("east")
+    rig.worker("west")
+    proc, report = rig.upgrade(job="status")
+    result = rig.finish(proc, report, timeout=60)
+    assert result["code"] == 0, result["out"]
+    clusters = result["report"]["clusters"]
+    assert {n: (c["outcome"], c["state"]) for n, c in clusters.items()} == {
+        "east-00": ("ok", "healthy"),
+        "west-00": ("ok", "healthy"),
+    }
+    assert clusters["east-00"]["rg_primary"]["rg0"] == "node0"
+    assert "SRX chassis clusters" in result["out"]
+    assert destructive(rig.audit()) == [] and east.audit()
