@@ -55,13 +55,18 @@ def region_of(fleet: Fleet, name: str) -> str:
     return str(fleet.nr.inventory.hosts[name].get("region") or "default")
 
 
-def make_app(broker: str) -> Celery:
+def make_app(broker: str, *, unsafe_acks_late: float | None = None) -> Celery:
+    """The Celery app of workers and coordinator. `unsafe_acks_late` (seconds of visibility)
+    turns on the redelivery the design forbids, with a fast restore sweep: only for tests
+    that prove the store still works each cluster once."""
     from celery import Celery  # here: a local run never pays for importing Celery
 
     app = Celery("runbooks", broker=broker, set_as_current=False)
-    transport = {"visibility_timeout": VISIBILITY}
+    transport: dict[str, Any] = {"visibility_timeout": unsafe_acks_late or VISIBILITY}
+    if unsafe_acks_late:
+        transport.update(unacked_restore_interval=1, unacked_restore_throttle=1)
     app.conf.update(
-        task_acks_late=False,
+        task_acks_late=bool(unsafe_acks_late),
         task_reject_on_worker_lost=False,
         worker_prefetch_multiplier=1,
         task_ignore_result=True,
@@ -73,7 +78,7 @@ def make_app(broker: str) -> Celery:
         task_soft_time_limit=None,
         broker_transport_options=transport,
         result_backend_transport_options=transport,
-        visibility_timeout=VISIBILITY,
+        visibility_timeout=unsafe_acks_late or VISIBILITY,
         broker_connection_retry_on_startup=True,
         worker_cancel_long_running_tasks_on_connection_loss=False,
         worker_hijack_root_logger=False,

@@ -76,6 +76,7 @@ def cluster_job(run_id: str, cluster: str, attempt: int = 0) -> None:
         if raw is None or store.r.hexists(key("run", run_id, "done"), cluster):
             return  # an unknown run, or a second copy of a job that has ended
         store.r.hset(key("run", run_id, "claimed"), cluster, store.worker)
+        store.r.hincrby(key("run", run_id, "deliveries"), cluster, 1)  # copies that reached us
     except Exception as exc:  # redis.RedisError: nothing was done, the coordinator sees it
         log.error("run %s %s: store unreachable, job dropped: %s", run_id, cluster, exc)
         return
@@ -205,6 +206,8 @@ def worker_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="this host's config.yaml (default: the run's --config)")
     p.add_argument("--inventory", metavar="DIR", help="this host's inventory (default: the run's)")
     p.add_argument("--lease-ttl", type=float, default=LEASE_TTL, help=argparse.SUPPRESS)
+    # tests only: Celery's acks_late with this visibility timeout (redelivers running jobs)
+    p.add_argument("--unsafe-acks-late", type=float, metavar="SECONDS", help=argparse.SUPPRESS)
     p.add_argument("-v", "--verbose", action="count", default=0)
     return p
 
@@ -257,8 +260,9 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     _WORKER = WorkerConfig(store, args.region, args.config, args.inventory)
     runner_mod.ENGINE = work_here
-    app = celery_engine.make_app(args.broker)
-    app.task(name=celery_engine.TASK, acks_late=False, ignore_result=True)(cluster_job)
+    app = celery_engine.make_app(args.broker, unsafe_acks_late=args.unsafe_acks_late)
+    acks_late = bool(args.unsafe_acks_late)  # never, outside the tests that prove it safe
+    app.task(name=celery_engine.TASK, acks_late=acks_late, ignore_result=True)(cluster_job)
     beat = threading.Thread(target=_heartbeat, args=(store, args.region), daemon=True)
     beat.start()
     try:

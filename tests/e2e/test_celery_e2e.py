@@ -85,9 +85,9 @@ class CeleryRig:
         self.inventory = merged_inventory(self.labs, self.workdir / "ops")
         return lab
 
-    def worker(self, region: str, threads: int = 20) -> subprocess.Popen[str]:
+    def worker(self, region: str, threads: int = 20, *extra: str) -> subprocess.Popen[str]:
         n = len(self.workers)
-        cmd = [sys.executable, "-m", "runbooks", "worker"]  # the broker from RUNBOOKS_BROKER
+        cmd = [sys.executable, "-m", "runbooks", "worker", *extra]  # broker: RUNBOOKS_BROKER
         cmd += ["--region", region, "--workers", str(threads), "--lease-ttl", LEASE_TTL]
         cmd += ["--config", str(self.config), "--inventory", str(self.inventory)]
         log = (self.workdir / f"worker-{n}.log").open("w")
@@ -438,3 +438,19 @@ def test_status_on_the_workers_is_the_same_table_and_report(rig: CeleryRig) -> N
     assert clusters["east-00"]["rg_primary"]["rg0"] == "node0"
     assert "SRX chassis clusters" in result["out"]
     assert destructive(rig.audit()) == [] and east.audit()
+
+
+def test_acks_late_redeliveries_still_make_one_icu(rig: CeleryRig) -> None:
+    # GIVEN workers forced into the unsafe mode: acks_late, a 3 s visibility timeout, a 1 s
+    # restore sweep (the setting that started one job 5 times concurrently in the design)
+    lab = rig.lab("east", 1, speed=120.0)
+    rig.worker("east", 2, "--unsafe-acks-late", "3")
+    rig.worker("east", 2, "--unsafe-acks-late", "3")
+    proc, report = rig.upgrade()
+    run_key = run_key_of(rig)
+    result = rig.finish(proc, report, timeout=240)
+    # THEN the job was delivered again while it ran, and still: one ICU, one outcome
+    assert result["code"] == 0, result["out"]
+    assert int(rig.r.hget(f"{run_key}:deliveries", "east-00") or 0) >= 2
+    assert result["report"]["clusters"]["east-00"]["outcome"] == "ok"
+    assert icus(lab.audit()) == {"east-00": 1}
