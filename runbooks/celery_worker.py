@@ -61,6 +61,7 @@ class WorkerConfig:
     region: str
     config: str | None
     inventory: str | None
+    die_after_intent: bool = False  # tests only: SIGKILL between the ICU intent and the wire
 
 
 _WORKER: WorkerConfig | None = None
@@ -175,7 +176,7 @@ def work_here(runner: Runner) -> int:
     sink = _SINKS[threading.get_ident()]
     runner.context = dataclasses.replace(
         runner.context,
-        journal=RedisJournal(store),
+        journal=_DyingJournal(store) if conf.die_after_intent else RedisJournal(store),
         locks=RedisLocks(store, run_id),
         gate=RedisGate(store, run_id, cluster),
         sink=sink,
@@ -186,6 +187,15 @@ def work_here(runner: Runner) -> int:
         if runner.context.transcripts is not None:
             runner.context.transcripts.close()
     return 0
+
+
+class _DyingJournal(RedisJournal):
+    """Tests only: the crash between journal and wire, at its worst moment."""
+
+    def write(self, event: Event) -> None:
+        super().write(event)
+        if event.kind is EventKind.ICU_SENDING:
+            os.kill(os.getpid(), signal.SIGKILL)
 
 
 # the worker command ---------------------------------------------------------------------
@@ -208,6 +218,8 @@ def worker_parser() -> argparse.ArgumentParser:
     p.add_argument("--lease-ttl", type=float, default=LEASE_TTL, help=argparse.SUPPRESS)
     # tests only: Celery's acks_late with this visibility timeout (redelivers running jobs)
     p.add_argument("--unsafe-acks-late", type=float, metavar="SECONDS", help=argparse.SUPPRESS)
+    # tests only: this process dies (SIGKILL) the moment an ICU intent is stored, before the ICU
+    p.add_argument("--unsafe-die-after-intent", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("-v", "--verbose", action="count", default=0)
     return p
 
@@ -259,6 +271,7 @@ def _serve(args: argparse.Namespace) -> int:
         sys.stderr.write("error: the Redis store at --broker does not answer\n")
         return 2
     _WORKER = WorkerConfig(store, args.region, args.config, args.inventory)
+    _WORKER.die_after_intent = args.unsafe_die_after_intent
     runner_mod.ENGINE = work_here
     app = celery_engine.make_app(args.broker, unsafe_acks_late=args.unsafe_acks_late)
     acks_late = bool(args.unsafe_acks_late)  # never, outside the tests that prove it safe

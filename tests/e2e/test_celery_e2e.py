@@ -454,3 +454,24 @@ def test_acks_late_redeliveries_still_make_one_icu(rig: CeleryRig) -> None:
     assert int(rig.r.hget(f"{run_key}:deliveries", "east-00") or 0) >= 2
     assert result["report"]["clusters"]["east-00"]["outcome"] == "ok"
     assert icus(lab.audit()) == {"east-00": 1}
+
+
+def test_a_worker_killed_between_intent_and_wire_is_replaced_and_no_icu_goes_twice(
+    rig: CeleryRig,
+) -> None:
+    # GIVEN a worker that dies the instant the ICU intent is stored, and a healthy one
+    lab = rig.lab("east", 1, speed=120.0)
+    first = rig.worker("east", 2, "--unsafe-die-after-intent")
+    proc, report = rig.upgrade()
+    wait_until(lambda: first.poll() is not None, 60, message="the first worker died")
+    rig.worker("east", 2)
+    result = rig.finish(proc, report, timeout=240)
+    # THEN the second worker re-attached (fence 2) and, finding no ICU on the device, did not
+    # send one: the cluster is reported, the device untouched
+    c = result["report"]["clusters"]["east-00"]
+    assert (c["outcome"], c["state"]) == ("failed", "healthy"), c
+    assert "nothing pending and no reboot" in c["detail"]
+    assert rig.r.get("rb:fence:east-00") == "2"
+    assert icus(lab.audit()) == {}
+    journal = [json.loads(f["r"]) for _, f in rig.r.xrange("rb:journal:east-00")]
+    assert [r["event"] for r in journal].count("icu-sending") == 1
