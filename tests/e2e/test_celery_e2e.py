@@ -174,7 +174,8 @@ def test_a_fleet_over_two_regions_each_icu_once_to_the_rg0_primary(rig: CeleryRi
         rig.worker(region, threads=6)
         rig.worker(region, threads=6)
     # WHEN the operator upgrades the fleet on the celery engine
-    proc, report = rig.upgrade("--max-in-flight", "30")
+    events = rig.workdir / "events.jsonl"
+    proc, report = rig.upgrade("--max-in-flight", "30", "--events", str(events))
     result = rig.finish(proc, report)
     # THEN every cluster is ok, verified on the target, and got exactly one ICU, on node0
     assert result["code"] == 0, result["out"]
@@ -186,6 +187,10 @@ def test_a_fleet_over_two_regions_each_icu_once_to_the_rg0_primary(rig: CeleryRi
     audit = rig.audit()
     assert icus(audit) == {name: 1 for name in clusters}
     assert {r["node"] for r in audit if r["rpc"] == ICU} == {"node0"}
+    # and --events has each cluster's end, as in a local run
+    lines = [json.loads(line) for line in events.read_text().splitlines()]
+    ended = sorted(r["cluster"] for r in lines if r["event"] == "cluster-finished")
+    assert ended == sorted(clusters)
     # and each region's clusters were worked by that region's workers only
     for region, lab in rig.labs.items():
         assert {r["cluster"].split("-")[0] for r in lab.audit()} == {region}
@@ -475,3 +480,22 @@ def test_a_worker_killed_between_intent_and_wire_is_replaced_and_no_icu_goes_twi
     assert icus(lab.audit()) == {}
     journal = [json.loads(f["r"]) for _, f in rig.r.xrange("rb:journal:east-00")]
     assert [r["event"] for r in journal].count("icu-sending") == 1
+
+
+def test_worker_processes_register_and_stop_on_sigterm(rig: CeleryRig) -> None:
+    rig.lab("east", 1)
+    cmd = [sys.executable, "-m", "runbooks", "worker", "--region", "east", "--processes", "2"]
+    cmd += ["--config", str(rig.config), "--inventory", str(rig.inventory)]
+    env = {**rig.env(), "RUNBOOKS_BROKER": rig.server.broker}
+    log = (rig.workdir / "supervisor.log").open("w")
+    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=log, start_new_session=True)
+    rig.workers.append(proc)  # type: ignore[arg-type]
+    live = "rb:workers:east"
+    wait_until(lambda: rig.r.zcard(live) == 2, 30, message="two worker processes")
+    from runbooks.celery_engine import make_app
+
+    app = make_app(rig.server.broker)  # both consuming (a stop while Celery starts may hang)
+    wait_until(lambda: len(app.control.ping(timeout=0.5)) == 2, 30, message="both consuming")
+    proc.send_signal(signal.SIGTERM)  # to the supervisor only: it passes it on
+    assert proc.wait(timeout=30) == 0
+    assert rig.r.zcard(live) == 0
