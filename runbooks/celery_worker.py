@@ -149,19 +149,47 @@ _PREPARING = threading.Lock()
 
 
 def _prepare(args: argparse.Namespace, cluster: str, region: str) -> tuple[Any, Any]:
-    inputs.validate(args)
-    fleet = fleet_mod.load(
-        config_file=args.config,
-        inventory_dir=args.inventory,
-        clusters=[cluster],
-        filters=[],
-        workers=1,
-        dry_run=bool(getattr(args, "dry_run", False)),
-    )
+    """The run's flags checked as the CLI does, the fleet narrowed to this cluster."""
+    problems = list(inputs.check_flags(args))
+    if problems:
+        raise inputs.InputErrors(problems)
+    full = _loaded(args)
+    if cluster not in full.nr.inventory.hosts:
+        raise BadInput(f"unknown cluster {cluster} in this worker's inventory")
+    nr = full.nr.filter(filter_func=lambda host: host.name == cluster)
+    fleet = fleet_mod.Fleet(nr=nr, state_dir=full.state_dir, user_defined=full.user_defined)
     found = celery_engine.region_of(fleet, cluster)
     if found != region:
         raise BadInput(f"{cluster} is in region {found}, not {region}: not worked here")
     return fleet, JOBS[args.job].prepare(args, fleet)
+
+
+_FLEETS: dict[tuple[Any, ...], fleet_mod.Fleet] = {}
+
+
+def _loaded(args: argparse.Namespace) -> fleet_mod.Fleet:
+    """Config and inventory loaded (and checked) once per version of their files, not per job:
+    a fleet of thousands would otherwise parse its inventory thousands of times."""
+    files = [Path(args.config)]
+    if args.inventory:
+        files += [Path(args.inventory) / f for f in ("hosts.yaml", "groups.yaml", "defaults.yaml")]
+    stamp = tuple((str(p), p.stat().st_mtime_ns if p.exists() else 0) for p in files)
+    dry_run = bool(getattr(args, "dry_run", False))
+    cache_key = (stamp, dry_run)
+    if cache_key not in _FLEETS:
+        problems = list(inputs.check_files(Path(args.config), args.inventory))
+        if problems:
+            raise inputs.InputErrors(problems)
+        _FLEETS.clear()
+        _FLEETS[cache_key] = fleet_mod.load(
+            config_file=args.config,
+            inventory_dir=args.inventory,
+            clusters=[],
+            filters=[],
+            workers=1,
+            dry_run=dry_run,
+        )
+    return _FLEETS[cache_key]
 
 
 _SINKS: dict[int, _Tracking] = {}
