@@ -253,9 +253,14 @@ class Coordinator:
             self.outage_until = time.monotonic() + STALE
 
     def _check_lost(self, waiting: set[str]) -> None:
+        ended: Any = self.store.r.hgetall(key("run", self.run_id, "ended"))  # before done:
         claimed: Any = self.store.r.hgetall(key("run", self.run_id, "claimed"))
-        done: Any = self.store.r.hkeys(key("run", self.run_id, "done"))
-        for cluster in sorted(waiting & set(claimed) - set(done)):
+        done: Any = self.store.r.hkeys(key("run", self.run_id, "done"))  # a worker writes it first
+        for cluster in sorted(waiting & set(ended) - set(done)):  # its outcome was lost
+            self.store.r.hdel(key("run", self.run_id, "ended"), cluster)
+            self.store.r.hdel(key("run", self.run_id, "claimed"), cluster)
+            self._again(cluster, f"the job on {ended[cluster]} ended with no outcome stored")
+        for cluster in sorted(waiting & set(claimed) - set(done) - set(ended)):
             worker = claimed[cluster]
             region = self.regions[cluster]
             if worker in live_workers(self.store, region):
@@ -263,15 +268,17 @@ class Coordinator:
             if self.store.r.exists(key("lease", cluster)):
                 continue  # its lease has not lapsed yet
             self.store.r.hdel(key("run", self.run_id, "claimed"), cluster)
-            attempt = self.attempts.get(cluster, 0) + 1
-            if attempt >= MAX_ATTEMPTS:
-                self._lost(cluster, f"worker {worker} lost; {attempt} workers died on it")
-                continue
-            log.warning(
-                "run %s: worker %s lost with %s: enqueued again", self.run_id, worker, cluster
-            )
-            sys.stderr.write(f"{cluster}: worker {worker} lost; re-attaching on another worker\n")
-            self._enqueue([cluster], attempt)
+            self._again(cluster, f"worker {worker} lost")
+
+    def _again(self, cluster: str, why: str) -> None:
+        """Enqueue the cluster's job once more: the next worker re-attaches from the journal."""
+        attempt = self.attempts.get(cluster, 0) + 1
+        if attempt >= MAX_ATTEMPTS:
+            self._lost(cluster, f"{why}; {attempt} attempts")
+            return
+        log.warning("run %s: %s: %s enqueued again", self.run_id, why, cluster)
+        sys.stderr.write(f"{cluster}: {why}; re-attaching on another worker\n")
+        self._enqueue([cluster], attempt)
 
     def _lost(self, cluster: str, why: str) -> None:
         detail = f"{why}; re-run with --resume to re-attach"

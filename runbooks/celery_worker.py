@@ -76,7 +76,8 @@ def cluster_job(run_id: str, cluster: str, attempt: int = 0) -> None:
         raw: Any = store.r.hget(key("run", run_id), "spec")
         if raw is None or store.r.hexists(key("run", run_id, "done"), cluster):
             return  # an unknown run, or a second copy of a job that has ended
-        store.r.hset(key("run", run_id, "claimed"), cluster, store.worker)
+        # the first copy claims it; the coordinator drops the claim when it enqueues again
+        store.r.hsetnx(key("run", run_id, "claimed"), cluster, store.worker)
         store.r.hincrby(key("run", run_id, "deliveries"), cluster, 1)  # copies that reached us
     except Exception as exc:  # redis.RedisError: nothing was done, the coordinator sees it
         log.error("run %s %s: store unreachable, job dropped: %s", run_id, cluster, exc)
@@ -94,6 +95,30 @@ def cluster_job(run_id: str, cluster: str, attempt: int = 0) -> None:
     else:
         if not sink.ended:
             _report(sink, run_id, spec["job"], cluster, "no outcome: the store did not answer")
+    finally:
+        if sink.published:  # not a duplicate copy that found the cluster locked
+            _mark_ended(store, run_id, cluster)
+
+
+ENDED_RETRY = 120.0  # seconds a job's end marker is retried through a store outage
+
+
+def _mark_ended(store: RedisStore, run_id: str, cluster: str) -> None:
+    """This job is over (after its outcome, if that got out): a cluster whose job ended with
+    no outcome in the store (one lost in an outage) is enqueued again by the coordinator."""
+    end = time.monotonic() + ENDED_RETRY
+    mine = store.last_fence.get(cluster)
+    while True:
+        try:
+            if mine and store.r.get(key("fence", cluster)) != mine:
+                return  # another worker took the cluster over: its job, not ours, will end it
+            store.r.hset(key("run", run_id, "ended"), cluster, store.worker)
+            return
+        except Exception as exc:  # redis.RedisError
+            if time.monotonic() > end:
+                log.error("run %s %s: end not recorded: %s", run_id, cluster, exc)
+                return
+            time.sleep(1.0)
 
 
 class _Tracking:
@@ -101,12 +126,13 @@ class _Tracking:
 
     def __init__(self, sink: Sink) -> None:
         self.sink, self.ended = sink, False
+        self.published = True  # False once the job's end was not this run's news (locked)
 
     def event(self, event: Event, *, quiet: bool = False) -> None:
         self.sink.event(event, quiet=quiet)
 
     def finished(self, cluster: str, outcome: Outcome, event: Event, *, published: bool) -> None:
-        self.ended = True
+        self.ended, self.published = True, published
         self.sink.finished(cluster, outcome, event, published=published)
 
 
