@@ -127,7 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m runbooks",
         description=DESCRIPTION,
         epilog=EXIT_CODES
-        + "\n\n'python -m runbooks JOB --help' shows a job's options and examples.",
+        + "\n\n'python -m runbooks JOB --help' shows a job's options and examples."
+        + "\n'python -m runbooks worker --help' and 'attach --help': the --engine celery commands.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="job", required=True, parser_class=_Parser, metavar="JOB")
