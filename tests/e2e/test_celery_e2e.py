@@ -499,3 +499,26 @@ def test_worker_processes_register_and_stop_on_sigterm(rig: CeleryRig) -> None:
     proc.send_signal(signal.SIGTERM)  # to the supervisor only: it passes it on
     assert proc.wait(timeout=30) == 0
     assert rig.r.zcard(live) == 0
+
+
+def test_a_worker_whose_inventory_puts_the_cluster_elsewhere_refuses_it(rig: CeleryRig) -> None:
+    # GIVEN the operator's inventory says east, the east worker's own inventory says west
+    lab = rig.lab("east", 1)
+    assert rig.inventory is not None
+    theirs = rig.workdir / "worker-inventory"
+    theirs.mkdir()
+    for name in ("groups.yaml", "defaults.yaml"):
+        (theirs / name).write_text((rig.inventory / name).read_text())
+    hosts = yaml.safe_load((rig.inventory / "hosts.yaml").read_text())
+    hosts["east-00"]["data"]["region"] = "west"
+    (theirs / "hosts.yaml").write_text(yaml.safe_dump(hosts))
+    ours, rig.inventory = rig.inventory, theirs
+    rig.worker("east")
+    rig.inventory = ours
+    # WHEN the fleet is upgraded: THEN the cluster is reported refused, nothing reached it
+    proc, report = rig.upgrade()
+    result = rig.finish(proc, report, timeout=60)
+    c = result["report"]["clusters"]["east-00"]
+    assert result["code"] == 1 and c["outcome"] == "failed", c
+    assert "not worked here" in c["detail"]
+    assert lab.audit() == []
