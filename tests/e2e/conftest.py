@@ -180,3 +180,8 @@ def destructive(audit: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 __all__ = ["ROOT", "SPEED", "Runbooks", "destructive", "kill_group", "wait_until"]
+
+
+# The --engine celery rig and a private redis-server, for tests/e2e/test_celery_*_e2e.py.
+from tests.e2e.celery_rig import rig  # noqa: E402, F401
+from tests.redis_server import redis_server_fixture  # noqa: E402, F401
