@@ -6,9 +6,11 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -180,6 +182,21 @@ def destructive(audit: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 __all__ = ["ROOT", "SPEED", "Runbooks", "destructive", "kill_group", "wait_until"]
+
+
+def icu_sends(audit: list[dict[str, Any]]) -> Counter[str]:
+    """ICU commands per cluster in a lab's audit log."""
+    return Counter(r["cluster"] for r in audit if r["rpc"] == "request-package-in-service-upgrade")
+
+
+def lock_pids(state: Path) -> dict[str, int]:
+    """Cluster -> PID written in its lock file by the last process that held it."""
+    out = {}
+    for path in (state / "locks").glob("*.lock"):
+        m = re.search(r"pid (\d+)", path.read_text())
+        if m:
+            out[path.stem] = int(m.group(1))
+    return out
 
 
 # The --engine celery rig and a private redis-server, for tests/e2e/test_celery_*_e2e.py.

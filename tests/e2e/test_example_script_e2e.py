@@ -10,7 +10,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from tests.e2e.conftest import ROOT, Runbooks, kill_group, wait_until
+from tests.e2e.conftest import ROOT, Runbooks, icu_sends, kill_group, wait_until
 
 ICU = "request-package-in-service-upgrade"
 TARGET = "24.2R2-S1.3"
@@ -40,10 +40,6 @@ def start(ops: Runbooks, *args: str, name: str) -> tuple[subprocess.Popen[str], 
             start_new_session=True,
         )
     return proc, out
-
-
-def icu_sends(audit: list[dict]) -> Counter[str]:  # type: ignore[type-arg]
-    return Counter(r["cluster"] for r in audit if r["rpc"] == ICU)
 
 
 def test_own_script_upgrades_a_filtered_set(make_lab, runbooks_for) -> None:  # type: ignore[no-untyped-def]

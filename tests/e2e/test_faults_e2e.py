@@ -19,25 +19,12 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from tests.e2e.conftest import destructive, wait_until
+from tests.e2e.conftest import destructive, icu_sends, lock_pids, wait_until
 
 ICU = "request-package-in-service-upgrade"
 FAILOVER = "request-chassis-cluster-failover"
 STORAGE = "get-system-storage"
 TARGET = "24.2R2-S1.3"
-
-
-def icu_sends(audit: list[dict[str, Any]]) -> Counter[str]:
-    return Counter(r["cluster"] for r in audit if r["rpc"] == ICU)
-
-
-def lock_pids(state: Path) -> dict[str, int]:
-    out = {}
-    for path in (state / "locks").glob("*.lock"):
-        m = re.search(r"pid (\d+)", path.read_text())
-        if m:
-            out[path.stem] = int(m.group(1))
-    return out
 
 
 def catches_sigterm(pid: int) -> bool:

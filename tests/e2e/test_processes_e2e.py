@@ -10,29 +10,14 @@ from __future__ import annotations
 
 import itertools
 import os
-import re
 import signal
 from collections import Counter
 from pathlib import Path
 
-from tests.e2e.conftest import wait_until
+from tests.e2e.conftest import icu_sends, lock_pids, wait_until
 
 ICU = "request-package-in-service-upgrade"
 TARGET = "24.2R2-S1.3"
-
-
-def icu_sends(audit: list[dict]) -> Counter[str]:  # type: ignore[type-arg]
-    return Counter(r["cluster"] for r in audit if r["rpc"] == ICU)
-
-
-def lock_pids(state: Path) -> dict[str, int]:
-    """Cluster -> PID written in its lock file by the last process that held it."""
-    out = {}
-    for path in (state / "locks").glob("*.lock"):
-        m = re.search(r"pid (\d+)", path.read_text())
-        if m:
-            out[path.stem] = int(m.group(1))
-    return out
 
 
 def alive(pid: int) -> bool:

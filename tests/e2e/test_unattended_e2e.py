@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
-from tests.e2e.conftest import destructive, kill_group, wait_until
+from tests.e2e.conftest import destructive, icu_sends, kill_group, wait_until
 
 OLD, NEW = "23.4R2-S3.9", "24.2R2-S1.3"
 ICU, ABORT = "request-package-in-service-upgrade", "abort-in-service-upgrade"
@@ -29,10 +29,6 @@ def set_host_data(lab: Any, **per_cluster: dict[str, Any]) -> None:
 
 def iso(t: datetime) -> str:
     return t.isoformat(timespec="seconds")
-
-
-def icu_sends(audit: list[dict[str, Any]]) -> Counter[str]:
-    return Counter(r["cluster"] for r in audit if r["rpc"] == ICU)
 
 
 def releases(lab: Any, cluster: str) -> set[str]:

@@ -7,15 +7,11 @@ from collections import Counter
 
 import pytest
 
-from tests.e2e.conftest import destructive, kill_group, wait_until
+from tests.e2e.conftest import destructive, icu_sends, kill_group, wait_until
 
 ICU = "request-package-in-service-upgrade"
 ABORT = "abort-in-service-upgrade"
 TARGET = "24.2R2-S1.3"
-
-
-def icu_sends(audit: list[dict]) -> Counter[str]:  # type: ignore[type-arg]
-    return Counter(r["cluster"] for r in audit if r["rpc"] == ICU)
 
 
 def both_on(state: dict, cluster: str, release: str) -> bool:  # type: ignore[type-arg]
