@@ -32,6 +32,11 @@ class SessionLost(RunbookError):
     """An open session closed or went silent while an RPC was outstanding."""
 
 
+class UnreadableReply(SessionLost):
+    """A reply arrived but is not well-formed XML (truncated or garbled): what the device
+    did is unknown, as after a lost reply, and the session is not trusted again."""
+
+
 class DeviceRefused(RunbookError):
     """The device answered an RPC with an error (its words are in the message)."""
 

@@ -8,6 +8,7 @@ on PyEZ's namespace-stripped replies and on raw captures.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 from lxml import etree
 
 from tasks.commands import IcuCommand
-from tasks.errors import DeviceRefused, NodeUnreachable, SessionLost
+from tasks.errors import DeviceRefused, NodeUnreachable, SessionLost, UnreadableReply
 from tasks.values import (
     Alarm,
     BootTime,
@@ -29,6 +30,8 @@ from tasks.values import (
     RedundancyGroup,
     RgMember,
 )
+
+log = logging.getLogger(__name__)
 
 Element = Any  # lxml element; typed loosely because lxml-stubs and PyEZ disagree
 Recorder = Callable[[str, str, str], None]  # (node, "sent" | "reply" | "error", text)
@@ -718,10 +721,12 @@ def _mapped(exc: Exception, rpc: str, timeout: float, ctx: dict[str, str]) -> Ex
         return DeviceRefused(_rpc_error_text(exc), step=rpc, **ctx)
     if isinstance(exc, ez.ConnectError):
         return NodeUnreachable(f"{type(exc).__name__} during {rpc}", step=rpc, **ctx)
-    if isinstance(exc, (etree.XMLSyntaxError, UnicodeDecodeError)):  # truncated or garbled:
-        # what the device did is unknown, as after a lost reply; the session is not trusted
+    if isinstance(exc, (etree.XMLSyntaxError, UnicodeDecodeError)):  # truncated or garbled
         why = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
-        return SessionLost(f"unreadable reply to {rpc} ({why})", step=rpc, **ctx)
+        raw = getattr(exc, "raw_reply", None)  # attached by tasks.session_tuning
+        if raw is not None:  # the evidence, for the log: what exactly came off the wire
+            log.warning("unreadable reply to %s (%s):\n%s", rpc, why, raw[:8000])
+        return UnreadableReply(f"unreadable reply to {rpc} ({why})", step=rpc, **ctx)
     if isinstance(exc, (OSError, EOFError)) or type(exc).__module__.startswith("ncclient"):
         return SessionLost(f"{type(exc).__name__} during {rpc}", step=rpc, **ctx)
     return exc

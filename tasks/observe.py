@@ -9,9 +9,9 @@ import threading
 from nornir.core.task import Task
 
 from tasks.connections import drop, node_rpc
-from tasks.errors import RunbookError
-from tasks.junos import Recorder
-from tasks.values import NODES, ClusterView, NodeView
+from tasks.errors import RunbookError, UnreadableReply
+from tasks.junos import NodeRpc, Recorder
+from tasks.values import NODES, BootTime, ClusterStatus, ClusterView, NodeSoftware, NodeView
 
 log = logging.getLogger(__name__)
 
@@ -31,28 +31,25 @@ def observe_node(
     (unless `pending` is False: once both installs are done it tells nothing new), and the
     release only once the node has booted after that time. A fleet of hundreds of clusters
     polls this every few seconds, so each RPC left out counts."""
-    status = software = None
-    try:
-        rpc = node_rpc(task, node, timeout=timeout, recorder=recorder)
-        if booted_before is None:
-            software = rpc.software().get(node)
-            status = rpc.cluster_status()
-            boot = rpc.boot_times().get(node)
-            waiting = rpc.pending_install()
-        else:
-            boot = rpc.boot_times().get(node)
-            waiting = rpc.pending_install() if pending else None
-            if boot is not None and boot.booted_at > booted_before:
-                software = rpc.software().get(node)
-    except RunbookError as exc:
-        drop(task, node)  # a session that failed once is not trusted again
-        return NodeView(node=node, reachable=False, error=exc.message)
-    except Exception as exc:  # a reply we cannot read (a node half booted): not an answer
-        log.warning(
-            "%s/%s: unreadable reply: %s: %s", task.host.name, node, type(exc).__name__, exc
-        )
-        drop(task, node)
-        return NodeView(node=node, reachable=False, error=f"unreadable reply ({exc})")
+    for attempt in (1, 2):  # a garbled reply is read again once, on a fresh session
+        try:
+            rpc = node_rpc(task, node, timeout=timeout, recorder=recorder)
+            software, status, boot, waiting = _read(rpc, node, booted_before, pending)
+            break
+        except UnreadableReply as exc:
+            drop(task, node)  # a session that failed once is not trusted again
+            log.warning("%s/%s: %s (attempt %d)", task.host.name, node, exc.message, attempt)
+            if attempt == 2:
+                return NodeView(node=node, reachable=False, error=exc.message)
+        except RunbookError as exc:
+            drop(task, node)
+            return NodeView(node=node, reachable=False, error=exc.message)
+        except Exception as exc:  # a reply we cannot read (a node half booted): not an answer
+            log.warning(
+                "%s/%s: unreadable reply: %s: %s", task.host.name, node, type(exc).__name__, exc
+            )
+            drop(task, node)
+            return NodeView(node=node, reachable=False, error=f"unreadable reply ({exc})")
     return NodeView(
         node=node,
         reachable=True,
@@ -63,6 +60,24 @@ def observe_node(
         clustered=status is not None or booted_before is not None,
         identity=session_identity(rpc.device),
     )
+
+
+def _read(
+    rpc: NodeRpc, node: str, booted_before: int | None, pending: bool
+) -> tuple[NodeSoftware | None, ClusterStatus | None, BootTime | None, str | None]:
+    """observe_node's RPCs: the full view, or the light one while an ICU is tracked."""
+    status = software = None
+    if booted_before is None:
+        software = rpc.software().get(node)
+        status = rpc.cluster_status()
+        boot = rpc.boot_times().get(node)
+        waiting = rpc.pending_install()
+    else:
+        boot = rpc.boot_times().get(node)
+        waiting = rpc.pending_install() if pending else None
+        if boot is not None and boot.booted_at > booted_before:
+            software = rpc.software().get(node)
+    return software, status, boot, waiting
 
 
 def session_identity(device: object) -> str:

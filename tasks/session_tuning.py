@@ -21,6 +21,8 @@ What changes, and why it is safe:
   session thread would have framed it) instead of queueing it for the session thread's next
   tick. The session thread then only reads, and sleeps in select() until data or a close
   arrives; a close sets the channel's pipe, which wakes it at once.
+- A reply that is not well-formed XML keeps its text: the parse error carries it as
+  `raw_reply`, so the log shows what came off the wire (tasks.junos logs it).
 - The Junos reply transform (strip namespaces, drop blank text) is compiled once and applied
   to the reply ncclient already parsed, instead of being compiled per reply and applied to
   a re-parsed copy of the serialised reply. Other devices' transforms are left alone.
@@ -35,6 +37,7 @@ from typing import Any
 import paramiko
 from lxml import etree
 from ncclient.devices.junos import JunosDeviceHandler
+from ncclient.operations import rpc as nc_rpc
 from ncclient.transport import session as nc_session
 from ncclient.transport.errors import SessionCloseError, TransportError
 from ncclient.xml_ import NCElement
@@ -43,6 +46,7 @@ IDLE_WAKEUP_SECONDS = 5.0
 
 _original_transport_init = paramiko.Transport.__init__
 _original_remove_namespaces = NCElement.remove_namespaces
+_original_to_ele = nc_rpc.to_ele
 _JUNOS_TRANSFORM = JunosDeviceHandler({"name": "junos"}).transform_reply()
 _BLANK_TEXT = etree.XMLParser(remove_blank_text=True, huge_tree=True)
 _STRIP_NAMESPACES = etree.XSLT(
@@ -98,9 +102,26 @@ def _remove_namespaces(self: Any, rpc_reply: Any) -> Any:
         return _original_remove_namespaces(self, rpc_reply)
     root = getattr(rpc_reply, "_root", None)
     if root is None:
-        root = etree.fromstring(str(rpc_reply).encode(), parser=_BLANK_TEXT)
+        root = _to_ele_blank(str(rpc_reply))
     with _XSLT_LOCK:
         return _STRIP_NAMESPACES(root).getroot()
+
+
+def _to_ele_blank(text: str) -> Any:
+    try:
+        return etree.fromstring(text.encode(), parser=_BLANK_TEXT)
+    except etree.XMLSyntaxError as exc:
+        exc.raw_reply = text  # type: ignore[attr-defined]
+        raise
+
+
+def _to_ele(x: Any, *args: Any, **kwargs: Any) -> Any:
+    """ncclient's reply parse; a parse error keeps the text it could not read."""
+    try:
+        return _original_to_ele(x, *args, **kwargs)
+    except etree.XMLSyntaxError as exc:
+        exc.raw_reply = x if isinstance(x, str) else bytes(x).decode(errors="replace")  # type: ignore[attr-defined]
+        raise
 
 
 def apply() -> None:
@@ -110,3 +131,4 @@ def apply() -> None:
     nc_session.TICK = IDLE_WAKEUP_SECONDS
     nc_session.Session.send = _send_now
     NCElement.remove_namespaces = _remove_namespaces
+    nc_rpc.to_ele = _to_ele
