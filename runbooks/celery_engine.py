@@ -44,6 +44,7 @@ TASK = "runbooks.cluster_job"
 HEARTBEAT = 1.0  # seconds between a worker process's heartbeats
 STALE = float(os.environ.get("RUNBOOKS_WORKER_STALE", "10"))  # a heartbeat older is a dead worker
 MAX_ATTEMPTS = 3  # a cluster whose worker died this many times is reported, not retried
+RUN_KEPT = 30 * 86400  # seconds a finished run's keys stay (attach, audits); journals stay
 VISIBILITY = 43200  # seconds: with early ack it governs only reserved, unstarted messages
 
 
@@ -188,10 +189,19 @@ class Coordinator:
         for o in self.view.outcomes.values():
             counts[o.outcome] = counts.get(o.outcome, 0) + 1
         self._publish(job, EventKind.RUN_FINISHED, outcomes=counts)
+        self._expire()
         self.view.close()
         if summary:
             self.view.progress.summary(self.view.outcomes, job)
         return 0 if all(o.good for o in self.view.outcomes.values()) else 1
+
+    def _expire(self) -> None:
+        """The run's own keys go after RUN_KEPT; the clusters' journals and fences never."""
+        try:
+            for name in [self.run_key, *self.store.r.scan_iter(match=f"{self.run_key}:*")]:
+                self.store.r.expire(name, RUN_KEPT)
+        except Exception as exc:  # redis.RedisError: the keys stay; nothing else depends on it
+            log.warning("run %s: keys not set to expire: %s", self.run_id, exc)
 
     def _publish(self, job: str, kind: EventKind, **data: Any) -> None:
         self.view.event(Event(time.time(), self.run_id, job, "", kind, data))

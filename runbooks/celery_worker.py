@@ -40,6 +40,7 @@ from runbooks.engine import BROKER_ENV, ENGINE_JOBS
 from runbooks.progress import Progress
 from runbooks.report import Report
 from runbooks.sinks import EventsFile, FleetView
+from runbooks.windows import icu_durations
 from tasks.errors import BadInput
 from tasks.events import Event, EventKind
 from tasks.redis_store import (
@@ -76,15 +77,8 @@ def cluster_job(run_id: str, cluster: str, attempt: int = 0) -> None:
     conf = _WORKER
     assert conf is not None
     store = conf.store
-    try:
-        raw: Any = store.r.hget(key("run", run_id), "spec")
-        if raw is None or store.r.hexists(key("run", run_id, "done"), cluster):
-            return  # an unknown run, or a second copy of a job that has ended
-        # the first copy claims it; the coordinator drops the claim when it enqueues again
-        store.r.hsetnx(key("run", run_id, "claimed"), cluster, store.worker)
-        store.r.hincrby(key("run", run_id, "deliveries"), cluster, 1)  # copies that reached us
-    except Exception as exc:  # redis.RedisError: nothing was done, the coordinator sees it
-        log.error("run %s %s: store unreachable, job dropped: %s", run_id, cluster, exc)
+    raw = _claim(store, run_id, cluster)
+    if raw is None:
         return
     log.info("run %s %s: attempt %d on %s", run_id, cluster, attempt, store.worker)
     spec = json.loads(raw)
@@ -102,6 +96,28 @@ def cluster_job(run_id: str, cluster: str, attempt: int = 0) -> None:
     finally:
         if sink.published:  # not a duplicate copy that found the cluster locked
             _mark_ended(store, run_id, cluster)
+
+
+def _claim(store: RedisStore, run_id: str, cluster: str) -> Any:
+    """The run's spec, the job claimed; None for an unknown run or a copy of an ended job.
+    A store that does not answer is tried again (a job dropped here would never come back:
+    it was acked when it started), for ENDED_RETRY, then the job is dropped with a log line."""
+    end = time.monotonic() + ENDED_RETRY
+    while True:
+        try:
+            raw: Any = store.r.hget(key("run", run_id), "spec")
+            if raw is None or store.r.hexists(key("run", run_id, "done"), cluster):
+                return None  # an unknown run, or a second copy of a job that has ended
+            # the first copy claims it; the coordinator drops the claim when it enqueues again
+            store.r.hsetnx(key("run", run_id, "claimed"), cluster, store.worker)
+            store.r.hincrby(key("run", run_id, "deliveries"), cluster, 1)  # copies seen
+            return raw
+        except Exception as exc:  # redis.RedisError: nothing was done yet
+            if time.monotonic() > end:
+                log.error("run %s %s: store unreachable, job dropped: %s", run_id, cluster, exc)
+                return None
+            log.warning("run %s %s: store unreachable, claim retried: %s", run_id, cluster, exc)
+            time.sleep(1.0)
 
 
 ENDED_RETRY = 120.0  # seconds a job's end marker is retried through a store outage
@@ -163,7 +179,7 @@ def _run_one(
     args.cluster, args.filter, args.from_report, args.only = [cluster], [], None, None
     args.report = args.events = args.log_file = None
     args.processes = None
-    with _PREPARING:  # the checks probe the state dir: one cluster thread at a time
+    with _PREPARING:  # one cluster thread at a time loads (and caches) the fleet
         fleet, job = _prepare(args, cluster, conf.region)
     if args.job == "status":
         work_status(conf.store, fleet, run_id, cluster, sink)
@@ -259,12 +275,34 @@ def work_here(runner: Runner) -> int:
         gate=RedisGate(store, run_id, cluster),
         sink=sink,
     )
+    upgrade = runner.opts.job == "upgrade"
+    if upgrade:  # the window fit's estimate: past ICUs of the fleet, not this host's journals
+        runner.icu_history = _icu_times(store)
     try:
         runner.work([cluster], 1, sink)
     finally:
         if runner.context.transcripts is not None:
             runner.context.transcripts.close()
+    if upgrade:
+        _record_icu_time(store, run_id, cluster)
     return 0
+
+
+def _icu_times(store: RedisStore) -> dict[str, list[float]]:
+    try:
+        return store.icu_times()
+    except Exception:  # redis.RedisError: the inventory's estimate then
+        return {}
+
+
+def _record_icu_time(store: RedisStore, run_id: str, cluster: str) -> None:
+    """This run's ICU of the cluster, verified ok: its duration joins the model's history."""
+    try:
+        ended = [d for d in icu_durations(RedisJournal(store).history(cluster)) if d[2] == run_id]
+        if ended:
+            store.add_icu_time(ended[-1][0], ended[-1][1])
+    except Exception as exc:  # redis.RedisError: one estimate less, nothing else
+        log.warning("run %s %s: ICU duration not recorded: %s", run_id, cluster, exc)
 
 
 class _DyingJournal(RedisJournal):

@@ -6,6 +6,7 @@ Everything here raises BadInput with a one-line message; the CLI turns it into e
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -83,7 +84,7 @@ def load(
     nr.config.user_defined["state_dir"] = str(state_dir)
     try:
         private_dir(state_dir)
-        probe = state_dir / f".probe-{os.getpid()}"
+        probe = state_dir / f".probe-{os.getpid()}-{threading.get_ident()}"  # threads load too
         probe.touch()
         probe.unlink()
     except OSError as exc:

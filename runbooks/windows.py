@@ -134,18 +134,29 @@ def icu_history(state_dir: Path) -> dict[str, list[float]]:
     if not journal.is_dir():
         return out
     for path in journal.glob("*.jsonl"):
-        sent: dict[str, Any] | None = None
+        records = []
         for line in path.read_text().splitlines():
             try:
-                rec = json.loads(line)
+                records.append(json.loads(line))
             except json.JSONDecodeError:
                 continue
-            if rec.get("event") == "icu-sending":
-                sent = rec
-            elif rec.get("event") == "cluster-finished" and sent is not None:
-                if rec.get("outcome") == "ok" and sent.get("model"):
-                    out.setdefault(str(sent["model"]), []).append(rec["ts"] - sent["ts"])
-                sent = None
+        for model, seconds, _ in icu_durations(records):
+            out.setdefault(model, []).append(seconds)
+    return out
+
+
+def icu_durations(records: list[dict[str, Any]]) -> list[tuple[str, float, str]]:
+    """(model, seconds from ICU sent to verified ok, run id of the end) in one cluster's
+    journal records."""
+    out = []
+    sent: dict[str, Any] | None = None
+    for rec in records:
+        if rec.get("event") == "icu-sending":
+            sent = rec
+        elif rec.get("event") == "cluster-finished" and sent is not None:
+            if rec.get("outcome") == "ok" and sent.get("model"):
+                out.append((str(sent["model"]), rec["ts"] - sent["ts"], str(rec.get("run_id"))))
+            sent = None
     return out
 
 

@@ -42,6 +42,8 @@ from tasks.runctx import Outcome
 log = logging.getLogger(__name__)
 
 PREFIX = "rb:"
+ICUS_KEPT = 200  # past ICU durations kept per model (the window fit takes their median)
+POOL_SIZE = 64  # Redis connections per process; more threads wait their turn
 LEASE_TTL = 30.0  # seconds; renewed every third of it
 
 
@@ -137,12 +139,18 @@ class RedisStore:
         self, url: str, *, lease_ttl: float = LEASE_TTL, worker: str = "", timeout: float = 5.0
     ) -> None:
         self.url = store_url(url)
-        self.r = redis.Redis.from_url(
+        # A blocking pool: a worker runs hundreds of cluster threads; past the pool's size a
+        # thread waits for a connection instead of failing (redis-py 8 caps a plain pool at
+        # 100 and raises MaxConnectionsError: at 250 threads, clusters were reported failed)
+        pool = redis.BlockingConnectionPool.from_url(
             self.url,
+            max_connections=POOL_SIZE,
+            timeout=timeout,
             decode_responses=True,
             socket_timeout=timeout,
             socket_connect_timeout=timeout,
         )
+        self.r = redis.Redis(connection_pool=pool)
         self.lease_ttl = lease_ttl
         self.worker = worker or f"{socket.gethostname()}-{os.getpid()}"
         self.fences: dict[str, str] = {}
@@ -171,6 +179,22 @@ class RedisStore:
             return bool(self.r.ping())
         except redis.RedisError:
             return False
+
+    # ICU durations, for the window fit (the local engine reads them from its journals) --
+    def icu_times(self) -> dict[str, list[float]]:
+        """Seconds of the last ICUS_KEPT ICUs verified ok, per model."""
+        models: Any = self.r.smembers(key("icu-models"))
+        return {
+            m: [float(x) for x in self.r.lrange(key("icu-times", m), 0, ICUS_KEPT - 1)]
+            for m in models
+        }
+
+    def add_icu_time(self, model: str, seconds: float) -> None:
+        pipe = self.r.pipeline()
+        pipe.sadd(key("icu-models"), model)
+        pipe.lpush(key("icu-times", model), round(seconds, 1))
+        pipe.ltrim(key("icu-times", model), 0, ICUS_KEPT - 1)
+        pipe.execute()
 
     # leases --------------------------------------------------------------------------
     def _ensure_renewer(self) -> None:

@@ -50,6 +50,10 @@ def test_a_fleet_over_two_regions_each_icu_once_to_the_rg0_primary(rig: CeleryRi
     # and each region's clusters were worked by that region's workers only
     for region, lab in rig.labs.items():
         assert {r["cluster"].split("-")[0] for r in lab.audit()} == {region}
+    # and the run's keys expire (30 days), the clusters' journals do not
+    run_keys = rig.r.keys(f"rb:run:{result['report']['run_id']}*")
+    assert len(run_keys) >= 4 and all(0 < rig.r.ttl(k) <= 30 * 86400 for k in run_keys)
+    assert all(rig.r.ttl(f"rb:journal:{name}") == -1 for name in clusters)
 
 
 def test_a_region_without_a_live_worker_is_exit_2_and_nothing_is_enqueued(
