@@ -23,9 +23,10 @@ What changes, and why it is safe:
   arrives; a close sets the channel's pipe, which wakes it at once.
 - A reply that is not well-formed XML keeps its text: the parse error carries it as
   `raw_reply`, so the log shows what came off the wire (tasks.junos logs it).
-- The Junos reply transform (strip namespaces, drop blank text) is compiled once and applied
-  to the reply ncclient already parsed, instead of being compiled per reply and applied to
-  a re-parsed copy of the serialised reply. Other devices' transforms are left alone.
+- The Junos reply transform (strip namespaces, drop blank text) is compiled once per thread
+  (never shared between threads: see _strip_namespaces) and applied to the reply ncclient
+  already parsed, instead of being compiled per reply and applied to a re-parsed copy of
+  the serialised reply. Other devices' transforms are left alone.
 """
 
 from __future__ import annotations
@@ -49,9 +50,7 @@ _original_remove_namespaces = NCElement.remove_namespaces
 _original_to_ele = nc_rpc.to_ele
 _JUNOS_TRANSFORM = JunosDeviceHandler({"name": "junos"}).transform_reply()
 _BLANK_TEXT = etree.XMLParser(remove_blank_text=True, huge_tree=True)
-_STRIP_NAMESPACES = etree.XSLT(
-    etree.XML(
-        b"""<xsl:stylesheet version="1.0" xmlns:xsl="http://www.w3.org/1999/XSL/Transform">
+_STRIP_SOURCE = b"""<xsl:stylesheet version="1.0" xmlns:xsl="http://www.w3.org/1999/XSL/Transform">
   <xsl:output method="xml" indent="no"/>
   <xsl:template match="/|comment()|processing-instruction()">
     <xsl:copy><xsl:apply-templates/></xsl:copy>
@@ -64,9 +63,21 @@ _STRIP_NAMESPACES = etree.XSLT(
     <xsl:attribute name="{local-name()}"><xsl:value-of select="."/></xsl:attribute>
   </xsl:template>
 </xsl:stylesheet>"""
-    )
-)
-_XSLT_LOCK = threading.Lock()  # one compiled stylesheet shared by every session thread
+_PER_THREAD = threading.local()
+
+
+def _strip_namespaces() -> etree.XSLT:
+    """This thread's compiled stylesheet. Never one shared by threads: lxml runs a transform
+    with the stylesheet's libxml2 name dictionary, so a stylesheet compiled in another
+    thread (the main one, at import) makes every transform add names to that dictionary
+    while other threads' parsers read it, unlocked. That race garbled replies that were
+    intact on the wire ("Opening and ending tag mismatch" on a well-formed line; found by
+    a helper session, reproduced in 4 of 990 fresh processes, 0 with this) and can crash
+    the process. ncclient compiles per reply, in the caller's thread: safe, and slow."""
+    xslt = getattr(_PER_THREAD, "xslt", None)
+    if xslt is None:
+        xslt = _PER_THREAD.xslt = etree.XSLT(etree.XML(_STRIP_SOURCE))
+    return xslt
 
 
 def _transport_init(self: Any, sock: Any, *args: Any, **kwargs: Any) -> None:
@@ -103,8 +114,7 @@ def _remove_namespaces(self: Any, rpc_reply: Any) -> Any:
     root = getattr(rpc_reply, "_root", None)
     if root is None:
         root = _to_ele_blank(str(rpc_reply))
-    with _XSLT_LOCK:
-        return _STRIP_NAMESPACES(root).getroot()
+    return _strip_namespaces()(root).getroot()
 
 
 def _to_ele_blank(text: str) -> Any:
