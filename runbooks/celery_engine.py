@@ -152,6 +152,7 @@ class Coordinator:
             view,
         )
         self.last_id = "0-0"
+        self.ended_now: list[str] = []  # clusters whose outcome arrived since follow() looked
         self.outage_until = 0.0
         self.attempts: dict[str, int] = {}
         self.run_key = key("run", run_id)
@@ -216,12 +217,13 @@ class Coordinator:
 
     def follow(self, names: list[str]) -> None:
         """Read the stream until every one of `names` has an outcome."""
-        waiting = set(names) - set(self.view.outcomes)
+        waiting = {n for n in names if n not in self.view.outcomes}
         checked = time.monotonic()
         while waiting:
             self.read(block_ms=500)
-            waiting -= set(self.view.outcomes)
-            if waiting and time.monotonic() - checked > HEARTBEAT:
+            waiting.difference_update(self.ended_now)  # not the whole fleet at each read
+            self.ended_now.clear()
+            if waiting and time.monotonic() - checked > max(HEARTBEAT, STALE / 2):
                 checked = time.monotonic()
                 self.check_lost(waiting)
 
@@ -251,6 +253,7 @@ class Coordinator:
         if fields.get("p") != "1" or cluster in self.view.outcomes:
             return  # a duplicate copy's "locked", or a second end: not this run's news
         self.view.finished(cluster, outcome_from(fields["o"]), event, published=True)
+        self.ended_now.append(cluster)
 
     def check_lost(self, waiting: set[str]) -> None:
         """Clusters whose worker died: enqueued again (the next worker re-attaches)."""
@@ -302,6 +305,7 @@ class Coordinator:
             {"outcome": "failed", "state": "unknown", "detail": detail},
         )
         self.view.finished(cluster, outcome, event, published=True)
+        self.ended_now.append(cluster)
 
     # interrupts -----------------------------------------------------------------------
     def install_signals(self, how: str) -> None:

@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 
 PREFIX = "rb:"
 ICUS_KEPT = 200  # past ICU durations kept per model (the window fit takes their median)
-POOL_SIZE = 64  # Redis connections per process; more threads wait their turn
+POOL_SIZE = 1024  # Redis connections per process for its threads; past it a thread waits
 LEASE_TTL = 30.0  # seconds; renewed every third of it
 
 
@@ -139,18 +139,23 @@ class RedisStore:
         self, url: str, *, lease_ttl: float = LEASE_TTL, worker: str = "", timeout: float = 5.0
     ) -> None:
         self.url = store_url(url)
-        # A blocking pool: a worker runs hundreds of cluster threads; past the pool's size a
-        # thread waits for a connection instead of failing (redis-py 8 caps a plain pool at
-        # 100 and raises MaxConnectionsError: at 250 threads, clusters were reported failed)
-        pool = redis.BlockingConnectionPool.from_url(
-            self.url,
-            max_connections=POOL_SIZE,
-            timeout=timeout,
-            decode_responses=True,
-            socket_timeout=timeout,
-            socket_connect_timeout=timeout,
-        )
-        self.r = redis.Redis(connection_pool=pool)
+
+        # Blocking pools: a worker runs hundreds of cluster threads, and redis-py 8 caps a
+        # plain pool at 100 connections and raises MaxConnectionsError past it (at 250
+        # threads, clusters were reported failed). `control` is the lease renewals' and
+        # heartbeats' own: they never wait behind the cluster threads.
+        def pool(size: int) -> redis.BlockingConnectionPool:
+            return redis.BlockingConnectionPool.from_url(
+                self.url,
+                max_connections=size,
+                timeout=timeout,
+                decode_responses=True,
+                socket_timeout=timeout,
+                socket_connect_timeout=timeout,
+            )
+
+        self.r = redis.Redis(connection_pool=pool(POOL_SIZE))
+        self.control = redis.Redis(connection_pool=pool(4))
         self.lease_ttl = lease_ttl
         self.worker = worker or f"{socket.gethostname()}-{os.getpid()}"
         self.fences: dict[str, str] = {}
@@ -162,10 +167,12 @@ class RedisStore:
         sources = (_ACQUIRE, _RENEW, _RELEASE, _APPEND, _ADMIT, _RECORD, _FINISHED)
         self.scripts = {n: self.r.register_script(s) for n, s in zip(names, sources, strict=True)}
 
-    def run_script(self, name: str, keys: list[str], args: list[Any]) -> Any:
+    def run_script(
+        self, name: str, keys: list[str], args: list[Any], client: redis.Redis | None = None
+    ) -> Any:
         """Run one script; StoreUnreachable when Redis does not answer or says no."""
         try:
-            return self.scripts[name](keys=keys, args=args)
+            return self.scripts[name](keys=keys, args=args, client=client)
         except redis.ResponseError as exc:
             text = str(exc)
             if text.startswith("STALE"):
@@ -221,6 +228,7 @@ class RedisStore:
                 "renew",
                 [key("lease", cluster), key("fence", cluster)],
                 [token, fence, int(self.lease_ttl * 1000)],
+                client=self.control,
             )
         except RunbookError:
             return True  # an outage: the next renewal re-takes it while the fence is ours
