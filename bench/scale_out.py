@@ -36,6 +36,8 @@ import yaml
 from common import ROOT, proc_stats, table
 
 from simulator.testing import LabProcess, private_config, wait_until
+from tasks.journal import read_records
+from tests.e2e.celery_rig import merged_inventory
 from tests.redis_server import RedisServer
 
 ICU = "request-package-in-service-upgrade"
@@ -176,16 +178,6 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def events_of(path: Path) -> list[dict[str, Any]]:
-    out = []
-    for line in path.read_text().splitlines():
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return out
-
-
 def journal_events(r: redis.Redis, clusters: list[str]) -> list[dict[str, Any]]:  # type: ignore[type-arg]
     """Every cluster's journal records in the store (the --events file has fewer kinds)."""
     out = []
@@ -200,7 +192,7 @@ def journal_events(r: redis.Redis, clusters: list[str]) -> list[dict[str, Any]]:
 def local_journal(state_dir: Path) -> list[dict[str, Any]]:
     out = []
     for path in (state_dir / "journal").glob("*.jsonl"):
-        for rec in events_of(path):
+        for rec in read_records(path):
             rec.setdefault("cluster", path.stem)
             out.append(rec)
     return out
@@ -334,22 +326,18 @@ def _engine_run(args, work, server, r, workers, config, inventory) -> int:  # ty
 
 # full stack ----------------------------------------------------------------------------------
 def merged(labs: dict[str, LabProcess], out: Path, poll: float) -> Path:
-    out.mkdir(parents=True, exist_ok=True)
-    hosts: dict[str, Any] = {}
-    groups: dict[str, Any] = {}
-    defaults: dict[str, Any] = {}
-    for region, lab in labs.items():
-        inv = lab.inventory_dir
-        defaults = yaml.safe_load((inv / "defaults.yaml").read_text())
-        groups.update(yaml.safe_load((inv / "groups.yaml").read_text()))
-        for name, host in yaml.safe_load((inv / "hosts.yaml").read_text()).items():
-            host["data"].update(region=region, known_hosts=str(lab.known_hosts))
-            hosts[f"{region}-{name}"] = host
+    """The e2e rig's inventory over both labs, polled every `poll` s."""
+    inventory = merged_inventory(labs, out.parent)
+    defaults = yaml.safe_load((inventory / "defaults.yaml").read_text())
     defaults["data"]["timing"]["poll_interval"] = poll
-    (out / "hosts.yaml").write_text(yaml.safe_dump(hosts))
-    (out / "groups.yaml").write_text(yaml.safe_dump(groups))
-    (out / "defaults.yaml").write_text(yaml.safe_dump(defaults))
-    return out
+    (inventory / "defaults.yaml").write_text(yaml.safe_dump(defaults))
+    return inventory
+
+
+def region_lab(work: Path, region: str, count: int, speed: float) -> LabProcess:
+    """One region's lab; its clusters are named after the region (east-0000, ...)."""
+    clusters = [{"name": f"{region}-{i:04d}"} for i in range(count)]
+    return LabProcess({"speed": speed, "clusters": clusters}, work / f"lab-{region}", speed=speed)
 
 
 @dataclass
@@ -428,15 +416,12 @@ def _stack_once(args: argparse.Namespace, eng: str, speed: float, kill: bool) ->
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         half = args.clusters // 2
-        labs = {
-            reg: LabProcess(None, work / f"lab-{reg}", clusters=half, speed=speed)
-            for reg in REGIONS
-        }
+        labs = {reg: region_lab(work, reg, half, speed) for reg in REGIONS}
         server = RedisServer(work / "redis")
         server.start()
         workers: list[subprocess.Popen[str]] = []
         try:
-            inventory = merged(labs, work / "inventory", args.poll)
+            inventory = merged(labs, work / "ops" / "inventory", args.poll)
             config = private_config(work / "ops")
             if eng == "celery":
                 threads = math.ceil(args.clusters / 4)
@@ -491,8 +476,7 @@ def _stack_run(args, eng, kill, work, labs, server, workers, config, inventory) 
         _, status, usage = os.wait4(proc.pid, 0)
         out.wall = time.time() - begun
         watcher.join(timeout=5)
-    if eng != "celery":
-        coord.cpu = usage.ru_utime + usage.ru_stime  # the forked worker processes included
+    coord.cpu = usage.ru_utime + usage.ru_stime  # local: its forked worker processes included
     out.code = os.waitstatus_to_exitcode(status)
     out.outcomes = outcomes_of(report) if report.exists() else Counter()
     out.lost = (
@@ -508,10 +492,10 @@ def _stack_run(args, eng, kill, work, labs, server, workers, config, inventory) 
             done[e["cluster"]] = float(e["ts"])
     out.icu_times = {c: done[c] - sent[c] for c in done if c in sent}
     audit = Counter()
-    for region, lab in labs.items():
+    for lab in labs.values():
         for rec in lab.audit():
             if rec["rpc"] in DESTRUCTIVE:
-                audit[(region, rec["cluster"], rec["rpc"])] += 1
+                audit[(rec["cluster"], rec["rpc"])] += 1
     out.duplicates = sum(v - 1 for v in audit.values() if v > 1)
     if kill and out.killed:
         out.reattach = _reattach_times(evs, out)
@@ -521,10 +505,11 @@ def _stack_run(args, eng, kill, work, labs, server, workers, config, inventory) 
 def _watch(args, eng, kill, r, workers, out: StackRun) -> None:  # type: ignore[no-untyped-def]
     """Sample the in-flight set; with kill, SIGKILL one worker once the fleet is at its peak."""
     killed_at = None
+    keys: list[str] = []
     end = time.time() + 3 * 3600
     while time.time() < end and out.wall == 0.0:
         if eng == "celery":
-            keys = r.keys("rb:run:*:inflight")
+            keys = keys or r.keys("rb:run:*:inflight")  # KEYS once: it walks the keyspace
             n = max((r.zcard(k) for k in keys), default=0)
             out.peak_in_flight = max(out.peak_in_flight, n)
             if kill and killed_at is None and n >= args.max_in_flight:

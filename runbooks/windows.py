@@ -14,7 +14,6 @@ Inventory may also give the weekly form as a mapping:
 
 from __future__ import annotations
 
-import json
 import statistics
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta, timezone
@@ -23,6 +22,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tasks.errors import BadInput
+from tasks.journal import read_records
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -134,13 +134,7 @@ def icu_history(state_dir: Path) -> dict[str, list[float]]:
     if not journal.is_dir():
         return out
     for path in journal.glob("*.jsonl"):
-        records = []
-        for line in path.read_text().splitlines():
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-        for model, seconds, _ in icu_durations(records):
+        for model, seconds, _ in icu_durations(read_records(path)):
             out.setdefault(model, []).append(seconds)
     return out
 

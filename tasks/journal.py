@@ -42,17 +42,7 @@ class LocalJournal:
         return under(self.dir, cluster, ".jsonl")
 
     def history(self, cluster: str) -> list[dict[str, Any]]:
-        path = self.path(cluster)
-        if not path.is_file():
-            return []
-        records = []
-        with path.open() as fh:
-            for line in fh:
-                try:
-                    records.append(json.loads(line))
-                except json.JSONDecodeError:
-                    continue  # a line torn by a crash
-        return records
+        return read_records(self.path(cluster))
 
     def write(self, event: Event) -> None:
         line = redact(json.dumps(event.to_json(), default=str)) + "\n"
@@ -86,3 +76,18 @@ class LocalJournal:
                 with lock:
                     fh.close()
             self._files.clear()
+
+
+def read_records(path: Path) -> list[dict[str, Any]]:
+    """The records of one JSONL journal (or --events) file; a line torn by a crash is
+    skipped, a missing file has none."""
+    if not path.is_file():
+        return []
+    records = []
+    with path.open() as fh:
+        for line in fh:
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return records

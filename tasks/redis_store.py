@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import random
 import socket
 import threading
 import time
@@ -387,7 +388,10 @@ class RedisGate:
                 raise NotStarted(str(why))
             if code in (1, 3):
                 break
-            time.sleep(0.2)
+            # Asked again about once a second, at random: at 5 Hz the clusters waiting for a
+            # slot (up to the whole fleet) cost more CPU than the clusters working, in the
+            # workers and in Redis (measured: 400 clusters, 200 in flight, CPU 1.31 x local)
+            time.sleep(random.uniform(0.5, 1.5))
         if code == 3:  # this cluster holds its slot already (a re-attach): not ours to free
             yield
             return

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from simulator.testing import LabProcess, private_config, start_lab, wait_until
+from tasks.journal import read_records
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEED = 600.0
@@ -115,16 +116,7 @@ class Runbooks:
                 kill_group(proc)
 
     def journal(self, cluster: str) -> list[dict[str, Any]]:
-        path = self.workdir / "state" / "journal" / f"{cluster}.jsonl"
-        if not path.exists():
-            return []
-        out = []
-        for line in path.read_text().splitlines():
-            try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-        return out
+        return read_records(self.workdir / "state" / "journal" / f"{cluster}.jsonl")
 
 
 @pytest.fixture
