@@ -16,6 +16,7 @@ retries, no time limits, no ETA.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -30,9 +31,11 @@ from runbooks.report import now_iso
 from tasks.events import Event, EventKind
 from tasks.redis_store import RedisStore, event_from, key, outcome_from
 from tasks.runctx import Outcome
+from tasks.values import NODES
 
 if TYPE_CHECKING:
     from celery import Celery
+    from nornir.core.inventory import Host
 
     from runbooks.fleet import Fleet
     from runbooks.runner import Runner
@@ -54,6 +57,20 @@ def queue(region: str) -> str:
 
 def region_of(fleet: Fleet, name: str) -> str:
     return str(fleet.nr.inventory.hosts[name].get("region") or "default")
+
+
+def fingerprint(host: Host) -> str:
+    """What a worker's inventory must say of a cluster as the operator's did: the nodes it
+    reaches, model, target release, package and region (credentials may differ)."""
+    nodes = {}
+    for node in NODES:
+        opts = host.connection_options.get(node)
+        optional = ((opts.extras or {}).get("optional_args") or {}) if opts else {}
+        port = (opts.port if opts else None) or optional.get("port") or 830
+        nodes[node] = [opts.hostname if opts else None, str(port)]
+    facts = {k: host.get(k) for k in ("model", "target_release", "package", "region")}
+    text = json.dumps({"nodes": nodes, **facts}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def make_app(broker: str, *, unsafe_acks_late: float | None = None) -> Celery:
@@ -123,6 +140,12 @@ def prepare_run(
     fields: dict[Any, Any] = {"spec": json.dumps({**spec, "regions": regions}), "job": spec["job"]}
     fields.update(created=time.time(), max_in_flight=limits[0], max_failures=limits[1])
     store.r.hset(key("run", run_id), mapping=fields)
+    hosts = fleet.nr.inventory.hosts
+    prints = {name: fingerprint(hosts[name]) for name in regions}
+    names = sorted(prints)
+    for i in range(0, len(names), 1000):  # what each worker checks its inventory against
+        chunk: dict[Any, Any] = {n: prints[n] for n in names[i : i + 1000]}
+        store.r.hset(key("run", run_id, "inventory"), mapping=chunk)
     sys.stderr.write(f"run {run_id}: {len(regions)} clusters on the celery engine\n")
     return Coordinator(store, make_app(broker), run_id, regions, view)
 

@@ -184,6 +184,7 @@ def _run_one(
     args.processes = None
     with _PREPARING:  # one cluster thread at a time loads (and caches) the fleet
         fleet, job = _prepare(args, cluster, conf.region)
+    _same_inventory(conf.store, run_id, fleet, cluster)
     if args.job == "status":
         work_status(conf.store, fleet, run_id, cluster, sink)
         return
@@ -220,6 +221,19 @@ def _prepare(args: argparse.Namespace, cluster: str, region: str) -> tuple[Any, 
     if found != region:
         raise BadInput(f"{cluster} is in region {found}, not {region}: not worked here")
     return fleet, JOBS[args.job].prepare(args, fleet)
+
+
+def _same_inventory(store: RedisStore, run_id: str, fleet: fleet_mod.Fleet, cluster: str) -> None:
+    """Refuse a cluster this worker's inventory describes otherwise than the operator's did
+    (another target, package, model, region or node address): the operator's checks were
+    made on what the operator's inventory says."""
+    expected: Any = store.r.hget(key("run", run_id, "inventory"), cluster)
+    found = celery_engine.fingerprint(fleet.nr.inventory.hosts[cluster])
+    if expected is not None and expected != found:
+        raise BadInput(
+            f"{cluster}: this worker's inventory differs from the operator's (node addresses, "
+            "model, target_release, package or region): not worked here"
+        )
 
 
 def own_host(host: Host) -> Host:

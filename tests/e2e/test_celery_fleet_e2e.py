@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from typing import Any
 
 import yaml
 
@@ -143,24 +144,48 @@ def test_worker_processes_register_and_stop_on_sigterm(rig: CeleryRig) -> None:
     assert rig.r.zcard(live) == 0
 
 
-def test_a_worker_whose_inventory_puts_the_cluster_elsewhere_refuses_it(rig: CeleryRig) -> None:
-    # GIVEN the operator's inventory says east, the east worker's own inventory says west
-    lab = rig.lab("east", 1)
+def worker_with_own_inventory(rig: CeleryRig, **data: Any) -> None:
+    """An east worker whose inventory gives east-00 these data values (the operator's not)."""
     assert rig.inventory is not None
     theirs = rig.workdir / "worker-inventory"
     theirs.mkdir()
     for name in ("groups.yaml", "defaults.yaml"):
         (theirs / name).write_text((rig.inventory / name).read_text())
     hosts = yaml.safe_load((rig.inventory / "hosts.yaml").read_text())
-    hosts["east-00"]["data"]["region"] = "west"
+    hosts["east-00"]["data"].update(data)
     (theirs / "hosts.yaml").write_text(yaml.safe_dump(hosts))
     ours, rig.inventory = rig.inventory, theirs
     rig.worker("east")
     rig.inventory = ours
+
+
+def test_a_worker_whose_inventory_puts_the_cluster_elsewhere_refuses_it(rig: CeleryRig) -> None:
+    # GIVEN the operator's inventory says east, the east worker's own inventory says west
+    lab = rig.lab("east", 1)
+    worker_with_own_inventory(rig, region="west")
     # WHEN the fleet is upgraded: THEN the cluster is reported refused, nothing reached it
     proc, report = rig.upgrade()
     result = rig.finish(proc, report, timeout=60)
     c = result["report"]["clusters"]["east-00"]
     assert result["code"] == 1 and c["outcome"] == "failed", c
     assert "not worked here" in c["detail"]
+    assert lab.audit() == []
+
+
+def test_a_worker_whose_inventory_gives_another_target_refuses_the_cluster(
+    rig: CeleryRig,
+) -> None:
+    # GIVEN the east worker's inventory gives east-00 another target release and package
+    lab = rig.lab("east", 1)
+    other = "24.2R1.17"
+    worker_with_own_inventory(
+        rig, target_release=other, package=f"/var/tmp/junos-srxsme-{other}.tgz"
+    )
+    # WHEN the operator (whose inventory says 24.2R2-S1.3) upgrades it on the celery engine
+    proc, report = rig.upgrade()
+    result = rig.finish(proc, report, timeout=60)
+    # THEN the worker refused it before any RPC: the operator's checks were of another plan
+    c = result["report"]["clusters"]["east-00"]
+    assert result["code"] == 1 and c["outcome"] == "failed", c
+    assert "inventory differs from the operator's" in c["detail"], c
     assert lab.audit() == []
