@@ -159,6 +159,16 @@ def start_workers(
     return procs
 
 
+def start_coordinator(cmd: list[str], work: Path, coord: Component) -> subprocess.Popen[str]:
+    """The operator's process, its stderr (progress, warnings) to work/coordinator.err."""
+    err = (work / "coordinator.err").open("w")
+    proc = subprocess.Popen(
+        cmd, cwd=work, stdout=subprocess.DEVNULL, stderr=err, text=True, env=env()
+    )
+    coord.pids.append(proc.pid)
+    return proc
+
+
 def stop(procs: list[subprocess.Popen[str]]) -> None:
     for p in procs:
         if p.poll() is None:
@@ -274,15 +284,7 @@ def _engine_run(args, work, server, r, workers, config, inventory) -> int:  # ty
     commands0, aof0 = redis_info(r)
     begun = time.time()
     with Meter([wk, red, coord]):
-        proc = subprocess.Popen(
-            cmd,
-            cwd=work,
-            stdout=subprocess.DEVNULL,
-            stderr=(work / "coordinator.err").open("w"),
-            text=True,
-            env=env(),
-        )
-        coord.pids.append(proc.pid)
+        proc = start_coordinator(cmd, work, coord)
         _, status, usage = os.wait4(proc.pid, 0)
     wall = time.time() - begun
     coord.cpu = usage.ru_utime + usage.ru_stime
@@ -463,15 +465,7 @@ def _stack_run(args, eng, kill, work, labs, server, workers, config, inventory) 
     r = redis.Redis(unix_socket_path=str(server.socket), decode_responses=True)
     begun = time.time()
     with Meter(out.parts):
-        proc = subprocess.Popen(
-            cmd,
-            cwd=work,
-            stdout=subprocess.DEVNULL,
-            stderr=(work / "coordinator.err").open("w"),
-            text=True,
-            env=env(),
-        )
-        coord.pids.append(proc.pid)
+        proc = start_coordinator(cmd, work, coord)
         watcher = threading.Thread(
             target=_watch, args=(args, eng, kill, r, workers, out), daemon=True
         )
