@@ -163,7 +163,12 @@ def test_abort_survives_session_drops_and_slow_landing(make_lab, runbooks_for, f
     result = runbooks_for(lab).run("abort", "--cluster", "c1")
     c = result.cluster("c1")
     assert c["outcome"] == "ok", c
-    assert len([r for r in lab.audit() if r["rpc"] == ABORT]) == 1  # never resent
+    aborts = [r for r in lab.audit() if r["rpc"] == ABORT]
+    assert [r["node"] for r in aborts if r["node"] == "node0"] == ["node0"]  # never resent
+    # on a loaded machine the ICU may have passed the secondary's reboot before the abort
+    # landed: then the recovery's own abort, rollback, reboot on the secondary, in order
+    later = [r["rpc"] for r in destructive(lab.audit()) if r["node"] == "node1"]
+    assert later in ([], [ABORT, ROLLBACK, REBOOT]), later
 
 
 def test_recover_resumes_at_the_reboot(make_lab, runbooks_for) -> None:  # type: ignore[no-untyped-def]

@@ -176,6 +176,7 @@ def test_sigterm_at_the_first_instant_still_ends_with_a_report(make_lab, runbook
     # GIVEN four clusters and a run shared among two worker processes
     lab = make_lab(count=4)
     ops = runbooks_for(lab)
+    started: set[str] = set()
     for delay in (0.0, 0.3, 1.0):
         proc, report = ops.start("upgrade", "--yes", "--processes", "2", "--workers", "4")
         # WHEN SIGTERM comes as soon as the process can catch it (still importing), or a
@@ -192,7 +193,10 @@ def test_sigterm_at_the_first_instant_still_ends_with_a_report(make_lab, runbook
         for c in result.report["clusters"].values():
             assert c["outcome"] in ("not-started", "ok", "skipped", "failed"), c
         assert "Traceback" not in result.stderr
-    # AND the journals say what happened to each cluster
-    for i in range(1, 5):
-        events = [r.get("event") for r in ops.journal(f"br-{i:04d}")]
-        assert "cluster-finished" in events
+        reported = result.report["clusters"].items()
+        started |= {n for n, c in reported if c["outcome"] != "not-started"}
+    # AND the journal of each cluster a run started says how it ended (one never started, as
+    # on a loaded machine where even the 1 s SIGTERM comes first, has no journal to say it)
+    for name in sorted(started):
+        events = [r.get("event") for r in ops.journal(name)]
+        assert "cluster-finished" in events, (name, events)
