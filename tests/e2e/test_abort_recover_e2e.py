@@ -54,7 +54,8 @@ def test_abort_at_every_phase(make_lab, runbooks_for, phase, outcome, final) -> 
 
 def test_abort_of_an_invisible_icu_needs_even_if_idle(make_lab, runbooks_for) -> None:  # type: ignore[no-untyped-def]
     # GIVEN an ICU somebody started seconds ago, still validating: the device shows nothing
-    lab = make_lab([{"name": "c1", "state": "icu-in-progress", "icu_phase": "validate"}], speed=300)
+    # (a slow lab: at speed 300 a loaded machine let the validation end before the look)
+    lab = make_lab([{"name": "c1", "state": "icu-in-progress", "icu_phase": "validate"}], speed=30)
     # WHEN abort runs without --even-if-idle
     result = runbooks_for(lab).run("abort", "--cluster", "c1")
     # THEN nothing is sent, and the report says why and what to do
