@@ -30,8 +30,9 @@ def releases(lab, cluster: str) -> dict[str, str]:  # type: ignore[no-untyped-de
     ],
 )
 def test_abort_at_every_phase(make_lab, runbooks_for, phase, outcome, final) -> None:  # type: ignore[no-untyped-def]
-    # GIVEN an ICU somebody started, now in `phase`
-    lab = make_lab([{"name": "c1", "state": "icu-in-progress", "icu_phase": phase}], speed=150)  # 300 let a loaded machine miss the phase
+    # GIVEN an ICU somebody started, now in `phase` (speed 150: at 300 a loaded machine
+    # let the phase end before the abort was sent)
+    lab = make_lab([{"name": "c1", "state": "icu-in-progress", "icu_phase": phase}], speed=150)
     ops = runbooks_for(lab)
     # WHEN abort runs (an ICU before its first install is done shows nothing: --even-if-idle)
     invisible = phase in ("validate", "push", "install-secondary")
