@@ -169,6 +169,19 @@ def start_coordinator(cmd: list[str], work: Path, coord: Component) -> subproces
     return proc
 
 
+def profile(where: Path | None, eng: str, pids: list[int]) -> list[subprocess.Popen[str]]:
+    """py-spy recording each of `pids` (and its children) until it exits or is stopped."""
+    if where is None:
+        return []
+    where.mkdir(parents=True, exist_ok=True)
+    spies = []
+    for pid in pids:
+        cmd = ["py-spy", "record", "--pid", str(pid), "--subprocesses", "--nonblocking", "--gil"]
+        cmd += ["--rate", "5", "--format", "raw", "--output", str(where / f"{eng}-{pid}.txt")]
+        spies.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    return spies
+
+
 def stop(procs: list[subprocess.Popen[str]]) -> None:
     for p in procs:
         if p.poll() is None:
@@ -466,6 +479,7 @@ def _stack_run(args, eng, kill, work, labs, server, workers, config, inventory) 
     begun = time.time()
     with Meter(out.parts):
         proc = start_coordinator(cmd, work, coord)
+        spies = profile(args.profile, eng, [proc.pid, *(p.pid for p in workers)])
         watcher = threading.Thread(
             target=_watch, args=(args, eng, kill, r, workers, out), daemon=True
         )
@@ -473,6 +487,10 @@ def _stack_run(args, eng, kill, work, labs, server, workers, config, inventory) 
         _, status, usage = os.wait4(proc.pid, 0)
         out.wall = time.time() - begun
         watcher.join(timeout=5)
+    for spy in spies:  # py-spy writes its file on SIGINT
+        spy.send_signal(signal.SIGINT)
+    for spy in spies:
+        spy.wait(timeout=120)
     coord.cpu = usage.ru_utime + usage.ru_stime  # local: its forked worker processes included
     out.code = os.waitstatus_to_exitcode(status)
     out.outcomes = outcomes_of(report) if report.exists() else Counter()
@@ -549,6 +567,10 @@ def main() -> int:
     s.add_argument("--engines", default="celery,local", help="celery, local, celery-kill")
     s.add_argument("--kill-after", type=float, default=10.0, help="s at peak before the kill")
     s.add_argument("--threads", type=int, help="threads per worker process (default N/2)")
+    s.add_argument(
+        "--profile", type=Path, metavar="DIR", help="py-spy (on PATH) samples the runbook's "
+        "processes into DIR/<engine>-<pid>.txt (collapsed stacks, idle threads left out)",
+    )
     args = ap.parse_args()
     return engine(args) if args.mode == "engine" else stack(args)
 

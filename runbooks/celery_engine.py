@@ -85,6 +85,9 @@ def make_app(broker: str, *, unsafe_acks_late: float | None = None) -> Celery:
         transport.update(unacked_restore_interval=1, unacked_restore_throttle=1)
     app.conf.update(
         task_acks_late=bool(unsafe_acks_late),
+        # a worker takes a job only when one of its threads is free: a job is never reserved
+        # behind busy threads, where a SIGKILL would leave it for the visibility timeout
+        worker_disable_prefetch=True,
         task_reject_on_worker_lost=False,
         worker_prefetch_multiplier=1,
         task_ignore_result=True,
@@ -178,6 +181,7 @@ class Coordinator:
         self.ended_now: list[str] = []  # clusters whose outcome arrived since follow() looked
         self.outage_until = 0.0
         self.attempts: dict[str, int] = {}
+        self.unclaimed: dict[str, float] = {}  # cluster -> since when its job seems lost
         self.run_key = key("run", run_id)
         self._signals = 0
         self.stop_now: Callable[[], None] | None = None
@@ -305,6 +309,25 @@ class Coordinator:
                 continue  # its lease has not lapsed yet
             self.store.r.hdel(key("run", self.run_id, "claimed"), cluster)
             self._again(cluster, f"worker {worker} lost")
+        self._check_undelivered(waiting - set(claimed) - set(done) - set(ended))
+
+    def _check_undelivered(self, unclaimed: set[str]) -> None:
+        """A job taken off its queue but never claimed (its worker died in that instant, or
+        its claim found no store for ENDED_RETRY): with the region's queue empty for STALE
+        seconds and still no claim, nothing will work it; it is enqueued again. A copy that
+        does turn up later finds the cluster leased or done (one ICU all the same)."""
+        now, empty = time.monotonic(), {}
+        for cluster in sorted(unclaimed):
+            region = self.regions[cluster]
+            if region not in empty:
+                empty[region] = not self.store.r.llen(queue(region))
+            if not empty[region]:
+                self.unclaimed.pop(cluster, None)
+            elif now - self.unclaimed.setdefault(cluster, now) >= STALE:
+                del self.unclaimed[cluster]
+                self._again(cluster, "its job was taken off the queue but never started")
+        for cluster in set(self.unclaimed) - unclaimed:
+            del self.unclaimed[cluster]
 
     def _again(self, cluster: str, why: str) -> None:
         """Enqueue the cluster's job once more: the next worker re-attaches from the journal."""

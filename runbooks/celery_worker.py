@@ -67,6 +67,7 @@ class WorkerConfig:
     config: str | None
     inventory: str | None
     die_after_intent: bool = False  # tests only: SIGKILL between the ICU intent and the wire
+    die_before_claim: bool = False  # tests only: SIGKILL once a job is acked, before its claim
 
 
 _WORKER: WorkerConfig | None = None
@@ -77,6 +78,8 @@ def cluster_job(run_id: str, cluster: str, attempt: int = 0) -> None:
     conf = _WORKER
     assert conf is not None
     store = conf.store
+    if conf.die_before_claim:
+        os.kill(os.getpid(), signal.SIGKILL)
     raw = _claim(store, run_id, cluster)
     if raw is None:
         return
@@ -354,6 +357,8 @@ def worker_parser() -> argparse.ArgumentParser:
     p.add_argument("--unsafe-acks-late", type=float, metavar="SECONDS", help=argparse.SUPPRESS)
     # tests only: this process dies (SIGKILL) the moment an ICU intent is stored, before the ICU
     p.add_argument("--unsafe-die-after-intent", action="store_true", help=argparse.SUPPRESS)
+    # tests only: this process dies (SIGKILL) as its first job starts (acked, not claimed)
+    p.add_argument("--unsafe-die-before-claim", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("-v", "--verbose", action="count", default=0)
     return p
 
@@ -406,6 +411,7 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     _WORKER = WorkerConfig(store, args.region, args.config, args.inventory)
     _WORKER.die_after_intent = args.unsafe_die_after_intent
+    _WORKER.die_before_claim = args.unsafe_die_before_claim
     runner_mod.ENGINE = work_here
     app = celery_engine.make_app(args.broker, unsafe_acks_late=args.unsafe_acks_late)
     acks_late = bool(args.unsafe_acks_late)  # never, outside the tests that prove it safe

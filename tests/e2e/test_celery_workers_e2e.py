@@ -125,3 +125,29 @@ def test_a_worker_killed_between_intent_and_wire_is_replaced_and_no_icu_goes_twi
     assert icus(lab.audit()) == {}
     journal = [json.loads(f["r"]) for _, f in rig.r.xrange("rb:journal:east-00")]
     assert [r["event"] for r in journal].count("icu-sending") == 1
+
+
+def test_jobs_a_worker_took_off_the_queue_and_died_with_are_enqueued_again(
+    rig: CeleryRig,
+) -> None:
+    # GIVEN a worker that dies (SIGKILL) as its first job starts: acked, never claimed; its
+    # second thread's job, taken off the queue too, dies with it
+    lab = rig.lab("east", 3, speed=300.0)
+    first = rig.worker("east", 2, "--unsafe-die-before-claim")
+    proc, report = rig.upgrade()
+    wait_until(lambda: first.poll() is not None, 60, message="the first worker died")
+    assert rig.r.llen("runbooks.east") >= 1  # what it did not take waits on the queue
+    # WHEN a healthy worker comes and empties the queue
+    rig.worker("east", 2)
+    result = rig.finish(proc, report, timeout=240)
+    # THEN the coordinator saw the jobs nobody claimed and enqueued them again: every cluster
+    # upgraded, each with one ICU
+    assert result["code"] == 0, result["out"]
+    clusters = result["report"]["clusters"]
+    assert {n: c["outcome"] for n, c in clusters.items()} == {
+        "east-00": "ok",
+        "east-01": "ok",
+        "east-02": "ok",
+    }
+    assert icus(lab.audit()) == {"east-00": 1, "east-01": 1, "east-02": 1}
+    assert "taken off the queue but never started" in result["out"]
