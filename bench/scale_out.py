@@ -368,6 +368,7 @@ class StackRun:
     killed: str = ""
     reattach: list[float] = field(default_factory=list)
     peak_in_flight: int = 0
+    rpcs: Counter[str] = field(default_factory=Counter)  # RPC name -> count, every lab
 
 
 def stack(args: argparse.Namespace) -> int:
@@ -394,6 +395,7 @@ def stack(args: argparse.Namespace) -> int:
                 f"{x.lost} / {x.duplicates}",
             ),
             (f"{name}: peak in flight (sampled)", f"{x.peak_in_flight}"),
+            (f"{name}: RPCs per cluster (audit)", f"{sum(x.rpcs.values()) / args.clusters:.1f}"),
         ]
         for p in x.parts:
             rows.append(
@@ -509,11 +511,13 @@ def _stack_run(args, eng, kill, work, labs, server, workers, config, inventory) 
     audit = Counter()
     for lab in labs.values():
         for rec in lab.audit():
+            out.rpcs[rec["rpc"]] += 1
             if rec["rpc"] in DESTRUCTIVE:
                 audit[(rec["cluster"], rec["rpc"])] += 1
     out.duplicates = sum(v - 1 for v in audit.values() if v > 1)
     if kill and out.killed:
         out.reattach = _reattach_times(evs, out)
+    print(f"{eng} RPCs: {dict(out.rpcs.most_common())}", file=sys.stderr)
     return out
 
 
@@ -568,7 +572,10 @@ def main() -> int:
     s.add_argument("--kill-after", type=float, default=10.0, help="s at peak before the kill")
     s.add_argument("--threads", type=int, help="threads per worker process (default N/2)")
     s.add_argument(
-        "--profile", type=Path, metavar="DIR", help="py-spy (on PATH) samples the runbook's "
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="py-spy (on PATH) samples the runbook's "
         "processes into DIR/<engine>-<pid>.txt (collapsed stacks, idle threads left out)",
     )
     args = ap.parse_args()

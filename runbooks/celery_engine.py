@@ -104,6 +104,7 @@ def make_app(broker: str, *, unsafe_acks_late: float | None = None) -> Celery:
         worker_cancel_long_running_tasks_on_connection_loss=False,
         worker_hijack_root_logger=False,
         worker_send_task_events=False,
+        worker_enable_remote_control=False,  # no pidbox queue: no key outside the ACL
     )
     return app
 
@@ -300,10 +301,13 @@ class Coordinator:
             self.store.r.hdel(key("run", self.run_id, "ended"), cluster)
             self.store.r.hdel(key("run", self.run_id, "claimed"), cluster)
             self._again(cluster, f"the job on {ended[cluster]} ended with no outcome stored")
+        live: dict[str, list[str]] = {}  # region -> its live workers, read once per check
         for cluster in sorted(waiting & set(claimed) - set(done) - set(ended)):
             worker = claimed[cluster]
             region = self.regions[cluster]
-            if worker in live_workers(self.store, region):
+            if region not in live:
+                live[region] = live_workers(self.store, region)
+            if worker in live[region]:
                 continue
             if self.store.r.exists(key("lease", cluster)):
                 continue  # its lease has not lapsed yet

@@ -114,7 +114,7 @@ if published == '1' and ARGV[5] ~= '' and redis.call('GET', KEYS[4]) ~= ARGV[5] 
 end
 if published == '1' then
   redis.call('HSETNX', KEYS[2], ARGV[1], ARGV[2])
-  redis.call('ZREM', KEYS[3], ARGV[1])
+  if redis.call('ZREM', KEYS[3], ARGV[1]) == 1 then redis.call('PUBLISH', ARGV[6], ARGV[1]) end
 end
 return redis.call('XADD', KEYS[1], '*', 'k', 'finished', 'c', ARGV[1], 'o', ARGV[2],
   'p', published, 'e', ARGV[4])
@@ -167,6 +167,7 @@ class RedisStore:
         names = ("acquire", "renew", "release", "append", "admit", "record", "finished")
         sources = (_ACQUIRE, _RENEW, _RELEASE, _APPEND, _ADMIT, _RECORD, _FINISHED)
         self.scripts = {n: self.r.register_script(s) for n, s in zip(names, sources, strict=True)}
+        self.waker = SlotWaker(self.url)
 
     def run_script(
         self, name: str, keys: list[str], args: list[Any], client: redis.Redis | None = None
@@ -327,6 +328,58 @@ class RedisJournal:
         return None
 
 
+SLOT_RECHECK = (4.0, 6.0)  # seconds a cluster waiting for a slot waits unwoken, at random
+
+
+def freed_channel(run_id: str) -> str:
+    """Where a freed in-flight slot of the run is announced (PUBLISH, the cluster's name)."""
+    return key("run", run_id, "freed")
+
+
+class SlotWaker:
+    """Wakes the clusters of this process waiting for an in-flight slot of a run when one
+    is freed anywhere (a message on `freed_channel`): one subscriber thread per process, a
+    generation per run, so a slot freed between a waiter's full answer and its wait still
+    wakes it. A lost message (an outage, a reconnect) costs a waiter at most SLOT_RECHECK."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.lock = threading.Lock()
+        self.gens: dict[str, int] = {}
+        self.conds: dict[str, threading.Condition] = {}
+        self.thread: threading.Thread | None = None
+
+    def seen(self, run_id: str) -> int:
+        with self.lock:
+            if self.thread is None:
+                self.thread = threading.Thread(target=self._listen, name="slot-waker", daemon=True)
+                self.thread.start()
+            return self.gens.get(run_id, 0)
+
+    def wait(self, run_id: str, seen: int, timeout: float) -> None:
+        with self.lock:
+            cond = self.conds.setdefault(run_id, threading.Condition(self.lock))
+            cond.wait_for(lambda: self.gens.get(run_id, 0) != seen, timeout)
+
+    def _listen(self) -> None:
+        head, tail = len(key("run", "")), len(":freed")
+        while True:
+            try:
+                client = redis.Redis.from_url(self.url, decode_responses=True)
+                pubsub = client.pubsub(ignore_subscribe_messages=True)
+                pubsub.psubscribe(freed_channel("*"))
+                for message in pubsub.listen():
+                    if message.get("type") != "pmessage":
+                        continue
+                    run_id = str(message["channel"])[head:-tail]
+                    with self.lock:
+                        self.gens[run_id] = self.gens.get(run_id, 0) + 1
+                        if run_id in self.conds:
+                            self.conds[run_id].notify()  # one waiter: one slot
+            except redis.RedisError:
+                time.sleep(1.0)  # an outage: the waiters look on their own meanwhile
+
+
 class RedisGate:
     """FleetGate of one cluster job: the run's policy lives in `run:{r}` for every worker."""
 
@@ -381,6 +434,7 @@ class RedisGate:
     def slot(self) -> Iterator[None]:
         inflight = key("run", self.run_id, "inflight")
         while True:
+            seen = self.store.waker.seen(self.run_id)
             code, why = self.store.run_script(
                 "admit", [inflight, self.run_key], [self.cluster, time.time()]
             )
@@ -388,10 +442,10 @@ class RedisGate:
                 raise NotStarted(str(why))
             if code in (1, 3):
                 break
-            # Asked again about once a second, at random: at 5 Hz the clusters waiting for a
-            # slot (up to the whole fleet) cost more CPU than the clusters working, in the
-            # workers and in Redis (measured: 400 clusters, 200 in flight, CPU 1.31 x local)
-            time.sleep(random.uniform(0.5, 1.5))
+            # Woken when a slot of the run is freed (SlotWaker), else asked again after a few
+            # seconds: polling at 5 Hz, then at 1 Hz, the clusters waiting for a slot cost
+            # more CPU than the clusters working, in the workers and in Redis
+            self.store.waker.wait(self.run_id, seen, random.uniform(*SLOT_RECHECK))
         if code == 3:  # this cluster holds its slot already (a re-attach): not ours to free
             yield
             return
@@ -399,7 +453,10 @@ class RedisGate:
             yield
         finally:
             try:
-                self.store.r.zrem(inflight, self.cluster)
+                pipe = self.store.r.pipeline(transaction=False)
+                pipe.zrem(inflight, self.cluster)
+                pipe.publish(freed_channel(self.run_id), self.cluster)
+                pipe.execute()
             except redis.RedisError:
                 log.warning(
                     "in-flight slot of %s not freed: the coordinator frees it", self.cluster
@@ -459,6 +516,7 @@ class StreamSink:
         line = redact(json.dumps(event.to_json(), default=str))
         fence = self.store.last_fence.get(cluster, "") if self.fenced else ""
         args = [cluster, outcome_json(outcome), "1" if published else "0", line, fence]
+        args.append(freed_channel(self.run_id))
         self._retry(lambda: self.store.run_script("finished", keys, args))
 
     def _retry(self, send: Any) -> None:

@@ -11,25 +11,44 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
 
+ADMIN = ("admin", "admin-secret")  # the tests' own user on a server with an ACL
+
 
 class RedisServer:
-    def __init__(self, workdir: Path) -> None:
+    """`acl`: the ACL file's user lines, `user default off` among them; the first user's
+    name and password (`user NAME on >PASSWORD ...`) go into `url` and `broker`, and the
+    tests' own client logs in as ADMIN (added to the file)."""
+
+    def __init__(self, workdir: Path, acl: list[str] | None = None) -> None:
         self.dir = workdir
         self.dir.mkdir(parents=True, exist_ok=True)
         self.socket = self.dir / "r.sock"
         self.proc: subprocess.Popen[bytes] | None = None
+        self.acl = acl
+        self.login = ""
+        if acl:
+            words = acl[0].split()
+            secret = next(w[1:] for w in words if w.startswith(">"))
+            self.login = f"{words[1]}:{secret}@"
 
     @property
     def url(self) -> str:
-        return f"unix://{self.socket}"
+        return f"unix://{self.login}{self.socket}"
 
     @property
     def broker(self) -> str:
-        return f"redis+socket://{self.socket}"
+        return f"redis+socket://{self.login}{self.socket}"
+
+    def client(self, **options: Any) -> redis.Redis:  # type: ignore[type-arg]
+        """A client of the server, as ADMIN when it has an ACL."""
+        if self.acl:
+            options.update(username=ADMIN[0], password=ADMIN[1])
+        return redis.Redis(unix_socket_path=str(self.socket), **options)
 
     def start(self) -> None:
         exe = shutil.which("redis-server")
@@ -38,9 +57,13 @@ class RedisServer:
         cmd = [exe, "--port", "0", "--unixsocket", str(self.socket), "--unixsocketperm", "700"]
         cmd += ["--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.dir)]
         cmd += ["--save", "", "--daemonize", "no", "--logfile", str(self.dir / "redis.log")]
+        if self.acl:
+            users = self.dir / "users.acl"
+            users.write_text("\n".join([*self.acl, f"user {ADMIN[0]} on >{ADMIN[1]} ~* &* +@all"]))
+            cmd += ["--aclfile", str(users)]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         end = time.monotonic() + 10
-        client = redis.Redis(unix_socket_path=str(self.socket))
+        client = self.client()
         while time.monotonic() < end:
             with contextlib.suppress(redis.RedisError):
                 if client.ping():

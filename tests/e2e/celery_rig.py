@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 import yaml
 
 from simulator.testing import LabProcess, private_config, wait_until
@@ -64,7 +63,7 @@ class CeleryRig:
         self.runs: list[subprocess.Popen[str]] = []
         self.config = private_config(workdir / "ops")
         self.inventory: Path | None = None
-        self.r = redis.Redis(unix_socket_path=str(server.socket), decode_responses=True)
+        self.r = server.client(decode_responses=True)
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("JUNOS_")}

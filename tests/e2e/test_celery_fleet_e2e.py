@@ -134,11 +134,8 @@ def test_worker_processes_register_and_stop_on_sigterm(rig: CeleryRig) -> None:
     proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=log, start_new_session=True)
     rig.workers.append(proc)  # type: ignore[arg-type]
     live = "rb:workers:east"
-    wait_until(lambda: rig.r.zcard(live) == 2, 30, message="two worker processes")
-    from runbooks.celery_engine import make_app
-
-    app = make_app(rig.server.broker)  # both consuming (a stop while Celery starts may hang)
-    wait_until(lambda: len(app.control.ping(timeout=0.5)) == 2, 30, message="both consuming")
+    # a worker heartbeats once it consumes (a stop while Celery starts may hang)
+    wait_until(lambda: rig.r.zcard(live) == 2, 30, message="two worker processes consuming")
     proc.send_signal(signal.SIGTERM)  # to the supervisor only: it passes it on
     assert proc.wait(timeout=30) == 0
     assert rig.r.zcard(live) == 0
