@@ -445,7 +445,8 @@ def _serve(args: argparse.Namespace) -> int:
     app = celery_engine.make_app(args.broker, unsafe_acks_late=args.unsafe_acks_late)
     acks_late = bool(args.unsafe_acks_late)  # never, outside the tests that prove it safe
     app.task(name=celery_engine.TASK, acks_late=acks_late, ignore_result=True)(cluster_job)
-    beat = threading.Thread(target=_heartbeat, args=(store, args.region), daemon=True)
+    stopped: list[bool] = []  # under _BEATING: no heartbeat once the registry entry is gone
+    beat = threading.Thread(target=_heartbeat, args=(store, args.region, stopped), daemon=True)
     # live (heartbeating) once it consumes: a coordinator never counts a worker still starting
     from celery.signals import worker_ready
 
@@ -472,15 +473,21 @@ def _serve(args: argparse.Namespace) -> int:
             ]
         )
     finally:
-        with contextlib.suppress(Exception):
+        with _BEATING, contextlib.suppress(Exception):
+            stopped.append(True)
             store.r.zrem(key("workers", args.region), name)
     return 0
 
 
-def _heartbeat(store: RedisStore, region: str) -> None:
+_BEATING = threading.Lock()
+
+
+def _heartbeat(store: RedisStore, region: str, stopped: list[bool]) -> None:
     """The worker registry the coordinator reads (a live region, a dead worker)."""
     while True:
-        with contextlib.suppress(Exception):
+        with _BEATING, contextlib.suppress(Exception):
+            if stopped:
+                return
             store.control.zadd(key("workers", region), {store.worker: time.time()})
         time.sleep(celery_engine.HEARTBEAT)
 
