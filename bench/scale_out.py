@@ -369,6 +369,7 @@ class StackRun:
     reattach: list[float] = field(default_factory=list)
     peak_in_flight: int = 0
     rpcs: Counter[str] = field(default_factory=Counter)  # RPC name -> count, every lab
+    commands: Counter[str] = field(default_factory=Counter)  # Redis command -> calls
 
 
 def stack(args: argparse.Namespace) -> int:
@@ -397,6 +398,14 @@ def stack(args: argparse.Namespace) -> int:
             (f"{name}: peak in flight (sampled)", f"{x.peak_in_flight}"),
             (f"{name}: RPCs per cluster (audit)", f"{sum(x.rpcs.values()) / args.clusters:.1f}"),
         ]
+        if x.commands:
+            top = ", ".join(f"{k} {v / args.clusters:.0f}" for k, v in x.commands.most_common(6))
+            rows.append(
+                (
+                    f"{name}: Redis commands per cluster (the bench's sampling included)",
+                    f"{sum(x.commands.values()) / args.clusters:.0f}: {top}",
+                )
+            )
         for p in x.parts:
             rows.append(
                 (
@@ -501,6 +510,9 @@ def _stack_run(args, eng, kill, work, labs, server, workers, config, inventory) 
         - sum(out.outcomes.values())
         + sum(v for k, v in out.outcomes.items() if k != "ok")
     )
+    if eng == "celery":  # every command of the run: the workers', the coordinator's, ours
+        stats: Any = r.info("commandstats")
+        out.commands = Counter({k[len("cmdstat_") :]: int(v["calls"]) for k, v in stats.items()})
     names = list(json.loads(report.read_text())["clusters"]) if report.exists() else []
     evs = journal_events(r, names) if eng == "celery" else local_journal(work / "ops" / "state")
     sent, done = first_ts(evs, "icu-sending"), {}

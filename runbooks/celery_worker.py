@@ -326,11 +326,15 @@ def _icu_times(store: RedisStore) -> dict[str, list[float]]:
 def _record_icu_time(store: RedisStore, run_id: str, cluster: str) -> None:
     """This run's ICU of the cluster, verified ok: its duration joins the model's history."""
     try:
-        ended = [d for d in icu_durations(RedisJournal(store).history(cluster)) if d[2] == run_id]
+        recent = RedisJournal(store).history(cluster, last=RECENT)  # not every run's, ever
+        ended = [d for d in icu_durations(recent) if d[2] == run_id]
         if ended:
             store.add_icu_time(ended[-1][0], ended[-1][1])
     except Exception as exc:  # redis.RedisError: one estimate less, nothing else
         log.warning("run %s %s: ICU duration not recorded: %s", run_id, cluster, exc)
+
+
+RECENT = 2000  # journal records read back for the ICU just verified (one run: ~100)
 
 
 class _DyingJournal(RedisJournal):

@@ -219,8 +219,22 @@ class RedisStore:
             time.sleep(self.lease_ttl / 3)
             with self._lock:
                 held = dict(self.fences)
-            for cluster, token in held.items():
-                self.renew(cluster, token)
+            self.renew_all(held)
+
+    def renew_all(self, held: dict[str, str]) -> None:
+        """Every lease of `held` (cluster -> token) renewed in one round trip, as renew()."""
+        pipe = self.control.pipeline(transaction=False)
+        for cluster, token in held.items():
+            fence = token.rsplit(" ", 1)[-1]
+            keys = [key("lease", cluster), key("fence", cluster)]
+            self.scripts["renew"](keys, [token, fence, int(self.lease_ttl * 1000)], client=pipe)
+        try:
+            answers = pipe.execute(raise_on_error=False)
+        except redis.RedisError:
+            return  # an outage: the next renewal re-takes them while the fences are ours
+        for (cluster, token), ok in zip(held.items(), answers, strict=True):
+            if not isinstance(ok, Exception) and not ok:
+                self._lost_lease(cluster, token)
 
     def renew(self, cluster: str, token: str) -> bool:
         """Keep the lease; False (and forgotten) once another worker has the cluster."""
@@ -235,12 +249,15 @@ class RedisStore:
         except RunbookError:
             return True  # an outage: the next renewal re-takes it while the fence is ours
         if not ok:
-            with self._lock:
-                if self.fences.get(cluster) == token:
-                    del self.fences[cluster]
-                    self.lost.add(cluster)
-            log.error("lease of %s lost (%s): this worker will write nothing more", cluster, token)
+            self._lost_lease(cluster, token)
         return bool(ok)
+
+    def _lost_lease(self, cluster: str, token: str) -> None:
+        with self._lock:
+            if self.fences.get(cluster) == token:
+                del self.fences[cluster]
+                self.lost.add(cluster)
+        log.error("lease of %s lost (%s): this worker will write nothing more", cluster, token)
 
 
 class RedisLocks:
@@ -284,9 +301,15 @@ class RedisJournal:
     def __init__(self, store: RedisStore) -> None:
         self.store = store
 
-    def history(self, cluster: str) -> list[dict[str, Any]]:
+    def history(self, cluster: str, last: int | None = None) -> list[dict[str, Any]]:
+        """The cluster's records, oldest first; with `last`, only the newest `last` of them."""
         try:
-            entries: Any = self.store.r.xrange(key("journal", cluster))
+            name = key("journal", cluster)
+            if last is None:
+                entries: Any = self.store.r.xrange(name)
+            else:
+                newest: Any = self.store.r.xrevrange(name, count=last)
+                entries = newest[::-1]
         except redis.RedisError as exc:
             raise StoreUnreachable(f"store unreachable: {type(exc).__name__}: {exc}") from None
         records = []
@@ -384,11 +407,23 @@ class RedisGate:
     """FleetGate of one cluster job: the run's policy lives in `run:{r}` for every worker."""
 
     CACHE = 0.3  # seconds a read of halt/interrupt is reused (plans poll them in loops)
+    # (store, run key) -> (when read, fields): shared by the jobs of a run in this process,
+    # so a hundred clusters polling cost one read per CACHE, not one each
+    _SEEN: dict[tuple[str, str], tuple[float, dict[str, str]]] = {}
+    _SEEN_LOCK = threading.Lock()
 
     def __init__(self, store: RedisStore, run_id: str, cluster: str) -> None:
         self.store, self.run_id, self.cluster = store, run_id, cluster
         self.run_key = key("run", run_id)
-        self._cache: tuple[float, dict[str, str]] = (0.0, {})
+
+    @property
+    def _cache(self) -> tuple[float, dict[str, str]]:
+        return self._SEEN.get((self.store.url, self.run_key), (0.0, {}))
+
+    @_cache.setter
+    def _cache(self, value: tuple[float, dict[str, str]]) -> None:
+        with self._SEEN_LOCK:
+            self._SEEN[(self.store.url, self.run_key)] = value
 
     def _fields(self) -> dict[str, str]:
         at, fields = self._cache

@@ -117,6 +117,21 @@ def test_records_and_fences_survive_a_sigkill_of_redis(redis_server: RedisServer
     assert b.r.get(key("intent", "br-1"))  # the open ICU is still open
 
 
+def test_leases_renewed_together_give_up_only_the_one_taken_over(
+    redis_server: RedisServer,
+) -> None:
+    a, b = store(redis_server, "wa", ttl=5.0), store(redis_server, "wb")
+    for cluster in ("br-1", "br-2"):
+        RedisLocks(a, "run-1").acquire(cluster)
+    a.r.delete(key("lease", "br-2"))  # br-2's lease lapsed and B took the cluster over
+    assert RedisLocks(b, "run-1").acquire("br-2") is None
+    a.r.pexpire(key("lease", "br-1"), 100)  # br-1's is about to lapse
+    a.renew_all(dict(a.fences))
+    assert 1000 < a.r.pttl(key("lease", "br-1")) <= 5000  # renewed for a whole TTL
+    assert set(a.fences) == {"br-1"} and a.lost == {"br-2"}
+    assert b.fences["br-2"].endswith("fence 2")
+
+
 def test_the_in_flight_set_is_keyed_by_cluster_and_bounded(redis_server: RedisServer) -> None:
     a = store(redis_server, "wa")
     a.r.hset(key("run", "run-1"), mapping={"max_in_flight": 2})
@@ -135,8 +150,9 @@ def test_the_in_flight_set_is_keyed_by_cluster_and_bounded(redis_server: RedisSe
         t.start()
         time.sleep(0.5)
         assert not entered.is_set()
+    # the freed slot wakes the waiter at once (its own look comes only after 4-6 s)
+    assert entered.wait(1.5)
     t.join(5)
-    assert entered.is_set()
     assert a.r.zcard(inflight) == 0
 
 
