@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from runbooks.report import now_iso
 from tasks.events import Event, EventKind
-from tasks.redis_store import RedisStore, event_from, key, outcome_from
+from tasks.redis_store import RedisStore, StreamSink, event_from, key, outcome_from
 from tasks.runctx import Outcome
 from tasks.values import NODES
 
@@ -344,6 +344,9 @@ class Coordinator:
         self._enqueue([cluster], attempt)
 
     def _lost(self, cluster: str, why: str) -> None:
+        """The cluster reported failed, and so recorded in the store (`done`, the stream): a
+        copy of its job that turns up later finds it done and does nothing, and `attach`
+        reads the same outcome."""
         detail = f"{why}; re-run with --resume to re-attach"
         outcome = Outcome("failed", "unknown", {}, detail)
         event = Event(
@@ -353,6 +356,9 @@ class Coordinator:
             cluster,
             EventKind.CLUSTER_FINISHED,
             {"outcome": "failed", "state": "unknown", "detail": detail},
+        )
+        StreamSink(self.store, self.run_id, fenced=False).finished(
+            cluster, outcome, event, published=True
         )
         self.view.finished(cluster, outcome, event, published=True)
         self.ended_now.append(cluster)

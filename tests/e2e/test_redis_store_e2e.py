@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -207,3 +208,32 @@ def test_the_outcome_of_a_superseded_fence_is_not_the_runs(redis_server: RedisSe
     entries = a.r.xrange(key("run", "run-1", "events"))
     assert [f["p"] for _, f in entries] == ["0", "1"]
     assert outcome_from(a.r.hget(key("run", "run-1", "done"), "br-1")).outcome == "ok"
+
+
+def test_a_cluster_the_coordinator_gives_up_on_is_done_in_the_store(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    from runbooks.celery_engine import MAX_ATTEMPTS, Coordinator
+    from runbooks.celery_worker import _claim
+    from runbooks.progress import Progress
+    from runbooks.report import Report
+    from runbooks.sinks import FleetView
+
+    def view() -> FleetView:
+        report = Report(job="upgrade", run_id="run-9")
+        return FleetView(report, Progress(job="upgrade", total=1), None, (None, tmp_path / "r"))
+
+    a = store(redis_server, "coordinator")
+    a.r.hset(key("run", "run-9"), "spec", "{}")
+    # GIVEN a cluster whose worker died for the last allowed time
+    coord = Coordinator(a, None, "run-9", {"br-1": "east"}, view())
+    coord.attempts["br-1"] = MAX_ATTEMPTS - 1
+    coord._again("br-1", "worker w1 lost")
+    # THEN it is reported failed, and the store says so: a late copy of its job does nothing
+    assert coord.view.outcomes["br-1"].outcome == "failed"
+    assert a.r.hexists(key("run", "run-9", "done"), "br-1")
+    assert _claim(a, "run-9", "br-1") is None
+    # and `attach` (another coordinator on the stream) reads the same outcome
+    again = Coordinator(a, None, "run-9", {"br-1": "east"}, view())
+    again.read()
+    assert "3 attempts" in again.view.outcomes["br-1"].detail
