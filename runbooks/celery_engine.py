@@ -321,17 +321,12 @@ class Coordinator:
         seconds and still no claim, nothing will work it; it is enqueued again. A copy that
         does turn up later finds the cluster leased or done (one ICU all the same)."""
         now, empty = time.monotonic(), {}
-        for cluster in sorted(unclaimed):
-            region = self.regions[cluster]
-            if region not in empty:
-                empty[region] = not self.store.r.llen(queue(region))
-            if not empty[region]:
-                self.unclaimed.pop(cluster, None)
-            elif now - self.unclaimed.setdefault(cluster, now) >= STALE:
-                del self.unclaimed[cluster]
-                self._again(cluster, "its job was taken off the queue but never started")
-        for cluster in set(self.unclaimed) - unclaimed:
-            del self.unclaimed[cluster]
+        for region in {self.regions[c] for c in unclaimed}:
+            empty[region] = not self.store.r.llen(queue(region))
+        since = {c: self.unclaimed.get(c, now) for c in unclaimed if empty[self.regions[c]]}
+        self.unclaimed = {c: at for c, at in since.items() if now - at < STALE}
+        for cluster in sorted(set(since) - set(self.unclaimed)):
+            self._again(cluster, "its job was taken off the queue but never started")
 
     def _again(self, cluster: str, why: str) -> None:
         """Enqueue the cluster's job once more: the next worker re-attaches from the journal."""

@@ -179,10 +179,8 @@ def _run_one(
     conf: WorkerConfig, spec: dict[str, Any], run_id: str, cluster: str, sink: _Tracking
 ) -> None:
     """The CLI's own parsing, validation and job preparation, for this one cluster."""
-    with _PREPARING:  # the parser is built once per process (6 % of a job's CPU, measured)
-        if not _PARSER:
-            _PARSER.append(build_parser())
-        args = _PARSER[0].parse_args(list(spec["argv"]))
+    with _PREPARING:
+        args = _parser().parse_args(list(spec["argv"]))
     if args.job != spec["job"] or args.job not in ENGINE_JOBS:
         raise BadInput(f"not a worker job: {args.job}")
     if conf.config:
@@ -207,6 +205,14 @@ def _run_one(
 
 _PREPARING = threading.Lock()
 _PARSER: list[argparse.ArgumentParser] = []
+
+
+def _parser() -> argparse.ArgumentParser:
+    """The CLI's parser, built once per process (6 % of a job's CPU, measured); under
+    _PREPARING."""
+    if not _PARSER:
+        _PARSER.append(build_parser())
+    return _PARSER[0]
 
 
 def _prepare(args: argparse.Namespace, cluster: str, region: str) -> tuple[Any, Any]:
@@ -423,10 +429,8 @@ def _warm_up(args: argparse.Namespace) -> None:
 
     get_network_driver("junos")
     with _PREPARING:
-        if not _PARSER:
-            _PARSER.append(build_parser())
-    if args.config and args.inventory:
-        with _PREPARING:
+        _parser()
+        if args.config and args.inventory:
             _loaded(argparse.Namespace(config=args.config, inventory=args.inventory))
 
 

@@ -221,8 +221,10 @@ class RedisStore:
                 held = dict(self.fences)
             self.renew_all(held)
 
-    def renew_all(self, held: dict[str, str]) -> None:
-        """Every lease of `held` (cluster -> token) renewed in one round trip, as renew()."""
+    def renew_all(self, held: dict[str, str]) -> set[str]:
+        """Every lease of `held` (cluster -> token) kept, in one round trip; the clusters
+        another worker has now are forgotten and returned. An outage loses none: the next
+        renewal re-takes a lease while its fence is still ours."""
         pipe = self.control.pipeline(transaction=False)
         for cluster, token in held.items():
             fence = token.rsplit(" ", 1)[-1]
@@ -231,33 +233,22 @@ class RedisStore:
         try:
             answers = pipe.execute(raise_on_error=False)
         except redis.RedisError:
-            return  # an outage: the next renewal re-takes them while the fences are ours
+            return set()
+        lost = set()
         for (cluster, token), ok in zip(held.items(), answers, strict=True):
             if not isinstance(ok, Exception) and not ok:
-                self._lost_lease(cluster, token)
+                with self._lock:
+                    if self.fences.get(cluster) == token:
+                        del self.fences[cluster]
+                        self.lost.add(cluster)
+                why = "this worker will write nothing more"
+                log.error("lease of %s lost (%s): %s", cluster, token, why)
+                lost.add(cluster)
+        return lost
 
     def renew(self, cluster: str, token: str) -> bool:
         """Keep the lease; False (and forgotten) once another worker has the cluster."""
-        fence = token.rsplit(" ", 1)[-1]
-        try:
-            ok = self.run_script(
-                "renew",
-                [key("lease", cluster), key("fence", cluster)],
-                [token, fence, int(self.lease_ttl * 1000)],
-                client=self.control,
-            )
-        except RunbookError:
-            return True  # an outage: the next renewal re-takes it while the fence is ours
-        if not ok:
-            self._lost_lease(cluster, token)
-        return bool(ok)
-
-    def _lost_lease(self, cluster: str, token: str) -> None:
-        with self._lock:
-            if self.fences.get(cluster) == token:
-                del self.fences[cluster]
-                self.lost.add(cluster)
-        log.error("lease of %s lost (%s): this worker will write nothing more", cluster, token)
+        return cluster not in self.renew_all({cluster: token})
 
 
 class RedisLocks:
