@@ -33,6 +33,8 @@ from contextlib import contextmanager
 from typing import Any
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from tasks.errors import RunbookError
 from tasks.events import DURABLE, Event, EventKind
@@ -354,7 +356,8 @@ class SlotWaker:
     """Wakes the clusters of this process waiting for an in-flight slot of a run when one
     is freed anywhere (a message on `freed_channel`): one subscriber thread per process, a
     generation per run, so a slot freed between a waiter's full answer and its wait still
-    wakes it. A lost message (an outage, a reconnect) costs a waiter at most SLOT_RECHECK."""
+    wakes it. A lost connection wakes every waiter: each asks the store itself, so an outage
+    is seen at once (the cluster fails on the store, nothing sent), not SLOT_RECHECK later."""
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -379,7 +382,11 @@ class SlotWaker:
         head, tail = len(key("run", "")), len(":freed")
         while True:
             try:
-                client = redis.Redis.from_url(self.url, decode_responses=True)
+                # no retries: a lost connection must surface here at once, not be papered
+                # over by a reconnect that loses the messages sent meanwhile
+                client = redis.Redis.from_url(
+                    self.url, decode_responses=True, retry=Retry(NoBackoff(), 0)
+                )
                 pubsub = client.pubsub(ignore_subscribe_messages=True)
                 pubsub.psubscribe(freed_channel("*"))
                 for message in pubsub.listen():
@@ -391,7 +398,14 @@ class SlotWaker:
                         if run_id in self.conds:
                             self.conds[run_id].notify()  # one waiter: one slot
             except redis.RedisError:
-                time.sleep(1.0)  # an outage: the waiters look on their own meanwhile
+                self._wake_all()  # the store went away: every waiter asks it now and sees that
+                time.sleep(1.0)
+
+    def _wake_all(self) -> None:
+        with self.lock:
+            for run_id, cond in self.conds.items():
+                self.gens[run_id] = self.gens.get(run_id, 0) + 1
+                cond.notify_all()
 
 
 class RedisGate:

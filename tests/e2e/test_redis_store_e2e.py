@@ -157,6 +157,34 @@ def test_the_in_flight_set_is_keyed_by_cluster_and_bounded(redis_server: RedisSe
     assert a.r.zcard(inflight) == 0
 
 
+def test_a_waiter_for_a_slot_sees_the_store_go_away_at_once(redis_server: RedisServer) -> None:
+    a = store(redis_server, "wa")
+    a.r.hset(key("run", "run-1"), mapping={"max_in_flight": 1})
+    a.r.zadd(key("run", "run-1", "inflight"), {"someone-else": time.time()})
+    raised: list[BaseException] = []
+
+    def waiter() -> None:
+        try:
+            with RedisGate(a, "run-1", "br-1").slot():
+                pass
+        except BaseException as exc:  # noqa: BLE001  (the test reads what it was)
+            raised.append(exc)
+
+    t = threading.Thread(target=waiter)
+    t.start()
+    wait = time.monotonic() + 5
+    while not a.waker.conds and time.monotonic() < wait:  # it waits on the waker now
+        time.sleep(0.05)
+    assert a.waker.conds
+    gone = time.monotonic()
+    redis_server.kill()
+    # the waiter does not sleep through an outage (its own look comes only after 4-6 s): the
+    # subscriber's lost connection wakes it, it asks the store and gets no answer
+    t.join(4.0)
+    assert not t.is_alive() and time.monotonic() - gone < 4.0
+    assert len(raised) == 1 and isinstance(raised[0], StoreUnreachable), raised
+
+
 def test_halt_interrupt_and_failure_budget(redis_server: RedisServer) -> None:
     a = store(redis_server, "wa")
     a.r.hset(key("run", "run-1"), mapping={"max_failures": 1})
