@@ -79,6 +79,9 @@ def real_paths() -> dict[str, set[str]]:
             root = etree.fromstring((CORE / case["file"]).read_bytes().strip(), parser)
             rpc = "file-list" if case["rpc"] == "get-system-core-dumps" else case["rpc"]
             seen.setdefault(rpc, set()).update(paths(root))
+    # ../shared is beside the project on every machine, CI included: its absence is a broken
+    # checkout, said as such (not a list of "unseen" paths)
+    assert SAMPLES.is_dir(), f"real captures missing: {SAMPLES} (../shared beside the project)"
     for sample in SAMPLES.glob("*/*.xml"):
         root = etree.fromstring(sample.read_bytes().strip(), parser)
         seen.setdefault(sample.stem, set()).update(paths(root))
