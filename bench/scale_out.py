@@ -370,6 +370,7 @@ class StackRun:
     peak_in_flight: int = 0
     rpcs: Counter[str] = field(default_factory=Counter)  # RPC name -> count, every lab
     commands: Counter[str] = field(default_factory=Counter)  # Redis command -> calls
+    sessions: int = 0  # NETCONF sessions the labs saw (cluster, node, session id)
 
 
 def stack(args: argparse.Namespace) -> int:
@@ -397,6 +398,7 @@ def stack(args: argparse.Namespace) -> int:
             ),
             (f"{name}: peak in flight (sampled)", f"{x.peak_in_flight}"),
             (f"{name}: RPCs per cluster (audit)", f"{sum(x.rpcs.values()) / args.clusters:.1f}"),
+            (f"{name}: NETCONF sessions per cluster (audit)", f"{x.sessions / args.clusters:.1f}"),
         ]
         if x.commands:
             top = ", ".join(f"{k} {v / args.clusters:.0f}" for k, v in x.commands.most_common(6))
@@ -520,13 +522,15 @@ def _stack_run(args, eng, kill, work, labs, server, workers, config, inventory) 
         if e.get("event") == "cluster-finished" and e.get("outcome") == "ok":
             done[e["cluster"]] = float(e["ts"])
     out.icu_times = {c: done[c] - sent[c] for c in done if c in sent}
-    audit = Counter()
+    audit, sessions = Counter(), set()
     for lab in labs.values():
         for rec in lab.audit():
             out.rpcs[rec["rpc"]] += 1
+            sessions.add((rec["cluster"], rec["node"], rec["session"]))
             if rec["rpc"] in DESTRUCTIVE:
                 audit[(rec["cluster"], rec["rpc"])] += 1
     out.duplicates = sum(v - 1 for v in audit.values() if v > 1)
+    out.sessions = len(sessions)
     if kill and out.killed:
         out.reattach = _reattach_times(evs, out)
     print(f"{eng} RPCs: {dict(out.rpcs.most_common())}", file=sys.stderr)

@@ -39,6 +39,8 @@ class Progress:
     def on_event(self, event: Event) -> None:
         if event.kind == "transfer":
             self.transfers.on_event(event)
+        if event.kind == "note" and event.data.get("say"):  # words for the operator now
+            self._say(f"{time.strftime('%H:%M:%S')} {event.cluster}: {event.data['message']}")
         with self._lock:
             if event.kind == "cluster-started":
                 self._inflight[event.cluster] = ("starting", time.monotonic())
@@ -48,6 +50,13 @@ class Progress:
             elif event.kind == "cluster-finished":
                 self._inflight.pop(event.cluster, None)
                 self._done[str(event.data.get("outcome"))] += 1
+
+    def _say(self, line: str) -> None:
+        live = self._live
+        if live is not None:
+            live.console.print(line, markup=False, highlight=False)
+        else:
+            print(line, file=sys.stderr, flush=True)
 
     def _render(self) -> Group:
         with self._lock:

@@ -66,6 +66,7 @@ FLOORS = {
     "install_deadline": 8,
     "abort_deadline": 8,
     "icu_reply_timeout": 2,
+    "handoff_deadline": 5,
 }
 
 
@@ -244,6 +245,7 @@ def dump_state(lab: Lab, path: Path) -> None:
         out["clusters"][c.name] = {
             "primary": c.primary,
             "icu_phase": c.phase,
+            "abort_pending": c.abort_requested,  # asked for, not landed (the step still runs)
             "rgs": {
                 str(rg.rg_id): {
                     "primary": rg.primary,

@@ -4,6 +4,7 @@ classify, and recover an inconsistent result unless told not to (reference secti
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from nornir.core.task import Result, Task
@@ -62,18 +63,24 @@ def abort_plan(
     target: str | None,
     view: ClusterView | None = None,
     base: Baseline | None = None,
+    call: Any = None,
 ) -> Outcome:
+    """`call`: the ICU's own RPC (tasks.upgrade.IcuCall) when this process sent it: its
+    late answer is evidence that the abort landed."""
     view = view or look(task, run)
     if base is None:
         found = inflight(run.history)
         base = found[1] if found else None
-    phase = icu_activity(view, base, target)
-    if phase is None:
+    earlier = abort_in_flight(run.history)
+    if earlier is not None and not run.dry_run:
+        return follow_earlier_abort(task, run, earlier, base=base, target=target, call=call)
+    activity = icu_activity(view, base, target)
+    if activity is None:
         state = classify(view).state
         if not (run.options.get("even_if_idle") and state is ClusterState.HEALTHY):
             hint = f" ({INVISIBLE})" if state is ClusterState.HEALTHY else ""
             return outcome_from(view, "skipped", f"no ICU visible ({state}); nothing sent{hint}")
-        phase = NONE_VISIBLE
+    phase = activity or NONE_VISIBLE
     primary = abort_target(view)
     if primary is None:
         detail = f"ICU running ({phase}) but no reachable RG0 primary to send the abort to"
@@ -88,7 +95,98 @@ def abort_plan(
     refused = step(task, send_abort, "abort", run=run, node=primary, phase=phase)
     if refused is not None:
         return refused
-    return step(task, await_abort, "abort landed", run=run, base=base, phase=phase, target=target)
+    watch = Landing(time.time(), run.timing.idle_abort_watch, call)
+    return step(
+        task,
+        await_abort,
+        "abort landed",
+        run=run,
+        base=base,
+        phase=phase,
+        target=target,
+        landing_=watch,
+    )
+
+
+def follow_earlier_abort(
+    task: Task,
+    run: ClusterRun,
+    earlier: dict[str, Any],
+    *,
+    base: Baseline | None,
+    target: str | None,
+    call: Any,
+) -> Outcome:
+    """An abort an earlier run sent and nobody saw land: followed, never sent again."""
+    run.emit(
+        EventKind.NOTE,
+        message=f"the abort sent by run {earlier.get('run_id')} has not been seen to land; "
+        "following it (not sent again)",
+    )
+    watch = Landing(float(earlier.get("ts", time.time())), run.timing.idle_abort_watch, call)
+    phase = str(earlier.get("phase") or "ICU running")
+    return step(
+        task,
+        await_abort,
+        "abort landed",
+        run=run,
+        base=base,
+        phase=phase,
+        target=target,
+        landing_=watch,
+    )
+
+
+def abort_in_flight(history: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The journaled abort (its `command` record) that no run has seen land: after the
+    newest ICU this tool sent, and with no `icu-ended` after it."""
+    for rec in reversed(history):
+        event = rec.get("event")
+        if event in (EventKind.ICU_ENDED, EventKind.ICU_SENDING, EventKind.RECOVER_DONE):
+            return None
+        if event == EventKind.COMMAND and rec.get("command") == ABORT_CLI:
+            return rec
+    return None
+
+
+@dataclass
+class Landing:
+    """What tells that an abort has landed when the cluster looks as before the ICU (both
+    nodes on the old release, nothing pending, no reboot): the device ends the ICU only
+    after its current step, and during the first steps (validate, push, the secondary's
+    install) nothing a second session reads changes. So, in order:
+
+    * the ICU's own RPC, when this process sent it, answered after the abort left;
+    * an install pending seen since the abort left has gone (the build was rolled back);
+    * `bound` seconds (timing.idle_abort_watch, the longest step an ICU can be in unseen)
+      passed since the abort left with nothing seen: whatever step ran is over.
+
+    Until one holds, the abort is pending (docs/operators/abort.md)."""
+
+    sent_at: float  # epoch seconds the abort left (or was journaled)
+    bound: float
+    call: Any = None  # tasks.upgrade.IcuCall
+    saw_pending: bool = False
+
+    def evidence(self, view: ClusterView) -> str | None:
+        waited = time.time() - self.sent_at
+        pending = any(view.nodes[n].pending for n in NODES if view.nodes[n].reachable)
+        if pending:
+            self.saw_pending = True
+            # an install left pending by no running ICU: nothing for the abort to stop
+            return (
+                f"install still pending {waited:.0f}s after the abort"
+                if (waited >= self.bound)
+                else None
+            )
+        call = self.call
+        if call is not None and call.answered_at and call.answered_at >= self.sent_at:
+            return f"the ICU's own RPC answered: {call.refused or call.accepted or ''}".strip()
+        if self.saw_pending:
+            return "the pending install was removed"
+        if waited >= self.bound:
+            return f"nothing pending and no reboot {waited:.0f}s after the abort left"
+        return None
 
 
 def _seen(phase: str) -> str:
@@ -116,10 +214,13 @@ def send_abort(task: Task, *, run: ClusterRun, node: str, phase: str) -> Result:
     return done(task, None, changed=True)
 
 
-def landing(view: ClusterView, base: Baseline | None, goal: str | None) -> str | None:
+def landing(
+    view: ClusterView, base: Baseline | None, goal: str | None, watch: Landing | None = None
+) -> str | None:
     """How the abort landed, from one observation: clean, inconsistent, too-late (the
     primary's reboot had begun), pending; None while the current operation still runs (the
-    abort lands only after it)."""
+    abort lands only after it). A cluster that looks as before the ICU is `clean` only on
+    the evidence `watch` asks for."""
     stage = evidence(view, base, Phase.STARTED) if base is not None else None
     late = stage is not None and stage.rank >= Phase.PRIMARY_REBOOTING.rank
     reachable = all(view.nodes[n].reachable for n in NODES)
@@ -132,30 +233,42 @@ def landing(view: ClusterView, base: Baseline | None, goal: str | None) -> str |
     old = base.old_release if base else None
     if late or (goal is not None and versions == {goal} and old != goal):
         return "too-late"
+    if watch is not None and watch.evidence(view) is None:
+        return None  # the abort is pending: the ICU's current step may still run
     if any(view.nodes[n].pending for n in NODES):
         return None if base is not None else "pending"
     return "clean"
 
 
 def await_abort(
-    task: Task, *, run: ClusterRun, base: Baseline | None, phase: str, target: str | None
+    task: Task,
+    *,
+    run: ClusterRun,
+    base: Baseline | None,
+    phase: str,
+    target: str | None,
+    landing_: Landing | None = None,
 ) -> Result:
     """Step: wait for the abort to land (the current operation finishes first), then
     classify and finish the cluster from there."""
     started = time.monotonic()
     goal = base.target if base else target
+    watch = landing_ or Landing(time.time(), run.timing.idle_abort_watch)
     try:
         found, view = poll_until(
             task,
             run,
-            lambda v: landing(v, base, goal),
+            lambda v: landing(v, base, goal, watch),
             deadline=run.timing.abort_deadline,
             what="the abort to land",
-            describe=lambda v: classify(v).detail,
+            describe=lambda v: "abort pending: " + classify(v).detail,
         )
     except DeadlineExceeded as exc:
         return done(task, failed_now(task, run, exc.message, phase=phase), failed=True)
-    run.emit(EventKind.ICU_ENDED, how=f"abort landed: {found}")
+    how = f"abort landed: {found}"
+    if found in ("clean", "pending"):
+        how += f" ({watch.evidence(view) or 'seen'})"
+    run.emit(EventKind.ICU_ENDED, how=how)
     extra = {"aborted_during": phase, "abort_wait_s": round(time.monotonic() - started, 1)}
     if found == "too-late":
         outcome = _too_late(task, run, base, goal, phase)

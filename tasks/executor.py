@@ -21,10 +21,11 @@ from nornir.core.task import Result, Task
 from tasks.errors import BadInput, RunbookError
 from tasks.events import Event, EventKind
 from tasks.gate import NotStarted, SharedGate
-from tasks.hosts import prepare_host
+from tasks.handoff import answer_request, hand_over
+from tasks.hosts import node_addresses, prepare_host
 from tasks.icu import inflight
 from tasks.journal import LocalJournal
-from tasks.locks import FlockLocks
+from tasks.locks import FlockLocks, device_key
 from tasks.paths import check_name
 from tasks.redact import redact
 from tasks.runctx import ClusterRun, Outcome, RunContext
@@ -51,11 +52,20 @@ def execute(
     except BadInput as exc:
         return Result(task.host, result=Outcome("failed", "unknown", {}, str(exc)), failed=True)
     name = run.cluster
-    holder = None if run.dry_run else ctx.locks.acquire(name)
+    holder = None if run.dry_run else ctx.locks.acquire(name, run.device, job)
+    if holder is not None and job == "abort":  # an ICU may be aborted at any time: hand it
+        handed = hand_over(task, run, holder)  # to the holder, or take the cluster over
+        if handed is not None:
+            return finish(task, run, handed, False)
+        holder = None
     if holder is not None:
         return finish(task, run, Outcome("locked", "unknown", {}, f"locked by {holder}"), False)
+    outcome: Outcome | None = None
     try:
         run.history = ctx.journal.history(name)
+        foreign = ctx.locks.foreign_history(name)
+        if foreign:  # the same device journaled under another state directory too
+            run.history = sorted(run.history + foreign, key=lambda r: float(r.get("ts", 0)))
         # Re-attaching to an ICU a previous run sent is observation, not a start: no halt,
         # canary or window may keep a run from following it.
         if job != "upgrade" or inflight(run.history) is None:
@@ -72,6 +82,8 @@ def execute(
         log.exception("run %s %s: unexpected error", run.run_id, name)
         outcome = Outcome("failed", "unknown", {}, f"internal error: {type(exc).__name__}: {exc}")
     finally:
+        if outcome is not None:  # an abort another run asked of this one: its verdict,
+            answer_request(run, outcome)  # before the cluster is let go
         ctx.locks.release(name)
     return finish(task, run, outcome)
 
@@ -81,7 +93,7 @@ def cluster_run(task: Task, job: str, ctx: RunContext, options: dict[str, Any]) 
     host = task.host
     check_name(host.name)
     prepare_host(host, ctx.state_dir, ctx.timing_defaults)
-    return ClusterRun(
+    run = ClusterRun(
         cluster=host.name,
         job=job,
         context=ctx,
@@ -90,6 +102,8 @@ def cluster_run(task: Task, job: str, ctx: RunContext, options: dict[str, Any]) 
         options={**ctx.policy, **options},
         transcript=ctx.transcripts.recorder(host.name) if ctx.transcripts else None,
     )
+    run.device = device_key(node_addresses(host))
+    return run
 
 
 def finish(task: Task, run: ClusterRun, outcome: Outcome, journal: bool = True) -> Result:

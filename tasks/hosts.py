@@ -66,6 +66,16 @@ def prepare_host(host: Host, state_dir: Path, timing_defaults: dict[str, Any]) -
         opts.platform = "junos"
 
 
+def node_addresses(host: Host) -> list[tuple[str, int]]:
+    """Both nodes' management address and port (of a prepared host)."""
+    out = []
+    for node in NODES:
+        opts = host.connection_options.get(node)
+        if opts is not None and opts.hostname:
+            out.append((str(opts.hostname), int(opts.port or 830)))
+    return out
+
+
 def prepared(host: Host) -> bool:
     return all(
         (opts := host.connection_options.get(n)) is not None and (opts.extras or {}).get(PREPARED)

@@ -39,6 +39,7 @@ from redis.retry import Retry
 from tasks.errors import RunbookError
 from tasks.events import DURABLE, Event, EventKind
 from tasks.gate import NotStarted
+from tasks.locks import AbortRequest, Reply
 from tasks.redact import redact
 from tasks.runctx import Outcome
 
@@ -259,7 +260,8 @@ class RedisLocks:
     def __init__(self, store: RedisStore, run_id: str) -> None:
         self.store, self.run_id = store, run_id
 
-    def acquire(self, cluster: str) -> str | None:
+    def acquire(self, cluster: str, device: str = "", job: str = "") -> str | None:
+        del device, job  # one store for the fleet: the cluster's name is its key
         ok, value = self.store.run_script(
             "acquire",
             [key("lease", cluster), key("fence", cluster)],
@@ -286,6 +288,34 @@ class RedisLocks:
     def release_all(self) -> None:
         for cluster in list(self.store.fences):
             self.release(cluster)
+
+    def foreign_history(self, cluster: str) -> list[dict[str, Any]]:
+        return []  # one journal per cluster in the store
+
+    # the abort mailbox (TODO: requests through the store)
+    def abort_requested(self, cluster: str) -> AbortRequest | None:
+        return None
+
+    def answer(self, cluster: str, **fields: Any) -> None:
+        return None
+
+    def fenced_off(self, cluster: str) -> str | None:
+        return None  # the journal script refuses a stale fence itself
+
+    def request_abort(self, cluster: str, device: str, by: str) -> AbortRequest:
+        return AbortRequest("", by, os.getpid(), time.time(), cluster)
+
+    def renew_request(self, cluster: str, device: str, request: AbortRequest) -> None:
+        return None
+
+    def reply(self, cluster: str, device: str, request: AbortRequest) -> Reply | None:
+        return None
+
+    def withdraw(self, cluster: str, device: str, request: AbortRequest) -> None:
+        return None
+
+    def take_over(self, cluster: str, device: str, by: str) -> None:
+        return None
 
 
 class RedisJournal:

@@ -10,11 +10,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from tasks.errors import RunbookError
 from tasks.events import Event, EventKind
 from tasks.gate import FleetGate
 from tasks.journal import Journal
 from tasks.junos import Recorder
-from tasks.locks import ClusterLocks
+from tasks.locks import AbortRequest, ClusterLocks
 from tasks.settings import Timing
 from tasks.transcripts import Transcripts
 
@@ -25,6 +26,19 @@ if TYPE_CHECKING:
 GOOD_OUTCOMES = ("ok", "skipped", "would-upgrade", "would-abort", "would-recover", "would-stage")
 # Events that mean this run changed a device (the Nornir Result's `changed`).
 _CHANGES = (EventKind.COMMAND, EventKind.ICU_SENDING, EventKind.RECOVER_SENDING)
+# Events a run that took an abort request passes on to the run that asked (its progress).
+_TOLD = {
+    EventKind.COMMAND: "sending",
+    EventKind.ABORT_SENT: "abort sent",
+    EventKind.ICU_ENDED: "ICU ended",
+    EventKind.RECOVER_SENDING: "recovering",
+    EventKind.RECOVER_DONE: "recovered",
+}
+
+
+class TakenOver(RunbookError):
+    """Another run fenced this one off the cluster (an abort this run did not answer in
+    time): nothing more may be sent from here."""
 
 
 @dataclass
@@ -88,6 +102,8 @@ class ClusterRun:
     started: float = field(default_factory=time.monotonic)
     window_end: float | None = None  # epoch seconds the cluster's maintenance window closes
     changed: bool = False  # a destructive command left for this cluster in this run
+    device: str = ""  # the device key the cluster is locked by (tasks.locks.device_key)
+    request: AbortRequest | None = None  # an abort another run asked of this one, once taken
 
     @property
     def run_id(self) -> str:
@@ -101,7 +117,12 @@ class ClusterRun:
         return self.window_end is not None and time.time() >= self.window_end
 
     def abort_reason(self) -> str | None:
-        """Why an in-flight ICU must now be aborted (interrupt or window end), else None."""
+        """Why an in-flight ICU must now be aborted (an abort asked by another run, an
+        interrupt or the window's end), else None."""
+        if self.request is None and not self.dry_run:
+            self.request = self.context.locks.abort_requested(self.cluster)
+        if self.request is not None:
+            return f"abort requested by {self.request.who()}"
         if self.gate.interrupted() and self.gate.interrupt_action == "abort":
             return "interrupted"
         if self.window_closed() and self.options.get("at_window_end") == "abort":
@@ -112,13 +133,25 @@ class ClusterRun:
         return Event(time.time(), self.run_id, self.job, self.cluster, kind, data)
 
     def emit(self, kind: EventKind, **data: Any) -> None:
-        """Journal first (a dry run leaves nothing to misread), then the run's sink."""
+        """Journal first (a dry run leaves nothing to misread), then the run's sink. A
+        durable record (the intent before a destructive command) is refused once another
+        run took the cluster over, so nothing leaves after that."""
         event = self.event(kind, **data)
+        if not self.dry_run:
+            if kind.durable:
+                taken = self.context.locks.fenced_off(self.cluster)
+                if taken:
+                    raise TakenOver(f"{taken}; nothing more is sent from this run", step=kind)
+            self.context.journal.write(event)
+            self.history.append(event.to_json())
         if kind in _CHANGES:
             self.changed = True
-        if not self.dry_run:
-            self.context.journal.write(event)
         self.context.sink.event(event)
+        if self.request is not None and kind in _TOLD:
+            said = data.get("command") or data.get("how") or data.get("reply") or ""
+            self.context.locks.answer(
+                self.cluster, stage="acting", note=f"{_TOLD[kind]}: {said}".rstrip(": ")
+            )
 
     def last(
         self, kind: EventKind, *, job: str | None = None, **match: Any

@@ -11,11 +11,9 @@ from tasks.errors import BadInput
 from tasks.srx import DEFAULT_TIMING
 
 
-def merged_data(host: Host, key: str) -> dict[str, Any]:
-    """A mapping of inventory data merged key by key: defaults < groups < host.
-
-    Nornir's own lookup stops at the first level that has `key`, so a host that sets one
-    timing value would lose every other value its groups and defaults give."""
+def data_layers(host: Host, key: str) -> list[Any]:
+    """Every value the inventory gives `key` for `host`, weakest first: defaults, groups (the
+    first group listed last), the host itself; None where a level does not set it."""
     layers: list[Any] = [host.defaults.data.get(key)]
 
     def collect(obj: Any) -> None:
@@ -24,8 +22,16 @@ def merged_data(host: Host, key: str) -> dict[str, Any]:
         layers.append(obj.data.get(key))
 
     collect(host)
+    return layers
+
+
+def merged_data(host: Host, key: str) -> dict[str, Any]:
+    """A mapping of inventory data merged key by key: defaults < groups < host.
+
+    Nornir's own lookup stops at the first level that has `key`, so a host that sets one
+    timing value would lose every other value its groups and defaults give."""
     merged: dict[str, Any] = {}
-    for layer in layers:
+    for layer in data_layers(host, key):
         if isinstance(layer, dict):
             merged.update(layer)
     return merged
@@ -42,7 +48,8 @@ class Timing:
     abort_deadline: float  # abort sent -> abort landed
     icu_reply_timeout: float  # how long to wait on the ICU RPC's reply before observing
     icu_estimate: float  # expected ICU duration when the journal has no history for the model
-    idle_abort_watch: float  # abort --even-if-idle: how long it must stay healthy
+    idle_abort_watch: float  # the longest an ICU step a second session cannot see may last
+    handoff_deadline: float  # an abort handed to the run holding the cluster: time to answer
 
     @classmethod
     def resolve(cls, host: Host, config_defaults: dict[str, Any] | None = None) -> Timing:

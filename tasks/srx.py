@@ -64,6 +64,7 @@ DEFAULT_TIMING: dict[str, float] = {
     "icu_reply_timeout": 60,
     "icu_estimate": 3600,
     "idle_abort_watch": 600,
+    "handoff_deadline": 30,
 }
 
 

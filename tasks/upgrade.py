@@ -79,6 +79,10 @@ def _upgrade(task: Task, run: ClusterRun, target: Target, requested: frozenset[s
         before = ready_for_icu(task, run, pre)
         if isinstance(before, Outcome):
             return before
+        why = run.abort_reason()
+        if why is not None and run.request is not None:  # asked to abort before the ICU
+            detail = f"{why} before the ICU was sent: nothing sent; {classify(view).detail}"
+            return outcome_from(view, "aborted", detail, checks=pre.to_json())
         command = IcuCommand.for_model(target.package, pre.model, requested)
         started = step(
             task,
@@ -198,6 +202,7 @@ class IcuCall(threading.Thread):
         self.command, self.timeout = command, timeout
         self.refused: str | None = None
         self.accepted: str | None = None
+        self.answered_at = 0.0  # epoch seconds the RPC answered (0: not, or its session died)
 
     def run(self) -> None:
         try:
@@ -206,8 +211,10 @@ class IcuCall(threading.Thread):
                 self.refused = result.output or "ICU refused"
             else:  # accepted, or words that prove nothing: the polls tell
                 self.accepted = result.output
+            self.answered_at = time.time()
         except DeviceRefused as exc:
             self.refused = exc.message
+            self.answered_at = time.time()
         except (SessionLost, NodeUnreachable):
             pass  # expected: the session dies with the primary's reboot; polls tell the rest
         finally:
@@ -337,7 +344,9 @@ def _ended(task: Task, watch: Watch) -> Outcome | None:
     if why:
         run.emit(EventKind.NOTE, message=f"aborting the ICU: {why}")
         base = tracker.base
-        result = abort_plan(task, run, target=base.target, view=look(task, run), base=base)
+        result = abort_plan(
+            task, run, target=base.target, view=look(task, run), base=base, call=watch.call
+        )
         if result.good:  # consistent and healthy, but not upgraded
             result.outcome = "aborted"
         result.detail = f"{why}: {result.detail}"
