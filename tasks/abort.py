@@ -149,6 +149,23 @@ def abort_in_flight(history: list[dict[str, Any]]) -> dict[str, Any] | None:
     return None
 
 
+def abort_pending(run: ClusterRun) -> str | None:
+    """Why no ICU may be sent now: an abort journaled by an earlier run that nobody saw
+    land, younger than the longest step an ICU can be in unseen (Landing)."""
+    rec = abort_in_flight(run.history)
+    if rec is None:
+        return None
+    until = float(rec.get("ts", 0)) + run.timing.idle_abort_watch
+    if time.time() >= until:
+        return None
+    when = time.strftime("%H:%M:%S", time.localtime(until))
+    return (
+        f"abort pending: the abort run {rec.get('run_id')} sent has not been seen to land, so "
+        f"no ICU is sent before {when}; `python -m runbooks abort --cluster {run.cluster}` "
+        "follows it to its end"
+    )
+
+
 @dataclass
 class Landing:
     """What tells that an abort has landed when the cluster looks as before the ICU (both

@@ -102,14 +102,20 @@ def release_of(node: NodeView | None) -> str | None:
     return node.software.version if node and node.reachable and node.software else None
 
 
+def upgraded(node: NodeView | None, base: Baseline) -> bool:
+    """Rebooted onto a new release: the target, or whatever the package really held (the
+    ICU is followed to its end either way; the verification says which)."""
+    return rebooted(node, base) and release_of(node) not in (None, base.old_release)
+
+
 def evidence(view: ClusterView, base: Baseline, prev: Phase) -> Phase:
     """The furthest phase this single observation proves, given where we already were."""
     p, s = view.nodes.get(base.primary), view.nodes.get(base.secondary)
     p_down = p is None or not p.reachable
     s_down = s is None or not s.reachable
-    if rebooted(p, base) and release_of(p) == base.target:
+    if upgraded(p, base):
         return Phase.PRIMARY_BACK
-    if rebooted(s, base) and release_of(s) == base.target:
+    if upgraded(s, base):
         if p_down or rebooted(p, base):
             return Phase.PRIMARY_REBOOTING
         return Phase.SECONDARY_BACK
@@ -129,8 +135,8 @@ def stopped_reason(
 ) -> str | None:
     """Why the device has evidently stopped this ICU (failure or abort), or None."""
     s = view.nodes.get(base.secondary)
-    if rebooted(s, base) and release_of(s) not in (None, base.target):
-        return f"{base.secondary} came back on {release_of(s)}, not {base.target}"
+    if rebooted(s, base) and release_of(s) == base.old_release:
+        return f"{base.secondary} came back on {release_of(s)}, still the old release"
     if secondary_rebooted or phase.rank >= Phase.SECONDARY_BACK.rank:
         return None
     nodes = [view.nodes.get(n) for n in (base.primary, base.secondary)]

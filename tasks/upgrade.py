@@ -15,7 +15,7 @@ from typing import Any
 
 from nornir.core.task import Result, Task
 
-from tasks.abort import abort_plan
+from tasks.abort import abort_pending, abort_plan
 from tasks.classify import ClusterState, classify
 from tasks.commands import IcuCommand
 from tasks.connections import close_quietly, drop_all, node_rpc, take_session
@@ -51,9 +51,9 @@ def _upgrade(task: Task, run: ClusterRun, target: Target, requested: frozenset[s
         sent, base = found
         run.emit(EventKind.NOTE, message=f"re-attaching to the ICU sent by run {sent['run_id']}")
         return follow(task, run, base, view, call=None)
-    left = _left_failed(run)
-    if left:
-        return outcome_from(view, "failed", left)
+    held = _held_back(run, view)
+    if held is not None:
+        return held
     pre = step(task, check_cluster, "pre-checks", run=run, view=view, target=target)
     if _unanswered(pre):  # a read the node did not answer (a dropped session, a garbled
         # reply) is no verdict on the cluster: fresh sessions, a fresh look, the checks again
@@ -101,6 +101,17 @@ def _upgrade(task: Task, run: ClusterRun, target: Target, requested: frozenset[s
         result.extra.setdefault("checks", pre.to_json())
         result.extra.setdefault("plan", {"node": pre.primary, "command": command.cli})
         return result
+
+
+def _held_back(run: ClusterRun, view: ClusterView) -> Outcome | None:
+    """A cluster an earlier run left failed, or whose abort has not been seen to land."""
+    left = _left_failed(run)
+    if left:
+        return outcome_from(view, "failed", left)
+    pending = abort_pending(run)
+    if pending:  # the device may still be in the aborted ICU's last step
+        return outcome_from(view, "not-started", pending, phase="pre-checks")
+    return None
 
 
 def _placement_refused(run: ClusterRun, view: ClusterView) -> Outcome | None:

@@ -25,8 +25,10 @@ def verify_upgraded(task: Task, run: ClusterRun, base: Baseline) -> Outcome:
     run.emit(EventKind.STEP, step="verify")
 
     def done(view: ClusterView) -> bool:
+        releases = {view.versions.get(n) for n in NODES}
         return (
-            all(view.versions.get(n) == base.target for n in NODES)
+            len(releases) == 1
+            and releases != {base.old_release}
             and classify(view).state is ClusterState.HEALTHY
         )
 
@@ -41,6 +43,13 @@ def verify_upgraded(task: Task, run: ClusterRun, base: Baseline) -> Outcome:
         )
     except DeadlineExceeded as exc:
         return failed_now(task, run, exc.message, phase="verify")
+    reached = view.versions.get("node0")
+    if reached != base.target:  # the package held another release than the target said
+        detail = (
+            f"the ICU completed on {reached}, not the target {base.target}: both nodes on "
+            f"{reached}, cluster healthy (verified); the package holds another release"
+        )
+        return outcome_from(view, "failed", detail, phase="verify")
     upgraded = f"both nodes on {base.target}, cluster healthy (verified)"
     restore = run.options.get("restore_primary")
     if not restore:

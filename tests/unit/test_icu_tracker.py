@@ -101,3 +101,26 @@ def test_a_blip_of_the_secondary_does_not_hide_a_stop() -> None:
 def test_secondary_back_on_old_release_is_a_stop() -> None:
     view = cluster(n1=node("node1", OLD, booted=2000))
     assert "came back on" in str(stopped_reason(view, BASE, Phase.SECONDARY_REBOOTING, True))
+
+
+def test_an_icu_onto_another_release_than_the_target_is_followed_to_its_end() -> None:
+    # GIVEN a package that held another release than the target said (issue 18, point 6)
+    other = "22.4R3-S1.1"
+    after = status("node1")
+    _, seen = run(
+        cluster(n1=node("node1", pending="p")),
+        cluster(node("node0", pending="p"), node("node1", reachable=False)),
+        cluster(node("node0", pending="p"), node("node1", other, booted=2000)),
+        cluster(node("node0", other, booted=3000, st=after), node("node1", other, booted=2000)),
+    )
+    # THEN the phases are the ICU's own, not a stop, to the primary's return
+    assert seen[-1] is Phase.PRIMARY_BACK
+    assert (
+        stopped_reason(
+            cluster(node("node0", pending="p"), node("node1", other, booted=2000)),
+            BASE,
+            Phase.SECONDARY_REBOOTING,
+            True,
+        )
+        is None
+    )
