@@ -4,41 +4,54 @@ each cluster's values as resolved through them). Every problem is one line namin
 (and the line, for YAML errors), the cluster or group and the key path; the CLI prints the
 first (all of them with -v) and exits 2.
 
-The shapes are pydantic models; the release and package rules are tasks.srx's (the simulator
-uses the same), cluster names tasks.paths' SAFE_NAME.
+The rules themselves (release and package names, URLs, ports, addresses, the inventory's
+`data:` and connection shapes, ...) live in tasks.input_rules, which the srx_* tasks apply to
+their own arguments and host: the CLI and a user's own script refuse the same input. What
+is here is the CLI's own: flags, output files, the config file and the inventory files.
 """
 
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import json
 import os
-import re
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, fields
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
-from zoneinfo import ZoneInfo
+from typing import Annotated, Any
 
 import ruamel.yaml
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    StrictBool,
-    StrictStr,
-    ValidationError,
-    create_model,
-)
+from pydantic import AfterValidator, Field, StrictStr
 
 from runbooks.windows import parse_window
 from tasks.errors import BadInput
-from tasks.paths import SAFE_NAME, check_name
-from tasks.redact import redact
-from tasks.settings import Timing
-from tasks.srx import is_release, package_release
+from tasks.input_rules import (
+    Address,
+    Closed,
+    Connection,
+    Data,
+    Open,
+    Port,
+    Problem,
+    SafeName,
+    Text,
+    TimingValues,
+    User,
+    Workers,
+    checked,
+    mismatch,
+    node_address,
+    one_box,
+    one_of,
+    override_problems,
+    ports_differ,
+    regex_problem,
+    safe_name_problem,
+    schema_problems,
+    shown,
+    source_url_problem,
+)
+from tasks.paths import SAFE_NAME
 from tasks.values import NODES
 
 JOB_NAMES = ("status", "upgrade", "abort", "recover", "stage", "snapshot")
@@ -58,20 +71,7 @@ OUTCOMES = (
     "aborted",
     "locked",
 )
-DEFAULT_PORT = 830
 OUTPUT_FLAGS = ("report", "events", "log_file")
-
-
-@dataclass(frozen=True)
-class Problem:
-    where: str  # a file (file:line for YAML errors), or a flag
-    message: str
-    key: str = ""  # key path inside the file: connection_options.node0.port
-    cluster: str = ""  # a cluster, "group NAME" or "defaults"
-
-    def line(self) -> str:
-        parts = [p for p in (self.where, self.cluster, self.key) if p]
-        return redact(": ".join([*parts, self.message]))
 
 
 class InputErrors(BadInput):
@@ -98,196 +98,14 @@ def validate(args: argparse.Namespace) -> None:
         raise InputErrors(problems)
 
 
-# ------------------------------------------------------------------------------ value rules
-
-
-def shown(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def release_problem(value: Any) -> str | None:
-    """Why `value` is not a Junos release name, or None."""
-    if not isinstance(value, str):
-        return f"must be a release such as 24.2R2-S1.3, not {type(value).__name__} {shown(value)}"
-    if not is_release(value):
-        return f"{shown(value)} is not a Junos release such as 24.2R2-S1.3"
-    return None
-
-
-_SEGMENT = r"[A-Za-z0-9_+-][A-Za-z0-9._+-]*"
-_LOCAL_PACKAGE = re.compile(rf"/var/tmp(?:/{_SEGMENT})+")
-_URL_PACKAGE = re.compile(
-    r"(?:ftp|https?|scp)://"
-    r"(?:[A-Za-z0-9._~%+-]+(?::[A-Za-z0-9._~%+-]*)?@)?"  # user[:password]@
-    r"(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?"  # host[:port]
-    rf"(?:/{_SEGMENT})+"
-)
-
-
-def package_problem(value: Any) -> str | None:
-    """Why `value` is not a package the ICU may be given, or None."""
-    if not isinstance(value, str):
-        return f"must be a path such as /var/tmp/junos-srxsme-24.2R2-S1.3.tgz, not {shown(value)}"
-    if not (_LOCAL_PACKAGE.fullmatch(value) or _URL_PACKAGE.fullmatch(value)):
-        return (
-            f"{shown(value)} is not an absolute /var/tmp/... path or an ftp/http/https/scp URL "
-            "made of letters, digits and . _ + -"
-        )
-    if package_release(value) is None:
-        return f"{shown(value)}: the file name carries no release (junos-...-24.2R2-S1.3.tgz)"
-    return None
-
-
-def mismatch(release: str, package: str, target: str = "target_release") -> str | None:
-    """Why `package` does not install `release` (read from its name), or None."""
-    installs = package_release(package)
-    if installs is not None and installs.upper() != release.upper():
-        return f"installs {installs} (read from its name), not the {target} {release}"
-    return None
-
-
-def _checked(rule: Callable[[Any], str | None]) -> Callable[[Any], Any]:
-    def check(value: Any) -> Any:
-        why = rule(value)
-        if why:
-            raise ValueError(why)
-        return value
-
-    return check
-
-
-def _between(low: int, high: int | None, what: str) -> Callable[[Any], str | None]:
-    def rule(value: Any) -> str | None:
-        if low <= value and (high is None or value <= high):
-            return None
-        span = f"{low}..{high}" if high is not None else f"at least {low}"
-        return f"must be {what} {span}, not {value}"
-
-    return rule
-
-
-def _address(value: Any) -> str | None:
-    try:
-        ipaddress.ip_address(value)
-        return None
-    except ValueError:
-        pass
-    labels = value.removesuffix(".").split(".")
-    label = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
-    if len(value) > 253 or not all(label.fullmatch(x) for x in labels) or labels[-1].isdigit():
-        return f"{shown(value)} is not an IP address or a host name"
-    return None
-
-
-def _user(value: Any) -> str | None:
-    if not value.strip():
-        return "must not be blank"
-    return "must not contain spaces or control characters" if re.search(r"\s", value) else None
-
-
-def _zone(value: Any) -> str | None:
-    try:
-        ZoneInfo(value)
-        return None
-    except Exception:  # ZoneInfoNotFoundError, ValueError, IsADirectoryError ("America")
-        return f"unknown time zone {shown(value)}"
-
-
-def _safe_name(value: Any) -> str | None:
-    try:
-        check_name(value)
-        return None
-    except BadInput as exc:
-        return exc.message
-
-
-def _hex(digits: int) -> Callable[[Any], str | None]:
-    def rule(value: Any) -> str | None:
-        if re.fullmatch(f"[0-9A-Fa-f]{{{digits}}}", value):
-            return None
-        return f"must be {digits} hex digits, not {shown(value)} ({len(value)} characters)"
-
-    return rule
-
-
-def _one_of(words: tuple[str, ...], what: str) -> Callable[[Any], str | None]:
-    def rule(value: Any) -> str | None:
-        return None if value in words else f"unknown {what} {shown(value)} ({', '.join(words)})"
-
-    return rule
-
-
-_S = Field(strict=True)
-Number = Annotated[float, Field(strict=True, gt=0, allow_inf_nan=False)]
-Port = Annotated[int, _S, AfterValidator(_checked(_between(1, 65535, "a port")))]
-Workers = Annotated[int, _S, AfterValidator(_checked(_between(1, None, "a whole number")))]
-Size = Annotated[int, _S, AfterValidator(_checked(_between(0, None, "a number of bytes")))]
-Address = Annotated[str, _S, AfterValidator(_checked(_address))]
-User = Annotated[str, _S, AfterValidator(_checked(_user))]
-Text = Annotated[str, _S, AfterValidator(_checked(lambda v: None if v.strip() else "is blank"))]
-Release = Annotated[str, _S, AfterValidator(_checked(release_problem))]
-Package = Annotated[str, _S, AfterValidator(_checked(package_problem))]
-Zone = Annotated[str, _S, AfterValidator(_checked(_zone))]
-Md5 = Annotated[str, _S, AfterValidator(_checked(_hex(32)))]
-Sha256 = Annotated[str, _S, AfterValidator(_checked(_hex(64)))]
-SafeName = Annotated[str, _S, AfterValidator(_checked(_safe_name))]
-Outcome = Annotated[str, _S, AfterValidator(_checked(_one_of(OUTCOMES, "outcome")))]
-Job = Annotated[str, _S, AfterValidator(_checked(_one_of(JOB_NAMES, "job")))]
-
 # ------------------------------------------------------------------------------ schemas
 
-if TYPE_CHECKING:
-    TimingValues = dict[str, float]
-else:  # the keys of tasks.settings.Timing, each a positive number; no other key
-    TimingValues = create_model(
-        "TimingValues",
-        __config__=ConfigDict(extra="forbid"),
-        **{f.name: (Number | None, None) for f in fields(Timing)},
-    )
+_S = Field(strict=True)
+Outcome = Annotated[str, _S, AfterValidator(checked(one_of(OUTCOMES, "outcome")))]
+Job = Annotated[str, _S, AfterValidator(checked(one_of(JOB_NAMES, "job")))]
 
 
-class _Open(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-
-class _Closed(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class Data(_Open):
-    """Inventory `data:` (free keys allowed; the ones the runbooks read are typed)."""
-
-    model: Text | None = None
-    target_release: Release | None = None
-    package: Package | None = None
-    package_size: Size | None = None
-    package_md5: Md5 | None = None
-    package_sha256: Sha256 | None = None
-    host_key_check: StrictBool | None = None
-    known_hosts: Text | None = None
-    timing: TimingValues | None = None
-    timezone: Zone | None = None
-
-
-class OptionalArgs(_Open):
-    port: Port | None = None
-
-
-class Extras(_Open):
-    optional_args: OptionalArgs | None = None
-
-
-class Connection(_Closed):
-    hostname: Address | None = None
-    port: Port | None = None
-    username: User | None = None
-    password: StrictStr | None = None
-    platform: Text | None = None
-    extras: Extras | None = None
-
-
-class DefaultsEntry(_Closed):
+class DefaultsEntry(Closed):
     hostname: Address | None = None
     port: Port | None = None
     username: User | None = None
@@ -303,28 +121,28 @@ class Entry(DefaultsEntry):
     groups: list[StrictStr] | None = None
 
 
-class InventoryConfig(_Closed):
+class InventoryConfig(Closed):
     plugin: Text = "SimpleInventory"
     options: dict[StrictStr, Any] | None = None
     transform_function: StrictStr | None = None
     transform_function_options: dict[StrictStr, Any] | None = None
 
 
-class RunnerOptions(_Open):
+class RunnerOptions(Open):
     num_workers: Workers | None = None
 
 
-class RunnerConfig(_Closed):
+class RunnerConfig(Closed):
     plugin: Text = "threaded"
     options: RunnerOptions | None = None
 
 
-class UserDefined(_Open):
+class UserDefined(Open):
     state_dir: Text | None = None
     timing: TimingValues | None = None
 
 
-class ConfigFile(_Closed):
+class ConfigFile(Closed):
     inventory: InventoryConfig | None = None
     runner: RunnerConfig | None = None
     ssh: dict[StrictStr, Any] | None = None
@@ -333,55 +151,13 @@ class ConfigFile(_Closed):
     user_defined: UserDefined | None = None
 
 
-class ReportCluster(_Open):
+class ReportCluster(Open):
     outcome: Outcome
 
 
-class ReportFile(_Open):
+class ReportFile(Open):
     job: Job
     clusters: dict[SafeName, ReportCluster]
-
-
-_TYPES = {
-    "model_type": "must be a mapping",
-    "dict_type": "must be a mapping",
-    "model_attributes_type": "must be a mapping",
-    "list_type": "must be a list",
-    "string_type": "must be a string",
-    "int_type": "must be a whole number",
-    "float_type": "must be a number",
-    "bool_type": "must be true or false",
-    "extra_forbidden": "unknown key",
-    "missing": "missing",
-}
-
-
-def schema_problems(
-    model: type[BaseModel], value: Any, where: str, cluster: str = "", prefix: str = ""
-) -> list[Problem]:
-    """`value` checked against `model`, one Problem per error (passwords never shown)."""
-    try:
-        model.model_validate(value)
-        return []
-    except ValidationError as exc:
-        out = []
-        for err in exc.errors():
-            key = ".".join(
-                [prefix, *(str(p) for p in err["loc"])] if prefix else map(str, err["loc"])
-            )
-            key = key.replace(".[key]", "")
-            secret = "password" in key
-            if err["type"] in _TYPES:
-                message = _TYPES[err["type"]]
-                if err["type"] not in ("missing", "extra_forbidden") and not secret:
-                    message += f", not {type(err['input']).__name__} {shown(err['input'])}"
-            elif err["type"] == "value_error":
-                message = str(err["msg"]).removeprefix("Value error, ")
-            else:
-                message = str(err["msg"]).replace("Input should", "must")
-                message += "" if secret else f" (got {shown(err['input'])})"
-            out.append(Problem(where, message, key, cluster))
-        return out
 
 
 # ------------------------------------------------------------------------------ flags
@@ -389,11 +165,12 @@ def schema_problems(
 
 def check_flags(args: argparse.Namespace) -> Iterator[Problem]:
     for name in args.cluster:
-        if why := _safe_name(name):
+        if why := safe_name_problem(name):
             yield Problem("--cluster", why)
     yield from check_outputs(args)
     yield from check_from_report(getattr(args, "from_report", None), getattr(args, "only", None))
     yield from check_override(getattr(args, "target_release", None), getattr(args, "package", None))
+    yield from check_job_flags(args)
     if getattr(args, "window", None) is not None:
         try:
             parse_window(args.window)
@@ -468,21 +245,18 @@ def check_from_report(path: Path | None, only: str | None) -> Iterator[Problem]:
 
 def check_override(release: Any, package: Any) -> Iterator[Problem]:
     """upgrade --target-release/--package: both or neither, each valid, and consistent."""
-    if release is None and package is None:
-        return
-    if release is None:
-        yield Problem("--package", "needs --target-release: an override names both")
-    if package is None:
-        yield Problem("--target-release", "needs --package: an override names both")
-    why_release = release_problem(release) if release is not None else None
-    why_package = package_problem(package) if package is not None else None
-    if why_release:
-        yield Problem("--target-release", why_release)
-    if why_package:
-        yield Problem("--package", why_package)
-    valid = release is not None and package is not None and not (why_release or why_package)
-    if valid and (why := mismatch(release, package, "--target-release")):
-        yield Problem("--package", why)
+    for flag, why in override_problems(release, package, "--target-release", "--package"):
+        yield Problem(flag, why)
+
+
+def check_job_flags(args: argparse.Namespace) -> Iterator[Problem]:
+    """stage/upgrade --from URL; upgrade --allow-alarm REGEX (each)."""
+    source = getattr(args, "source_url", None)
+    if source is not None and (why := source_url_problem(source)):
+        yield Problem("--from", why)
+    for pattern in getattr(args, "allow_alarm", None) or ():
+        if why := regex_problem(pattern):
+            yield Problem("--allow-alarm", why)
 
 
 # ------------------------------------------------------------------------------ files
@@ -634,7 +408,7 @@ def host_problems(inv: Inventory, name: Any, entry: Any) -> list[Problem]:
     label = inv.labels[0]
     cluster = str(name) if isinstance(name, str) and SAFE_NAME.fullmatch(name) else shown(name)
     problems = []
-    if why := _safe_name(name):
+    if why := safe_name_problem(name):
         problems.append(Problem(label, why, "", cluster))
     problems += schema_problems(Entry, entry, label, cluster)
     for group in _parents(entry):
@@ -653,30 +427,9 @@ def host_problems(inv: Inventory, name: Any, entry: Any) -> list[Problem]:
                 )
             )
             continue
-        optional = _sub(_sub(conn, "extras"), "optional_args")
-        ports = (conn.get("port"), optional.get("port"))
-        if all(_port(p) for p in ports) and ports[0] != ports[1]:
-            problems.append(
-                Problem(
-                    label,
-                    f"port {conn['port']} and extras.optional_args.port {optional['port']} differ",
-                    f"connection_options.{node}.port",
-                    cluster,
-                )
-            )
+        if why := ports_differ(conn):
+            problems.append(Problem(label, why, f"connection_options.{node}.port", cluster))
     return problems
-
-
-def _port(value: Any) -> bool:
-    return type(value) is int and 1 <= value <= 65535
-
-
-def node_address(entry: dict[str, Any], node: str) -> tuple[str, int]:
-    """(host, port) the node's session goes to (as tasks.hosts.prepare_host picks them)."""
-    conn = entry["connection_options"][node]
-    optional = (conn.get("extras") or {}).get("optional_args") or {}
-    port = conn.get("port") or optional.get("port") or DEFAULT_PORT
-    return str(conn["hostname"]).lower().removesuffix("."), int(port)
 
 
 def distinct_addresses(inv: Inventory) -> Iterator[Problem]:
@@ -684,17 +437,12 @@ def distinct_addresses(inv: Inventory) -> Iterator[Problem]:
     seen: dict[tuple[str, int], tuple[str, str]] = {}
     for name, entry in inv.hosts.items():
         for node in NODES:
-            address = node_address(entry, node)
+            address = node_address(entry["connection_options"][node])
             other = seen.get(address)
             where = f"{address[0]}:{address[1]}"
             key = f"connection_options.{node}"
             if other is not None and other[0] == name:
-                yield Problem(
-                    inv.labels[0],
-                    f"{where} is also {other[1]}'s address: one box cannot be both nodes",
-                    key,
-                    name,
-                )
+                yield Problem(inv.labels[0], one_box(address, other[1]), key, name)
             elif other is not None:
                 yield Problem(
                     inv.labels[0],

@@ -68,7 +68,8 @@ def _run(
             report.clusters[name] = _entry(fleet, name, found, earlier)
         else:
             why = str(multi[0].exception or found) if multi else "no result"
-            report.clusters[name] = ClusterReport("failed", "unreachable", {}, why.splitlines()[0])
+            state = "unknown" if why.startswith("bad input: ") else "unreachable"  # nothing asked
+            report.clusters[name] = ClusterReport("failed", state, {}, why.splitlines()[0])
     report.finished = now_iso()
     report.write(args.report)
     if args.save:

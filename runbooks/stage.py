@@ -19,6 +19,7 @@ from runbooks.policy import common_options
 from runbooks.report import Report
 from runbooks.runner import Runner
 from tasks.errors import BadInput
+from tasks.input_rules import STAGE_RULES, push_problem, pushed_mismatch
 from tasks.jobs import srx_stage
 from tasks.redact import redact
 from tasks.settings import Target
@@ -92,12 +93,12 @@ def stage_spec(args: argparse.Namespace, fleet: Fleet, nodes: str = "primary") -
     """The stage options, checked against every selected cluster before any device."""
     if args.max_transfers < 1:
         raise BadInput("--max-transfers must be at least 1")
-    if not args.min_rate > 0:
-        raise BadInput("--min-rate must be a positive number of Mbit/s")
+    if why := STAGE_RULES["min_rate_mbps"](args.min_rate):
+        raise BadInput(f"--min-rate {why}")
     pushed = None
     if args.push is not None:
-        if not args.push.is_file():
-            raise BadInput(f"--push: no such file: {args.push}")
+        if why := push_problem(args.push):
+            raise BadInput(f"--push: {why}")
         try:
             pushed = Expected.of_file(args.push)
         except OSError as exc:
@@ -126,13 +127,8 @@ def _check_cluster(spec: StageSpec, fleet: Fleet, name: str, args: argparse.Name
     if source_of(spec, host, target) is None:
         raise BadInput("no source: give --from URL or --push FILE (or package_url)", cluster=name)
     if spec.pushed is not None:
-        for what, mine, theirs in (
-            ("package_size", spec.pushed.size, target.size),
-            ("package_md5", spec.pushed.md5, target.md5),
-            ("package_sha256", spec.pushed.sha256, target.sha256),
-        ):
-            if theirs is not None and str(theirs).lower() != str(mine):
-                raise BadInput(f"--push file does not match the inventory's {what}", cluster=name)
+        if what := pushed_mismatch(spec.pushed, target):
+            raise BadInput(f"--push file does not match the inventory's {what}", cluster=name)
     elif Expected.of_target(target) is None:
         url = str(source_of(spec, host, target))
         if url not in spec.published:  # the checksum file next to the URL, read once per URL

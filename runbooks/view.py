@@ -18,6 +18,7 @@ STATE_STYLE = {
     "degraded": "red",
     "unreachable": "bold red",
     "not-clustered": "magenta",
+    "unknown": "bold red",  # refused for its input (ClusterSummary.bad_input): nothing asked
 }
 
 

@@ -9,13 +9,18 @@ step as a subtask (print_result and processors show them). `task.is_dry_run()` i
     nr = init_nornir("config.yaml")
     print_result(nr.filter(site="nyc").run(task=srx_upgrade))
 
-Each task prepares its host (credentials, host keys, ssh_config of our own), locks the
-cluster, journals every step under the config's state_dir and re-attaches to an ICU an
+Each task first checks its input against the rules of `python -m runbooks`
+(tasks.input_rules: every keyword argument, and the host's inventory values): a refusal is
+a failed Result whose detail starts with "bad input: ", and nothing was sent, locked or
+journaled. Then it prepares its host (credentials, host keys, ssh_config of our own), locks
+the cluster, journals every step under the config's state_dir and re-attaches to an ICU an
 earlier run sent instead of sending another: the rules of `python -m runbooks`.
 """
 
 from __future__ import annotations
 
+import logging
+import time
 from typing import Any
 
 from nornir.core.task import Result, Task
@@ -23,18 +28,22 @@ from nornir.core.task import Result, Task
 from tasks.abort import abort_plan
 from tasks.connections import drop_all, node_rpc
 from tasks.errors import BadInput
+from tasks.events import Event, EventKind
 from tasks.executor import default_context, execute
 from tasks.hosts import prepare_host
 from tasks.icu import inflight
+from tasks.input_rules import InputRefused, check_call, checked_target
 from tasks.recover import recover_plan
 from tasks.runctx import ClusterRun, Outcome, RunContext
 from tasks.services import take_snapshot
-from tasks.settings import Target, Timing
+from tasks.settings import Timing
 from tasks.stage import stage_plan
 from tasks.status import ClusterSummary, prerequisites, summarize
 from tasks.steps import done, step
 from tasks.transfer import StageSpec
 from tasks.upgrade import upgrade_plan
+
+log = logging.getLogger(__name__)
 
 
 def srx_upgrade(
@@ -59,13 +68,15 @@ def srx_upgrade(
     accepted major alarms; align_rgs: move RG1+ to the RG0 primary first; service_checks:
     compare interfaces, tunnels, routes and alarms before the ICU and after its end.
     stage: put the package on the node(s) first (as srx_stage), the ICU only once it is there."""
+    given = dict(locals())  # every keyword argument, each against its rule (tasks.input_rules)
+    try:
+        target = checked_target(task, given)
+        ctx, _ = _prepared(task, context)
+    except BadInput as exc:
+        return _refused(task, "upgrade", context, exc)
     flags = {"no-sync": no_sync, "no-tcp-syn-check": no_tcp_syn_check}
     flags.update({"no-validate": no_validate, "unlink": unlink})
     requested = frozenset(name for name, on in flags.items() if on)
-    try:
-        target = Target.resolve(task.host, release=target_release, package=package)
-    except BadInput as exc:
-        return Result(task.host, result=Outcome("failed", "unknown", {}, str(exc)), failed=True)
 
     def plan(task: Task, run: ClusterRun) -> Outcome:
         staged = None if stage is None else stage_plan(task, run, target, stage)
@@ -79,7 +90,7 @@ def srx_upgrade(
     options: dict[str, Any] = {"retry_failed": retry_failed, "restore_primary": restore_primary}
     options.update(allow_alarms=tuple(allow_alarms), align_rgs=align_rgs)
     options["service_checks"] = service_checks
-    return execute(task, "upgrade", plan, context, options)
+    return execute(task, "upgrade", plan, ctx, options)
 
 
 def srx_stage(
@@ -93,16 +104,18 @@ def srx_stage(
     """Put the upgrade package on the RG0 primary (or both nodes), verified by size and
     checksum on the device: pulled by the device from spec.url (or the inventory's
     package_url) or pushed over SFTP from spec.push. Copying is not destructive."""
+    given = dict(locals())
     try:
-        target = Target.resolve(task.host, release=target_release, package=package)
+        target = checked_target(task, given)
+        ctx, _ = _prepared(task, context)
     except BadInput as exc:
-        return Result(task.host, result=Outcome("failed", "unknown", {}, str(exc)), failed=True)
+        return _refused(task, "stage", context, exc)
     chosen = spec or StageSpec()
 
     def plan(task: Task, run: ClusterRun) -> Outcome:
         return stage_plan(task, run, target, chosen)
 
-    return execute(task, "stage", plan, context, {})
+    return execute(task, "stage", plan, ctx, {})
 
 
 def srx_abort(
@@ -115,6 +128,12 @@ def srx_abort(
     """Abort a running ICU on the RG0 primary, wait for it to land, and recover what it
     leaves inconsistent (unless no_recover). even_if_idle: send it to a healthy cluster that
     shows no ICU too (an ICU in its validate or push phase shows nothing to a second session)."""
+    given = dict(locals())
+    try:
+        check_call(task, given)
+        ctx, _ = _prepared(task, context)
+    except BadInput as exc:
+        return _refused(task, "abort", context, exc)
 
     def plan(task: Task, run: ClusterRun) -> Outcome:
         try:
@@ -123,12 +142,18 @@ def srx_abort(
             drop_all(task)
 
     options = {"no_recover": no_recover, "even_if_idle": even_if_idle}
-    return execute(task, "abort", plan, context, options)
+    return execute(task, "abort", plan, ctx, options)
 
 
 def srx_recover(task: Task, *, context: RunContext | None = None) -> Result:
     """Bring an inconsistent cluster back to one release: abort, rollback node <id>, reboot
     on the RG0 secondary, each verified, then verify the cluster healthy."""
+    given = dict(locals())
+    try:
+        check_call(task, given)
+        ctx, _ = _prepared(task, context)
+    except BadInput as exc:
+        return _refused(task, "recover", context, exc)
 
     def plan(task: Task, run: ClusterRun) -> Outcome:
         try:
@@ -136,19 +161,21 @@ def srx_recover(task: Task, *, context: RunContext | None = None) -> Result:
         finally:
             drop_all(task)
 
-    return execute(task, "recover", plan, context, {})
+    return execute(task, "recover", plan, ctx, {})
 
 
 def srx_status(task: Task, *, context: RunContext | None = None) -> Result:
     """Read-only: classify the cluster. No lock, nothing journaled, nothing sent that
-    changes a device; `failed` when the cluster is not healthy."""
+    changes a device; `failed` when the cluster is not healthy. Refused for its input: a
+    ClusterSummary.bad_input (state `unknown`, the finding "bad input: ...")."""
+    given = dict(locals())
     try:
-        ctx = context or default_context(task)
-        prepare_host(task.host, ctx.state_dir, ctx.timing_defaults)
-        timing = Timing.resolve(task.host, ctx.timing_defaults)
+        check_call(task, given)
+        ctx, timing = _prepared(task, context)
         history = ctx.journal.history(task.host.name)
     except BadInput as exc:
-        summary = ClusterSummary.unreachable(task.host.name, f"bad input: {exc}")
+        log.warning("%s: bad input: %s", task.host.name, exc.message)
+        summary = ClusterSummary.bad_input(task.host.name, exc.message)
         return Result(task.host, result=summary, failed=True)
     try:
         view = step(task, _observe, "observe", timeout=timing.rpc_timeout)
@@ -169,10 +196,15 @@ def _observe(task: Task, *, timeout: float) -> Result:
 
 def srx_snapshot(task: Task, *, context: RunContext | None = None) -> Result:
     """Read-only: the service snapshot of the cluster (interfaces, tunnels, routes, alarms,
-    sessions) on its RG0 primary, as the upgrade takes it before the ICU."""
-    ctx = context or default_context(task)
-    prepare_host(task.host, ctx.state_dir, ctx.timing_defaults)
-    timing = Timing.resolve(task.host, ctx.timing_defaults)
+    sessions) on its RG0 primary, as the upgrade takes it before the ICU. Not taken: a failed
+    Result whose text says why ("bad input: ..." for a refused input, nothing sent)."""
+    given = dict(locals())
+    try:
+        check_call(task, given)
+        _, timing = _prepared(task, context)
+    except BadInput as exc:
+        log.warning("%s: bad input: %s", task.host.name, exc.message)
+        return Result(task.host, result=f"bad input: {exc.message}", failed=True)
     try:
         view = step(task, _observe, "observe", timeout=timing.rpc_timeout)
         primary = view.status.rg0_primary if view.status else None
@@ -184,6 +216,31 @@ def srx_snapshot(task: Task, *, context: RunContext | None = None) -> Result:
     finally:
         drop_all(task)
     return Result(task.host, result=snap)
+
+
+def _prepared(task: Task, context: RunContext | None) -> tuple[RunContext, Timing]:
+    """The run's context and the host made ready to connect (credentials, host keys,
+    timing): what is wrong there is bad input too, found before any lock or journal."""
+    ctx = context or default_context(task)
+    prepare_host(task.host, ctx.state_dir, ctx.timing_defaults)
+    return ctx, Timing.resolve(task.host, ctx.timing_defaults)
+
+
+def _refused(task: Task, job: str, context: RunContext | None, exc: BadInput) -> Result:
+    """The failed Result of an input refused before anything was sent, locked or journaled
+    (every problem in extra["problems"]); the run's sink hears of it when one was given."""
+    detail = f"bad input: {exc.message}"
+    extra = {"problems": exc.problems} if isinstance(exc, InputRefused) else {}
+    outcome = Outcome("failed", "unknown", {}, detail, extra)
+    log.warning("%s: %s", task.host.name, detail)
+    if isinstance(context, RunContext):
+        data = {"outcome": "failed", "state": "unknown", "detail": detail, "phase": None}
+        event = Event(
+            time.time(), context.run_id, job, task.host.name, EventKind.CLUSTER_FINISHED, data
+        )
+        context.gate.record(outcome.outcome)
+        context.sink.finished(task.host.name, outcome, event, published=True)
+    return Result(task.host, result=outcome, failed=True)
 
 
 def _prerequisites(task: Task, *, view: Any, timeout: float) -> Result:

@@ -11,6 +11,8 @@ from tasks.errors import RunbookError
 from tasks.junos import NodeRpc
 from tasks.values import NODES, ClusterView
 
+REFUSED = "unknown"  # the state of a status refused for its input: nothing was looked at
+
 
 @dataclass(frozen=True)
 class ClusterSummary:
@@ -34,9 +36,20 @@ class ClusterSummary:
             "notes": list(self.notes),
         }
 
+    @property
+    def refused(self) -> bool:
+        """Refused for its input: no node was asked (not a state of the cluster)."""
+        return self.state == REFUSED
+
     @classmethod
     def unreachable(cls, name: str, why: str) -> ClusterSummary:
         return cls(name, ClusterState.UNREACHABLE.value, dict.fromkeys(NODES), {}, {}, (why,), ())
+
+    @classmethod
+    def bad_input(cls, name: str, why: str) -> ClusterSummary:
+        """A status refused for its input (tasks.input_rules): nothing was sent, so the
+        cluster's state is `unknown`, never a state a device showed."""
+        return cls(name, REFUSED, dict.fromkeys(NODES), {}, {}, (f"bad input: {why}",), ())
 
 
 def prerequisites(rpc: NodeRpc) -> tuple[list[str], list[str]]:
