@@ -123,15 +123,18 @@ def progress(history: list[dict[str, Any]]) -> Progress:
     return Progress(frozenset(sent), frozenset(verified), reboot)
 
 
-def screen(view: ClusterView, prog: Progress, icu_run: str | None) -> tuple[str, str] | None:
+def screen(
+    view: ClusterView, prog: Progress, icu_run: str | None, cluster: str = ""
+) -> tuple[str, str] | None:
     """(outcome, detail) for a cluster that gets no recovery step now, else None."""
     verdict = classify(view)
     if icu_run is not None and not prog.resuming:
+        which = f" --cluster {cluster}" if cluster else ""
         return (
             "refused",
             f"refused: the ICU sent by run {icu_run} has not been seen to its end; follow it "
-            "with `python -m runbooks upgrade --resume` or stop it with "
-            "`python -m runbooks abort` first",
+            f"with `python -m runbooks upgrade --resume{which}` or stop it (and recover what "
+            f"it leaves) with `python -m runbooks abort{which}`",
         )
     if verdict.state is ClusterState.HEALTHY:
         return "skipped", "healthy; nothing to recover" + (
@@ -155,7 +158,7 @@ def recover_plan(
     view = view or look(task, run)
     prog = progress(run.history)
     found = inflight(run.history)
-    early = screen(view, prog, str(found[0].get("run_id")) if found else None)
+    early = screen(view, prog, str(found[0].get("run_id")) if found else None, run.cluster)
     if early is not None:
         if early[0] == "skipped" and prog.resuming:
             run.emit(EventKind.RECOVER_DONE, node="", release=view.versions.get("node0"))

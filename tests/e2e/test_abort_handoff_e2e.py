@@ -232,3 +232,23 @@ def test_a_users_own_nornir_script_is_the_holder(make_lab, runbooks_for, coord) 
     assert said["c1"] == said["c3"] == "ok", text[-3000:]
     assert [r["node"] for r in aborts(lab, "c2")] == ["node0"]
     assert "handed to run" in result.cluster("c2")["detail"]
+
+
+def test_a_run_of_another_state_directory_follows_the_icu_it_did_not_send(  # type: ignore[no-untyped-def]
+    make_lab, runbooks_for, coord, tmp_path
+) -> None:
+    # GIVEN an upgrade of state directory A killed mid-ICU (its journal holds the open ICU)
+    lab = make_lab([{"name": "c1"}], speed=100)
+    ops = runbooks_for(lab)
+    upgrade, _ = ops.start("upgrade", "--yes")
+    wait_until(lambda: icu_sent(lab, "c1"), timeout=120, message="c1's ICU")
+    kill_group(upgrade, signal.SIGKILL)
+    # WHEN an upgrade of another state directory B runs
+    other = Runbooks(lab, tmp_path / "elsewhere")
+    result = other.run("upgrade", "--yes", timeout=240)
+    # THEN it read A's journal through the device lock: re-attached, no second ICU
+    c1 = result.cluster("c1")
+    assert c1["outcome"] == "ok", c1
+    assert icu_sends(lab.audit())["c1"] == 1
+    assert any("re-attaching" in str(r.get("message")) for r in other.journal("c1"))
+    assert releases(lab, "c1") == {NEW}
