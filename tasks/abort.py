@@ -152,16 +152,21 @@ def abort_in_flight(history: list[dict[str, Any]]) -> dict[str, Any] | None:
 def abort_pending(run: ClusterRun) -> str | None:
     """Why no ICU may be sent now: an abort journaled by an earlier run that nobody saw
     land, younger than the longest step an ICU can be in unseen (Landing)."""
-    rec = abort_in_flight(run.history)
+    return pending_abort(run.history, run.timing.idle_abort_watch, run.cluster)
+
+
+def pending_abort(history: list[dict[str, Any]], bound: float, cluster: str) -> str | None:
+    """`abort_pending` from a journal's records (status reads it too)."""
+    rec = abort_in_flight(history)
     if rec is None:
         return None
-    until = float(rec.get("ts", 0)) + run.timing.idle_abort_watch
+    until = float(rec.get("ts", 0)) + bound
     if time.time() >= until:
         return None
     when = time.strftime("%H:%M:%S", time.localtime(until))
     return (
         f"abort pending: the abort run {rec.get('run_id')} sent has not been seen to land, so "
-        f"no ICU is sent before {when}; `python -m runbooks abort --cluster {run.cluster}` "
+        f"no ICU is sent before {when}; `python -m runbooks abort --cluster {cluster}` "
         "follows it to its end"
     )
 

@@ -25,7 +25,7 @@ from typing import Any
 
 from nornir.core.task import Result, Task
 
-from tasks.abort import abort_plan
+from tasks.abort import abort_plan, pending_abort
 from tasks.connections import drop_all, node_rpc
 from tasks.errors import BadInput
 from tasks.events import Event, EventKind
@@ -184,7 +184,10 @@ def srx_status(task: Task, *, context: RunContext | None = None) -> Result:
         )
     finally:
         drop_all(task)
-    summary = summarize(view, icu_started=inflight(history) is not None, prereqs=prereqs)
+    pending = pending_abort(history, timing.idle_abort_watch, task.host.name)
+    summary = summarize(
+        view, icu_started=inflight(history) is not None, prereqs=prereqs, abort_pending=pending
+    )
     return Result(task.host, result=summary, failed=not summary.healthy)
 
 

@@ -74,6 +74,7 @@ def summarize(
     *,
     icu_started: bool = False,
     prereqs: tuple[list[str], list[str]] = ([], []),
+    abort_pending: str | None = None,
 ) -> ClusterSummary:
     """`icu_started`: the journal holds an ICU this tool sent whose end no run has seen (it
     explains pending installs). `prereqs`: link and alarm findings and notes; a healthy
@@ -81,6 +82,10 @@ def summarize(
     verdict = classify(view, icu_started=icu_started)
     findings, notes = verdict.findings + tuple(prereqs[0]), verdict.notes + tuple(prereqs[1])
     state = verdict.state
+    if abort_pending and state in (ClusterState.HEALTHY, ClusterState.PENDING_INSTALL):
+        # `abort_pending`: an abort sent and not seen to land: the device may still be in
+        # the ICU's last step (docs/operators/abort.md)
+        state, findings = ClusterState.ICU_IN_PROGRESS, (abort_pending, *findings)
     if state is ClusterState.HEALTHY and prereqs[0]:
         state = ClusterState.DEGRADED
     primaries: dict[int, str | None] = {}

@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+import time
+
+from tasks.abort import pending_abort
 from tasks.classify import ClusterState, classify
+from tasks.status import summarize
 from tests.factories import NEW, cluster, node, status
 
 
@@ -65,3 +69,26 @@ def test_secondary_hold_is_not_healthy() -> None:
     assert (
         classify(cluster(node("node0", st=st), node("node1", st=st))).state is ClusterState.DEGRADED
     )
+
+
+def test_a_pending_abort_is_no_healthy_cluster() -> None:
+    # GIVEN a healthy-looking cluster and an abort journaled 10 s ago, not seen to land
+    history = [
+        {"event": "icu-sending", "ts": time.time() - 60, "run_id": "r1"},
+        {
+            "event": "command",
+            "ts": time.time() - 10,
+            "run_id": "r2",
+            "command": "request system software abort in-service-upgrade",
+        },
+    ]
+    why = pending_abort(history, 600, "c1")
+    assert why is not None and "abort pending" in why
+    # THEN status says ICU in progress with the reason, never healthy
+    summary = summarize(cluster(), abort_pending=why)
+    assert summary.state == ClusterState.ICU_IN_PROGRESS.value
+    assert summary.findings[0] == why
+    # once the abort is older than the bound (the longest unseen step), it has landed
+    assert pending_abort(history, 5, "c1") is None
+    # and a later icu-ended closes it
+    assert pending_abort([*history, {"event": "icu-ended", "ts": time.time()}], 600, "c1") is None
