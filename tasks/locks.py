@@ -106,6 +106,10 @@ class ClusterLocks(Protocol):
         """Who took this held cluster over (its fence moved on), else None."""
         ...
 
+    def wait_for_request(self, cluster: str, seconds: float) -> None:
+        """Sleep up to `seconds`, woken early when an abort is asked of `cluster`."""
+        ...
+
     # the requester's side
     def request_abort(self, cluster: str, device: str, by: str) -> AbortRequest: ...
 
@@ -183,6 +187,7 @@ class FlockLocks:
         self._coord = coord
         self._held: dict[str, _Held] = {}
         self._asked: dict[str, AbortRequest] = {}  # acknowledged requests, by cluster
+        self._woken: dict[str, threading.Event] = {}  # set when a request is acknowledged
         self._lock = threading.Lock()
         self._watcher_pid = 0
 
@@ -273,6 +278,7 @@ class FlockLocks:
         with self._lock:
             held = self._held.pop(cluster, None)
             self._asked.pop(cluster, None)
+            self._woken.pop(cluster, None)
         if held is not None:
             self._unlock(held)
 
@@ -313,6 +319,12 @@ class FlockLocks:
     # the mailbox: holder's side ---------------------------------------------------------
     def abort_requested(self, cluster: str) -> AbortRequest | None:
         return self._asked.get(cluster)
+
+    def wait_for_request(self, cluster: str, seconds: float) -> None:
+        with self._lock:
+            event = self._woken.setdefault(cluster, threading.Event())
+        if cluster not in self._asked:
+            event.wait(seconds)
 
     def answer(self, cluster: str, **fields: Any) -> None:
         with self._lock:
@@ -365,6 +377,7 @@ class FlockLocks:
             if cluster not in self._held:
                 return
             self._asked[cluster] = request
+            self._woken.setdefault(cluster, threading.Event()).set()
         job = self.holder(device).get("job", "")
         self.answer(cluster, stage="acknowledged", acked=time.time(), job=job)
 

@@ -129,6 +129,13 @@ class ClusterRun:
             return "maintenance window ended"
         return None
 
+    def pause(self, seconds: float) -> None:
+        """Wait between two polls; an abort asked by another run ends the wait at once."""
+        if self.dry_run or not self.device:
+            time.sleep(seconds)
+        else:
+            self.context.locks.wait_for_request(self.cluster, seconds)
+
     def event(self, kind: EventKind, **data: Any) -> Event:
         return Event(time.time(), self.run_id, self.job, self.cluster, kind, data)
 

@@ -335,7 +335,7 @@ def await_phase(task: Task, *, watch: Watch, phase: Phase) -> Result:
         ended = _ended(task, watch)
         if ended is not None:
             return done(task, ended, changed=run.changed, failed=not ended.good)
-        time.sleep(run.timing.poll_interval)
+        run.pause(run.timing.poll_interval)  # an abort asked by another run wakes it
         watch.poll(task)
 
 
