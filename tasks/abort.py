@@ -95,7 +95,19 @@ def abort_plan(
     refused = step(task, send_abort, "abort", run=run, node=primary, phase=phase)
     if refused is not None:
         return refused
-    watch = Landing(time.time(), run.timing.idle_abort_watch, call)
+    return _follow(task, run, base, phase, target, Landing(time.time(), 0, call))
+
+
+def _follow(
+    task: Task,
+    run: ClusterRun,
+    base: Baseline | None,
+    phase: str,
+    target: str | None,
+    watch: Landing,
+) -> Outcome:
+    """The abort-landed step, on the evidence `watch` asks for."""
+    watch.bound = run.timing.idle_abort_watch
     return step(
         task,
         await_abort,
@@ -104,7 +116,7 @@ def abort_plan(
         base=base,
         phase=phase,
         target=target,
-        landing_=watch,
+        watch=watch,
     )
 
 
@@ -123,18 +135,8 @@ def follow_earlier_abort(
         message=f"the abort sent by run {earlier.get('run_id')} has not been seen to land; "
         "following it (not sent again)",
     )
-    watch = Landing(float(earlier.get("ts", time.time())), run.timing.idle_abort_watch, call)
-    phase = str(earlier.get("phase") or "ICU running")
-    return step(
-        task,
-        await_abort,
-        "abort landed",
-        run=run,
-        base=base,
-        phase=phase,
-        target=target,
-        landing_=watch,
-    )
+    watch = Landing(float(earlier.get("ts", time.time())), 0, call)
+    return _follow(task, run, base, str(earlier.get("phase") or "ICU running"), target, watch)
 
 
 def abort_in_flight(history: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -269,13 +271,13 @@ def await_abort(
     base: Baseline | None,
     phase: str,
     target: str | None,
-    landing_: Landing | None = None,
+    watch: Landing | None = None,
 ) -> Result:
     """Step: wait for the abort to land (the current operation finishes first), then
     classify and finish the cluster from there."""
     started = time.monotonic()
     goal = base.target if base else target
-    watch = landing_ or Landing(time.time(), run.timing.idle_abort_watch)
+    watch = watch or Landing(time.time(), run.timing.idle_abort_watch)
     try:
         found, view = poll_until(
             task,

@@ -30,7 +30,19 @@ def icu_sent(lab, cluster: str) -> bool:  # type: ignore[no-untyped-def]
 
 
 def aborts(lab, cluster: str) -> list[dict]:  # type: ignore[no-untyped-def,type-arg]
-    return [r for r in lab.audit(cluster) if r["rpc"] == ABORT]
+    """The aborts sent to the RG0 primary (a recovery's own abort goes to the secondary)."""
+    return [r for r in lab.audit(cluster) if r["rpc"] == ABORT and r["node"] == "node0"]
+
+
+def stopped_holder(make_lab, runbooks_for):  # type: ignore[no-untyped-def]
+    """A lab whose c1 is held by an upgrade following its ICU, stopped dead (SIGSTOP:
+    alive, holding its lock, answering nothing)."""
+    lab = make_lab([{"name": "c1"}], speed=60)
+    ops = runbooks_for(lab)
+    upgrade, report = ops.start("upgrade", "--yes")
+    wait_until(lambda: icu_sent(lab, "c1"), timeout=120, message="c1's ICU")
+    upgrade.send_signal(signal.SIGSTOP)
+    return lab, ops, upgrade, report
 
 
 @pytest.fixture
@@ -91,12 +103,8 @@ def test_abort_from_a_second_terminal_is_handed_to_the_upgrade(  # type: ignore[
 def test_an_abort_takes_over_from_a_holder_that_does_not_answer(  # type: ignore[no-untyped-def]
     make_lab, runbooks_for, coord
 ) -> None:
-    # GIVEN an upgrade following c1's ICU, then stopped dead (SIGSTOP: alive, holding its lock)
-    lab = make_lab([{"name": "c1"}], speed=60)
-    ops = runbooks_for(lab)
-    upgrade, report = ops.start("upgrade", "--yes")
-    wait_until(lambda: icu_sent(lab, "c1"), timeout=120, message="c1's ICU")
-    upgrade.send_signal(signal.SIGSTOP)
+    # GIVEN an upgrade following c1's ICU, then stopped dead
+    lab, ops, upgrade, report = stopped_holder(make_lab, runbooks_for)
     try:
         # WHEN abort runs: nobody acknowledges within handoff_deadline (5 s in the lab)
         started = time.monotonic()
@@ -123,11 +131,7 @@ def test_a_holder_killed_before_it_acts_lets_the_abort_go_ahead(  # type: ignore
 ) -> None:
     # GIVEN an upgrade following c1's ICU, stopped (it cannot acknowledge), and an abort
     # waiting on it
-    lab = make_lab([{"name": "c1"}], speed=60)
-    ops = runbooks_for(lab)
-    upgrade, _ = ops.start("upgrade", "--yes")
-    wait_until(lambda: icu_sent(lab, "c1"), timeout=120, message="c1's ICU")
-    upgrade.send_signal(signal.SIGSTOP)
+    lab, ops, upgrade, _ = stopped_holder(make_lab, runbooks_for)
     proc, report = ops.start("abort", "--cluster", "c1")
     wait_until(
         lambda: any((coord / "aborts").glob("*.json")), timeout=60, message="the abort request"
@@ -166,7 +170,7 @@ def test_abort_after_a_killed_run_recovers_in_one_command(make_lab, runbooks_for
         assert releases(lab, "c1") == {OLD}
         secondary = [r["rpc"] for r in destructive(lab.audit("c1")) if r["node"] == "node1"]
         assert secondary in ([ABORT, ROLLBACK, REBOOT], []), secondary
-    assert len([r for r in aborts(lab, "c1") if r["node"] == "node0"]) == 1
+    assert len(aborts(lab, "c1")) == 1
     journal = [r["event"] for r in ops.journal("c1")]
     assert journal.count("icu-ended") == 1
 
