@@ -53,7 +53,7 @@ from tasks.redis_store import (
     StreamSink,
     key,
 )
-from tasks.runctx import Outcome, Sink
+from tasks.runctx import Outcome
 
 if TYPE_CHECKING:
     from runbooks.runner import Runner
@@ -154,7 +154,7 @@ def _until_answered(attempt: Callable[[], Any], what: str) -> Any:
 class _Tracking:
     """The stream sink, remembering whether the cluster's outcome went out."""
 
-    def __init__(self, sink: Sink) -> None:
+    def __init__(self, sink: StreamSink) -> None:
         self.sink, self.ended = sink, False
         self.published = True  # False once the job's end was not this run's news (locked)
 
@@ -164,6 +164,8 @@ class _Tracking:
     def finished(self, cluster: str, outcome: Outcome, event: Event, *, published: bool) -> None:
         self.ended, self.published = True, published
         self.sink.finished(cluster, outcome, event, published=published)
+        if self.sink.published is not None:  # what the store made of it (StreamSink.finished)
+            self.published = self.sink.published
 
 
 def _report(sink: _Tracking, run_id: str, job: str, cluster: str, detail: str) -> None:
@@ -302,10 +304,11 @@ def work_here(runner: Runner) -> int:
     store, run_id = conf.store, runner.report.run_id
     (cluster,) = runner.fleet.names
     sink = _SINKS[threading.get_ident()]
+    locks = RedisLocks(store, run_id)  # this job's: its journal writes with its own fence
     runner.context = dataclasses.replace(
         runner.context,
-        journal=_DyingJournal(store) if conf.die_after_intent else RedisJournal(store),
-        locks=RedisLocks(store, run_id),
+        journal=(_DyingJournal if conf.die_after_intent else RedisJournal)(store, locks),
+        locks=locks,
         gate=RedisGate(store, run_id, cluster),
         sink=sink,
     )

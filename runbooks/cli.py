@@ -160,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         inputs.validate(args)  # flags, outputs, config, inventory: all before any device
         clusters = list(args.cluster)
+        origins: dict[str, str] = {}
         if args.from_report is not None:
             picked = from_report(args.from_report, args.only, args.job)
             if not picked:
@@ -169,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 return EXIT_OK
             clusters += picked
+            origins = {n: f"--from-report {args.from_report}" for n in picked}
         elif args.only:
             raise BadInput("--only needs --from-report")
         fleet = fleet_mod.load(
@@ -179,16 +181,17 @@ def main(argv: list[str] | None = None) -> int:
             workers=args.workers,
             dry_run=getattr(args, "dry_run", False),
             processes=getattr(args, "processes", None),
+            origins=origins,
         )
         job = module.prepare(args, fleet)  # the job's own input, checked per cluster
         if args.job in engine.ENGINE_JOBS:  # --engine celery: this process coordinates
             job = engine.install(args, fleet, list(sys.argv[1:] if argv is None else argv), job)
+        if args.log_file is not None:
+            _log_to_file(args.log_file, run_id)
     except BadInput as exc:
         signals.release(replay=False)  # nothing was sent: exit code 2 says what happened
         sys.stderr.write(inputs.error_text(exc, args.verbose))
         return EXIT_BAD_INPUT
-    if args.log_file is not None:
-        _log_to_file(args.log_file, run_id)
     code: int = job(Report(job=args.job, run_id=run_id))
     return code
 
@@ -228,7 +231,11 @@ class _RunIdFilter(logging.Filter):
 
 
 def _log_to_file(path: Path, run_id: str) -> None:
-    handler = logging.StreamHandler(open(open_private(path, "a"), "a"))  # noqa: SIM115
+    try:
+        stream = open(open_private(path, "a"), "a")  # noqa: SIM115  (the run's whole life)
+    except OSError as exc:  # a special file (/proc/version), a vanished directory, ...
+        raise BadInput(f"--log-file: cannot write {path}: {exc.strerror or exc}") from None
+    handler = logging.StreamHandler(stream)
     handler.setFormatter(
         logging.Formatter("%(asctime)s run=%(run_id)s %(levelname)s %(name)s: %(message)s")
     )

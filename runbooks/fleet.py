@@ -51,7 +51,9 @@ def load(
     workers: int | None,
     dry_run: bool = False,
     processes: int | None = None,
+    origins: dict[str, str] | None = None,
 ) -> Fleet:
+    """`origins`: where a cluster name came from when not --cluster (fleet.select)."""
     config_path = Path(config_file)
     if not config_path.is_file():
         raise BadInput(f"config file not found: {config_file}")
@@ -79,7 +81,7 @@ def load(
     except Exception as exc:  # nornir/ruamel/pydantic raise many types for a bad file
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise BadInput(f"cannot load config/inventory: {type(exc).__name__}: {first}") from exc
-    nr = select(nr, clusters, filters)
+    nr = select(nr, clusters, filters, origins)
     state_dir = resolved_state_dir(config_path, nr.config.user_defined.get("state_dir"))
     nr.config.user_defined["state_dir"] = str(state_dir)
     try:
@@ -101,19 +103,22 @@ def load(
     )
 
 
-def select(nr: Nornir, clusters: list[str], filters: list[str]) -> Nornir:
+def select(
+    nr: Nornir, clusters: list[str], filters: list[str], origins: dict[str, str] | None = None
+) -> Nornir:
+    """The clusters named (`origins`: where a name came from, e.g. '--from-report FILE';
+    '--cluster' otherwise) that match every KEY=VALUE filter."""
     hosts = nr.inventory.hosts
     if not hosts:
         raise BadInput("inventory has no clusters")
-    unknown = [c for c in clusters if c not in hosts]
-    if unknown:
-        raise BadInput(f"unknown cluster(s): {', '.join(unknown)}")
+    unknown_clusters([c for c in clusters if c not in hosts], origins or {})
     pairs = []
     for f in filters:
         key, sep, value = f.partition("=")
         if not sep or not key or not value:
             raise BadInput(f"filter must be KEY=VALUE: {f!r}")
         pairs.append((key.strip(), value.strip()))
+    unknown_keys(nr, [key for key, _ in pairs])
 
     def wanted(host: Host) -> bool:
         if clusters and host.name not in clusters:
@@ -124,6 +129,49 @@ def select(nr: Nornir, clusters: list[str], filters: list[str]) -> Nornir:
     if not picked.inventory.hosts:
         raise BadInput("the selection matches no cluster")
     return picked
+
+
+def unknown_clusters(unknown: list[str], origins: dict[str, str]) -> None:
+    """BadInput naming the first cluster the inventory lacks, per origin, and how many more."""
+    if not unknown:
+        return
+    by_origin: dict[str, list[str]] = {}
+    for name in unknown:
+        by_origin.setdefault(origins.get(name, "--cluster"), []).append(name)
+    parts = []
+    for origin, names in by_origin.items():
+        if origin == "--cluster":  # typed by the operator: every one of them
+            parts.append(f"unknown cluster(s): {', '.join(names)}")
+            continue
+        more = f" (and {len(names) - 1} more)" if len(names) > 1 else ""
+        parts.append(f"{origin}: cluster {names[0]} is not in the inventory{more}")
+    raise BadInput("; ".join(parts))
+
+
+_SELECTORS = ("group", "groups", "name")
+
+
+def inventory_keys(nr: Nornir) -> set[str]:
+    """Every data key a cluster has: its own, its groups' (and theirs), the defaults'."""
+    keys = set(nr.inventory.defaults.data)
+    for host in nr.inventory.hosts.values():
+        keys.update(host.data)
+        for group in host.extended_groups():
+            keys.update(group.data)
+    return keys
+
+
+def unknown_keys(nr: Nornir, keys: list[str]) -> None:
+    """A filter on a key no cluster has matches nothing: say so, with the keys there are."""
+    missing = [k for k in dict.fromkeys(keys) if k not in _SELECTORS]
+    if not missing:
+        return
+    known = inventory_keys(nr)
+    missing = [k for k in missing if k not in known]
+    if missing:
+        names = ", ".join(repr(k) for k in missing)
+        there = ", ".join(sorted(known | {"group", "name"}))
+        raise BadInput(f"--filter: no cluster has the key {names} (keys: {there})")
 
 
 def _matches(host: Host, key: str, value: str) -> bool:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +40,7 @@ from tasks.input_rules import (
     User,
     Workers,
     checked,
+    env_problems,
     mismatch,
     node_address,
     one_box,
@@ -164,6 +166,7 @@ class ReportFile(Open):
 
 
 def check_flags(args: argparse.Namespace) -> Iterator[Problem]:
+    yield from env_problems()
     for name in args.cluster:
         if why := safe_name_problem(name):
             yield Problem("--cluster", why)
@@ -204,6 +207,29 @@ def _output_problem(path: Path) -> str | None:
         return f"directory not writable (or missing): {parent}"
     if path.exists() and not os.access(path, os.W_OK):
         return f"file not writable: {path}"
+    return _write_probe(path)
+
+
+def _write_probe(path: Path) -> str | None:
+    """What os.access cannot tell (root is allowed everything, /proc says 'regular file'):
+    the file opened for appending (nothing written), and a file made and removed beside it
+    (the report is written through one)."""
+    if path.exists():
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+            try:
+                os.lseek(fd, 0, os.SEEK_END)  # what an append does first (/proc: EINVAL)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            return f"cannot write {path}: {exc.strerror or type(exc).__name__}"
+    try:
+        fd, probe = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".probe")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        why = exc.strerror or type(exc).__name__
+        return f"cannot create files in {path.parent} ({why}): {path}"
     return None
 
 

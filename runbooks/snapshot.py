@@ -87,6 +87,8 @@ def _entry(
         f"{sum(v == 'up' for v in s.interfaces.values())}/{len(s.interfaces)} interfaces up, "
         f"{len(s.tunnels)} tunnels, {sum(s.routes.values())} routes, {len(s.alarms)} alarms"
     )
+    if snap.notes:
+        detail += f" ({'; '.join(snap.notes)})"
     before = (earlier or {}).get(name)
     if earlier is None or before is None:
         outcome = "ok"

@@ -19,8 +19,8 @@ SUMMARY = "read-only fleet view: classify every selected cluster"
 DETAILS = """\
 Per cluster: each node's release, the RG0/RG1 primary, pending installs, health findings
 and the classification (healthy, inconsistent, icu-in-progress, pending-install, degraded,
-unreachable, not-clustered). Sends nothing that changes a device, takes no lock, writes no
-journal. The report calls healthy clusters `ok` and every other `failed`."""
+unreachable, auth-failed, not-clustered). Sends nothing that changes a device, takes no
+lock, writes no journal. The report calls healthy clusters `ok` and every other `failed`."""
 EXAMPLES = """\
   python -m runbooks status --filter site=nyc
   python -m runbooks status --report status.json && echo "all healthy\""""

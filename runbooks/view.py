@@ -17,6 +17,7 @@ STATE_STYLE = {
     "pending-install": "yellow",
     "degraded": "red",
     "unreachable": "bold red",
+    "auth-failed": "bold red",  # a node refused the credentials: not a network problem
     "not-clustered": "magenta",
     "unknown": "bold red",  # refused for its input (ClusterSummary.bad_input): nothing asked
 }

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import signal
 import sys
 import time
@@ -18,7 +19,6 @@ from simulator import transfers
 from simulator.model import DURATIONS, PHASES, REJOIN_SECONDS, Cluster, Node
 from simulator.replies import package_digest
 from simulator.server import Lab, SimCluster
-from tasks.srx import DEFAULT_TIMING
 
 OLD, NEW, ROLLBACK = "23.4R2-S3.9", "24.2R2-S1.3", "23.2R2.21"
 PACKAGE_SIZE = 456_130_000
@@ -53,10 +53,40 @@ FAULTS = {
     "reply-garbled",
     *transfers.FAULTS,
 }
-CLUSTER_KEYS = {"name", "model", "state", "icu_phase", "faults", "release", "target"}
-# The runbooks' real-world timing, scaled to the lab's speed by write_inventory; the window
-# estimate is the lab's own ICU (about 52 simulated minutes) plus its verification.
-SIM_TIMING = {**DEFAULT_TIMING, "icu_estimate": 3300}
+CLUSTER_KEYS = {"name", "model", "state", "icu_phase", "faults", "release", "target", "data"}
+# Inventory data the lab writes itself (from model, release and target): not in `data:`.
+LAB_DATA = {
+    "cluster_id",
+    "model",
+    "target_release",
+    "package",
+    "package_size",
+    "package_md5",
+    "package_sha256",
+    "package_url",
+    "known_hosts",
+    "timing",
+}
+DATA_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+# The `timing:` the lab writes into its inventory, in simulated seconds, scaled to the lab's
+# speed by write_inventory: what an operator would set for real devices (a branch node reboots
+# in 15-25 min, a whole ICU takes 30-60 min: reference section 2), and as window estimate the
+# lab's own ICU (about 52 simulated minutes) plus its verification. The lab's table, not the
+# runbooks' defaults (it imports nothing of tasks/); tests/unit/test_device_rules.py checks it
+# names every deadline the runbooks read.
+SIM_TIMING: dict[str, float] = {
+    "rpc_timeout": 60,
+    "connect_timeout": 30,
+    "poll_interval": 30,
+    "install_deadline": 3600,
+    "reboot_deadline": 2700,
+    "settle_deadline": 900,
+    "abort_deadline": 1800,
+    "icu_reply_timeout": 60,
+    "icu_estimate": 3300,
+    "idle_abort_watch": 600,
+    "handoff_deadline": 30,
+}
 FLOORS = {
     "rpc_timeout": 10,
     "connect_timeout": 30,  # set-up time is real, not simulated: never scaled down
@@ -93,20 +123,38 @@ def build(spec: dict[str, Any], now: float) -> list[SimCluster]:
         faults = frozenset(entry.get("faults") or [])
         if faults - FAULTS:
             raise LabError(f"{name}: unknown fault(s) {sorted(faults - FAULTS)}")
-        out.append(
-            make_cluster(
-                name,
-                str(entry.get("model", "SRX345")),
-                state,
-                faults,
-                entry.get("icu_phase"),
-                now,
-                cluster_id=i % 255 + 1,
-                release=str(entry.get("release", OLD)),
-                target=str(entry.get("target", NEW)),
-            )
+        sim = make_cluster(
+            name,
+            str(entry.get("model", "SRX345")),
+            state,
+            faults,
+            entry.get("icu_phase"),
+            now,
+            cluster_id=i % 255 + 1,
+            release=str(entry.get("release", OLD)),
+            target=str(entry.get("target", NEW)),
         )
+        sim.data = inventory_data(name, entry.get("data"))
+        out.append(sim)
     return out
+
+
+def inventory_data(name: str, data: Any) -> dict[str, Any]:
+    """A cluster's own `data:` for the generated inventory (site, region, window, ...): a
+    mapping of names, none the lab writes itself. The values the runbooks read (timezone,
+    window, ...) are theirs to check when they load the inventory (one line, exit 2)."""
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise LabError(f"{name}: data must be a mapping such as {{site: nyc}}")
+    for key in data:
+        if not isinstance(key, str) or not DATA_KEY.fullmatch(key):
+            raise LabError(f"{name}: data key {key!r} is not a name (letters, digits, _ and -)")
+        if key in LAB_DATA:
+            raise LabError(
+                f"{name}: data.{key} is written by the lab (from model, release and target)"
+            )
+    return dict(data)
 
 
 def package_for(target: str) -> str:
@@ -190,7 +238,8 @@ def write_inventory(lab: Lab, directory: Path, speed: float) -> None:
     models = set()
     for i, sc in enumerate(lab.clusters):
         models.add(sc.model.model)
-        data: dict[str, Any] = {"site": f"lab-{'abc'[i % 3]}", "cluster_id": sc.model.cluster_id}
+        data: dict[str, Any] = {"site": f"lab-{'abc'[i % 3]}", **sc.data}
+        data["cluster_id"] = sc.model.cluster_id
         if sc.target != NEW:  # a cluster with a target of its own overrides its model group
             data.update(_target_data(sc.target))
         hosts[sc.model.name] = {

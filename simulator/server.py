@@ -46,6 +46,7 @@ class SimCluster:
     servers: list[NodeServer] = field(default_factory=list)
     icu_waiter: tuple[NetconfSession, str] | None = None  # the ICU RPC awaiting its reply
     garbled: bool = False  # reply-garbled: the one malformed reply has been sent
+    data: dict[str, Any] = field(default_factory=dict)  # the lab file's `data:` (inventory)
 
     @property
     def faults(self) -> frozenset[str]:

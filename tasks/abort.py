@@ -235,7 +235,7 @@ def send_abort(task: Task, *, run: ClusterRun, node: str, phase: str) -> Result:
     except RunbookError as exc:
         words = f"no reply ({exc.message}); observing"
     run.emit(EventKind.ABORT_SENT, node=node, phase=phase, reply=words)
-    return done(task, None, changed=True)
+    return done(task, None, changed=True, summary=f"sent '{ABORT_CLI}' to {node}: {words}")
 
 
 def landing(
@@ -301,7 +301,7 @@ def await_abort(
     else:
         outcome = _clean(task, run, phase, extra)
     outcome.extra.update(extra)
-    return done(task, outcome, changed=run.changed, failed=not outcome.good)
+    return done(task, outcome, failed=not outcome.good)
 
 
 def _too_late(

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from tasks.srx import newer
-from tasks.values import NODES, ClusterView
+from tasks.values import NODES, NOT_CLUSTERED, ClusterView, with_words
 
 
 class ClusterState(StrEnum):
@@ -16,6 +16,7 @@ class ClusterState(StrEnum):
     PENDING_INSTALL = "pending-install"  # same release, an install waits for a reboot
     DEGRADED = "degraded"  # reachable and consistent, but RGs or a node unhealthy
     UNREACHABLE = "unreachable"  # no node answers
+    AUTH_FAILED = "auth-failed"  # no node answers, and a node refused our credentials
     NOT_CLUSTERED = "not-clustered"
 
 
@@ -63,10 +64,12 @@ def health_findings(view: ClusterView) -> tuple[list[str], list[str]]:
     notes: list[str] = []
     for name in NODES:
         node = view.nodes.get(name)
-        if node is None or not node.reachable:
+        if node is not None and node.auth_failed:
+            findings.append(node.error)  # "authentication failed for USER on node0 (host:port)"
+        elif node is None or not node.reachable:
             findings.append(f"{name} unreachable" + (f" ({node.error})" if node else ""))
         elif not node.clustered:
-            findings.append(f"{name}: chassis cluster not enabled")
+            findings.append(f"{name}: " + with_words(NOT_CLUSTERED, node.cluster_words))
         elif node.pending:
             findings.append(f"{name}: install pending")
     versions = {n: v for n, v in view.versions.items() if v}
@@ -126,7 +129,9 @@ def classify(view: ClusterView, *, icu_started: bool = False) -> Classification:
     findings, notes = health_findings(view)
     reachable = [v for v in view.nodes.values() if v.reachable]
     if not reachable:
-        return Classification(ClusterState.UNREACHABLE, tuple(findings), tuple(notes))
+        refused = any(v.auth_failed for v in view.nodes.values())
+        state = ClusterState.AUTH_FAILED if refused else ClusterState.UNREACHABLE
+        return Classification(state, tuple(findings), tuple(notes))
     if any(not v.clustered for v in reachable):
         return Classification(ClusterState.NOT_CLUSTERED, tuple(findings), tuple(notes))
     if icu_running(view):

@@ -21,7 +21,7 @@ from nornir.core.task import Task
 from nornir_napalm.plugins.connections import Napalm
 
 from tasks import session_tuning
-from tasks.errors import BadInput, NodeUnreachable
+from tasks.errors import AuthFailed, BadInput, NodeUnreachable
 from tasks.hosts import PREPARED
 from tasks.junos import NodeRpc, Recorder
 from tasks.values import NODES
@@ -83,15 +83,24 @@ class JunosNode(Napalm):
             with OPENING:
                 driver.open()
         except Exception as exc:  # PyEZ and napalm raise several unrelated types here
-            cause = exc.__cause__ or exc.__context__
-            reason = type(exc).__name__ + (f" ({type(cause).__name__})" if cause else "")
-            raise NodeUnreachable(
-                f"cannot connect to {hostname}:{optional.get('port')}: {reason}"
-            ) from exc
+            raise _unreachable(exc, str(username), f"{hostname}:{optional.get('port')}") from exc
         self.connection = driver
 
     def close(self) -> None:
         close_quietly(self.connection)
+
+
+def _unreachable(exc: Exception, user: str, address: str) -> NodeUnreachable:
+    """Why a session did not open: refused credentials (AuthFailed: PyEZ's ConnectAuthError,
+    whatever wraps it) are told apart from a node that cannot be reached."""
+    from jnpr.junos.exception import ConnectAuthError
+
+    chain = [exc, exc.__cause__, exc.__context__]
+    if any(isinstance(e, ConnectAuthError) for e in chain):
+        return AuthFailed(user, address)
+    cause = exc.__cause__ or exc.__context__
+    reason = type(exc).__name__ + (f" ({type(cause).__name__})" if cause else "")
+    return NodeUnreachable(f"cannot connect to {address}: {reason}")
 
 
 def close_quietly(driver: Any) -> None:

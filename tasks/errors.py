@@ -28,6 +28,19 @@ class NodeUnreachable(RunbookError):
     """The node refused, timed out or dropped the connection before answering."""
 
 
+class AuthFailed(NodeUnreachable):
+    """The node answered and refused our credentials: not a routing or reachability problem.
+    `user` and `address` (host:port) say which credentials, where."""
+
+    def __init__(self, user: str, address: str, **where: str) -> None:
+        self.user, self.address = user, address
+        super().__init__(f"authentication failed for {user} ({address})", **where)
+
+    def on(self, node: str) -> str:
+        """The operator's line: 'authentication failed for USER on node0 (host:port)'."""
+        return f"authentication failed for {self.user} on {node} ({self.address})"
+
+
 class SessionLost(RunbookError):
     """An open session closed or went silent while an RPC was outstanding."""
 

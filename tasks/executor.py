@@ -42,13 +42,19 @@ def new_run_id() -> str:
 
 
 def execute(
-    task: Task, job: str, plan: Plan, context: RunContext | None, options: dict[str, Any]
+    task: Task,
+    job: str,
+    plan: Plan,
+    context: RunContext | None,
+    options: dict[str, Any],
+    dry_run: bool | None = None,
 ) -> Result:
     """Work one cluster; the Result carries its Outcome, `changed` when a destructive command
-    left, `failed` when the job's goal was not reached."""
+    left, `failed` when the job's goal was not reached. `dry_run`: the task's own keyword,
+    over Nornir's (task.is_dry_run)."""
     try:
         ctx = context or default_context(task)
-        run = cluster_run(task, job, ctx, options)
+        run = cluster_run(task, job, ctx, options, dry_run)
     except BadInput as exc:
         return Result(task.host, result=Outcome("failed", "unknown", {}, str(exc)), failed=True)
     name = run.cluster
@@ -88,7 +94,9 @@ def execute(
     return finish(task, run, outcome)
 
 
-def cluster_run(task: Task, job: str, ctx: RunContext, options: dict[str, Any]) -> ClusterRun:
+def cluster_run(
+    task: Task, job: str, ctx: RunContext, options: dict[str, Any], dry_run: bool | None = None
+) -> ClusterRun:
     """This cluster's view of the run; BadInput when its name or inventory is unusable."""
     host = task.host
     check_name(host.name)
@@ -98,7 +106,7 @@ def cluster_run(task: Task, job: str, ctx: RunContext, options: dict[str, Any]) 
         job=job,
         context=ctx,
         timing=Timing.resolve(host, ctx.timing_defaults),
-        dry_run=task.is_dry_run(),
+        dry_run=task.is_dry_run(dry_run),
         options={**ctx.policy, **options},
         transcript=ctx.transcripts.recorder(host.name) if ctx.transcripts else None,
     )

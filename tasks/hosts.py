@@ -33,8 +33,9 @@ def prepare_host(host: Host, state_dir: Path, timing_defaults: dict[str, Any]) -
     """Credentials, per-node connection extras and host-key policy (idempotent)."""
     if prepared(host):
         return
-    user = os.environ.get(ENV_USER) or host.username
-    password = os.environ.get(ENV_PASSWORD) or host.password
+    env_user, env_password = env_credentials()
+    user = env_user or host.username
+    password = env_password or host.password
     if not user or not password:
         raise BadInput(f"no credentials: set {ENV_USER} and {ENV_PASSWORD}", cluster=host.name)
     host.username, host.password = user, password
@@ -64,6 +65,18 @@ def prepare_host(host: Host, state_dir: Path, timing_defaults: dict[str, Any]) -
         extras[PREPARED] = True
         opts.extras = extras
         opts.platform = "junos"
+
+
+def env_credentials() -> tuple[str | None, str | None]:
+    """JUNOS_USERNAME and JUNOS_PASSWORD (None when unset). One that is set but blank is
+    bad input naming it, never a silent fall back to the inventory's nor a login as ''."""
+    user, password = os.environ.get(ENV_USER), os.environ.get(ENV_PASSWORD)
+    if user is not None and (not user.strip() or any(c.isspace() for c in user)):
+        what = "blank" if not user.strip() else "a user name with spaces in it"
+        raise BadInput(f"{ENV_USER} is set but {what}: set it to the device user, or unset it")
+    if password is not None and not password:
+        raise BadInput(f"{ENV_PASSWORD} is set but empty: set it, or unset it")
+    return user, password
 
 
 def node_addresses(host: Host) -> list[tuple[str, int]]:

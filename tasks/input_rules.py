@@ -35,6 +35,7 @@ from pydantic import (
 )
 
 from tasks.errors import BadInput
+from tasks.hosts import env_credentials
 from tasks.paths import check_name
 from tasks.redact import redact
 from tasks.runctx import RunContext
@@ -451,6 +452,7 @@ ARGUMENT_RULES: dict[str, Rule] = {
     **dict.fromkeys(FLAGS, flag_problem),
     "restore_primary": optional(one_of(NODES, "node")),
     "allow_alarms": alarms_problem,
+    "dry_run": optional(flag_problem),  # None: Nornir's dry_run (task.is_dry_run)
     "context": optional(instance_of(RunContext, "a RunContext (tasks.RunContext) or None")),
 }
 OVERRIDE = ("target_release", "package")
@@ -508,9 +510,19 @@ def call_problems(task: Task, arguments: Mapping[str, Any]) -> list[Problem]:
     if isinstance(context, RunContext):
         timing = context.timing_defaults
     problems += host_problems(task.host, timing)
+    problems += env_problems()
     if not problems and "package" in given:
         problems += target_problems(task.host, given)
     return problems
+
+
+def env_problems() -> list[Problem]:
+    """JUNOS_USERNAME / JUNOS_PASSWORD set but blank (tasks.hosts.env_credentials)."""
+    try:
+        env_credentials()
+    except BadInput as exc:
+        return [Problem("", exc.message)]
+    return []
 
 
 def argument_problems(given: Mapping[str, Any]) -> Iterator[Problem]:

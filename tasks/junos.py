@@ -18,6 +18,7 @@ from lxml import etree
 from tasks.commands import IcuCommand
 from tasks.errors import DeviceRefused, NodeUnreachable, SessionLost, UnreadableReply
 from tasks.values import (
+    NOT_CLUSTERED,
     Alarm,
     BootTime,
     CleanupList,
@@ -37,7 +38,7 @@ Element = Any  # lxml element; typed loosely because lxml-stubs and PyEZ disagre
 Recorder = Callable[[str, str, str], None]  # (node, "sent" | "reply" | "error", text)
 
 _OLD_VERSION = re.compile(r"\[([^\]]+)\]")
-_NOT_CLUSTERED = "chassis cluster is not enabled"
+_NOT_CONFIGURED = re.compile(r"\bnot (?:configured|enabled)\b", re.IGNORECASE)
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -123,6 +124,20 @@ def error_message(root: Element) -> str:
     return bare.group(1).strip() if bare else ""
 
 
+def reply_words(root: Element) -> str:
+    """The device's words in a reply that holds none of the data asked for ('error: Chassis
+    cluster is not enabled', 'IPSec is not configured'): its error or warning message, else
+    its text output; one line, '' when it says nothing."""
+    words = error_message(root)
+    if not words:
+        warnings = (_text(w, "message") for w in root.iter("warning"))
+        words = next((w for w in warnings if w), "")
+    if not words:
+        words = "\n".join(str(o.text) for o in root.iter("output") if o.text)
+    lines = (" ".join(line.split()) for line in words.splitlines())
+    return " / ".join(line for line in lines if line)
+
+
 # ---------------------------------------------------------------------------- parsers
 
 
@@ -153,7 +168,7 @@ def parse_cluster_status(elem: Element) -> ClusterStatus | None:
     root = _root(elem)
     status = root.find(".//chassis-cluster-status")
     if status is None:
-        if _NOT_CLUSTERED in error_message(root).lower():
+        if NOT_CLUSTERED in error_message(root).lower():
             return None
         raise ValueError(f"no chassis-cluster-status in reply: {error_message(root)!r}")
     groups = []
@@ -425,11 +440,13 @@ def parse_cluster_links(elem: Element) -> ClusterLinks:
         for f in root.iter("fabric-information")
         if _text(f, "fabric-child-interface-name")
     }
+    said = stats is not None or controls or fabric
     return ClusterLinks(
         control=_word(_text(stats, "control-interface-status")),
         fabric=_word(_text(stats, "dataplane-interface-status")),
         control_links=controls,
         fabric_links=fabric,
+        words="" if said else reply_words(root),
     )
 
 
@@ -454,14 +471,18 @@ _ALARM_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \S+\s+(Major|Minor)\s
 
 def parse_interfaces(elem: Element) -> dict[str, dict[str, str]]:
     """get-interface-information terse: oper status of every physical and logical interface,
-    per node."""
+    per node. An entry without a <name> is no interface: a terse reply filtered by routing
+    instance wraps its logical interfaces (each named) in nameless <physical-interface>
+    elements, and an empty reply may hold one such element with nothing in it; the logical
+    interfaces inside count by their own names, the wrapper not at all."""
     root = _root(elem)
     out: dict[str, dict[str, str]] = {}
     for node, info in _per_node(root, "interface-information"):
         seen = out.setdefault(node, {})
         for tag in ("physical-interface", "logical-interface"):
             for itf in info.iter(tag):
-                seen[_text(itf, "name")] = _word(_text(itf, "oper-status"))
+                if name := _text(itf, "name"):
+                    seen[name] = _word(_text(itf, "oper-status"))
     return out
 
 
@@ -492,13 +513,63 @@ def parse_route_summary(elem: Element) -> dict[str, dict[str, int]]:
     return out
 
 
-def parse_flow_sessions(elem: Element) -> dict[str, int]:
-    """get-flow-session-information summary: active sessions per node."""
+def parse_ipsec_words(elem: Element) -> str:
+    """get-security-associations-information: the device's words when the reply holds no SA
+    information at all ('IPSec is not configured'), '' when it does (tunnels or none)."""
     root = _root(elem)
-    return {
-        node: _int(_text(info, "active-sessions"))
-        for node, info in _per_node(root, "flow-session-summary-information")
-    }
+    if root.find(".//ipsec-security-associations-information") is not None:
+        return ""
+    return reply_words(root)
+
+
+_SUMMARY = "flow-session-summary-information"
+_SPU_TAGS = ("spu-name", "flow-fpc-pic-id", "dcp-flow-fpc-pic-id", "flow-spu-id", "spu-id")
+
+
+def parse_flow_sessions(elem: Element) -> dict[str, int]:
+    """get-flow-session-information summary: active sessions per node, every SPU's summary
+    of the node added up (parse_flow_sessions_per_spu)."""
+    return {n: sum(spus.values()) for n, spus in parse_flow_sessions_per_spu(elem).items()}
+
+
+def parse_flow_sessions_per_spu(elem: Element) -> dict[str, dict[str, int]]:
+    """get-flow-session-information summary: active sessions per node and, within it, per
+    summary. A branch SRX or a vSRX answers one summary per node (its key is ''); a high-end
+    SRX one per SPU ('Flow Sessions on FPC0 PIC1:' on the CLI), each named by an SPU id or
+    name or an FPC/PIC id inside it, in the flow-session-per-pic around it, or in the
+    flow-session-information just before it; '#N' (its place on the node) when none is."""
+    root = _root(elem)
+    items = root.findall(".//multi-routing-engine-item")
+    scopes = [(_text(i, "re-name"), i) for i in items] if items else [("", root)]
+    out: dict[str, dict[str, int]] = {}
+    for node, scope in scopes:
+        summaries = list(scope.iter(_SUMMARY))
+        if not summaries:
+            continue
+        spus = out.setdefault(node, {})
+        for index, summary in enumerate(summaries, 1):
+            key = _spu_label(summary) or (f"#{index}" if len(summaries) > 1 else "")
+            spus[key] = spus.get(key, 0) + _int(_text(summary, "active-sessions"))
+    return out
+
+
+def _spu_label(summary: Element) -> str:
+    def label_in(elem: Element | None) -> str:
+        if elem is None:
+            return ""
+        found = next((t for tag in _SPU_TAGS if (t := _text(elem, tag))), "")
+        return found.removeprefix("on ").rstrip(":").strip()
+
+    parent = summary.getparent()
+    wrapper = parent if parent is not None and parent.tag == "flow-session-per-pic" else None
+    before = None
+    for sibling in summary.itersiblings(preceding=True):
+        if sibling.tag == _SUMMARY:
+            break  # the id before an earlier summary is that summary's
+        if sibling.tag == "flow-session-information":
+            before = sibling
+            break
+    return label_in(summary) or label_in(wrapper) or label_in(before)
 
 
 # ---------------------------------------------------------------------------- transfers
@@ -589,12 +660,18 @@ class NodeRpc:
         return _named(parse_software(self._call("get-software-information")), self.node)
 
     def cluster_status(self) -> ClusterStatus | None:
+        return self.cluster_state()[0]
+
+    def cluster_state(self) -> tuple[ClusterStatus | None, str]:
+        """The cluster status; (None, the device's words) when chassis cluster is off."""
         try:
-            return parse_cluster_status(self._call("get-chassis-cluster-status"))
+            reply = self._call("get-chassis-cluster-status")
         except DeviceRefused as exc:
-            if _NOT_CLUSTERED in exc.message.lower():
-                return None
+            if NOT_CLUSTERED in exc.message.lower():
+                return None, exc.message
             raise
+        status = parse_cluster_status(reply)
+        return status, "" if status is not None else reply_words(_root(reply))
 
     def boot_times(self) -> dict[str, BootTime]:
         return _named(parse_boot_times(self._call("get-system-uptime-information")), self.node)
@@ -625,7 +702,12 @@ class NodeRpc:
 
     # ICU prerequisites and services (read-only) ---------------------------------------
     def cluster_links(self) -> ClusterLinks:
-        return parse_cluster_links(self._call("get-chassis-cluster-interfaces"))
+        try:
+            return parse_cluster_links(self._call("get-chassis-cluster-interfaces"))
+        except DeviceRefused as exc:  # the words are the evidence: "not enabled" is no error
+            if NOT_CLUSTERED in exc.message.lower():
+                return ClusterLinks("", "", words=exc.message)
+            raise
 
     def alarms(self) -> list[Alarm]:
         """Chassis and system alarms of every node this session's reply covers."""
@@ -648,9 +730,20 @@ class NodeRpc:
         return next(iter(per_node.values()), {})
 
     def tunnels(self) -> dict[str, dict[str, str]]:
-        return _named(
-            parse_ipsec_tunnels(self._call("get-security-associations-information")), self.node
-        )
+        return self.tunnels_and_words()[0]
+
+    def tunnels_and_words(self) -> tuple[dict[str, dict[str, str]], str]:
+        """Tunnels per node, and the device's words when it has no IPsec to report
+        ('IPSec is not configured': no tunnels, said in its words, not an error)."""
+        try:
+            reply = self._call("get-security-associations-information")
+        except DeviceRefused as exc:
+            if _NOT_CONFIGURED.search(exc.message):
+                return {}, " / ".join(w.strip() for w in exc.message.splitlines() if w.strip())
+            raise
+        if reply is True or reply is False:
+            return {}, ""
+        return _named(parse_ipsec_tunnels(reply), self.node), parse_ipsec_words(reply)
 
     def routes(self) -> dict[str, int]:
         """Active routes per table, as this node's routing process has them."""
@@ -658,10 +751,12 @@ class NodeRpc:
         return next(iter(per_node.values()), {})
 
     def sessions(self) -> dict[str, int]:
-        return _named(
-            parse_flow_sessions(self._call("get-flow-session-information", summary=True)),
-            self.node,
-        )
+        return {n: sum(spus.values()) for n, spus in self.sessions_per_spu().items()}
+
+    def sessions_per_spu(self) -> dict[str, dict[str, int]]:
+        """Active flow sessions per node and SPU (parse_flow_sessions_per_spu)."""
+        reply = self._call("get-flow-session-information", summary=True)
+        return _named(parse_flow_sessions_per_spu(reply), self.node)
 
     # actions --------------------------------------------------------------------------
     def start_icu(self, command: IcuCommand, *, timeout: float) -> PackageResult:

@@ -9,7 +9,7 @@ import threading
 from nornir.core.task import Task
 
 from tasks.connections import drop, node_rpc
-from tasks.errors import RunbookError, UnreadableReply
+from tasks.errors import AuthFailed, RunbookError, UnreadableReply
 from tasks.junos import NodeRpc, Recorder
 from tasks.values import NODES, BootTime, ClusterStatus, ClusterView, NodeSoftware, NodeView
 
@@ -34,13 +34,16 @@ def observe_node(
     for attempt in (1, 2):  # a garbled reply is read again once, on a fresh session
         try:
             rpc = node_rpc(task, node, timeout=timeout, recorder=recorder)
-            software, status, boot, waiting = _read(rpc, node, booted_before, pending)
+            software, (status, words), boot, waiting = _read(rpc, node, booted_before, pending)
             break
         except UnreadableReply as exc:
             drop(task, node)  # a session that failed once is not trusted again
             log.warning("%s/%s: %s (attempt %d)", task.host.name, node, exc.message, attempt)
             if attempt == 2:
                 return NodeView(node=node, reachable=False, error=exc.message)
+        except AuthFailed as exc:  # an answer: the credentials are wrong, not the network
+            drop(task, node)
+            return NodeView(node=node, reachable=False, error=exc.on(node), auth_failed=True)
         except RunbookError as exc:
             drop(task, node)
             return NodeView(node=node, reachable=False, error=exc.message)
@@ -59,17 +62,20 @@ def observe_node(
         pending=waiting,
         clustered=status is not None or booted_before is not None,
         identity=session_identity(rpc.device),
+        cluster_words=words,
     )
 
 
 def _read(
     rpc: NodeRpc, node: str, booted_before: int | None, pending: bool
-) -> tuple[NodeSoftware | None, ClusterStatus | None, BootTime | None, str | None]:
-    """observe_node's RPCs: the full view, or the light one while an ICU is tracked."""
-    status = software = None
+) -> tuple[NodeSoftware | None, tuple[ClusterStatus | None, str], BootTime | None, str | None]:
+    """observe_node's RPCs: the full view, or the light one while an ICU is tracked. The
+    cluster status comes with the device's words when chassis cluster is not enabled."""
+    software = None
+    status: tuple[ClusterStatus | None, str] = (None, "")
     if booted_before is None:
         software = rpc.software().get(node)
-        status = rpc.cluster_status()
+        status = rpc.cluster_state()
         boot = rpc.boot_times().get(node)
         waiting = rpc.pending_install()
     else:

@@ -13,7 +13,7 @@ from tasks.errors import RunbookError
 from tasks.junos import NodeRpc, free_bytes_for
 from tasks.settings import Target
 from tasks.srx import is_branch, is_high_end, model_family, path_violation
-from tasks.values import NODES, ClusterView, peer_of
+from tasks.values import NODES, NOT_CLUSTERED, ClusterView, peer_of, with_words
 
 # The secondary receives a pushed copy and unpacks it; the primary unpacks its own copy.
 SPACE_FACTOR = 2.0
@@ -62,14 +62,19 @@ CheckFn = Callable[[Facts], Finding | None]  # None: the check does not apply he
 def reachable(f: Facts) -> Finding:
     down = [n for n in NODES if not f.view.nodes[n].reachable]
     if down:
-        return Finding(False, "; ".join(f"{n}: {f.view.nodes[n].error}" for n in down))
+        views = [f.view.nodes[n] for n in down]  # an auth failure names its node itself
+        return Finding(
+            False, "; ".join(v.error if v.auth_failed else f"{v.node}: {v.error}" for v in views)
+        )
     return Finding(True, "both nodes answer")
 
 
 def cluster_enabled(f: Facts) -> Finding:
-    off = [n for n in NODES if not f.view.nodes[n].clustered]
+    off = [f.view.nodes[n] for n in NODES if not f.view.nodes[n].clustered]
+    if not off:
+        return Finding(True, "chassis cluster enabled")
     return Finding(
-        not off, f"not enabled on {', '.join(off)}" if off else "chassis cluster enabled"
+        False, "; ".join(with_words(f"{NOT_CLUSTERED} on {v.node}", v.cluster_words) for v in off)
     )
 
 
@@ -120,9 +125,12 @@ def rg0_primary(f: Facts) -> Finding:
 def cluster_links(f: Facts) -> Finding:
     """ICU needs the control link and the fabric link up (Juniper's ICU prerequisites)."""
     links = f.reader(f.primary).cluster_links()
+    if links.not_clustered:  # the device's words are the evidence
+        return Finding(False, "; ".join(links.evidence()))
     fabric = ", ".join(f"{k} {v}" for k, v in links.fabric_links.items())
     evidence = f"control link {links.control or 'unknown'}, fabric link {links.fabric or 'unknown'}"
-    return Finding(links.up, evidence + (f" ({fabric})" if fabric and not links.up else ""))
+    evidence += f" ({fabric})" if fabric and not links.up else ""
+    return Finding(links.up, with_words(evidence, "" if links.up else links.words))
 
 
 def no_major_alarms(f: Facts) -> Finding:
@@ -249,6 +257,15 @@ class PrecheckResult:
 
     def to_json(self) -> list[dict[str, object]]:
         return [c.to_json() for c in self.checks]
+
+    def brief(self) -> str:
+        """One line (the pre-checks step's summary); each check is a subtask of its own."""
+        if self.failed:
+            first = self.failed[0]
+            return f"FAIL at {first.name}: {first.evidence}"
+        if self.already_on_target:
+            return f"already on target ({self.checks[-1].evidence}): nothing to do"
+        return f"{len(self.checks)} passed: RG0 primary {self.primary} ({self.model})"
 
 
 def run_prechecks(

@@ -304,14 +304,15 @@ def check_rolled_back(task: Task, *, run: ClusterRun, node: str, want: str) -> R
                 step="rollback",
                 node=node,
             )
-        return done(task, None)
+        return done(task, None, summary=f"{node} runs {want}, nothing pending: no reboot needed")
     if not me.pending:
         raise DeviceRefused(
             f"after rollback {node} shows no pending install; the reboot would not bring {want}",
             step="rollback",
             node=node,
         )
-    return done(task, int(me.booted_at or 0))
+    said = f"{node} has {want} pending: the reboot activates it"
+    return done(task, int(me.booted_at or 0), summary=said)
 
 
 def recover_reboot(task: Task, *, run: ClusterRun, node: str, boot: int) -> Result:
@@ -324,7 +325,7 @@ def recover_reboot(task: Task, *, run: ClusterRun, node: str, boot: int) -> Resu
     with contextlib.suppress(SessionLost, NodeUnreachable):
         rpc.reboot(node_id(node), timeout=min(run.timing.rpc_timeout, 30))
     drop(task, node)
-    return done(task, None, changed=True)
+    return done(task, None, changed=True, summary=f"sent '{REBOOT_CLI}' to {node}")
 
 
 def rejoin(task: Task, *, run: ClusterRun, node: str, boot: int, prefix: str) -> Result:
@@ -367,7 +368,7 @@ def rejoin(task: Task, *, run: ClusterRun, node: str, boot: int, prefix: str) ->
         outcome = failed_now(task, run, detail, phase="reboot")
     else:
         outcome = verified(task, run, node, str(view.versions[primary]), prefix, "reboot")
-    return done(task, outcome, changed=run.changed, failed=not outcome.good)
+    return done(task, outcome, failed=not outcome.good)
 
 
 def verified(

@@ -14,6 +14,15 @@ copies of a cluster job; this store makes extra copies harmless.
 * `RedisGate` (FleetGate): the cluster-keyed in-flight ZSET `run:{r}:inflight`, the `halt` and
   `interrupt` fields of `run:{r}`, the failure count.
 * `StreamSink` (Sink): events and outcomes onto `run:{r}:events` for the coordinator.
+* The abort mailbox of a held cluster (tasks.locks, tasks.handoff): an abort that finds the
+  lease held writes `abort:{c}` (JSON, REQUEST_TTL, renewed by the requester, joined by a
+  second one); a watcher thread per process looks at the requests of every cluster it holds
+  (one MGET each WATCH_EVERY) and acknowledges one in `abort:{c}:reply` (a hash, keyed by the
+  request's id, its values JSON) and `abort:{c}:notes` (the holder's progress lines); the plan
+  acts at its next step. A holder that does not answer is taken over: the requester INCRs the
+  fence and takes the lease by force, so the holder's next intent is refused (STALE).
+  `fence-run:{c}` names the run that took the newest fence: an outcome is the run's news unless
+  a worker of the *same* run superseded it (tasks.redis_store._FINISHED).
 
 Every write is one Lua script (atomic); with `appendonly yes` + `appendfsync always` it is on
 disk before the reply.
@@ -21,15 +30,18 @@ disk before the reply.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import random
+import secrets
 import socket
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 from typing import Any
 
 import redis
@@ -39,7 +51,7 @@ from redis.retry import Retry
 from tasks.errors import RunbookError
 from tasks.events import DURABLE, Event, EventKind
 from tasks.gate import NotStarted
-from tasks.locks import AbortRequest, Reply
+from tasks.locks import REQUEST_TTL, WATCH_EVERY, AbortRequest, Reply
 from tasks.redact import redact
 from tasks.runctx import Outcome
 
@@ -49,6 +61,7 @@ PREFIX = "rb:"
 ICUS_KEPT = 200  # past ICU durations kept per model (the window fit takes their median)
 POOL_SIZE = 1024  # Redis connections per process for its threads; past it a thread waits
 LEASE_TTL = 30.0  # seconds; renewed every third of it
+REPLY_TTL = 3600.0  # seconds a holder's answer to an abort request is kept
 
 
 class StoreUnreachable(RunbookError):
@@ -65,7 +78,33 @@ if cur then return {0, cur} end
 local f = redis.call('INCR', KEYS[2])
 local token = ARGV[1] .. ' fence ' .. f
 redis.call('SET', KEYS[1], token, 'PX', ARGV[2])
+redis.call('SET', KEYS[3], ARGV[3])
 return {1, token}
+"""
+_TAKE_OVER = """
+local f = redis.call('INCR', KEYS[2])
+local token = ARGV[1] .. ' fence ' .. f
+redis.call('SET', KEYS[1], token, 'PX', ARGV[2])
+redis.call('SET', KEYS[3], ARGV[3])
+return token
+"""
+_REQUEST = """
+local cur = redis.call('GET', KEYS[1])
+if cur then return cur end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return ARGV[1]
+"""
+_EXTEND = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end
+return 0
+"""
+_ANSWER = """
+if redis.call('HGET', KEYS[1], 'id') ~= ARGV[1] then redis.call('DEL', KEYS[1], KEYS[2]) end
+redis.call('HSET', KEYS[1], 'id', ARGV[1], unpack(ARGV, 4))
+if ARGV[3] ~= '' then redis.call('RPUSH', KEYS[2], ARGV[3]) end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
+return 1
 """
 _RENEW = """
 local cur = redis.call('GET', KEYS[1])
@@ -112,16 +151,35 @@ return n
 """
 _FINISHED = """
 local published = ARGV[3]
-if published == '1' and ARGV[5] ~= '' and redis.call('GET', KEYS[4]) ~= ARGV[5] then
-  published = '0'  -- a worker whose fence was superseded: its outcome is not the run's
+local last = redis.call('GET', KEYS[5])  -- the run that took the newest fence
+local ours = (not last) or last == ARGV[7]
+if published == '1' and ARGV[5] ~= '' and redis.call('GET', KEYS[4]) ~= ARGV[5] and ours then
+  published = '0'  -- a worker of this run whose fence was superseded: its outcome is not the run's
+elseif published == '0' and (ARGV[8] ~= '1' or not ours) then
+  published = '1'  -- not a copy of this run's own job: locked by another run, or handed over
 end
 if published == '1' then
   redis.call('HSETNX', KEYS[2], ARGV[1], ARGV[2])
   if redis.call('ZREM', KEYS[3], ARGV[1]) == 1 then redis.call('PUBLISH', ARGV[6], ARGV[1]) end
 end
-return redis.call('XADD', KEYS[1], '*', 'k', 'finished', 'c', ARGV[1], 'o', ARGV[2],
+redis.call('XADD', KEYS[1], '*', 'k', 'finished', 'c', ARGV[1], 'o', ARGV[2],
   'p', published, 'e', ARGV[4])
+return published
 """
+
+_SCRIPTS = {
+    "acquire": _ACQUIRE,
+    "renew": _RENEW,
+    "release": _RELEASE,
+    "append": _APPEND,
+    "admit": _ADMIT,
+    "record": _RECORD,
+    "finished": _FINISHED,
+    "take_over": _TAKE_OVER,
+    "request": _REQUEST,
+    "extend": _EXTEND,
+    "answer": _ANSWER,
+}
 
 
 def store_url(broker: str) -> str:
@@ -165,11 +223,13 @@ class RedisStore:
         self.fences: dict[str, str] = {}
         self.last_fence: dict[str, str] = {}  # cluster -> the fence number last taken here
         self.lost: set[str] = set()
+        self.held: dict[str, tuple[str, str]] = {}  # cluster -> (run id, job) of its lease
+        self.asked: dict[str, tuple[str, AbortRequest]] = {}  # cluster -> (token, request)
         self._lock = threading.Lock()
+        self.acked = threading.Condition(self._lock)  # notified when a request is acknowledged
         self._renewer: threading.Thread | None = None
-        names = ("acquire", "renew", "release", "append", "admit", "record", "finished")
-        sources = (_ACQUIRE, _RENEW, _RELEASE, _APPEND, _ADMIT, _RECORD, _FINISHED)
-        self.scripts = {n: self.r.register_script(s) for n, s in zip(names, sources, strict=True)}
+        self._watcher: threading.Thread | None = None
+        self.scripts = {n: self.r.register_script(s) for n, s in _SCRIPTS.items()}
         self.waker = SlotWaker(self.url)
 
     def run_script(
@@ -253,32 +313,159 @@ class RedisStore:
         """Keep the lease; False (and forgotten) once another worker has the cluster."""
         return cluster not in self.renew_all({cluster: token})
 
+    def hold(self, cluster: str, token: str, run_id: str, job: str) -> None:
+        """A lease taken here (acquired, or taken over): renewed, and its requests watched."""
+        with self._lock:
+            self.fences[cluster] = token
+            self.last_fence[cluster] = token.rsplit(" ", 1)[-1]
+            self.lost.discard(cluster)
+            self.held[cluster] = (run_id, job)
+            self.asked.pop(cluster, None)  # a request the previous holder took is not ours
+        self._ensure_renewer()
+        self._ensure_watcher()
+
+    # the abort mailbox: the holder's side ----------------------------------------------
+    def answer(
+        self,
+        cluster: str,
+        request_id: str,
+        run_id: str,
+        fields: dict[str, Any],
+        client: redis.Redis | None = None,
+    ) -> bool:
+        """Fields of the reply to request `request_id` set (`note` appended to its notes);
+        False when the store did not take them (the requester's deadlines cover that)."""
+        values = dict(fields)
+        note = values.pop("note", None)
+        values.update(run=run_id, pid=os.getpid(), at=time.time())
+        args: list[Any] = [request_id, int(REPLY_TTL * 1000), redact(str(note or ""))]
+        for name, value in values.items():
+            args += [name, redact(json.dumps(value, default=str))]
+        keys = [key("abort", cluster, "reply"), key("abort", cluster, "notes")]
+        try:
+            self.run_script("answer", keys, args, client=client)
+        except RunbookError as exc:
+            log.warning("abort request of %s: answer not stored: %s", cluster, exc)
+            return False
+        return True
+
+    def _ensure_watcher(self) -> None:
+        with self._lock:
+            if self._watcher is None or not self._watcher.is_alive():
+                self._watcher = threading.Thread(
+                    target=self._watch_loop, name="abort-requests", daemon=True
+                )
+                self._watcher.start()
+
+    def _watch_loop(self) -> None:
+        while True:
+            time.sleep(WATCH_EVERY)
+            with self._lock:
+                clusters = [c for c in self.fences if c not in self.asked]
+            if clusters:
+                self.look(clusters)
+
+    def look(self, clusters: list[str]) -> None:
+        """The abort requests of `clusters` (held here) read in one round trip, and each
+        acknowledged: the holder's plan acts on it at its next step."""
+        try:
+            raws: Any = self.control.mget([key("abort", c) for c in clusters])
+        except redis.RedisError:
+            return  # an outage: looked at again next time
+        for cluster, raw in zip(clusters, raws, strict=True):
+            request = request_from(raw)
+            if request is not None:
+                self._acknowledge(cluster, request)
+
+    def _acknowledge(self, cluster: str, request: AbortRequest) -> None:
+        with self._lock:
+            token = self.fences.get(cluster)
+            run_id, job = self.held.get(cluster, ("", ""))
+        if token is None or request.by == run_id:
+            return  # let go meanwhile, or this run's own request (it took the cluster over)
+        fields = {"stage": "acknowledged", "acked": time.time(), "job": job}
+        if not self.answer(cluster, request.id, run_id, fields, client=self.control):
+            return  # asked again at the next look
+        with self._lock:
+            if self.fences.get(cluster) == token:
+                self.asked[cluster] = (token, request)
+                self.acked.notify_all()  # the plan waiting between two polls acts now
+
+
+def request_from(raw: str | None) -> AbortRequest | None:
+    """An abort request from its stored JSON; None for none (or a garbled one)."""
+    if not raw:
+        return None
+    try:
+        return AbortRequest(**json.loads(raw))
+    except (TypeError, ValueError):
+        return None
+
+
+def reply_from(data: dict[str, str], notes: list[str]) -> Reply:
+    """The holder's reply from its hash (values JSON) and notes list."""
+    known: dict[str, Any] = {}
+    for name, text in data.items():
+        if name in Reply.__dataclass_fields__ and name != "notes":
+            try:
+                known[name] = json.loads(text)
+            except ValueError:
+                continue
+    return Reply(**known, notes=[str(n) for n in notes])
+
+
+def holder_of(token: str) -> str:
+    """'run R (worker W)' of a lease token ("run R worker W fence n")."""
+    words = token.split()
+    if len(words) >= 4 and words[0] == "run" and words[2] == "worker":
+        return f"run {words[1]} (worker {words[3]})"
+    return token
+
 
 class RedisLocks:
-    """ClusterLocks on the store: a fenced lease per cluster, renewed while held."""
+    """ClusterLocks on the store: a fenced lease per cluster, renewed while held, and the
+    abort mailbox of a held cluster (see the module's doc). One per cluster job: `mine` are
+    the tokens this job took, so a job of the same process that took the cluster over (an
+    abort) is told apart from the holder it fenced off."""
 
     def __init__(self, store: RedisStore, run_id: str) -> None:
         self.store, self.run_id = store, run_id
+        self.mine: dict[str, str] = {}  # cluster -> the lease token this job took
+        self.jobs: dict[str, str] = {}  # cluster -> the job it asked the lease for
+        self.requests: dict[str, str] = {}  # id -> stored JSON of the requests written here
+
+    def token(self, cluster: str) -> str | None:
+        """This job's lease token of `cluster` (one that took none speaks for the process)."""
+        return self.mine.get(cluster) or self.store.fences.get(cluster)
 
     def acquire(self, cluster: str, device: str = "", job: str = "") -> str | None:
-        del device, job  # one store for the fleet: the cluster's name is its key
+        del device  # one store for the fleet: the cluster's name is its key
+        self.jobs[cluster] = job
         ok, value = self.store.run_script(
             "acquire",
-            [key("lease", cluster), key("fence", cluster)],
-            [f"run {self.run_id} worker {self.store.worker}", int(self.store.lease_ttl * 1000)],
+            [key("lease", cluster), key("fence", cluster), key("fence-run", cluster)],
+            [self._me(self.run_id), int(self.store.lease_ttl * 1000), self.run_id],
         )
         if not ok:
             return str(value)
-        with self.store._lock:
-            self.store.fences[cluster] = str(value)
-            self.store.last_fence[cluster] = str(value).rsplit(" ", 1)[-1]
-            self.store.lost.discard(cluster)
-        self.store._ensure_renewer()
+        self._hold(cluster, str(value), self.run_id)
         return None
 
+    def _me(self, run_id: str) -> str:
+        return f"run {run_id} worker {self.store.worker}"
+
+    def _hold(self, cluster: str, token: str, run_id: str) -> None:
+        self.mine[cluster] = token
+        self.store.hold(cluster, token, run_id, self.jobs.get(cluster, ""))
+
     def release(self, cluster: str) -> None:
+        token = self.mine.pop(cluster, None)
         with self.store._lock:
-            token = self.store.fences.pop(cluster, None)
+            token = token or self.store.fences.get(cluster)
+            if token is not None and self.store.fences.get(cluster) == token:
+                del self.store.fences[cluster]  # not another job's, that took it over
+                self.store.held.pop(cluster, None)
+                self.store.asked.pop(cluster, None)
         if token is not None:
             try:
                 self.store.run_script("release", [key("lease", cluster)], [token])
@@ -286,43 +473,119 @@ class RedisLocks:
                 log.warning("lease of %s not released (%s): it lapses by itself", cluster, exc)
 
     def release_all(self) -> None:
-        for cluster in list(self.store.fences):
+        for cluster in list(self.mine):
             self.release(cluster)
 
     def foreign_history(self, cluster: str) -> list[dict[str, Any]]:
         return []  # one journal per cluster in the store
 
-    # the abort mailbox (TODO: requests through the store)
-    def abort_requested(self, cluster: str) -> AbortRequest | None:
-        return None
-
-    def answer(self, cluster: str, **fields: Any) -> None:
-        return None
+    def wait_for_request(self, cluster: str, seconds: float) -> None:
+        """Between two polls: woken the moment the watcher acknowledges a request."""
+        with self.store._lock:
+            self.store.acked.wait_for(
+                lambda: self.store.asked.get(cluster, ("",))[0] == self.token(cluster), seconds
+            )
 
     def fenced_off(self, cluster: str) -> str | None:
-        return None  # the journal script refuses a stale fence itself
-
-    def request_abort(self, cluster: str, device: str, by: str) -> AbortRequest:
-        return AbortRequest("", by, os.getpid(), time.time(), cluster)
-
-    def renew_request(self, cluster: str, device: str, request: AbortRequest) -> None:
-        return None
-
-    def reply(self, cluster: str, device: str, request: AbortRequest) -> Reply | None:
-        return None
-
-    def withdraw(self, cluster: str, device: str, request: AbortRequest) -> None:
-        return None
+        """Who took the cluster from this job (its lease moved on), else None. The journal
+        script refuses a stale fence in any case; this says who, and covers a job of this
+        process that took the cluster over (the process's lease is then that job's)."""
+        mine = self.mine.get(cluster)
+        if mine is None:
+            return None
+        now = self.store.fences.get(cluster)
+        if now == mine:
+            try:
+                lease: Any = self.store.r.get(key("lease", cluster))
+                now = lease
+            except redis.RedisError:
+                return None  # the journal script decides
+            if now is None or now == mine:
+                return None  # held (a lapsed lease is re-taken while the fence is ours)
+        who = holder_of(str(now)) if now else "another worker"
+        return f"{who} took the cluster over"
 
     def take_over(self, cluster: str, device: str, by: str) -> None:
-        return None
+        """The holder answered nothing in time: a new fence and the lease by force, so the
+        holder's next intent is refused (STALE) and this job holds the cluster."""
+        del device
+        token = self.store.run_script(
+            "take_over",
+            [key("lease", cluster), key("fence", cluster), key("fence-run", cluster)],
+            [self._me(by), int(self.store.lease_ttl * 1000), by],
+        )
+        self._hold(cluster, str(token), by)
+
+    # the abort mailbox: the holder's side ----------------------------------------------
+    def abort_requested(self, cluster: str) -> AbortRequest | None:
+        token = self.token(cluster)
+        with self.store._lock:
+            asked = self.store.asked.get(cluster)
+            held = self.store.fences.get(cluster)
+        if token is None or asked is None or asked[0] != token or held != token:
+            return None
+        return asked[1]
+
+    def answer(self, cluster: str, **fields: Any) -> None:
+        request = self.abort_requested(cluster)
+        if request is not None:
+            self.store.answer(cluster, request.id, self.run_id, fields)
+
+    # the abort mailbox: the requester's side -------------------------------------------
+    def request_abort(self, cluster: str, device: str, by: str) -> AbortRequest:
+        """Ask the holder to abort; a live request of another abort is joined instead."""
+        del device
+        request = AbortRequest(secrets.token_hex(6), by, os.getpid(), time.time(), cluster)
+        raw = json.dumps(asdict(request))
+        name, ttl = key("abort", cluster), int(REQUEST_TTL * 1000)
+        got = str(self.store.run_script("request", [name], [raw, ttl]))
+        if got != raw:
+            joined = request_from(got)
+            if joined is not None:
+                return joined  # another abort already asked: wait on the same answer
+            try:  # a garbled request: ours replaces it
+                self.store.r.set(name, raw, px=ttl)
+            except redis.RedisError as exc:
+                raise StoreUnreachable(f"store unreachable: {type(exc).__name__}") from None
+        self.requests[request.id] = raw
+        return request
+
+    def renew_request(self, cluster: str, device: str, request: AbortRequest) -> None:
+        raw = self.requests.get(request.id)
+        if raw is None:
+            return  # a joined request: its own requester renews it
+        args = [raw, int(REQUEST_TTL * 1000)]
+        # not renewed: again next time; past REQUEST_TTL it lapses, and the deadlines decide
+        with contextlib.suppress(RunbookError):
+            self.store.run_script("extend", [key("abort", cluster)], args)
+
+    def reply(self, cluster: str, device: str, request: AbortRequest) -> Reply | None:
+        pipe = self.store.r.pipeline(transaction=True)
+        pipe.hgetall(key("abort", cluster, "reply"))
+        pipe.lrange(key("abort", cluster, "notes"), 0, -1)
+        try:
+            data, notes = pipe.execute()
+        except redis.RedisError:
+            return None  # looked at again
+        if not data or data.get("id") != request.id:
+            return None
+        return reply_from(data, notes)
+
+    def withdraw(self, cluster: str, device: str, request: AbortRequest) -> None:
+        raw = self.requests.pop(request.id, None)
+        if raw is None:
+            return
+        with contextlib.suppress(RunbookError):  # else it lapses after REQUEST_TTL
+            self.store.run_script("release", [key("abort", cluster)], [raw])
 
 
 class RedisJournal:
-    """Journal on the store: durable records only with our fence (the intent write)."""
+    """Journal on the store: durable records only with our fence (the intent write). With
+    `locks`, the fence is that job's own: a job this process's abort took the cluster from
+    writes with the token it took, which the script then refuses."""
 
-    def __init__(self, store: RedisStore) -> None:
-        self.store = store
+    def __init__(self, store: RedisStore, locks: RedisLocks | None = None) -> None:
+        self.store, self.locks = store, locks
 
     def history(self, cluster: str, last: int | None = None) -> list[dict[str, Any]]:
         """The cluster's records, oldest first; with `last`, only the newest `last` of them."""
@@ -349,7 +612,7 @@ class RedisJournal:
         if event.kind not in DURABLE:
             self._append_plain(cluster, line)
             return
-        token = self.store.fences.get(cluster)
+        token = self.locks.token(cluster) if self.locks else self.store.fences.get(cluster)
         if token is None:
             raise StaleLease(f"no lease held on {cluster}: {event.kind} not written, not sent")
         keys = [key("lease", cluster), key("journal", cluster), key("intent", cluster)]
@@ -573,6 +836,7 @@ class StreamSink:
     def __init__(self, store: RedisStore, run_id: str, *, fenced: bool = True) -> None:
         self.store, self.run_id, self.fenced = store, run_id, fenced
         self.stream = key("run", run_id, "events")
+        self.published: bool | None = None  # whether the last outcome was the run's news
 
     def event(self, event: Event, *, quiet: bool = False) -> None:
         line = redact(json.dumps(event.to_json(), default=str))
@@ -581,22 +845,26 @@ class StreamSink:
         )
 
     def finished(self, cluster: str, outcome: Outcome, event: Event, *, published: bool) -> None:
+        """The cluster's outcome. `published` False is the executor's "not this run's to
+        journal": a copy of this run's own job that found the cluster locked is no news, but
+        a cluster locked by another run, or an abort handed to the run holding it, is (the
+        script decides, by the run that took the cluster's newest fence)."""
         keys = [self.stream, key("run", self.run_id, "done"), key("run", self.run_id, "inflight")]
-        keys.append(key("fence", cluster))
+        keys += [key("fence", cluster), key("fence-run", cluster)]
         line = redact(json.dumps(event.to_json(), default=str))
         fence = self.store.last_fence.get(cluster, "") if self.fenced else ""
         args = [cluster, outcome_json(outcome), "1" if published else "0", line, fence]
-        args.append(freed_channel(self.run_id))
-        self._retry(lambda: self.store.run_script("finished", keys, args))
+        args += [freed_channel(self.run_id), self.run_id, str(int(outcome.outcome == "locked"))]
+        said = self._retry(lambda: self.store.run_script("finished", keys, args))
+        self.published = published if said is None else str(said) == "1"
 
-    def _retry(self, send: Any) -> None:
+    def _retry(self, send: Any) -> Any:
         end = time.monotonic() + self.RETRY_FOR
         while True:
             try:
-                send()
-                return
+                return send()
             except (redis.RedisError, StoreUnreachable) as exc:
                 if time.monotonic() > end:
                     log.error("run %s: event lost, store unreachable: %s", self.run_id, exc)
-                    return
+                    return None
                 time.sleep(0.5)

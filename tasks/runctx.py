@@ -49,11 +49,17 @@ class Outcome:
     state: str
     versions: dict[str, str | None]
     detail: str
-    extra: dict[str, Any] = field(default_factory=dict)
+    # Not in the repr: print_result shows an Outcome, and extra holds every check and the
+    # service snapshots (read it as outcome.extra).
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def good(self) -> bool:
         return self.outcome in GOOD_OUTCOMES
+
+    def brief(self) -> str:
+        """One line: what print_result shows of a step that ended the plan."""
+        return f"{self.outcome} ({self.state}): {self.detail}"
 
 
 class Sink(Protocol):
@@ -102,6 +108,7 @@ class ClusterRun:
     started: float = field(default_factory=time.monotonic)
     window_end: float | None = None  # epoch seconds the cluster's maintenance window closes
     changed: bool = False  # a destructive command left for this cluster in this run
+    sent: int = 0  # how many (a step is `changed` when it went up while the step ran)
     device: str = ""  # the device key the cluster is locked by (tasks.locks.device_key)
     request: AbortRequest | None = None  # an abort another run asked of this one, once taken
 
@@ -153,6 +160,7 @@ class ClusterRun:
             self.history.append(event.to_json())
         if kind in _CHANGES:
             self.changed = True
+            self.sent += 1
         self.context.sink.event(event)
         if self.request is not None and kind in _TOLD:
             said = data.get("command") or data.get("how") or data.get("reply") or ""

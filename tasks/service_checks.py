@@ -58,7 +58,7 @@ def align_rgs(task: Task, *, run: ClusterRun, pre: PrecheckResult) -> Result:
         detail = f"--align-rgs: {names} not aligned on {pre.primary}: {exc.message}"
         return done(task, failed_now(task, run, detail, phase="align RGs"), failed=True)
     run.emit(EventKind.NOTE, message=f"{names} aligned on {pre.primary} (--align-rgs), verified")
-    return done(task, None, changed=True)
+    return done(task, None, summary=f"{names} aligned on {pre.primary}, verified")
 
 
 def _reset_manual(task: Task, run: ClusterRun, pre: PrecheckResult) -> None:
@@ -91,7 +91,7 @@ def snapshot_services(task: Task, *, run: ClusterRun, node: str) -> Result:
     rpc = node_rpc(task, node, timeout=run.timing.rpc_timeout, recorder=run.transcript)
     snap = take_snapshot(rpc)
     run.emit(EventKind.NOTE, message="services before: " + _summary(snap))
-    return done(task, snap)
+    return done(task, snap, summary=_summary(snap))
 
 
 def services_after(task: Task, run: ClusterRun, prepared: Prepared, outcome: Outcome) -> Outcome:
@@ -143,6 +143,8 @@ def _summary(snap: Snapshot) -> str:
     up = sum(1 for v in s.interfaces.values() if v == "up")
     routes = sum(s.routes.values())
     text = f"{up}/{len(s.interfaces)} interfaces up, {len(s.tunnels)} tunnels up, {routes} routes"
+    if snap.notes:
+        text += f" ({'; '.join(snap.notes)})"
     if snap.unreadable:
         text += f" (unreadable: {'; '.join(snap.unreadable)})"
     return text

@@ -14,7 +14,7 @@ from typing import Any
 
 from tasks.errors import RunbookError
 from tasks.junos import NodeRpc
-from tasks.values import Alarm, NodeServices
+from tasks.values import Alarm, NodeServices, with_words
 
 ROUTE_DROP_PCT = 10.0  # a table may lose this share of its active routes (reconvergence)
 
@@ -40,19 +40,29 @@ class ServicePolicy:
 
 @dataclass(frozen=True)
 class Snapshot:
-    """The whole cluster at one moment; `unreadable` names what could not be read."""
+    """The whole cluster at one moment; `unreadable` names what could not be read, `notes`
+    what the device said instead of data ('no IPsec tunnels (device: IPSec is not
+    configured)').
+    `sessions_by_node` adds up every SPU of a node; `sessions_per_spu` keeps the figures of
+    the nodes that report more than one (high-end SRX, docs/services.md)."""
 
     services: NodeServices
     tunnels_by_node: dict[str, dict[str, str]] = field(default_factory=dict)
     sessions_by_node: dict[str, int] = field(default_factory=dict)
     unreadable: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+    sessions_per_spu: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out = {
             **self.services.to_json(),
             "sessions": self.sessions_by_node,
             "unreadable": list(self.unreadable),
+            "notes": list(self.notes),
         }
+        if self.sessions_per_spu:
+            out["sessions_per_spu"] = self.sessions_per_spu
+        return out
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Snapshot:
@@ -65,7 +75,12 @@ class Snapshot:
             alarms=tuple(str(a) for a in data.get("alarms") or ()),
             sessions=sum(sessions.values()) if sessions else None,
         )
-        return cls(services, {}, sessions, tuple(data.get("unreadable") or ()))
+        per_spu = {
+            str(n): {str(k): int(v) for k, v in spus.items()}
+            for n, spus in (data.get("sessions_per_spu") or {}).items()
+        }
+        unreadable, notes = tuple(data.get("unreadable") or ()), tuple(data.get("notes") or ())
+        return cls(services, {}, sessions, unreadable, notes, per_spu)
 
 
 def take_snapshot(rpc: NodeRpc) -> Snapshot:
@@ -81,10 +96,11 @@ def take_snapshot(rpc: NodeRpc) -> Snapshot:
             return empty
 
     interfaces = read("interfaces", rpc.interfaces, {})
-    tunnels = read("tunnels", rpc.tunnels, {})
+    tunnels, ipsec_words = read("tunnels", rpc.tunnels_and_words, ({}, ""))
     routes = read("routes", rpc.routes, {})
     alarms: list[Alarm] = read("alarms", rpc.alarms, [])
-    sessions = read("sessions", rpc.sessions, {})
+    per_spu: dict[str, dict[str, int]] = read("sessions", rpc.sessions_per_spu, {})
+    sessions = {node: sum(spus.values()) for node, spus in per_spu.items()}
     merged = {k: v for per in tunnels.values() for k, v in per.items() if v == "up"}
     services = NodeServices(
         interfaces=interfaces,
@@ -93,7 +109,9 @@ def take_snapshot(rpc: NodeRpc) -> Snapshot:
         alarms=tuple(str(a) for a in alarms),
         sessions=sum(sessions.values()) if sessions else None,
     )
-    return Snapshot(services, tunnels, sessions, tuple(unreadable))
+    notes = (with_words("no IPsec tunnels", ipsec_words),) if ipsec_words else ()
+    several = {node: spus for node, spus in per_spu.items() if len(spus) > 1}
+    return Snapshot(services, tunnels, sessions, tuple(unreadable), notes, several)
 
 
 def lost(before: Snapshot, after: Snapshot, policy: ServicePolicy) -> list[str]:

@@ -207,7 +207,7 @@ def find_primary(task: Task, *, run: ClusterRun) -> Result:
             continue
         primary = status.rg0_primary if status else node
         if primary:
-            return done(task, primary)
+            return done(task, primary, summary=f"RG0 primary {primary}")
         errors.append(f"{node}: no single RG0 primary")
     raise NodeUnreachable("; ".join(errors), step="connect", cluster=task.host.name)
 
@@ -216,7 +216,8 @@ def observe_package(
     task: Task, *, run: ClusterRun, node: str, path: str, expected: Expected
 ) -> Result:
     """Step: is the package on `node`, whole (size) and right (checksum)?"""
-    return done(task, package_on(_rpc(task, run, node), node, path, expected))
+    found = package_on(_rpc(task, run, node), node, path, expected)
+    return done(task, found, summary=f"{path} on {node}: {found.words}")
 
 
 def make_room(
@@ -261,7 +262,10 @@ def make_room(
                 f"(twice the package, ICU's rule){hint}"
             )
         out["nodes"][node] = data
-    return done(task, out, failed=bool(out["short"]), changed=cleanup and not run.dry_run)
+    said = "; ".join(out["short"]) or ", ".join(
+        f"{n} {d.get('free_after_cleanup', d['free'])} bytes free" for n, d in out["nodes"].items()
+    )  # `changed` when a cleanup ran (tasks.steps counts the command)
+    return done(task, out, failed=bool(out["short"]), summary=said)
 
 
 def _free(rpc: NodeRpc, node: str) -> int:

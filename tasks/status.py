@@ -9,7 +9,7 @@ from typing import Any
 from tasks.classify import ClusterState, classify
 from tasks.errors import RunbookError
 from tasks.junos import NodeRpc
-from tasks.values import NODES, ClusterView
+from tasks.values import NODES, NOT_CLUSTERED, ClusterView
 
 REFUSED = "unknown"  # the state of a status refused for its input: nothing was looked at
 
@@ -58,10 +58,7 @@ def prerequisites(rpc: NodeRpc) -> tuple[list[str], list[str]]:
     findings: list[str] = []
     notes: list[str] = []
     try:
-        links = rpc.cluster_links()
-        for name, state in (("control", links.control), ("fabric", links.fabric)):
-            if state != "up":
-                findings.append(f"{name} link {state or 'unknown'}")
+        findings += rpc.cluster_links().evidence()
         for alarm in rpc.alarms():
             (findings if alarm.major else notes).append(f"alarm {alarm}")
     except RunbookError as exc:
@@ -80,7 +77,9 @@ def summarize(
     explains pending installs). `prereqs`: link and alarm findings and notes; a healthy
     cluster with a link down or a major alarm is degraded."""
     verdict = classify(view, icu_started=icu_started)
-    findings, notes = verdict.findings + tuple(prereqs[0]), verdict.notes + tuple(prereqs[1])
+    said = verdict.state is ClusterState.NOT_CLUSTERED  # the nodes' findings carry the words
+    links = [f for f in prereqs[0] if not (said and f.startswith(NOT_CLUSTERED))]
+    findings, notes = verdict.findings + tuple(links), verdict.notes + tuple(prereqs[1])
     state = verdict.state
     if abort_pending and state in (ClusterState.HEALTHY, ClusterState.PENDING_INSTALL):
         # `abort_pending`: an abort sent and not seen to land: the device may still be in

@@ -160,7 +160,8 @@ def copy_package(
         if not words and after.ok:
             evidence = _evidence(attempt, seconds, expected, after, removed)
             run.emit(EventKind.TRANSFER, node=node, phase="done", **evidence)
-            return done(task, evidence, changed=True)
+            said = f"{evidence['bytes']} bytes in {evidence['duration_s']:.1f}s, verified"
+            return done(task, evidence, changed=True, summary=said)
         words = words or f"copy incomplete or corrupt: {after.words}"
         run.emit(
             EventKind.TRANSFER,
@@ -176,6 +177,7 @@ def copy_package(
         {"ok": False, "words": words, "attempts": 2, "removed": removed},
         failed=True,
         changed=True,
+        summary=words,
     )
 
 

@@ -25,7 +25,7 @@ from tasks.gate import NotStarted
 from tasks.icu import ORDER, Baseline, Phase, Tracker, inflight
 from tasks.junos import NodeRpc
 from tasks.outcomes import failed_now, outcome_from
-from tasks.prechecks import Facts, PrecheckResult, run_prechecks
+from tasks.prechecks import Check, Facts, PrecheckResult, run_prechecks
 from tasks.runctx import ClusterRun, Outcome
 from tasks.service_checks import ready_for_icu, services_after
 from tasks.settings import Target
@@ -104,13 +104,36 @@ def _upgrade(task: Task, run: ClusterRun, target: Target, requested: frozenset[s
 
 
 def _held_back(run: ClusterRun, view: ClusterView) -> Outcome | None:
-    """A cluster an earlier run left failed, or whose abort has not been seen to land."""
+    """A cluster an earlier run left failed, whose abort has not been seen to land, or whose
+    ICU from this very run another run ended (an abort while this run's worker was lost:
+    a job enqueued again must never send the ICU the operator aborted)."""
+    ended = ended_elsewhere(run)
+    if ended is not None:
+        other = f"run {ended.get('run_id')} ({ended.get('job')}: {ended.get('how')})"
+        detail = f"this run's ICU was ended by {other}; not sent again"
+        healthy = classify(view).state is ClusterState.HEALTHY
+        return outcome_from(view, "aborted" if healthy else "failed", detail)
     left = _left_failed(run)
     if left:
         return outcome_from(view, "failed", left)
     pending = abort_pending(run)
     if pending:  # the device may still be in the aborted ICU's last step
         return outcome_from(view, "not-started", pending, phase="pre-checks")
+    return None
+
+
+def ended_elsewhere(run: ClusterRun) -> dict[str, Any] | None:
+    """The `icu-ended` record another run wrote for the newest ICU this run sent (an abort
+    that was not too late), else None."""
+    ended: dict[str, Any] | None = None
+    for rec in reversed(run.history):
+        if rec.get("event") == EventKind.ICU_ENDED and ended is None:
+            ended = rec
+        elif rec.get("event") == EventKind.ICU_SENDING:
+            if rec.get("run_id") != run.run_id or ended is None:
+                return None
+            late = "too-late" in str(ended.get("how"))
+            return None if late or ended.get("run_id") == run.run_id else ended
     return None
 
 
@@ -159,19 +182,33 @@ def observe_cluster(task: Task, *, run: ClusterRun) -> Result:
 
 
 def check_cluster(task: Task, *, run: ClusterRun, view: ClusterView, target: Target) -> Result:
-    """Step: the pre-check table against this observation (tasks.prechecks)."""
+    """Step: the pre-check table against this observation (tasks.prechecks), each check's
+    verdict a subtask of its own. Failed when a check failed; a read the node did not answer
+    is no verdict on the cluster (the plan looks again), so not a failed step."""
 
     def reader(node: str) -> NodeRpc:
         return node_rpc(task, node, timeout=run.timing.rpc_timeout, recorder=run.transcript)
 
-    def report(check: Any) -> None:
+    def report(check: Check) -> None:
         run.emit(EventKind.CHECK, check=check.name, passed=check.passed, evidence=check.evidence)
+        step(task, precheck_verdict, check.name, check=check)
 
     facts = Facts(view, target, reader)
     facts.allow_alarms = tuple(run.options.get("allow_alarms", ()))
     facts.align_rgs = bool(run.options.get("align_rgs"))
     pre = run_prechecks(facts, report)
-    return done(task, pre, failed=bool(pre.failed))
+    return done(task, pre, failed=bool(pre.failed) and not _unanswered(pre))
+
+
+def precheck_verdict(task: Task, *, check: Check) -> Result:
+    """Subtask: one pre-check, "pass: evidence" or "FAIL: evidence" (failed). A read the node
+    did not answer says so, and is not a failed subtask: the plan reads again, and only its
+    outcome says whether the cluster failed (a failed subtask would fail the host in Nornir)."""
+    if check.passed:
+        return done(task, check, summary=f"pass: {check.evidence}")
+    if check.evidence.startswith(UNANSWERED):
+        return done(task, check, summary=check.evidence)
+    return done(task, check, summary=f"FAIL: {check.evidence}", failed=True)
 
 
 def before_icu(
@@ -284,7 +321,8 @@ def start_icu(
         return done(task, failed_now(task, run, detail, **extra), changed=True, failed=True)
     reply = call.accepted if call.accepted is not None else "no reply yet (expected)"
     run.emit(EventKind.ICU_STARTED, node=primary, reply=reply)
-    return done(task, Started(base, call), changed=True)
+    said = f"sent '{command.cli}' to {primary}: {reply}"
+    return done(task, Started(base, call), changed=True, summary=said)
 
 
 @dataclass
@@ -316,16 +354,17 @@ def follow(
     run.emit(EventKind.PHASE, phase=tracker.phase.value)
     watch = Watch(run, tracker, view, call)
     for phase in ORDER[1:]:
-        ended = step(task, await_phase, f"icu {phase.value}", watch=watch, phase=phase)
+        ended = step(task, await_phase, f"icu {phase.value}", run=run, watch=watch, phase=phase)
         if ended is not None:
             return ended
     run.emit(EventKind.ICU_ENDED, how="primary back")
     return step(task, verify_upgrade, "verify", run=run, base=base)
 
 
-def await_phase(task: Task, *, watch: Watch, phase: Phase) -> Result:
-    """Step: poll until the ICU reaches `phase`; an Outcome when it ends any other way."""
-    run, tracker = watch.run, watch.tracker
+def await_phase(task: Task, *, run: ClusterRun, watch: Watch, phase: Phase) -> Result:
+    """Step: poll until the ICU reaches `phase`; an Outcome when it ends any other way. A
+    wait sends nothing (an abort it sends on the way is `changed`: tasks.steps)."""
+    tracker = watch.tracker
     while True:
         moved = tracker.update(watch.view, time.monotonic())
         if moved:
@@ -334,7 +373,7 @@ def await_phase(task: Task, *, watch: Watch, phase: Phase) -> Result:
             return done(task, None)
         ended = _ended(task, watch)
         if ended is not None:
-            return done(task, ended, changed=run.changed, failed=not ended.good)
+            return done(task, ended, failed=not ended.good)
         run.pause(run.timing.poll_interval)  # an abort asked by another run wakes it
         watch.poll(task)
 
@@ -371,4 +410,4 @@ def _ended(task: Task, watch: Watch) -> Outcome | None:
 def verify_upgrade(task: Task, *, run: ClusterRun, base: Baseline) -> Result:
     """Step: both nodes on the target, nothing pending, cluster healthy (and RGs restored)."""
     outcome = verify_upgraded(task, run, base)
-    return done(task, outcome, changed=run.changed, failed=not outcome.good)
+    return done(task, outcome, failed=not outcome.good)

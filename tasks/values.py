@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 NODES = ("node0", "node1")
+NOT_CLUSTERED = "chassis cluster is not enabled"  # as the device words it, lower case
 
 
 def node_id(node: str) -> int:
@@ -14,6 +15,12 @@ def node_id(node: str) -> int:
 
 def peer_of(node: str) -> str:
     return "node1" if node == "node0" else "node0"
+
+
+def with_words(text: str, words: str) -> str:
+    """`text`, with the device's own words as evidence when there are any:
+    'chassis cluster is not enabled (device: error: Chassis cluster is not enabled)'."""
+    return f"{text} (device: {words})" if words else text
 
 
 @dataclass(frozen=True)
@@ -118,6 +125,8 @@ class NodeView:
     pending: str | None = None  # pending-install text, None when nothing is pending
     clustered: bool = True
     identity: str = ""  # the SSH host key the session reached ("" when unknown)
+    cluster_words: str = ""  # the device's words when chassis cluster is not enabled
+    auth_failed: bool = False  # unreachable because the node refused our credentials
 
 
 @dataclass(frozen=True)
@@ -146,20 +155,54 @@ class ClusterView:
                 return st
         return reported[0] if reported else None
 
+    def brief(self) -> str:
+        """One line (a step's summary): each node's release, the RG0 primary, a pending
+        install, or why a node did not answer."""
+        primary = self.status.rg0_primary if self.status else None
+        parts = []
+        for name, node in sorted(self.nodes.items()):
+            if not node.reachable:
+                parts.append(f"{name} unreachable: {node.error}")
+                continue
+            text = f"{name} {self.versions[name]}"
+            text += " (RG0 primary)" if name == primary else ""
+            parts.append(text + (", install pending" if node.pending else ""))
+        return "; ".join(parts) or "nothing observed"
+
 
 @dataclass(frozen=True)
 class ClusterLinks:
     """get-chassis-cluster-interfaces: control and fabric link state ('up', 'down', '' when
-    the reply does not say), and each link interface's own state."""
+    the reply does not say), and each link interface's own state. `words`: what the device
+    said instead when the reply holds no link state ('error: Chassis cluster is not
+    enabled')."""
 
     control: str
     fabric: str
     control_links: dict[str, str] = field(default_factory=dict)
     fabric_links: dict[str, str] = field(default_factory=dict)  # child: physical/monitored
+    words: str = ""
 
     @property
     def up(self) -> bool:
         return self.control == "up" and self.fabric == "up"
+
+    @property
+    def not_clustered(self) -> bool:
+        return NOT_CLUSTERED in self.words.lower()
+
+    def evidence(self) -> list[str]:
+        """What is wrong with the links, one line each ([] when both are up)."""
+        if self.not_clustered:
+            return [with_words(NOT_CLUSTERED, self.words)]
+        wrong = [
+            f"{name} link {state or 'unknown'}"
+            for name, state in (("control", self.control), ("fabric", self.fabric))
+            if state != "up"
+        ]
+        if wrong and self.words:
+            wrong[-1] = with_words(wrong[-1], self.words)
+        return wrong
 
 
 @dataclass(frozen=True)

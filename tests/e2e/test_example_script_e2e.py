@@ -50,9 +50,11 @@ def test_own_script_upgrades_a_filtered_set(make_lab, runbooks_for) -> None:  # 
     proc, out = start(ops, "--filter", "site=lab-a", name="own")
     assert proc.wait(timeout=240) == 0, out.read_text()[-4000:]
     text = out.read_text()
-    # THEN print_result shows the steps as subtasks and the outcome
-    for title in ("connect", "pre-checks", "start-icu", "icu secondary-rebooting", "verify"):
+    # THEN print_result shows the steps as subtasks (the pre-checks a group of one subtask
+    # per check) and the outcome
+    for title in ("connect", "start-icu", "icu secondary-rebooting", "verify"):
         assert f"---- {title} " in text, title
+    assert "vvvv pre-checks " in text and "---- cluster-healthy " in text
     assert "br-0001: ok (healthy)" in text
     # only the filtered cluster got an ICU, once, and it is on the target
     assert icu_sends(lab.audit()) == Counter({"br-0001": 1})

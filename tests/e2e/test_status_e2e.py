@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from tests.e2e.conftest import destructive
 
 MIXED = [
@@ -25,7 +27,7 @@ EXPECTED = {
     "c-node-down": "degraded",
     "c-icu": "icu-in-progress",
     "c-rg-unhealthy": "degraded",
-    "c-auth": "unreachable",
+    "c-auth": "auth-failed",  # a wrong password is said as such, not as a network problem
     "c-upgraded": "healthy",
     "c-fabric": "degraded",
     "c-alarm": "degraded",
@@ -57,6 +59,13 @@ def test_status_classifies_a_mixed_lab(make_lab, runbooks_for) -> None:  # type:
     assert "fabric link down" in result.cluster("c-fabric")["findings"]
     assert "alarm node1 chassis Major: FPC 0 Hard errors" in result.cluster("c-alarm")["findings"]
     assert not [f for f in healthy["findings"] if "link" in f or "alarm" in f]
+    auth = result.cluster("c-auth")["findings"]
+    assert [f.split(" (")[0] for f in auth] == [
+        "authentication failed for lab on node0",
+        "authentication failed for lab on node1",
+    ]
+    assert all(re.fullmatch(r".* \(127\.0\.0\.1:\d+\)", f) for f in auth), auth
+    assert "unreachable" not in result.cluster("c-auth")["detail"]
     # the terminal table lists every cluster
     for name in EXPECTED:
         assert name in result.stdout
@@ -73,3 +82,22 @@ def test_status_all_healthy_exit_0(make_lab, runbooks_for) -> None:  # type: ign
     assert result.report["clusters"]
     assert all(c["state"] == "healthy" for c in result.report["clusters"].values())
     assert all(n in ("br-0001", "br-0004") for n in result.report["clusters"])
+
+
+def test_a_lab_cluster_carries_its_own_inventory_data(make_lab, runbooks_for) -> None:  # type: ignore[no-untyped-def]
+    # GIVEN a lab whose second cluster has an operator's own site and region
+    lab = make_lab(
+        [
+            {"name": "br-0001"},
+            {"name": "nyc-fw1", "data": {"site": "nyc", "region": "us-east"}},
+            {"name": "br-0003"},
+        ]
+    )
+    ops = runbooks_for(lab)
+    # WHEN status selects by them THEN only that cluster is selected, and it is healthy
+    for selection in ("site=nyc", "region=us-east"):
+        result = ops.run("status", "--filter", selection)
+        assert result.code == 0, result.stderr
+        assert list(result.report["clusters"]) == ["nyc-fw1"]
+    # and the others keep the lab's round-robin sites
+    assert list(ops.run("status", "--filter", "site=lab-c").report["clusters"]) == ["br-0003"]

@@ -4,7 +4,8 @@ import time
 
 from tasks.abort import pending_abort
 from tasks.classify import ClusterState, classify
-from tasks.status import summarize
+from tasks.status import prerequisites, summarize
+from tasks.values import ClusterLinks, NodeView
 from tests.factories import NEW, cluster, node, status
 
 
@@ -55,6 +56,72 @@ def test_degraded_monitor_failure_priority_zero_and_node_down() -> None:
 def test_unreachable_when_no_node_answers() -> None:
     view = cluster(node("node0", reachable=False), node("node1", reachable=False))
     assert classify(view).state is ClusterState.UNREACHABLE
+
+
+def _refused(name: str) -> NodeView:
+    error = f"authentication failed for ops on {name} (10.0.0.1:830)"
+    return NodeView(node=name, reachable=False, error=error, auth_failed=True)
+
+
+def test_auth_failed_is_its_own_state_with_the_user_and_the_node() -> None:
+    # GIVEN a wrong password: both nodes answer and refuse it
+    verdict = classify(cluster(_refused("node0"), _refused("node1")))
+    # THEN the state says so, not 'unreachable', and each finding names user, node, address
+    assert verdict.state is ClusterState.AUTH_FAILED
+    assert verdict.state.value == "auth-failed"
+    assert verdict.findings == (
+        "authentication failed for ops on node0 (10.0.0.1:830)",
+        "authentication failed for ops on node1 (10.0.0.1:830)",
+    )
+    # a refusal on one node while the other is down is still the credentials' problem
+    half = classify(cluster(_refused("node0"), node("node1", reachable=False)))
+    assert half.state is ClusterState.AUTH_FAILED
+    assert half.findings[1].startswith("node1 unreachable (ConnectRefusedError")
+
+
+def test_auth_failed_on_one_node_of_a_reachable_cluster_is_degraded_with_the_finding() -> None:
+    verdict = classify(cluster(n1=_refused("node1")))
+    assert verdict.state is ClusterState.DEGRADED
+    assert "authentication failed for ops on node1 (10.0.0.1:830)" in verdict.findings
+
+
+def test_every_state_has_a_colour_in_the_status_table() -> None:
+    from runbooks.view import STATE_STYLE
+
+    assert {s.value for s in ClusterState} <= set(STATE_STYLE)
+
+
+def test_not_clustered_keeps_the_device_words() -> None:
+    words = "error: Chassis cluster is not enabled"
+    off = NodeView("node1", True, software=None, clustered=False, cluster_words=words)
+    verdict = classify(cluster(n1=off))
+    assert verdict.state is ClusterState.NOT_CLUSTERED
+    assert f"node1: chassis cluster is not enabled (device: {words})" in verdict.findings
+
+
+def test_status_finding_of_links_on_a_box_that_is_not_clustered() -> None:
+    words = "error: Chassis cluster is not enabled"
+
+    class Rpc:
+        def cluster_links(self) -> ClusterLinks:
+            return ClusterLinks("", "", words=words)
+
+        def alarms(self) -> list[object]:
+            return []
+
+    findings, notes = prerequisites(Rpc())  # type: ignore[arg-type]
+    assert findings == [f"chassis cluster is not enabled (device: {words})"] and notes == []
+    # the links' words on a cluster whose nodes said they are clustered: a finding of its own
+    summary = summarize(cluster(), prereqs=(findings, notes))
+    assert summary.state == "degraded"
+    assert f"chassis cluster is not enabled (device: {words})" in summary.findings
+    # on a node that said it is not clustered: said once, by the node it is about
+    off = NodeView("node1", True, software=None, clustered=False, cluster_words=words)
+    standalone = summarize(cluster(n1=off), prereqs=(findings, notes))
+    assert standalone.state == "not-clustered"
+    assert [f for f in standalone.findings if "not enabled" in f] == [
+        f"node1: chassis cluster is not enabled (device: {words})"
+    ]
 
 
 def test_roles_disagree_is_a_finding() -> None:

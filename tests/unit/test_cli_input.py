@@ -6,6 +6,7 @@ a cluster outcome instead of exit code 2.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -157,3 +158,74 @@ def test_processes_by_fleet_size() -> None:
     assert auto_processes(101, 200) == 2
     assert auto_processes(5000, 5000) == 2 * (__import__("os").cpu_count() or 1)
     assert auto_processes(500, 1) == 1  # never more processes than clusters worked at once
+
+
+# ------------------------------------------------- found from outside (issue 21): exit 2, one line
+
+
+def one_line_exit_2(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr and result.stdout == ""
+    return lines[0]
+
+
+def runbooks_env(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "runbooks", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), **env},
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"JUNOS_USERNAME": ""}, "error: JUNOS_USERNAME is set but blank"),
+        ({"JUNOS_USERNAME": "  "}, "error: JUNOS_USERNAME is set but blank"),
+        ({"JUNOS_USERNAME": "op s"}, "error: JUNOS_USERNAME is set but a user name with spaces"),
+        ({"JUNOS_PASSWORD": ""}, "error: JUNOS_PASSWORD is set but empty"),
+    ],
+    ids=["empty", "spaces", "inner-space", "empty-password"],
+)
+def test_blank_credentials_in_the_environment_are_named(
+    inv: Path, env: dict[str, str], message: str
+) -> None:
+    # GIVEN the inventory has credentials of its own WHEN the environment's are set but blank
+    line = one_line_exit_2(runbooks_env(env, "status", "--inventory", str(inv)))
+    # THEN refused by name (not a login as '' or a silent fall back to the inventory's)
+    assert line.startswith(message), line
+
+
+def test_a_report_naming_clusters_the_inventory_lacks_names_one_and_counts_the_rest(
+    inv: Path, tmp_path: Path
+) -> None:
+    report = tmp_path / "last-night.json"
+    clusters = {name: {"outcome": "failed"} for name in ("c1", "gone-1", "gone-2", "gone-3")}
+    report.write_text(json.dumps({"job": "upgrade", "clusters": clusters}))
+    args = ("status", "--inventory", str(inv), "--from-report", str(report), "--only", "failed")
+    line = one_line_exit_2(runbooks(*args))
+    assert line == (
+        f"error: --from-report {report}: cluster gone-1 is not in the inventory (and 2 more)"
+    )
+
+
+@pytest.mark.parametrize("flag", ["--log-file", "--report"])
+@pytest.mark.parametrize("path", ["/proc/version", "/proc/nope/log", "/proc/new.log"])
+def test_an_unwritable_special_path_is_bad_input(inv: Path, flag: str, path: str) -> None:
+    if not Path("/proc/version").is_file():
+        pytest.skip("no /proc here")
+    line = one_line_exit_2(runbooks("status", "--inventory", str(inv), flag, path))
+    assert line.startswith(f"error: {flag}: "), line
+    assert str(Path(path).parent) in line  # the file, or the directory it cannot be made in
+
+
+def test_a_filter_key_no_cluster_has_is_named_with_the_keys_there_are(inv: Path) -> None:
+    line = one_line_exit_2(runbooks("status", "--inventory", str(inv), "--filter", "sitee=a"))
+    assert line.startswith("error: --filter: no cluster has the key 'sitee' (keys: "), line
+    for key in ("site", "model", "group", "name"):
+        assert key in line.split("(keys: ")[1]

@@ -168,3 +168,129 @@ def test_file_list_and_checksum() -> None:
 def test_no_evidence_is_not_success() -> None:
     assert junos.parse_package_result(True).verdict == "unknown"
     assert junos.parse_package_result(xml("<output>Nothing to say</output>")).verdict == "unknown"
+
+
+# ------------------------------------------------- service snapshot replies (docs/services.md)
+
+HIGH_END = SAMPLES / "srx5800-cluster-inferred"  # inferred, not a capture: docs/services.md
+TERSE = '<interface-information junos:style="terse">{}</interface-information>'
+
+
+def _itf(tag: str, name: str | None, oper: str, inner: str = "") -> str:
+    named = f"<name>{name}</name>" if name is not None else ""
+    status = f"<admin-status>up</admin-status><oper-status>{oper}</oper-status>"
+    return f"<{tag}>{named}{status}{inner}</{tag}>"
+
+
+def test_interfaces_nameless_wrappers_of_a_routing_instance_reply_are_no_interface() -> None:
+    # GIVEN a terse reply filtered by routing instance: nameless physical-interface elements,
+    # each around a named logical interface (one of them down)
+    body = _itf("physical-interface", None, "up", _itf("logical-interface", "ge-0/0/1.0", "up"))
+    body += _itf("physical-interface", None, "down", _itf("logical-interface", "st0.1", "down"))
+    found = junos.parse_interfaces(xml(TERSE.format(body)))
+    # THEN the logical interfaces count by their names, and no interface is named ''
+    assert found == {"": {"ge-0/0/1.0": "up", "st0.1": "down"}}
+
+
+@pytest.mark.parametrize(
+    "body",
+    ["", "<physical-interface/>", "<physical-interface>\n</physical-interface>"],
+    ids=["no-entries", "one-empty-entry", "one-blank-entry"],
+)
+def test_interfaces_an_empty_reply_is_no_interfaces_not_one_down(body: str) -> None:
+    assert junos.parse_interfaces(xml(TERSE.format(body))) == {"": {}}
+
+
+def test_interfaces_named_entries_unchanged() -> None:
+    body = _itf("physical-interface", "reth0", "up", _itf("logical-interface", "reth0.0", "up"))
+    body += _itf("physical-interface", "reth1", "down")
+    found = junos.parse_interfaces(xml(TERSE.format(body)))
+    assert found == {"": {"reth0": "up", "reth0.0": "up", "reth1": "down"}}
+
+
+def test_cluster_links_not_clustered_keeps_the_device_words() -> None:
+    # GIVEN the standalone box's xnm:error (the same one get-chassis-cluster-status gives)
+    links = junos.parse_cluster_links(load(STANDALONE / "get-chassis-cluster-status.xml"))
+    assert (links.control, links.fabric) == ("", "")
+    assert links.words == "error: Chassis cluster is not enabled"
+    assert links.not_clustered
+    assert links.evidence() == [
+        "chassis cluster is not enabled (device: error: Chassis cluster is not enabled)"
+    ]
+
+
+def test_cluster_links_with_state_have_no_words() -> None:
+    links = junos.parse_cluster_links(load(CLUSTER / "get-chassis-cluster-interfaces.xml"))
+    assert links.words == "" and not links.not_clustered
+    assert links.evidence() == ["fabric link down"]  # the capture's degraded cluster
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '<xnm:warning xmlns:xnm="http://xml.juniper.net/xnm/1.1/xnm">'
+        "<message>IPSec is not configured</message></xnm:warning>",
+        '<xnm:error xmlns:xnm="http://xml.juniper.net/xnm/1.1/xnm">'
+        "<message>\nIPSec is not configured\n</message></xnm:error>",
+        "<output>IPSec is not configured</output>",
+    ],
+    ids=["xnm-warning", "xnm-error", "text-output"],
+)
+def test_ipsec_not_configured_keeps_the_device_words(body: str) -> None:
+    # constructed: the forms a device's "not configured" takes in other replies
+    reply = xml(body)
+    assert junos.parse_ipsec_tunnels(reply) == {}
+    assert junos.parse_ipsec_words(reply) == "IPSec is not configured"
+
+
+def test_ipsec_no_tunnels_is_not_words() -> None:
+    body = (
+        '<ipsec-security-associations-information junos:style="brief">'
+        "<total-active-tunnels>0</total-active-tunnels></ipsec-security-associations-information>"
+    )
+    assert junos.parse_ipsec_words(xml(body)) == ""
+
+
+def test_flow_sessions_high_end_one_summary_per_spu_added_up_per_node() -> None:
+    # GIVEN an SRX5800 cluster's summary: three SPUs per node (inferred shape)
+    root = load(HIGH_END / "get-flow-session-information-summary.xml")
+    for form in (root, junos._strip(root)):
+        per_spu = junos.parse_flow_sessions_per_spu(form)
+        # THEN each SPU keeps its figure under its FPC/PIC id, and the node is their sum
+        assert per_spu == {
+            "node0": {"FPC0 PIC1": 1200, "FPC0 PIC2": 1300, "FPC0 PIC3": 1250},
+            "node1": {"FPC0 PIC1": 40, "FPC0 PIC2": 35, "FPC0 PIC3": 0},
+        }
+        assert junos.parse_flow_sessions(form) == {"node0": 3750, "node1": 75}
+
+
+def _summary(active: int, inside: str = "") -> str:
+    return (
+        f"<flow-session-summary-information>{inside}<active-sessions>{active}</active-sessions>"
+        "<max-sessions>524288</max-sessions></flow-session-summary-information>"
+    )
+
+
+def test_flow_sessions_per_pic_wrapper_and_spu_ids() -> None:
+    # the "have-root-tag" form: flow-session-per-pic around each summary
+    per_pic = "".join(
+        f"<flow-session-per-pic><flow-fpc-pic-id> on FPC1 PIC{p}:</flow-fpc-pic-id>"
+        f"{_summary(n)}</flow-session-per-pic>"
+        for p, n in ((0, 7), (1, 5))
+    )
+    wrapped = xml(f"<flow-session-information>{per_pic}</flow-session-information>")
+    assert junos.parse_flow_sessions_per_spu(wrapped) == {"": {"FPC1 PIC0": 7, "FPC1 PIC1": 5}}
+    # an spu id inside each summary
+    ids = _summary(3, "<spu-id>1</spu-id>") + _summary(4, "<spu-id>2</spu-id>")
+    assert junos.parse_flow_sessions_per_spu(xml(ids)) == {"": {"1": 3, "2": 4}}
+    # nothing names them: their place on the node
+    assert junos.parse_flow_sessions_per_spu(xml(_summary(3) + _summary(4))) == {
+        "": {"#1": 3, "#2": 4}
+    }
+    assert junos.parse_flow_sessions(xml(_summary(3) + _summary(4))) == {"": 7}
+
+
+def test_flow_sessions_one_summary_per_node_unchanged() -> None:
+    body = f"<flow-session-information>{_summary(14)}</flow-session-information>"
+    assert junos.parse_flow_sessions_per_spu(xml(body)) == {"": {"": 14}}
+    assert junos.parse_flow_sessions(xml(body)) == {"": 14}

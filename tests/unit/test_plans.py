@@ -24,7 +24,7 @@ from tasks.prechecks import Check, PrecheckResult
 from tasks.recover import progress, screen
 from tasks.runctx import ClusterRun, Outcome, RunContext
 from tasks.settings import Target
-from tasks.upgrade import _left_failed, before_icu
+from tasks.upgrade import _left_failed, before_icu, ended_elsewhere
 from tests.factories import NEW, OLD, cluster, node, status
 
 PKG = f"/var/tmp/junos-srxsme-{NEW}.tgz"
@@ -160,6 +160,24 @@ def test_a_cluster_left_failed_is_left_alone_unless_retried(tmp_path: Path) -> N
     assert "left as failed by run r1: boom" in str(_left_failed(run))
     run.options["retry_failed"] = True
     assert _left_failed(run) is None
+
+
+def test_an_icu_this_run_sent_and_another_run_ended_is_never_sent_again(tmp_path: Path) -> None:
+    # GIVEN this run's ICU, ended by another run's abort (this run's worker was lost)
+    run = cluster_run(tmp_path)
+    mine = rec("icu-sending", run_id=run.run_id)
+    ended = rec("icu-ended", run_id="r-abort", job="abort", how="abort landed: clean")
+    run.history = [mine, ended]
+    # THEN this run, started again, does not send it again
+    assert ended_elsewhere(run) == ended
+    # but an abort that came too late (the upgrade completed) lets the plan verify it
+    run.history = [mine, {**ended, "how": "abort landed: too-late"}]
+    assert ended_elsewhere(run) is None
+    # an ICU of another run, or one this run saw end itself, is no such case
+    run.history = [rec("icu-sending", run_id="r-other"), ended]
+    assert ended_elsewhere(run) is None
+    run.history = [mine, rec("icu-ended", run_id=run.run_id, how="primary back")]
+    assert ended_elsewhere(run) is None
 
 
 # ---------------------------------------------------------------------------- events

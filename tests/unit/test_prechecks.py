@@ -91,6 +91,9 @@ def test_reachable_names_the_unreachable_node_and_why() -> None:
     assert pc.reachable(facts()).passed
     found = pc.reachable(facts(cluster(n1=node("node1", reachable=False))))
     assert not found.passed and "node1: ConnectRefusedError" in found.evidence
+    error = "authentication failed for ops on node1 (10.0.0.2:830)"
+    refused = NodeView("node1", False, error=error, auth_failed=True)
+    assert pc.reachable(facts(cluster(n1=refused))).evidence == error
 
 
 def test_cluster_enabled() -> None:
@@ -100,6 +103,14 @@ def test_cluster_enabled() -> None:
     found = pc.cluster_enabled(facts(cluster(n1=off)))
     assert not found.passed and "node1" in found.evidence
     assert pc.cluster_enabled(facts()).passed
+
+
+def test_cluster_enabled_keeps_the_device_words() -> None:
+    words = "error: Chassis cluster is not enabled"
+    software = NodeSoftware("node1", "fw", "SRX345", OLD)
+    off = NodeView("node1", True, software=software, clustered=False, cluster_words=words)
+    found = pc.cluster_enabled(facts(cluster(n1=off)))
+    assert found.evidence == f"chassis cluster is not enabled on node1 (device: {words})"
 
 
 def test_no_icu_running_reads_the_device() -> None:
@@ -229,6 +240,16 @@ def test_a_read_that_fails_is_a_failed_check_not_a_pass() -> None:
             "fabric link down (ge-0/0/2 up / down)",
         ),
         (ClusterLinks("", "", {}), False, "control link unknown"),
+        (
+            ClusterLinks("", "", words="error: Chassis cluster is not enabled"),
+            False,
+            "chassis cluster is not enabled (device: error: Chassis cluster is not enabled)",
+        ),
+        (
+            ClusterLinks("", "", words="error: jsrpd is not running"),
+            False,
+            "control link unknown, fabric link unknown (device: error: jsrpd is not running)",
+        ),
     ],
 )
 def test_cluster_links(links: ClusterLinks, passed: bool, words: str) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 import yaml
+from nornir import InitNornir
 from nornir.core import Nornir
 from nornir.core.task import Result
 
@@ -244,6 +245,7 @@ FLAG_ARGUMENTS = [
         "service_checks",
     )
 ] + [("abort", "no_recover"), ("abort", "even_if_idle")]
+FLAG_ARGUMENTS += [(job, "dry_run") for job in ("upgrade", "stage", "abort", "recover")]
 
 
 @pytest.mark.parametrize(("job", "flag"), FLAG_ARGUMENTS)
@@ -671,6 +673,56 @@ def test_a_relative_state_dir_is_bad_input(lab: Lab) -> None:
     refused(result, "bad input: state_dir 'state' is relative")
 
 
+def test_status_through_a_plain_init_nornir_with_a_relative_state_dir_is_bad_input(
+    lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a user's own script: nornir's InitNornir (not tasks.init_nornir), state_dir
+    # relative as in the shipped config.yaml
+    lab.nornir()  # writes the inventory files
+    config = yaml.safe_load((lab.root / "config.yaml").read_text())
+    config["user_defined"]["state_dir"] = "state"
+    config["inventory"] = {
+        "plugin": "SimpleInventory",
+        "options": {
+            "host_file": str(lab.root / "hosts.yaml"),
+            "group_file": str(lab.root / "groups.yaml"),
+            "defaults_file": str(lab.root / "defaults.yaml"),
+        },
+    }
+    (lab.root / "plain.yaml").write_text(yaml.safe_dump(config))
+    monkeypatch.chdir(tmp_path)
+    nr = InitNornir(config_file=str(lab.root / "plain.yaml"))
+    # WHEN status runs over it
+    result = nr.run(task=srx_status)["c1"][0]
+    # THEN the refusal is said as one (state unknown, "bad input: ..."), never a device state
+    summary = result.result
+    assert result.failed and isinstance(summary, ClusterSummary)
+    assert summary.state == "unknown" and summary.state != "unreachable"
+    assert summary.refused
+    assert summary.findings == (
+        "bad input: state_dir 'state' is relative: load the config with tasks.init_nornir() "
+        "(which resolves it against the config file) or give an absolute path",
+    )
+    assert not (tmp_path / "state").exists()  # nothing written where the script ran
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expect"),
+    [
+        ("JUNOS_USERNAME", "", "bad input: JUNOS_USERNAME is set but blank"),
+        ("JUNOS_USERNAME", " ", "bad input: JUNOS_USERNAME is set but blank"),
+        ("JUNOS_PASSWORD", "", "bad input: JUNOS_PASSWORD is set but empty"),
+    ],
+)
+def test_blank_credentials_in_the_environment_are_named_by_the_tasks_too(
+    lab: Lab, monkeypatch: pytest.MonkeyPatch, variable: str, value: str, expect: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    refused(lab.run("upgrade"), expect)
+    summary = lab.run("status").result
+    assert summary.state == "unknown" and summary.findings[0].startswith(expect)
+
+
 # ------------------------------------------------------------------------------ a run's context
 
 
@@ -730,6 +782,8 @@ def test_good_input_passes_every_rule(lab: Lab, pushed_file: Path) -> None:
         {"task": task, "stage": StageSpec(nodes="both", cleanup=True, min_rate_mbps=0.5)},
         {"task": task, "spec": None, "target_release": None, "package": None},
         {"task": task, "spec": StageSpec(push=pushed_file, nodes="both")},
+        {"task": task, "dry_run": None},  # Nornir's own dry_run
+        {"task": task, "dry_run": True, "no_recover": False},
     ]
     for arguments in good:
         check_call(task, arguments)  # type: ignore[arg-type]

@@ -44,6 +44,9 @@ class _Rpc:
     def cluster_status(self) -> str:
         return "st"
 
+    def cluster_state(self) -> tuple[str, str]:  # the status, and the device's words if off
+        return "st", ""
+
     def boot_times(self) -> dict[str, Any]:
         return {}
 
