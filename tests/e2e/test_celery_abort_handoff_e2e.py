@@ -132,7 +132,8 @@ def test_an_abort_takes_over_from_a_stopped_worker_and_is_not_undone(rig: Celery
         # THEN the abort fenced A off after the handoff deadline and sent the abort itself
         said = asked["out"]
         assert "abort handed to it" in said and "fenced off" in said, said[-3000:]
-        assert rig.r.get("rb:fence:east-00") == "2"
+        # the fence moved on (past A's 1; a job enqueued again later may take it further)
+        assert int(rig.r.get("rb:fence:east-00")) >= 2
         # and the upgrade run, its job enqueued again on B once A's lease was free, does not
         # start the aborted cluster anew
         done = rig.finish(upgrade, report, timeout=300)
