@@ -3,31 +3,27 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
 import sys
 from pathlib import Path
 from types import ModuleType
 
-from runbooks import abort, engine, inputs, recover, signals, snapshot, stage, status, upgrade
+from runbooks import engine, inputs, signals
 from runbooks import fleet as fleet_mod
 from runbooks.report import Report
 from tasks.errors import BadInput
 from tasks.executor import new_run_id
 from tasks.paths import open_private
 from tasks.redact import RedactingFilter
+from tasks.vocabulary import ACTING
+from tasks.vocabulary import JOBS as REGISTRY
 
 EXIT_OK, EXIT_ATTENTION, EXIT_BAD_INPUT = 0, 1, 2
-JOBS: dict[str, ModuleType] = {
-    "status": status,
-    "upgrade": upgrade,
-    "abort": abort,
-    "recover": recover,
-    "stage": stage,
-    "snapshot": snapshot,
-}
-# Jobs that change devices: dry run, worker processes and the event stream apply to them.
-ACTING = ("upgrade", "abort", "recover", "stage")
+# Each job's CLI module (add_arguments, prepare, SUMMARY, ...), from the job registry;
+# ACTING (dry run, worker processes and the event stream apply) comes from there too.
+JOBS: dict[str, ModuleType] = {n: importlib.import_module(j.cli) for n, j in REGISTRY.items()}
 
 DESCRIPTION = """\
 Upgrade Juniper SRX chassis clusters with In-Band Cluster Upgrade (ICU), abort an ICU

@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING
 
 from runbooks import runner as runner_mod
 from tasks.errors import BadInput
+from tasks.vocabulary import ENGINE_JOBS
 
 if TYPE_CHECKING:
     from runbooks.fleet import Fleet
     from runbooks.report import Report
 
-ENGINE_JOBS = ("upgrade", "abort", "recover", "status")
 BROKER_ENV = "RUNBOOKS_BROKER"  # the broker URL kept off command lines (it may carry a password)
 
 

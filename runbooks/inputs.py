@@ -55,24 +55,8 @@ from tasks.input_rules import (
 )
 from tasks.paths import SAFE_NAME
 from tasks.values import NODES
+from tasks.vocabulary import JOB_NAMES, OUTCOMES
 
-JOB_NAMES = ("status", "upgrade", "abort", "recover", "stage", "snapshot")
-OUTCOMES = (
-    "ok",
-    "skipped",
-    "failed",
-    "services-lost",
-    "not-started",
-    "would-upgrade",
-    "would-abort",
-    "would-recover",
-    "would-stage",
-    "refused",
-    "inconsistent",
-    "too-late",
-    "aborted",
-    "locked",
-)
 OUTPUT_FLAGS = ("report", "events", "log_file")
 
 

@@ -12,6 +12,7 @@ from runbooks.report import Report
 from runbooks.runner import Runner
 from tasks.jobs import srx_upgrade
 from tasks.settings import Target
+from tasks.vocabulary import ICU_OPTION_WORDS, IcuOptions
 
 SUMMARY = "ICU on every selected cluster, each followed to a verified end"
 DETAILS = """\
@@ -24,15 +25,20 @@ EXAMPLES = """\
   python -m runbooks upgrade --filter site=nyc --dry-run
   python -m runbooks upgrade --canary 2 --max-in-flight 20 --max-failures 5% --report up.json
   python -m runbooks upgrade --yes --wait-for-window --at-window-end abort --report night.json"""
-ICU_FLAGS = ("no-sync", "no-tcp-syn-check", "no-validate", "unlink")
+
+
+def icu_options(args: argparse.Namespace) -> IcuOptions:
+    """The ICU options asked for on the command line, as one value."""
+    fields = (w.replace("-", "_") for w in ICU_OPTION_WORDS)
+    return IcuOptions(**{f: bool(getattr(args, f)) for f in fields})
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("upgrade")
     g.add_argument("--target-release", help="override the inventory's target release")
     g.add_argument("--package", help="override the inventory's package path on the primary")
-    for flag in ICU_FLAGS:
-        g.add_argument(f"--{flag}", action="store_true", help=f"add '{flag}' to the ICU command")
+    for word in ICU_OPTION_WORDS:  # dest no_sync, ...: IcuOptions' fields
+        g.add_argument(f"--{word}", action="store_true", help=f"add '{word}' to the ICU command")
     g.add_argument(
         "--restore-primary",
         choices=("node0", "node1"),
@@ -99,7 +105,7 @@ def prepare(args: argparse.Namespace, fleet: Fleet) -> Callable[[Report], int]:
         "allow_alarms": tuple(args.allow_alarm),
         "align_rgs": args.align_rgs,
         "service_checks": not args.skip_service_checks,
-        **{f.replace("-", "_"): bool(getattr(args, f.replace("-", "_"))) for f in ICU_FLAGS},
+        **icu_options(args).__dict__,  # no_sync=..., the srx_upgrade keywords
     }
     if args.stage:
         opts.kwargs["stage"] = stage.stage_spec(args, fleet)

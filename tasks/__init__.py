@@ -12,6 +12,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from tasks.vocabulary import JOBS
+
 if TYPE_CHECKING:
     from tasks.jobs import (
         srx_abort,
@@ -25,14 +27,11 @@ if TYPE_CHECKING:
     from tasks.setup import init_nornir
     from tasks.status import ClusterSummary
     from tasks.transfer import StageSpec
+    from tasks.vocabulary import IcuOptions
 
 _EXPORTS = {
-    "srx_status": "tasks.jobs",
-    "srx_upgrade": "tasks.jobs",
-    "srx_abort": "tasks.jobs",
-    "srx_recover": "tasks.jobs",
-    "srx_snapshot": "tasks.jobs",
-    "srx_stage": "tasks.jobs",
+    **{job.task: "tasks.jobs" for job in JOBS.values()},  # one Nornir task per job
+    "IcuOptions": "tasks.vocabulary",
     "StageSpec": "tasks.transfer",
     "init_nornir": "tasks.setup",
     "Outcome": "tasks.runctx",
@@ -41,6 +40,7 @@ _EXPORTS = {
 }
 __all__ = [
     "ClusterSummary",
+    "IcuOptions",
     "Outcome",
     "RunContext",
     "StageSpec",

@@ -3,21 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 
 from tasks.srx import newer
 from tasks.values import NODES, NOT_CLUSTERED, ClusterView, with_words
-
-
-class ClusterState(StrEnum):
-    HEALTHY = "healthy"
-    INCONSISTENT = "inconsistent"  # nodes on different releases, no ICU running
-    ICU_IN_PROGRESS = "icu-in-progress"
-    PENDING_INSTALL = "pending-install"  # same release, an install waits for a reboot
-    DEGRADED = "degraded"  # reachable and consistent, but RGs or a node unhealthy
-    UNREACHABLE = "unreachable"  # no node answers
-    AUTH_FAILED = "auth-failed"  # no node answers, and a node refused our credentials
-    NOT_CLUSTERED = "not-clustered"
+from tasks.vocabulary import ClusterState
 
 
 @dataclass(frozen=True)

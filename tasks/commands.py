@@ -3,16 +3,16 @@ its CLI words (journal, report, dry-run plan) and its RPC arguments (the wire)."
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from tasks.srx import is_branch, is_high_end
+from tasks.vocabulary import ICU_OPTION_WORDS, IcuOptions
 
 ICU_CLI = "request system software in-service-upgrade"
 ABORT_CLI = "request system software abort in-service-upgrade"
 REBOOT_CLI = "request system reboot"
-ICU_TOGGLES = ("no-sync", "no-tcp-syn-check", "no-validate", "unlink", "reboot")
+ICU_TOGGLES = (*ICU_OPTION_WORDS, "reboot")  # the operator's options, then what the model needs
 
 
 @dataclass(frozen=True)
@@ -21,17 +21,14 @@ class IcuCommand:
     toggles: frozenset[str] = frozenset()
 
     @classmethod
-    def for_model(cls, package: str, model: str, requested: Iterable[str] = ()) -> IcuCommand:
-        """The operator's toggles plus what the model needs: branch ICU is no-sync only,
+    def for_model(cls, package: str, model: str, requested: IcuOptions | None = None) -> IcuCommand:
+        """The operator's options plus what the model needs: branch ICU is no-sync only,
         high-end ISSU requires `reboot` (reference section 2)."""
-        toggles = set(requested)
+        toggles = set((requested or IcuOptions()).words)
         if is_high_end(model):
             toggles.add("reboot")
         elif is_branch(model):
             toggles.add("no-sync")
-        unknown = toggles - set(ICU_TOGGLES)
-        if unknown:
-            raise ValueError(f"unknown ICU option(s): {sorted(unknown)}")
         return cls(package, frozenset(toggles))
 
     @property

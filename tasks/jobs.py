@@ -57,6 +57,7 @@ from tasks.status import ClusterSummary, prerequisites, summarize
 from tasks.steps import done, step
 from tasks.transfer import StageSpec
 from tasks.upgrade import upgrade_plan
+from tasks.vocabulary import IcuOptions
 
 log = logging.getLogger(__name__)
 
@@ -91,9 +92,7 @@ def srx_upgrade(
         ctx, _ = _prepared(task, context)
     except BadInput as exc:
         return _refused(task, "upgrade", context, exc)
-    flags = {"no-sync": no_sync, "no-tcp-syn-check": no_tcp_syn_check}
-    flags.update({"no-validate": no_validate, "unlink": unlink})
-    requested = frozenset(name for name, on in flags.items() if on)
+    requested = IcuOptions(no_sync, no_tcp_syn_check, no_validate, unlink)
 
     def plan(task: Task, run: ClusterRun) -> Outcome:
         staged = None if stage is None else stage_plan(task, run, target, stage)

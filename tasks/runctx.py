@@ -18,12 +18,11 @@ from tasks.junos import Recorder
 from tasks.locks import AbortRequest, ClusterLocks
 from tasks.settings import Timing
 from tasks.transcripts import Transcripts
+from tasks.vocabulary import GOOD_OUTCOMES
 
 if TYPE_CHECKING:
     from nornir.core.task import Task
 
-# Outcomes that reach the job's goal (exit code 0). A dry run that would act reached it too.
-GOOD_OUTCOMES = ("ok", "skipped", "would-upgrade", "would-abort", "would-recover", "would-stage")
 # Events that mean this run changed a device (the Nornir Result's `changed`).
 _CHANGES = (EventKind.COMMAND, EventKind.ICU_SENDING, EventKind.RECOVER_SENDING)
 # Events a run that took an abort request passes on to the run that asked (its progress).

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,17 +32,18 @@ from tasks.srx import model_family
 from tasks.steps import done, step
 from tasks.values import NODES, ClusterView, peer_of
 from tasks.verify import preempt_blocks, verify_upgraded
+from tasks.vocabulary import IcuOptions
 from tasks.waits import look, track
 
 
-def upgrade_plan(task: Task, run: ClusterRun, target: Target, requested: Iterable[str]) -> Outcome:
+def upgrade_plan(task: Task, run: ClusterRun, target: Target, requested: IcuOptions) -> Outcome:
     try:
-        return _upgrade(task, run, target, frozenset(requested))
+        return _upgrade(task, run, target, requested)
     finally:
         drop_all(task)
 
 
-def _upgrade(task: Task, run: ClusterRun, target: Target, requested: frozenset[str]) -> Outcome:
+def _upgrade(task: Task, run: ClusterRun, target: Target, requested: IcuOptions) -> Outcome:
     view = step(task, observe_cluster, "connect", run=run)
     # Resume: an ICU this tool sent whose end no run has seen is re-attached, never resent.
     found = inflight(run.history)
@@ -212,7 +212,7 @@ def precheck_verdict(task: Task, *, check: Check) -> Result:
 
 
 def before_icu(
-    view: ClusterView, pre: PrecheckResult, target: Target, requested: frozenset[str]
+    view: ClusterView, pre: PrecheckResult, target: Target, requested: IcuOptions
 ) -> Outcome:
     """The outcome of a cluster that gets no ICU: on target, a failed check, or a dry run."""
     checks = pre.to_json()

@@ -44,7 +44,11 @@ def test_the_broker_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> Non
         (args(engine="celery"), None, "needs --broker"),
         (args(), "kafka", "must be local or celery"),
         (args(), 7, "must be local, celery or a mapping"),
-        (args("stage", engine="celery", broker="redis://x"), None, "only upgrade"),
+        (
+            args("stage", engine="celery", broker="redis://x"),
+            None,
+            "only status, upgrade, abort, recover run on workers",
+        ),
     ],
 )
 def test_bad_engine_input_is_exit_2(

@@ -13,7 +13,7 @@ from nornir.core.inventory import ConnectionOptions, Defaults, Groups, Host, Hos
 from nornir.plugins.runners import SerialRunner
 
 from tasks.abort import landing
-from tasks.commands import IcuCommand
+from tasks.commands import ICU_TOGGLES, IcuCommand
 from tasks.events import DURABLE, Event, EventKind
 from tasks.executor import execute
 from tasks.gate import NotStarted, SharedGate
@@ -25,6 +25,7 @@ from tasks.recover import progress, screen
 from tasks.runctx import ClusterRun, Outcome, RunContext
 from tasks.settings import Target
 from tasks.upgrade import _left_failed, before_icu, ended_elsewhere
+from tasks.vocabulary import ICU_OPTION_WORDS, IcuOptions
 from tests.factories import NEW, OLD, cluster, node, status
 
 PKG = f"/var/tmp/junos-srxsme-{NEW}.tgz"
@@ -34,13 +35,14 @@ PKG = f"/var/tmp/junos-srxsme-{NEW}.tgz"
 
 
 def test_icu_command_adds_what_the_model_needs() -> None:
-    branch = IcuCommand.for_model(PKG, "SRX345", {"no-validate"})
+    branch = IcuCommand.for_model(PKG, "SRX345", IcuOptions(no_validate=True))
     assert branch.cli == f"request system software in-service-upgrade {PKG} no-sync no-validate"
     assert branch.rpc_args() == {"package_name": PKG, "no_sync": True, "no_validate": True}
     high = IcuCommand.for_model(PKG, "SRX5800")
     assert high.cli.endswith(f"{PKG} reboot") and high.rpc_args()["reboot"] is True
-    with pytest.raises(ValueError, match="unknown ICU option"):
-        IcuCommand.for_model(PKG, "SRX345", {"reboot now"})
+    # every option the CLI offers is one field of the typed value, and a word of the command
+    every = IcuOptions(no_sync=True, no_tcp_syn_check=True, no_validate=True, unlink=True)
+    assert every.words == set(ICU_OPTION_WORDS) and set(ICU_OPTION_WORDS) < set(ICU_TOGGLES)
 
 
 # ---------------------------------------------------------------------------- abort landing
@@ -132,25 +134,25 @@ def pre(*checks: Check, on_target: bool = False) -> PrecheckResult:
 
 def test_before_icu_outcomes() -> None:
     target = Target(NEW, PKG)
-    would = before_icu(cluster(), pre(Check("free-space", True, "ok")), target, frozenset())
+    would = before_icu(cluster(), pre(Check("free-space", True, "ok")), target, IcuOptions())
     assert would.outcome == "would-upgrade" and would.good
     assert would.extra["plan"] == {
         "node": "node0",
         "command": IcuCommand.for_model(PKG, "SRX345").cli,
     }
     failed = before_icu(
-        cluster(), pre(Check("free-space", False, "need 2 bytes")), target, frozenset()
+        cluster(), pre(Check("free-space", False, "need 2 bytes")), target, IcuOptions()
     )
     assert (
         failed.outcome == "failed" and "pre-check free-space failed: need 2 bytes" in failed.detail
     )
     on = cluster(node("node0", NEW), node("node1", NEW))
     done = before_icu(
-        on, pre(Check("already-on-target", True, "x"), on_target=True), target, frozenset()
+        on, pre(Check("already-on-target", True, "x"), on_target=True), target, IcuOptions()
     )
     assert done.outcome == "skipped"
     sick = cluster(node("node0", NEW), node("node1", NEW, reachable=False))
-    not_done = before_icu(sick, pre(on_target=True), target, frozenset())
+    not_done = before_icu(sick, pre(on_target=True), target, IcuOptions())
     assert not_done.outcome == "failed" and "already on" in not_done.detail
 
 
