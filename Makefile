@@ -26,7 +26,7 @@ $(REDIS_STAMP): $(STAMP)
 
 # Every tier, in parallel; the JUnit file lets .ci/run check how many tests really ran.
 test: $(STAMP) $(REDIS_STAMP)
-	$(BIN)/python -m pytest --junitxml=.test-results.xml
+	$(BIN)/python -m pytest --junitxml=.test-results.xml --durations=15
 
 # The unit tier only (no sockets, a few seconds).
 unit: $(STAMP)
