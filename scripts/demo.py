@@ -4,7 +4,9 @@ Starts a lab of 24 clusters at high speed (some of them left broken by a "previo
 then runs, as an operator would: status, an abort of an ICU somebody else started (which
 leaves the cluster inconsistent and is recovered at once), a fleet upgrade that first stages
 the package where it is missing (live bytes per transfer) and compares the services before
-and after (one cluster's tunnel does not come back), a recover sweep for the clusters the
+and after (one cluster's tunnel does not come back), an abort from a second terminal of one
+cluster whose ICU that upgrade follows (handed to the upgrade, which sends it at its next
+step; the other clusters go on), a recover sweep for the clusters the
 previous window broke, and a final status. Stops the lab at the end, whatever happens.
 """
 
@@ -15,9 +17,10 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
-from simulator.testing import private_config, start_lab
+from simulator.testing import LabProcess, private_config, start_lab
 
 ROOT = Path(__file__).resolve().parents[1]  # the project root
 SPEED = 300.0  # one ICU of ~52 simulated minutes takes ~10 s
@@ -68,6 +71,12 @@ def banner(text: str) -> None:
 
 
 def runbook(inventory: Path, state: Path, *args: str) -> int:
+    code = start(inventory, state, *args).wait()
+    print(f"(exit code {code})", flush=True)
+    return code
+
+
+def start(inventory: Path, state: Path, *args: str) -> subprocess.Popen[bytes]:
     cmd = [
         sys.executable,
         "-m",
@@ -82,9 +91,21 @@ def runbook(inventory: Path, state: Path, *args: str) -> int:
     shown = " ".join(["python -m runbooks", args[0], "--inventory", "LAB", *args[1:]])
     print(f"$ {shown}", flush=True)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    code = subprocess.call(cmd, cwd=state, env=env)
-    print(f"(exit code {code})", flush=True)
-    return code
+    return subprocess.Popen(cmd, cwd=state, env=env)
+
+
+def abort_from_a_second_terminal(lab: LabProcess, inv: Path, work: Path, name: str) -> None:
+    """Once `name`'s ICU has left, abort it as a second terminal would: the upgrade that
+    follows it is handed the abort and sends it at its next step."""
+    deadline = time.monotonic() + 120
+    icu = "request-package-in-service-upgrade"
+    while not any(r["rpc"] == icu for r in lab.audit(name)):
+        if time.monotonic() > deadline:
+            print(f"{name}: no ICU within 120 s; no abort from a second terminal", flush=True)
+            return
+        time.sleep(0.2)
+    banner(f"3b. meanwhile, in a second terminal: abort {name}, whose ICU our upgrade follows")
+    runbook(inv, work, "abort", "--cluster", name, "--report", str(work / "abort-2.json"))
 
 
 def main() -> int:
@@ -109,7 +130,9 @@ def main() -> int:
                 "pre-checks stop the clusters that are not fit, services compared after"
             )
             up = work / "up.json"
-            runbook(inv, work, "upgrade", "--stage", "--workers", "30", "--report", str(up))
+            upgrade = start(inv, work, "upgrade", "--stage", "--workers", "30", "--report", str(up))
+            abort_from_a_second_terminal(lab, inv, work, "br-0005")
+            print(f"(upgrade exit code {upgrade.wait()})", flush=True)
             lost = {
                 name: c["detail"]
                 for name, c in json.loads(up.read_text())["clusters"].items()

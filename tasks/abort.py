@@ -81,6 +81,8 @@ def abort_plan(
             hint = f" ({INVISIBLE})" if state is ClusterState.HEALTHY else ""
             return outcome_from(view, "skipped", f"no ICU visible ({state}); nothing sent{hint}")
     phase = activity or NONE_VISIBLE
+    if phase == Phase.STARTED.value:  # sent, nothing a second session can see yet
+        phase = "the ICU's first steps (validate, push, the secondary's install)"
     primary = abort_target(view)
     if primary is None:
         detail = f"ICU running ({phase}) but no reachable RG0 primary to send the abort to"
