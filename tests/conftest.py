@@ -19,3 +19,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if tier not in TIERS:
             raise pytest.UsageError(f"{item.nodeid}: tests live in tests/{{{','.join(TIERS)}}}/")
         item.add_marker(tier)
+
+
+@pytest.fixture(autouse=True)
+def coord(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test its own coordination directory (tasks.locks): the device locks of one test's
+    runs (and every process it starts) never meet another's, even when a later lab's nodes get
+    ports an earlier lab had."""
+    path = tmp_path / "coord"
+    monkeypatch.setenv("RUNBOOKS_COORD_DIR", str(path))
+    return path

@@ -4,9 +4,6 @@ holder stopped dead."""
 from __future__ import annotations
 
 import signal
-from pathlib import Path
-
-import pytest
 
 from simulator.testing import wait_until
 
@@ -37,11 +34,3 @@ def stopped_holder(make_lab, runbooks_for):  # type: ignore[no-untyped-def]
     wait_until(lambda: icu_sent(lab, "c1"), timeout=120, message="c1's ICU")
     upgrade.send_signal(signal.SIGSTOP)
     return lab, ops, upgrade, report
-
-
-@pytest.fixture
-def coord(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A coordination directory of this test's own (every run it starts inherits it)."""
-    path = tmp_path / "coord"
-    monkeypatch.setenv("RUNBOOKS_COORD_DIR", str(path))
-    return path

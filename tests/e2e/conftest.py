@@ -192,6 +192,5 @@ def lock_pids(state: Path) -> dict[str, int]:
 
 
 # The --engine celery rig and a private redis-server, for tests/e2e/test_celery_*_e2e.py.
-from tests.e2e.abort_helpers import coord  # noqa: E402, F401
 from tests.e2e.celery_rig import rig  # noqa: E402, F401
 from tests.redis_server import redis_server_fixture  # noqa: E402, F401
