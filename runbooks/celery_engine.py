@@ -10,7 +10,7 @@ stream into the same progress view, report and `--events` as a local run. A work
 re-attaches from the journal, never sending a second ICU (tasks.redis_store).
 `python -m runbooks attach RUN_ID` follows a run whose coordinator died.
 
-Celery is a transport only (../shared/scale-out.md): early ack, prefetch 1, no results, no
+Celery is a transport only (docs/design/celery-engine.md): early ack, prefetch 1, no results, no
 retries, no time limits, no ETA.
 """
 
@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from runbooks import fault_injection
 from runbooks.report import now_iso
 from tasks.events import Event, EventKind
 from tasks.redis_store import RedisStore, StreamSink, event_from, key, outcome_from
@@ -45,10 +46,15 @@ log = logging.getLogger(__name__)
 
 TASK = "runbooks.cluster_job"
 HEARTBEAT = 1.0  # seconds between a worker process's heartbeats
-STALE = float(os.environ.get("RUNBOOKS_WORKER_STALE", "10"))  # a heartbeat older is a dead worker
 MAX_ATTEMPTS = 3  # a cluster whose worker died this many times is reported, not retried
 RUN_KEPT = 30 * 86400  # seconds a finished run's keys stay (attach, audits); journals stay
 VISIBILITY = 43200  # seconds: with early ack it governs only reserved, unstarted messages
+
+
+def stale() -> float:
+    """Seconds after which a worker's heartbeat is stale: a dead worker (10; a test may
+    shorten it, runbooks/fault_injection.py)."""
+    return fault_injection.worker_stale()
 
 
 def queue(region: str) -> str:
@@ -76,7 +82,8 @@ def fingerprint(host: Host) -> str:
 def make_app(broker: str, *, unsafe_acks_late: float | None = None) -> Celery:
     """The Celery app of workers and coordinator. `unsafe_acks_late` (seconds of visibility)
     turns on the redelivery the design forbids, with a fast restore sweep: only for tests
-    that prove the store still works each cluster once."""
+    that prove the store still works each cluster once (RUNBOOKS_TEST_FAULTS=acks-late=S,
+    runbooks/fault_injection.py)."""
     from celery import Celery  # here: a local run never pays for importing Celery
 
     app = Celery("runbooks", broker=broker, set_as_current=False)
@@ -129,6 +136,11 @@ def prepare_run(
     view: FleetView,
 ) -> Coordinator | int:
     """The run written to the store, ready to enqueue; exit code 2 when it cannot start."""
+    try:
+        fault_injection.current()  # a test's faults, if any: refused here when malformed
+    except fault_injection.BadFaults as exc:
+        sys.stderr.write(f"error: {exc}: nothing enqueued\n")
+        return 2
     store = RedisStore(broker)
     if not store.ping():
         sys.stderr.write("error: the Redis store at --broker does not answer: nothing enqueued\n")
@@ -156,7 +168,7 @@ def prepare_run(
 
 def live_workers(store: RedisStore, region: str) -> list[str]:
     """Worker processes of `region` whose heartbeat is fresh."""
-    found: Any = store.r.zrangebyscore(key("workers", region), time.time() - STALE, "+inf")
+    found: Any = store.r.zrangebyscore(key("workers", region), time.time() - stale(), "+inf")
     return [str(w) for w in found]
 
 
@@ -251,7 +263,7 @@ class Coordinator:
             self.read(block_ms=500)
             waiting.difference_update(self.ended_now)  # not the whole fleet at each read
             self.ended_now.clear()
-            if waiting and time.monotonic() - checked > max(HEARTBEAT, STALE / 2):
+            if waiting and time.monotonic() - checked > max(HEARTBEAT, stale() / 2):
                 checked = time.monotonic()
                 self.check_lost(waiting)
 
@@ -261,7 +273,7 @@ class Coordinator:
             got: Any = self.store.r.xread({stream: self.last_id}, count=500, block=block_ms or None)
         except Exception as exc:  # redis.RedisError: an outage; the workers retry their events
             log.warning("run %s: event stream unreadable: %s", self.run_id, exc)
-            self.outage_until = time.monotonic() + STALE  # heartbeats stopped too: no verdicts
+            self.outage_until = time.monotonic() + stale()  # heartbeats stopped too: no verdicts
             time.sleep(1.0)
             return 0
         count = 0
@@ -291,7 +303,7 @@ class Coordinator:
             self._check_lost(waiting)
         except Exception as exc:  # redis.RedisError: an outage; look again next time
             log.warning("run %s: workers not checked: %s", self.run_id, exc)
-            self.outage_until = time.monotonic() + STALE
+            self.outage_until = time.monotonic() + stale()
 
     def _check_lost(self, waiting: set[str]) -> None:
         ended: Any = self.store.r.hgetall(key("run", self.run_id, "ended"))  # before done:
@@ -317,14 +329,14 @@ class Coordinator:
 
     def _check_undelivered(self, unclaimed: set[str]) -> None:
         """A job taken off its queue but never claimed (its worker died in that instant, or
-        its claim found no store for ENDED_RETRY): with the region's queue empty for STALE
+        its claim found no store for ENDED_RETRY): with the region's queue empty for stale()
         seconds and still no claim, nothing will work it; it is enqueued again. A copy that
         does turn up later finds the cluster leased or done (one ICU all the same)."""
         now, empty = time.monotonic(), {}
         for region in {self.regions[c] for c in unclaimed}:
             empty[region] = not self.store.r.llen(queue(region))
         since = {c: self.unclaimed.get(c, now) for c in unclaimed if empty[self.regions[c]]}
-        self.unclaimed = {c: at for c, at in since.items() if now - at < STALE}
+        self.unclaimed = {c: at for c, at in since.items() if now - at < stale()}
         for cluster in sorted(set(since) - set(self.unclaimed)):
             self._again(cluster, "its job was taken off the queue but never started")
 

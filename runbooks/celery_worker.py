@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from nornir.core import Nornir
 from nornir.core.inventory import Host, Hosts, Inventory
 
-from runbooks import celery_engine, inputs
+from runbooks import celery_engine, fault_injection, inputs
 from runbooks import fleet as fleet_mod
 from runbooks import runner as runner_mod
 from runbooks.celery_status import work_status
@@ -67,8 +67,9 @@ class WorkerConfig:
     region: str
     config: str | None
     inventory: str | None
-    die_after_intent: bool = False  # tests only: SIGKILL between the ICU intent and the wire
-    die_before_claim: bool = False  # tests only: SIGKILL once a job is acked, before its claim
+    # tests only (RUNBOOKS_TEST_FAULTS, runbooks/fault_injection.py): never a flag
+    die_after_intent: bool = False  # SIGKILL between the ICU intent and the wire
+    die_before_claim: bool = False  # SIGKILL once a job is acked, before its claim
 
 
 _WORKER: WorkerConfig | None = None
@@ -347,7 +348,8 @@ RECENT = 2000  # journal records read back for the ICU just verified (one run: ~
 
 
 class _DyingJournal(RedisJournal):
-    """Tests only: the crash between journal and wire, at its worst moment."""
+    """Tests only (RUNBOOKS_TEST_FAULTS=die-after-intent): the crash between journal and
+    wire, at its worst moment."""
 
     def write(self, event: Event) -> None:
         super().write(event)
@@ -373,13 +375,9 @@ def worker_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="this host's config.yaml (default: the run's --config)")
     p.add_argument("--inventory", metavar="DIR", help="this host's inventory (default: the run's)")
     p.add_argument("--lease-ttl", type=float, default=LEASE_TTL, help=argparse.SUPPRESS)
-    # tests only: Celery's acks_late with this visibility timeout (redelivers running jobs)
-    p.add_argument("--unsafe-acks-late", type=float, metavar="SECONDS", help=argparse.SUPPRESS)
-    # tests only: this process dies (SIGKILL) the moment an ICU intent is stored, before the ICU
-    p.add_argument("--unsafe-die-after-intent", action="store_true", help=argparse.SUPPRESS)
-    # tests only: this process dies (SIGKILL) as its first job starts (acked, not claimed)
-    p.add_argument("--unsafe-die-before-claim", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("-v", "--verbose", action="count", default=0)
+    # the tests' faults (a worker that dies on cue, redeliveries) are no flags of this command:
+    # RUNBOOKS_TEST_FAULTS only (runbooks/fault_injection.py, docs/development.md)
     return p
 
 
@@ -394,6 +392,14 @@ def worker_main(argv: list[str]) -> int:
     if not all(c.isalnum() or c in "-_" for c in args.region):
         sys.stderr.write(f"error: --region {args.region!r}: letters, digits, - and _ only\n")
         return 2
+    try:
+        args.faults = fault_injection.current()
+    except fault_injection.BadFaults as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 2
+    if args.faults.names():
+        names = ", ".join(args.faults.names())
+        sys.stderr.write(f"warning: {fault_injection.ENV}: test faults injected: {names}\n")
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.processes > 1:
@@ -449,12 +455,13 @@ def _serve(args: argparse.Namespace) -> int:
     except BadInput as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 2
+    faults: fault_injection.Faults = args.faults
     _WORKER = WorkerConfig(store, args.region, args.config, args.inventory)
-    _WORKER.die_after_intent = args.unsafe_die_after_intent
-    _WORKER.die_before_claim = args.unsafe_die_before_claim
+    _WORKER.die_after_intent = faults.die_after_intent
+    _WORKER.die_before_claim = faults.die_before_claim
     runner_mod.ENGINE = work_here
-    app = celery_engine.make_app(args.broker, unsafe_acks_late=args.unsafe_acks_late)
-    acks_late = bool(args.unsafe_acks_late)  # never, outside the tests that prove it safe
+    app = celery_engine.make_app(args.broker, unsafe_acks_late=faults.acks_late)
+    acks_late = bool(faults.acks_late)  # never, outside the tests that prove it safe
     app.task(name=celery_engine.TASK, acks_late=acks_late, ignore_result=True)(cluster_job)
     stopped: list[bool] = []  # under _BEATING: no heartbeat once the registry entry is gone
     beat = threading.Thread(target=_heartbeat, args=(store, args.region, stopped), daemon=True)
@@ -517,6 +524,11 @@ def attach_main(argv: list[str]) -> int:
     args = p.parse_args(argv)
     if not args.broker:
         sys.stderr.write(f"error: --broker URL (or ${BROKER_ENV}) is required\n")
+        return 2
+    try:
+        fault_injection.current()  # a test's faults (worker-stale) read by the coordinator
+    except fault_injection.BadFaults as exc:
+        sys.stderr.write(f"error: {exc}\n")
         return 2
     store = RedisStore(args.broker)
     if not store.ping():

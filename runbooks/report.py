@@ -1,4 +1,5 @@
-"""The JSON report of DESIGN.md, written atomically so a crash never leaves half a file."""
+"""The JSON report (docs/operators/outcomes.md), written atomically so a crash never leaves
+half a file."""
 
 from __future__ import annotations
 

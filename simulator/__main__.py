@@ -70,10 +70,10 @@ LAB_DATA = {
 DATA_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 # The `timing:` the lab writes into its inventory, in simulated seconds, scaled to the lab's
 # speed by write_inventory: what an operator would set for real devices (a branch node reboots
-# in 15-25 min, a whole ICU takes 30-60 min: reference section 2), and as window estimate the
-# lab's own ICU (about 52 simulated minutes) plus its verification. The lab's table, not the
-# runbooks' defaults (it imports nothing of tasks/); tests/unit/test_device_rules.py checks it
-# names every deadline the runbooks read.
+# in 15-25 min, a whole ICU takes 30-60 min: docs/design/device-facts.md), and as window
+# estimate the lab's own ICU (about 52 simulated minutes) plus its verification. The lab's
+# table, not the runbooks' defaults (it imports nothing of tasks/);
+# tests/unit/test_device_rules.py checks it names every deadline the runbooks read.
 SIM_TIMING: dict[str, float] = {
     "rpc_timeout": 60,
     "connect_timeout": 30,

@@ -1,15 +1,16 @@
 """Pure SRX chassis cluster model with its own clock: ICU, abort, rollback, reboot, failover.
 
 No I/O and no asyncio: the transport calls `tick(now)` before each RPC and arms a timer for
-`next_event()`. Behaviour follows ../shared/junos-reference.md sections 1, 2, 4, 5 and 6;
-what the reference marks [I] (inferred) is written here so it can be changed in one place.
+`next_event()`. Behaviour follows the device facts of docs/design/device-facts.md (the cluster,
+ICU, abort, recovery, reboots and sessions); what they mark [I] (inferred) is written here so
+it can be changed in one place.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from tasks.srx import is_branch, package_release, path_violation
+from simulator import device_rules, releases
 
 PHASES = (
     "validate",
@@ -185,7 +186,7 @@ class Cluster:
     ) -> tuple[bool, str]:
         """Validate and start an ICU; (False, the device's words) when refused."""
         p, s = self.nodes[self.primary], self.nodes[self.secondary]
-        target = package_release(package) or target or ""
+        target = releases.of_package(package) or target or ""
         if self.phase is not None:
             return False, "error: ISSU/ICU is already in progress"
         if on != self.primary:
@@ -194,11 +195,9 @@ class Cluster:
             return False, "error: peer node is not reachable; aborting ICU"
         if p.release != s.release:
             return False, "error: nodes run different software versions; aborting ICU"
-        if not is_branch(self.model) and not reboot:
-            return False, "'reboot' keyword must be specified. Aborting ISSU"
-        violation = path_violation(self.model, target)
-        if violation:
-            return False, f"error: {violation}; aborting ICU"
+        refused = device_rules.refusal(self.model, p.release, target, reboot=reboot)
+        if refused:  # the device's own rules (simulator/device_rules.py), not the runbooks'
+            return False, refused
         if any(n.pending for n in (p, s)):
             return False, (
                 "ERROR: There is already an install pending.\n"

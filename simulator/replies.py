@@ -1,5 +1,5 @@
 """Dispatch: one `rpc_<name>` per RPC, turning model state into reply bodies shaped like the
-real captures in ../shared/junos-samples (per-node wrapping, flat device-stats), plus the
+real captures in tests/data/samples (per-node wrapping, flat device-stats), plus the
 `<command>` CLI in text and XML for the show commands those RPCs answer."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from lxml import etree
 
 from simulator import services
 from simulator.model import Cluster
-from tasks.srx import older_than
+from simulator.releases import older
 
 RULE = "-" * 74
 NOT_JUNOS_EVOLVED = "could not resolve file: /usr/share/cevo/cevo_version"
@@ -69,17 +69,17 @@ def _per_node_text(ctx: Ctx, inner: Callable[[str], str]) -> str:
 def _old(release: str) -> bool:
     """Releases before 15.1 have no <junos-version> (12.1X46 and 12.1X44 captures), no
     md0.uzip image as `/`, and answer a rollback unwrapped."""
-    return older_than(release, "15.1R1")
+    return older(release, "15.1R1")
 
 
 def _os_name(release: str) -> str:
     """<os-name> is in the 24.4 capture and in none of 12.1X44 ... 17.3 [I: from 18.1 on]."""
-    return "" if older_than(release, "18.1R1") else "<os-name>junos-es</os-name>\n"
+    return "" if older(release, "18.1R1") else "<os-name>junos-es</os-name>\n"
 
 
 def _no_monitor_failures(release: str) -> bool:
     """<monitor-failures> is absent on 12.1X44 and present on 12.3X48 (captures)."""
-    return older_than(release, "12.3X48")
+    return older(release, "12.3X48")
 
 
 def hostname(c: Cluster, node: str) -> str:
@@ -227,7 +227,7 @@ def rpc_get_chassis_cluster_information(ctx: Ctx, args: dict[str, Any]) -> Reply
 
 def text_icu_state(ctx: Ctx) -> str:
     """`show chassis cluster information issu`: cold-sync progress per node, the same in
-    every ICU phase (docs/icu-observables.md O1); no command shows an ICU's phase."""
+    every ICU phase (docs/design/icu-observables.md O1); no command shows an ICU's phase."""
     c = ctx.cluster
 
     def one(name: str) -> str:

@@ -1,5 +1,6 @@
 """The per-cluster abort plan: observe, abort on the RG0 primary, wait for it to land,
-classify, and recover an inconsistent result unless told not to (reference section 4)."""
+classify, and recover an inconsistent result unless told not to (docs/design/device-facts.md,
+"Abort")."""
 
 from __future__ import annotations
 

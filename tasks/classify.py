@@ -1,4 +1,5 @@
-"""Cluster classification: the states of DESIGN.md and the health findings behind them."""
+"""Cluster classification: the states of docs/operators/status.md and the health findings
+behind them."""
 
 from __future__ import annotations
 
@@ -23,12 +24,13 @@ class Classification:
 def icu_evidence(view: ClusterView) -> str | None:
     """What the device shows that only a running ICU explains, else None.
 
-    No SRX command reports an ICU's phase to another session (docs/icu-observables.md), so
-    this reads what does exist: installs pending on both nodes (both installed, neither
-    rebooted), a node down while the other has an install pending (a reboot of the ICU),
-    the nodes on different releases while the one on the older release has an install
-    pending (the upgraded secondary is back; the primary's reboot is next). An install
-    pending on the secondary alone is not enough: a leftover looks the same."""
+    No SRX command reports an ICU's phase to another session
+    (docs/design/icu-observables.md), so this reads what does exist: installs pending on both
+    nodes (both installed, neither rebooted), a node down while the other has an install
+    pending (a reboot of the ICU), the nodes on different releases while the one on the older
+    release has an install pending (the upgraded secondary is back; the primary's reboot is
+    next). An install pending on the secondary alone is not enough: a leftover looks the
+    same."""
     up = [n for n in NODES if view.nodes[n].reachable]
     pending = [n for n in up if view.nodes[n].pending]
     down = [n for n in NODES if n not in up]

@@ -23,7 +23,7 @@ class IcuCommand:
     @classmethod
     def for_model(cls, package: str, model: str, requested: IcuOptions | None = None) -> IcuCommand:
         """The operator's options plus what the model needs: branch ICU is no-sync only,
-        high-end ISSU requires `reboot` (reference section 2)."""
+        high-end ISSU requires `reboot` (docs/design/device-facts.md)."""
         toggles = set((requested or IcuOptions()).words)
         if is_high_end(model):
             toggles.add("reboot")

@@ -40,7 +40,7 @@ class JunosNode(Napalm):
     """Nornir connection plugin: one NETCONF session to one cluster node. nornir-napalm's
     plugin, with open() replaced: napalm cannot be told to verify host keys or bound the SSH
     connect time before it connects, and nornir-napalm shares one optional_args dict
-    between hosts (the port bug of driver-notes.md).
+    between hosts (docs/design/netconf.md, "Connecting safely").
 
     `extras` keys: optional_args (napalm's, own dict per node), timeout (per-RPC seconds),
     connect_timeout (SSH connect seconds), hostkey_verify (bool).

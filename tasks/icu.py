@@ -1,7 +1,7 @@
 """ICU phases as a runbook can observe them, and the tracker that follows one ICU.
 
-The ICU RPC's own reply is unreliable (reference section 2), so progress is read from what
-any session can poll: pending installs, boot times, reachability and releases. Polls are
+The ICU RPC's own reply is unreliable (docs/design/device-facts.md), so progress is read from
+what any session can poll: pending installs, boot times, reachability and releases. Polls are
 discrete, so a phase can be skipped between two polls; the tracker keeps the furthest phase
 it has evidence for and never goes back.
 """

@@ -7,8 +7,9 @@ contacted. One place for both ways in:
   the host's values as Nornir resolves them (host, its groups, the defaults); a failed
   Result whose detail starts with "bad input: ", before any connection, lock or journal.
 
-Release and package names are tasks.srx's rules (the simulator uses the same), cluster names
-tasks.paths' SAFE_NAME. docs/input-rules.md lists every rule.
+Release and package names are tasks.srx's rules (the simulator reads them its own way,
+simulator/releases.py), cluster names tasks.paths' SAFE_NAME. docs/operators/input-rules.md
+lists every rule.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The Nornir tasks an operator's own script runs, one per job (docs/nornir-api.md).
+"""The Nornir tasks an operator's own script runs, one per job (docs/operators/nornir-api.md).
 
     from nornir_utils.plugins.functions import print_result
     from tasks import init_nornir, srx_recover, srx_status, srx_upgrade

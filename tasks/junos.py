@@ -292,8 +292,9 @@ def parse_checksum(elem: Element) -> str:
     return value.lower()
 
 
-# The device's words for a refusal, with or without a <package-result> (reference 2 and 5,
-# and the captures in tests/fidelity): a result 0 next to them is not a success.
+# The device's words for a refusal, with or without a <package-result>
+# (docs/design/device-facts.md, and the captures in tests/fidelity): a result 0 next to them
+# is not a success.
 _FAILURE = re.compile(
     r"^\s*(?:\[[^\]]*\]:?\s*)?(?:error|fatal)\b|cannot rollback|rollback aborted"
     r"|is not found or empty|no packages added|aborting\b|there is already an install pending"

@@ -112,7 +112,7 @@ def observe(
 
     `booted_before` (per node) asks for the light view of observe_node; then `installs`
     False leaves out the pending installs. No command tells another session an ICU's phase
-    (docs/icu-observables.md): the plans read it from these observables."""
+    (docs/design/icu-observables.md): the plans read it from these observables."""
     views: dict[str, NodeView] = {}
 
     def one(node: str) -> None:

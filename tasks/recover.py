@@ -1,4 +1,5 @@
-"""Recovery of an inconsistent cluster (reference section 5), on the RG0 secondary only:
+"""Recovery of an inconsistent cluster (Juniper's order: docs/design/device-facts.md), on the
+RG0 secondary only:
 
 abort -> rollback node <id> -> reboot, each verified before the next, then wait for the node
 to rejoin and verify the cluster consistent and healthy. Each step is a Nornir subtask whose

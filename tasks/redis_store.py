@@ -1,4 +1,4 @@
-"""The Redis store of `--engine celery` (../shared/scale-out.md §4): where the safety lives when
+"""The Redis store of `--engine celery` (docs/design/celery-engine.md): where the safety lives when
 a run's clusters are worked by Celery workers on other hosts. Celery only delivers zero or more
 copies of a cluster job; this store makes extra copies harmless.
 
@@ -766,6 +766,7 @@ class RedisGate:
     @contextmanager
     def slot(self) -> Iterator[None]:
         inflight = key("run", self.run_id, "inflight")
+        waiting = False
         while True:
             seen = self.store.waker.seen(self.run_id)
             code, why = self.store.run_script(
@@ -775,6 +776,9 @@ class RedisGate:
                 raise NotStarted(str(why))
             if code in (1, 3):
                 break
+            if not waiting:  # once: what the worker does now (its log with -v)
+                waiting = True
+                log.info("run %s %s: waiting for an in-flight slot", self.run_id, self.cluster)
             # Woken when a slot of the run is freed (SlotWaker), else asked again after a few
             # seconds: polling at 5 Hz, then at 1 Hz, the clusters waiting for a slot cost
             # more CPU than the clusters working, in the workers and in Redis

@@ -44,7 +44,7 @@ class Snapshot:
     what the device said instead of data ('no IPsec tunnels (device: IPSec is not
     configured)').
     `sessions_by_node` adds up every SPU of a node; `sessions_per_spu` keeps the figures of
-    the nodes that report more than one (high-end SRX, docs/services.md)."""
+    the nodes that report more than one (high-end SRX, docs/design/services.md)."""
 
     services: NodeServices
     tunnels_by_node: dict[str, dict[str, str]] = field(default_factory=dict)

@@ -1,9 +1,11 @@
 """What Junos and SRX hardware do that the runbooks plan around: release ordering, the release
-a package installs, model families, the ICU path rules (reference section 2), and how long
+a package installs, model families, the ICU path rules (docs/design/device-facts.md), and how long
 things take on real devices (the defaults of every deadline).
 
-The simulator imports this module and nothing else of ours, so the lab and the runbooks can
-never disagree about a rule. It imports nothing but the standard library.
+The runbooks' reading of those rules, for their pre-checks and commands. The simulator does
+not import it: the lab enforces the device's rules from its own description of the device
+(simulator/device_rules.py), so a wrong rule here fails a test against the lab. It imports
+nothing but the standard library.
 """
 
 from __future__ import annotations
@@ -52,7 +54,8 @@ ICU_FLOOR = "18.1R1"  # ICU cannot downgrade below this on SRX300-family and SRX
 NO_ICU_TO = "24.4R1"  # SRX300-family cannot use ICU to go to this release
 
 # Real-world defaults of every deadline, in seconds (config `timing:` and inventory override
-# them). A branch node reboots in 15-25 min, a whole ICU takes 30-60 min (reference 2).
+# them). A branch node reboots in 15-25 min, a whole ICU takes 30-60 min
+# (docs/design/device-facts.md, "Durations").
 DEFAULT_TIMING: dict[str, float] = {
     "rpc_timeout": 60,
     "connect_timeout": 30,

@@ -1,6 +1,6 @@
 """A private redis-server for the Celery engine's tests: a unix socket in the test's tmp dir,
-append-only with fsync on every write (the durability the README asks of production), no TCP
-port. Started per test, always stopped (SIGKILL as the last resort)."""
+append-only with fsync on every write (the durability docs/operators/celery.md asks of
+production), no TCP port. Started per test, always stopped (SIGKILL as the last resort)."""
 
 from __future__ import annotations
 

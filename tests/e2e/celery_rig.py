@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[2]  # the project root
 ICU = "request-package-in-service-upgrade"
 TARGET = "24.2R2-S1.3"
 LEASE_TTL = "2"  # seconds: a dead worker's lease lapses fast
+FAULTS = "worker-stale=3"  # RUNBOOKS_TEST_FAULTS of every process: a dead worker is seen fast
 
 
 def merged_inventory(labs: dict[str, LabProcess], workdir: Path) -> Path:
@@ -60,6 +61,7 @@ class CeleryRig:
         self.server, self.workdir = server, workdir
         self.labs: dict[str, LabProcess] = {}
         self.workers: list[subprocess.Popen[str]] = []
+        self.logs: dict[int, Path] = {}  # worker pid -> its log (stdout and stderr)
         self.runs: list[subprocess.Popen[str]] = []
         self.config = private_config(workdir / "ops")
         self.inventory: Path | None = None
@@ -67,7 +69,7 @@ class CeleryRig:
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("JUNOS_")}
-        env.update(PYTHONPATH=str(ROOT), RUNBOOKS_WORKER_STALE="3")
+        env.update(PYTHONPATH=str(ROOT), RUNBOOKS_TEST_FAULTS=FAULTS)
         return env
 
     def lab(
@@ -86,24 +88,38 @@ class CeleryRig:
         self.inventory = merged_inventory(self.labs, self.workdir / "ops")
         return lab
 
-    def worker(self, region: str, threads: int = 20, *extra: str) -> subprocess.Popen[str]:
+    def worker(
+        self, region: str, threads: int = 20, *extra: str, faults: str = ""
+    ) -> subprocess.Popen[str]:
+        """A worker process; `faults` are its RUNBOOKS_TEST_FAULTS beyond the rig's own
+        (die-after-intent, die-before-claim, acks-late=S: runbooks/fault_injection.py)."""
         n = len(self.workers)
         cmd = [sys.executable, "-m", "runbooks", "worker", *extra]  # broker: RUNBOOKS_BROKER
         cmd += ["--region", region, "--workers", str(threads), "--lease-ttl", LEASE_TTL]
         cmd += ["--config", str(self.config), "--inventory", str(self.inventory)]
-        log = (self.workdir / f"worker-{n}.log").open("w")
+        path = self.workdir / f"worker-{n}.log"
+        log = path.open("w")
         proc = subprocess.Popen(
             cmd,
             cwd=self.workdir,
             stdout=log,
             stderr=log,
             text=True,
-            env={**self.env(), "RUNBOOKS_BROKER": self.server.broker},
+            env={
+                **self.env(),
+                "RUNBOOKS_BROKER": self.server.broker,
+                "RUNBOOKS_TEST_FAULTS": ",".join(filter(None, [FAULTS, faults])),
+            },
             start_new_session=True,
         )
         self.workers.append(proc)
+        self.logs[proc.pid] = path
         wait_until(lambda: self.live(region, proc.pid), 30, message=f"worker {n} registered")
         return proc
+
+    def log(self, worker: subprocess.Popen[str]) -> str:
+        """What a worker wrote so far (`-v`: its INFO lines too, Celery's among them)."""
+        return self.logs[worker.pid].read_text(errors="replace")
 
     def live(self, region: str, pid: int | None = None) -> bool:
         members = self.r.zrangebyscore(f"rb:workers:{region}", time.time() - 3, "+inf")

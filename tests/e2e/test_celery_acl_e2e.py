@@ -1,5 +1,6 @@
-"""--engine celery against a Redis with the README's ACL: the runbooks' own user, the default
-user off. A real redis-server, real workers, one lab; judged by the audit log and the ACL log."""
+"""--engine celery against a Redis with the ACL of docs/operators/celery.md: the runbooks' own
+user, the default user off. A real redis-server, real workers, one lab; judged by the audit log
+and the ACL log."""
 
 from __future__ import annotations
 
@@ -14,20 +15,22 @@ from tests.e2e.celery_rig import ROOT, TARGET, CeleryRig, icus
 from tests.redis_server import RedisServer
 
 SECRET = "s3cret-for-the-test"
+DOC = ROOT / "docs" / "operators" / "celery.md"
 
 
-def readme_acl() -> list[str]:
-    """The ACL file's lines as the README gives them, its placeholder password replaced."""
-    text = (ROOT / "README.md").read_text()
+def documented_acl() -> list[str]:
+    """The ACL file's lines as the operators' page gives them, its placeholder password
+    replaced."""
+    text = DOC.read_text()
     block = re.search(r"```\n# users\.acl.*?\n(.*?)```", text, re.S)
-    assert block, "README: the users.acl example block is missing"
+    assert block, f"{DOC}: the users.acl example block is missing"
     lines = [line for line in block.group(1).splitlines() if line.startswith("user ")]
     return [line.replace(">CHANGE-ME", f">{SECRET}") for line in lines]
 
 
 @pytest.fixture
 def acl_rig(tmp_path: Path) -> Iterator[CeleryRig]:
-    acl = readme_acl()
+    acl = documented_acl()
     runbooks_user = next(line for line in acl if not line.startswith("user default"))
     server = RedisServer(tmp_path / "redis", acl=[runbooks_user, "user default off"])
     server.start()
@@ -39,12 +42,12 @@ def acl_rig(tmp_path: Path) -> Iterator[CeleryRig]:
         server.stop()
 
 
-def test_the_readme_acl_is_enough_for_a_run_and_keeps_the_default_user_out(
+def test_the_documented_acl_is_enough_for_a_run_and_keeps_the_default_user_out(
     acl_rig: CeleryRig,
 ) -> None:
     rig = acl_rig
-    assert "user default off" in readme_acl()
-    # GIVEN a region of two clusters, its worker logged in as the README's ACL user
+    assert "user default off" in documented_acl()
+    # GIVEN a region of two clusters, its worker logged in as the documented ACL user
     lab = rig.lab("east", 2, speed=300.0)
     rig.worker("east", threads=2)
     # WHEN the operator upgrades them through the same user

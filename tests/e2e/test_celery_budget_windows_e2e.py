@@ -191,7 +191,8 @@ def test_the_icu_estimate_on_the_workers_is_the_median_of_the_stores_past_icus(
     # WHEN east-01 is upgraded
     proc, report = rig.upgrade("--cluster", "east-01")
     result = rig.finish(proc, report)
-    # THEN its estimate is that past ICU (as on the local engine, README "Windows"): it fits
+    # THEN its estimate is that past ICU (as on the local engine, docs/operators/unattended.md):
+    # it fits
     c = result["report"]["clusters"]["east-01"]
     assert (result["code"], c["outcome"]) == (0, "ok"), c
     assert icu_sends(rig.audit()) == {"east-00": 1, "east-01": 1}

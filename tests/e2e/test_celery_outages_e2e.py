@@ -28,7 +28,7 @@ def test_redis_gone_mid_run_sends_nothing_and_the_cluster_is_reported(
 ) -> None:
     # GIVEN a cluster held before its ICU: the fleet's one in-flight slot is taken
     lab = rig.lab("east", 1)
-    rig.worker("east")
+    worker = rig.worker("east", 20, "-v")  # -v: its log says when a cluster waits for a slot
     proc, report = rig.upgrade("--max-in-flight", "1")
     wait_until(lambda: rig.r.keys("rb:run:*:claimed"), 60, message="job claimed")
     run_key = next(iter(rig.r.keys("rb:run:*:claimed"))).rsplit(":", 1)[0]
@@ -38,7 +38,8 @@ def test_redis_gone_mid_run_sends_nothing_and_the_cluster_is_reported(
         60,
         message="pre-checks done",
     )
-    time.sleep(1.5)  # waiting for the slot now
+    said = "east-00: waiting for an in-flight slot"  # refused a slot, waiting for one now
+    wait_until(lambda: said in rig.log(worker), 60, message="east-00 waiting for the slot")
     # WHEN Redis dies, and comes back from its append-only file a few seconds later
     redis_server.kill()
     time.sleep(4)

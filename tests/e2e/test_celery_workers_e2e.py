@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import time
 
 from tests.e2e.celery_rig import (
     ICU,
@@ -51,6 +50,7 @@ def test_a_worker_stopped_past_its_lease_sends_nothing_once_continued(rig: Celer
     lab = rig.lab("east", 1, speed=120.0)
     a = rig.worker("east", threads=2)
     proc, report = rig.upgrade()
+    run_id = run_key_of(rig).split(":", 2)[2]
     wait_until(lambda: icus(lab.audit()), 60, message="ICU sent")
     rig.worker("east", threads=2)
     # WHEN A is stopped until worker B has taken the cluster over (fence 2), then continued
@@ -63,27 +63,40 @@ def test_a_worker_stopped_past_its_lease_sends_nothing_once_continued(rig: Celer
     # THEN B's verified end is the run's; A sent nothing and journaled no intent or end
     assert result["code"] == 0, result["out"]
     assert result["report"]["clusters"]["east-00"]["outcome"] == "ok"
-    time.sleep(3)  # A, continued, has had time to try
+    # A, continued, has tried: its job has ended too (its end in the run's stream, not the
+    # run's news), so nothing more can come from it
+    superseded = wait_until(
+        lambda: [f for f in ends(rig, run_id, "east-00") if f["p"] == "0"], 60, message="A's end"
+    )
+    assert "another worker took the cluster over" in superseded[0]["o"], superseded
     assert [r["rpc"] for r in destructive(lab.audit())] == [ICU]
     journal = [json.loads(f["r"]) for _, f in rig.r.xrange("rb:journal:east-00")]
     assert [r["event"] for r in journal].count("icu-ended") == 1
+
+
+def ends(rig: CeleryRig, run_id: str, cluster: str) -> list[dict[str, str]]:
+    """The ends of `cluster`'s jobs in the run's stream (the run's news or not: `p`)."""
+    entries = rig.r.xrange(f"rb:run:{run_id}:events")
+    return [f for _, f in entries if f.get("k") == "finished" and f["c"] == cluster]
 
 
 def test_the_same_job_delivered_twice_is_one_icu(rig: CeleryRig) -> None:
     from runbooks.celery_engine import TASK, make_app
 
     lab = rig.lab("east", 1, speed=300.0)
-    rig.worker("east", threads=2)
-    rig.worker("east", threads=2)
+    workers = [rig.worker("east", 2, "-v") for _ in range(2)]  # -v: Celery logs each job's end
     proc, report = rig.upgrade()
     run_id = run_key_of(rig).split(":", 2)[2]
     app = make_app(rig.server.broker)
     # WHEN the cluster's job is published again while it runs, and once more after the end
-    app.send_task(TASK, args=[run_id, "east-00", 0], queue="runbooks.east")
+    copies = [app.send_task(TASK, args=[run_id, "east-00", 0], queue="runbooks.east").id]
     result = rig.finish(proc, report)
-    app.send_task(TASK, args=[run_id, "east-00", 0], queue="runbooks.east")
-    wait_until(lambda: rig.r.llen("runbooks.east") == 0, 30, message="copy taken")
-    time.sleep(2)
+    copies.append(app.send_task(TASK, args=[run_id, "east-00", 0], queue="runbooks.east").id)
+
+    def ended(task_id: str) -> bool:  # Celery's line at the end of that job, on either worker
+        return any(f"[{task_id}] succeeded" in rig.log(w) for w in workers)
+
+    wait_until(lambda: all(ended(c) for c in copies), 60, message="both copies worked to their end")
     # THEN one ICU, one outcome
     assert result["code"] == 0, result["out"]
     assert result["report"]["clusters"]["east-00"]["outcome"] == "ok"
@@ -94,8 +107,8 @@ def test_acks_late_redeliveries_still_make_one_icu(rig: CeleryRig) -> None:
     # GIVEN workers forced into the unsafe mode: acks_late, a 3 s visibility timeout, a 1 s
     # restore sweep (the setting that started one job 5 times concurrently in the design)
     lab = rig.lab("east", 1, speed=120.0)
-    rig.worker("east", 2, "--unsafe-acks-late", "3")
-    rig.worker("east", 2, "--unsafe-acks-late", "3")
+    rig.worker("east", 2, faults="acks-late=3")
+    rig.worker("east", 2, faults="acks-late=3")
     proc, report = rig.upgrade()
     run_key = run_key_of(rig)
     result = rig.finish(proc, report, timeout=240)
@@ -111,7 +124,7 @@ def test_a_worker_killed_between_intent_and_wire_is_replaced_and_no_icu_goes_twi
 ) -> None:
     # GIVEN a worker that dies the instant the ICU intent is stored, and a healthy one
     lab = rig.lab("east", 1, speed=120.0)
-    first = rig.worker("east", 2, "--unsafe-die-after-intent")
+    first = rig.worker("east", 2, faults="die-after-intent")
     proc, report = rig.upgrade()
     wait_until(lambda: first.poll() is not None, 60, message="the first worker died")
     rig.worker("east", 2)
@@ -133,7 +146,7 @@ def test_jobs_a_worker_took_off_the_queue_and_died_with_are_enqueued_again(
     # GIVEN a worker that dies (SIGKILL) as its first job starts: acked, never claimed; its
     # second thread's job, taken off the queue too, dies with it
     lab = rig.lab("east", 3, speed=300.0)
-    first = rig.worker("east", 2, "--unsafe-die-before-claim")
+    first = rig.worker("east", 2, faults="die-before-claim")
     proc, report = rig.upgrade()
     wait_until(lambda: first.poll() is not None, 60, message="the first worker died")
     assert rig.r.llen("runbooks.east") >= 1  # what it did not take waits on the queue

@@ -1,4 +1,5 @@
-"""The Nornir API a user meets in their own script (docs/nornir-api.md), against the lab:
+"""The Nornir API a user meets in their own script (docs/operators/nornir-api.md), against the
+lab:
 a per-call `dry_run=` that reaches the plan, a status that reports rather than fails (so a
 recover on the same Nornir object still runs), and print_result of an upgrade that a person
 can read: short one-line subtask results, each pre-check a subtask of its own, `changed`

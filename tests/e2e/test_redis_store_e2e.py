@@ -3,12 +3,14 @@ scripts, the append-only file and a server that goes away are what is tested).""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from pathlib import Path
 
 import pytest
 
+from simulator.testing import wait_until
 from tasks.events import Event, EventKind
 from tasks.gate import NotStarted
 from tasks.redis_store import (
@@ -133,7 +135,10 @@ def test_leases_renewed_together_give_up_only_the_one_taken_over(
     assert b.fences["br-2"].endswith("fence 2")
 
 
-def test_the_in_flight_set_is_keyed_by_cluster_and_bounded(redis_server: RedisServer) -> None:
+def test_the_in_flight_set_is_keyed_by_cluster_and_bounded(
+    redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="tasks.redis_store")
     a = store(redis_server, "wa")
     a.r.hset(key("run", "run-1"), mapping={"max_in_flight": 2})
     gates = [RedisGate(a, "run-1", f"br-{i}") for i in range(3)]
@@ -149,8 +154,11 @@ def test_the_in_flight_set_is_keyed_by_cluster_and_bounded(redis_server: RedisSe
 
         t = threading.Thread(target=third)
         t.start()
-        time.sleep(0.5)
+        # the third was refused a slot and waits (what it logs), and has not entered
+        said = "br-2: waiting for an in-flight slot"
+        wait_until(lambda: said in caplog.text, 10, message="the third cluster waiting")
         assert not entered.is_set()
+        assert a.r.zcard(inflight) == 2
     # the freed slot wakes the waiter at once (its own look comes only after 4-6 s)
     assert entered.wait(1.5)
     t.join(5)
@@ -172,10 +180,7 @@ def test_a_waiter_for_a_slot_sees_the_store_go_away_at_once(redis_server: RedisS
 
     t = threading.Thread(target=waiter)
     t.start()
-    wait = time.monotonic() + 5
-    while not a.waker.conds and time.monotonic() < wait:  # it waits on the waker now
-        time.sleep(0.05)
-    assert a.waker.conds
+    wait_until(lambda: a.waker.conds, 5, message="the waiter waits on the waker")
     gone = time.monotonic()
     redis_server.kill()
     # the waiter does not sleep through an outage (its own look comes only after 4-6 s): the

@@ -1,7 +1,8 @@
 """The lab as a device: raw PyEZ and napalm against the simulator over real SSH/NETCONF.
 
-No runbook code here: these tests hold the simulator to the reference (sessions, facts,
-replies, ICU phases, abort, reboot, recovery, failover) the way any client sees it.
+No runbook code here: these tests hold the simulator to the device facts of
+docs/design/device-facts.md and docs/design/netconf.md (sessions, facts, replies, ICU phases,
+abort, reboot, recovery, failover) the way any client sees it.
 """
 
 from __future__ import annotations

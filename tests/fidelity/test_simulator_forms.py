@@ -1,7 +1,8 @@
 """The simulator's replies have the shape of real ones: every element path a lab prints, for
 each release form it offers, occurs in a reply captured from a real device (the real entries
-of captures/core and ../shared/junos-samples), except the few listed in NOT_CAPTURED with
-the reason. Read over a raw PyEZ session, as any client sees them."""
+of captures/core and the vSRX 24.4 captures in tests/data/samples, both stored in this
+repository), except the few listed in NOT_CAPTURED with the reason. Read over a raw PyEZ
+session, as any client sees them."""
 
 from __future__ import annotations
 
@@ -17,7 +18,10 @@ from tests.e2e.conftest import make_lab  # noqa: F401  (the fixture)
 from tests.e2e.test_simulator_e2e import session
 
 CORE = Path(__file__).parent / "captures" / "core"
-SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "junos-samples"
+SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
+# The directories of tests/data/samples that hold real replies (srx5800-cluster-inferred is
+# inferred, not captured: it proves nothing about what a device prints).
+REAL_SAMPLES = ("vsrx-24.4-cluster", "vsrx-24.4-standalone")
 WRAP = "multi-routing-engine-results/multi-routing-engine-item/"
 
 LAB = [
@@ -79,12 +83,14 @@ def real_paths() -> dict[str, set[str]]:
             root = etree.fromstring((CORE / case["file"]).read_bytes().strip(), parser)
             rpc = "file-list" if case["rpc"] == "get-system-core-dumps" else case["rpc"]
             seen.setdefault(rpc, set()).update(paths(root))
-    # ../shared is beside the project on every machine, CI included: its absence is a broken
-    # checkout, said as such (not a list of "unseen" paths)
-    assert SAMPLES.is_dir(), f"real captures missing: {SAMPLES} (../shared beside the project)"
-    for sample in SAMPLES.glob("*/*.xml"):
-        root = etree.fromstring(sample.read_bytes().strip(), parser)
-        seen.setdefault(sample.stem, set()).update(paths(root))
+    for name in REAL_SAMPLES:
+        # stored in the repository: a missing one is a broken checkout, said as such (not a
+        # list of "unseen" paths)
+        captures = sorted((SAMPLES / name).glob("*.xml"))
+        assert captures, f"real captures missing: {SAMPLES / name}"
+        for sample in captures:
+            root = etree.fromstring(sample.read_bytes().strip(), parser)
+            seen.setdefault(sample.stem, set()).update(paths(root))
     return seen
 
 

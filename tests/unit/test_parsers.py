@@ -170,9 +170,9 @@ def test_no_evidence_is_not_success() -> None:
     assert junos.parse_package_result(xml("<output>Nothing to say</output>")).verdict == "unknown"
 
 
-# ------------------------------------------------- service snapshot replies (docs/services.md)
+# ------------------------------------------ service snapshot replies (docs/design/services.md)
 
-HIGH_END = SAMPLES / "srx5800-cluster-inferred"  # inferred, not a capture: docs/services.md
+HIGH_END = SAMPLES / "srx5800-cluster-inferred"  # inferred, not a capture: docs/design/services.md
 TERSE = '<interface-information junos:style="terse">{}</interface-information>'
 
 

@@ -1,6 +1,6 @@
 """The service snapshot (tasks.services) read through NodeRpc from replies a device gives:
 nameless interface entries, an empty interface reply, IPsec that is not configured and a
-high-end node's per-SPU flow sessions (docs/services.md)."""
+high-end node's per-SPU flow sessions (docs/design/services.md)."""
 
 from __future__ import annotations
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import threading
-import time
 from pathlib import Path
 from types import SimpleNamespace
 
 from runbooks.transfer_view import TransferView
+from simulator.testing import wait_until
 from tasks.events import Event, EventKind
 from tasks.settings import Target
 from tasks.stage import source_of
@@ -55,24 +55,36 @@ def test_deadline_is_size_at_the_minimum_rate_plus_the_rpc_timeout() -> None:
 
 
 def test_transfer_slots_hold_at_most_the_limit() -> None:
+    # GIVEN six copies for two slots, each holding its slot until told to end
     slots = TransferSlots(2)
     inside, peak, lock = [0], [0], threading.Lock()
+    refused: set[int] = set()  # copies whose wait for a slot has run out once (`check`)
+    end = threading.Event()
+
+    def check() -> None:
+        with lock:
+            refused.add(threading.get_ident())
 
     def copy() -> None:
-        with slots.slot(lambda: None):
+        with slots.slot(check):
             with lock:
                 inside[0] += 1
                 peak[0] = max(peak[0], inside[0])
-            time.sleep(0.05)
+            end.wait(30)
             with lock:
                 inside[0] -= 1
 
     threads = [threading.Thread(target=copy) for _ in range(6)]
     for t in threads:
         t.start()
-    for t in threads:
-        t.join()
+    # WHEN two copies are inside and each of the four others has been refused a slot
+    wait_until(lambda: inside[0] == 2 and len(refused) == 4, 10, message="4 copies refused")
+    # THEN none of those got in; once the two end, the others get through, two at a time
     assert peak[0] == 2
+    end.set()
+    for t in threads:
+        t.join(10)
+    assert peak[0] == 2 and inside[0] == 0
 
 
 def _event(phase: str, **data: object) -> Event:
@@ -94,24 +106,38 @@ def test_transfer_view_rows_and_fleet_total() -> None:
 
 
 def test_transfer_slots_are_shared_by_forked_worker_processes() -> None:
+    # GIVEN six worker processes for three slots, each holding its slot until told to end
     ctx = multiprocessing.get_context("fork")
     slots = TransferSlots(3)
-    inside, peak = ctx.Value("i", 0), ctx.Value("i", 0)
+    inside, peak, refused = ctx.Value("i", 0), ctx.Value("i", 0), ctx.Value("i", 0)
+    end = ctx.Event()
 
     def work() -> None:
-        for _ in range(5):
-            with slots.slot(lambda: None):
-                with inside.get_lock():
-                    inside.value += 1
-                    peak.value = max(peak.value, inside.value)
-                time.sleep(0.02)
-                with inside.get_lock():
-                    inside.value -= 1
+        told: list[bool] = []
+
+        def check() -> None:  # this process's wait for a slot has run out once
+            if not told:
+                told.append(True)
+                with refused.get_lock():
+                    refused.value += 1
+
+        with slots.slot(check):
+            with inside.get_lock():
+                inside.value += 1
+                peak.value = max(peak.value, inside.value)
+            end.wait(30)
+            with inside.get_lock():
+                inside.value -= 1
 
     procs = [ctx.Process(target=work) for _ in range(6)]
     for p in procs:
         p.start()
+    # WHEN three are inside and each of the three others has been refused a slot
+    wait_until(lambda: inside.value == 3 and refused.value == 3, 15, message="3 refused")
+    # THEN no fourth process got in
+    assert peak.value == 3
+    end.set()
     for p in procs:
         p.join(timeout=30)
     assert [p.exitcode for p in procs] == [0] * 6
-    assert peak.value == 3
+    assert peak.value == 3 and inside.value == 0

@@ -1,0 +1,135 @@
+"""What a simulated SRX accepts of `request system software in-service-upgrade`, per model
+family, written from Juniper's public documentation. The lab's own rules: it imports nothing of
+the runbooks (tasks/), so a pre-check that allows what a device refuses fails a test against
+the lab instead of agreeing with it (docs/lab-contract.md, "The lab's rules are its own").
+
+Sources ([C] stated there, [I] our reading, the device's words where none are published):
+[ICU]  Juniper TechLibrary, "Upgrade Firewalls in a Chassis Cluster Using ICU",
+       https://www.juniper.net/documentation/us/en/software/junos/chassis-cluster-security-devices/topics/task/chassis-cluster-upgrading-and-aborting-backup-and-primary-device-with-icu.html
+[ISSU] Juniper TechLibrary, "Upgrading a Chassis Cluster Using In-Service Software Upgrade",
+       https://www.juniper.net/documentation/us/en/software/junos/chassis-cluster-security-devices/topics/topic-map/security-chassis-cluster-upgrading-using-in-service-software-upgrade.html
+[CAP]  tests/fidelity/captures/core/rpc-error/variant-icu-timestamped-*: a high-end device's
+       answer to the command without `reboot`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from simulator import releases
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    models: tuple[str, ...]
+    issu: bool  # the command is ISSU (high-end: needs `reboot`), else ICU (branch, no-sync)
+    downgrade_floor: str | None = None  # ICU never goes below this release
+    icu_hop: str | None = None  # ICU cannot go TO this release from an earlier one
+    icu_hop_downgrades: tuple[str, ...] = ()  # once on icu_hop or later: the only way down
+    issu_hop: str | None = None  # ISSU cannot go to this release or later from an earlier one
+    issu_train: str | None = None  # ISSU cannot go to this train's releases from an earlier one
+
+
+FAMILIES = (
+    # [ICU]: SRX300/320/340/345/380 cannot use ICU to upgrade to 24.4R1 (KB85650 or the
+    # KB17947 procedure instead); once on 24.4R1, ICU upgrades to any later release or
+    # downgrades from one to 23.4R2-S3 or 24.2R2; never below 18.1R1. ICU is no-sync only
+    # there. [ISSU]: SRX300 Series do not support ISSU.
+    Family(
+        "SRX300",
+        ("SRX300", "SRX320", "SRX340", "SRX345", "SRX380"),
+        issu=False,
+        downgrade_floor="18.1R1",
+        icu_hop="24.4R1",
+        icu_hop_downgrades=("23.4R2-S3", "24.2R2"),
+    ),
+    # [ICU] [C]: ICU on the older branch SRX (SRX100-650, SRX550); [ISSU]: no
+    # ISSU on SRX550M. Their floors are not on the current pages: none enforced.
+    Family(
+        "branch",
+        ("SRX100", "SRX110", "SRX210", "SRX220", "SRX240", "SRX550", "SRX650"),
+        issu=False,
+    ),
+    # [ICU]: ICU never below 18.1R1 on SRX1500. [ISSU]: SRX1500/4100/4200 no ISSU to 17.4
+    # releases from an earlier release (17.4 to later 17.4 releases is supported).
+    Family("SRX1500", ("SRX1500",), issu=True, downgrade_floor="18.1R1", issu_train="17.4"),
+    Family("SRX4100", ("SRX4100", "SRX4200"), issu=True, issu_train="17.4"),
+    # [ISSU]: SRX5400/5600/5800 no ISSU to 17.3 and later releases from an earlier release.
+    Family("SRX5000", ("SRX5400", "SRX5600", "SRX5800"), issu=True, issu_hop="17.3R1"),
+    # [ISSU], [CAP] [C]: the command is ISSU on high-end SRX. SRX4600 [I]: not in the
+    # ISSU page's list; taken as high-end.
+    Family("high-end", ("SRX1400", "SRX3400", "SRX3600", "SRX4600"), issu=True),
+)
+ISSU_FROM = "10.4R4"  # [ISSU]: ISSU is available only from Junos OS 10.4R4 on
+REBOOT_KEYWORD = "'reboot' keyword must be specified. Aborting ISSU"  # [CAP]
+
+
+def family_of(model: str) -> Family | None:
+    """'SRX345-DUAL-AC' -> the SRX300 family; None for a model the lab does not know."""
+    m = model.upper()
+    known = [(name, f) for f in FAMILIES for name in f.models if m.startswith(name)]
+    if not known:
+        return None
+    return max(known, key=lambda pair: len(pair[0]))[1]
+
+
+def refusal(model: str, running: str, target: str, *, reboot: bool) -> str | None:
+    """The device's answer when it refuses the command at once (None: it starts)."""
+    family = family_of(model)
+    if family is None or family.issu:
+        if not reboot:  # a model the lab does not know answers as high-end does
+            return REBOOT_KEYWORD
+        return _issu_refusal(family, running, target) if family else None
+    return _icu_refusal(family, model, running, target)
+
+
+def _icu_refusal(family: Family, model: str, running: str, target: str) -> str | None:
+    """[ICU] for SRX300-family (the words are the lab's [I]: Juniper publishes none)."""
+    name = model.upper()
+    if _below_floor(family, running, target):
+        return f"error: ICU cannot downgrade {name} below {family.downgrade_floor}; aborting ICU"
+    hop = family.icu_hop
+    if hop and releases.older(running, hop) and releases.of_train(target, hop):
+        return (
+            f"error: {name} cannot use ICU to go to {hop} from {running} "
+            "(KB85650/KB17947 procedure instead); aborting ICU"
+        )
+    ways = family.icu_hop_downgrades
+    below = hop and not releases.older(running, hop) and releases.older(target, hop)
+    if below and not any(releases.of_train(target, way) for way in ways):
+        return (
+            f"error: ICU on {name} from {running} can go below {hop} only to "
+            f"{' or '.join(ways)}; aborting ICU"
+        )
+    return None
+
+
+def _issu_refusal(family: Family, running: str, target: str) -> str | None:
+    """[ISSU] and [ICU] for high-end SRX (the words are the lab's [I])."""
+    if _below_floor(family, running, target):
+        floor = family.downgrade_floor
+        return f"error: cannot downgrade {family.name} below {floor}; aborting ISSU"
+    if releases.older(target, running):
+        return "error: ISSU does not support software downgrades; aborting ISSU"
+    if releases.older(running, ISSU_FROM):
+        return f"error: ISSU is not supported from {running} (needs {ISSU_FROM}); aborting ISSU"
+    hop = family.issu_hop
+    if hop and releases.older(running, hop) and not releases.older(target, hop):
+        return f"error: ISSU to {target} from {running} is not supported; aborting ISSU"
+    train = family.issu_train
+    if train and releases.older(running, train) and _in_train(target, train):
+        return f"error: ISSU to {target} from {running} is not supported; aborting ISSU"
+    return None
+
+
+def _below_floor(family: Family, running: str, target: str) -> bool:
+    """A downgrade to a release below the family's floor (an upgrade to one is no downgrade)."""
+    floor = family.downgrade_floor
+    return bool(floor) and releases.older(target, running) and releases.older(target, str(floor))
+
+
+def _in_train(release: str, train: str) -> bool:
+    """24.2R2-S1.3 is in train 24.2; 17.4R3.5 in 17.4."""
+    r = releases.parse(release)
+    return r is not None and f"{r.major}.{r.minor}" == train
