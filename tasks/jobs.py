@@ -44,7 +44,7 @@ from tasks.abort import abort_plan, pending_abort
 from tasks.connections import drop_all, node_rpc
 from tasks.errors import BadInput
 from tasks.events import Event, EventKind
-from tasks.executor import default_context, execute
+from tasks.executor import Plan, default_context, execute
 from tasks.hosts import prepare_host
 from tasks.icu import inflight
 from tasks.input_rules import InputRefused, check_call, checked_target
@@ -147,20 +147,12 @@ def srx_abort(
     leaves inconsistent (unless no_recover). even_if_idle: send it to a healthy cluster that
     shows no ICU too (an ICU in its validate or push phase shows nothing to a second session)."""
     given = dict(locals())
-    try:
-        check_call(task, given)
-        ctx, _ = _prepared(task, context)
-    except BadInput as exc:
-        return _refused(task, "abort", context, exc)
 
     def plan(task: Task, run: ClusterRun) -> Outcome:
-        try:
-            return abort_plan(task, run, target=task.host.get("target_release"))
-        finally:
-            drop_all(task)
+        return abort_plan(task, run, target=task.host.get("target_release"))
 
     options = {"no_recover": no_recover, "even_if_idle": even_if_idle}
-    return execute(task, "abort", plan, ctx, options, dry_run)
+    return _emergency(task, "abort", given, plan, options)
 
 
 def srx_recover(
@@ -169,19 +161,30 @@ def srx_recover(
     """Bring an inconsistent cluster back to one release: abort, rollback node <id>, reboot
     on the RG0 secondary, each verified, then verify the cluster healthy."""
     given = dict(locals())
+
+    def plan(task: Task, run: ClusterRun) -> Outcome:
+        return recover_plan(task, run, target=task.host.get("target_release"))
+
+    return _emergency(task, "recover", given, plan, {})
+
+
+def _emergency(
+    task: Task, job: str, given: dict[str, Any], body: Plan, options: dict[str, Any]
+) -> Result:
+    """abort and recover: the input checked, then `body` with every session dropped after."""
     try:
         check_call(task, given)
-        ctx, _ = _prepared(task, context)
+        ctx, _ = _prepared(task, given["context"])
     except BadInput as exc:
-        return _refused(task, "recover", context, exc)
+        return _refused(task, job, given["context"], exc)
 
     def plan(task: Task, run: ClusterRun) -> Outcome:
         try:
-            return recover_plan(task, run, target=task.host.get("target_release"))
+            return body(task, run)
         finally:
             drop_all(task)
 
-    return execute(task, "recover", plan, ctx, {}, dry_run)
+    return execute(task, job, plan, ctx, options, given["dry_run"])
 
 
 def srx_status(task: Task, *, context: RunContext | None = None) -> Result:
