@@ -135,6 +135,18 @@ class ClusterRun:
             return "maintenance window ended"
         return None
 
+    def tell_busy(self, what: str) -> None:
+        """An abort asked while this run waits on something it does not interrupt (the
+        verification, an abort's landing, a recovery step): the asking run is told, so it
+        waits for the verdict instead of taking the cluster over."""
+        if self.dry_run or not self.device or self.request is not None:
+            return
+        asked = self.context.locks.abort_requested(self.cluster)
+        if asked is not None:
+            self.request = asked
+            note = f"busy until {what}; the abort is answered at the end of it"
+            self.context.locks.answer(self.cluster, stage="acting", note=note)
+
     def pause(self, seconds: float) -> None:
         """Wait between two polls; an abort asked by another run ends the wait at once."""
         if self.dry_run or not self.device:

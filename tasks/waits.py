@@ -57,6 +57,7 @@ def poll_until(
                 f"{what} not reached within {deadline:g}s" + (f" ({seen})" if seen else ""),
                 cluster=run.cluster,
             )
+        run.tell_busy(what)
         time.sleep(min(run.timing.poll_interval, remaining))
 
 
