@@ -69,6 +69,7 @@ def _run(
         else:
             why = str(multi[0].exception or found) if multi else "no result"
             state = "unknown" if why.startswith("bad input: ") else "unreachable"  # nothing asked
+            state = "auth-failed" if why.startswith("no node answers (auth-failed)") else state
             report.clusters[name] = ClusterReport("failed", state, {}, why.splitlines()[0])
     report.finished = now_iso()
     report.write(args.report)

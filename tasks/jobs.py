@@ -41,6 +41,7 @@ from typing import Any
 from nornir.core.task import Result, Task
 
 from tasks.abort import abort_plan, pending_abort
+from tasks.classify import classify
 from tasks.connections import drop_all, node_rpc
 from tasks.errors import BadInput
 from tasks.events import Event, EventKind
@@ -238,8 +239,10 @@ def srx_snapshot(task: Task, *, context: RunContext | None = None) -> Result:
         primary = view.status.rg0_primary if view.status else None
         up = [n for n in ("node0", "node1") if view.nodes[n].reachable]
         node = primary if primary in up else (up[0] if up else None)
-        if node is None:
-            return Result(task.host, result="no node answers", failed=True)
+        if node is None:  # said as status says it: auth-failed is no network problem
+            verdict = classify(view)
+            why = f"no node answers ({verdict.state}): " + "; ".join(verdict.findings)
+            return Result(task.host, result=why, failed=True)
         snap = take_snapshot(node_rpc(task, node, timeout=timing.rpc_timeout))
     finally:
         drop_all(task)

@@ -189,6 +189,7 @@ class FlockLocks:
         self._asked: dict[str, AbortRequest] = {}  # acknowledged requests, by cluster
         self._woken: dict[str, threading.Event] = {}  # set when a request is acknowledged
         self._lock = threading.Lock()
+        self._replying = threading.Lock()  # the reply file's writers in this process
         self._watcher_pid = 0
 
     # coordination directory ----------------------------------------------------------------
@@ -329,17 +330,24 @@ class FlockLocks:
     def answer(self, cluster: str, **fields: Any) -> None:
         with self._lock:
             request, held = self._asked.get(cluster), self._held.get(cluster)
-        if request is None or held is None:
-            return
-        path = self._place("aborts", held.device, ".reply.json")
-        old = _read_json(path) or {}
-        if old.get("id") != request.id:
-            old = {}
-        note = fields.pop("note", None)
-        old.update(fields, id=request.id, run=self.run_id, pid=os.getpid(), at=time.time())
-        if note:
-            old["notes"] = [*old.get("notes", []), note]
-        _write_json(path, old)
+        if request is not None and held is not None:
+            self._write_reply(held.device, request, **fields)
+
+    def _write_reply(self, device: str, request: AbortRequest, **fields: Any) -> None:
+        """Merge `fields` into the reply (the plan's thread and the watcher both write it:
+        one at a time; a later stage is never taken back)."""
+        with self._replying:
+            path = self._place("aborts", device, ".reply.json")
+            old = _read_json(path) or {}
+            if old.get("id") != request.id:
+                old = {}
+            note = fields.pop("note", None)
+            if old.get("stage") in ("acting", "done") and fields.get("stage") == "acknowledged":
+                fields.pop("stage")
+            old.update(fields, id=request.id, run=self.run_id, pid=os.getpid(), at=time.time())
+            if note:
+                old["notes"] = [*old.get("notes", []), note]
+            _write_json(path, old)
 
     def _ensure_watcher(self) -> None:
         """One watcher thread per process that holds devices (a forked worker starts its own)."""
@@ -373,13 +381,14 @@ class FlockLocks:
             return
         if not _alive(request.pid):
             return
+        if cluster not in self._held:
+            return
+        job = self.holder(device).get("job", "")  # acknowledged before the plan can act
+        self._write_reply(device, request, stage="acknowledged", acked=time.time(), job=job)
         with self._lock:
-            if cluster not in self._held:
-                return
-            self._asked[cluster] = request
-            self._woken.setdefault(cluster, threading.Event()).set()
-        job = self.holder(device).get("job", "")
-        self.answer(cluster, stage="acknowledged", acked=time.time(), job=job)
+            if cluster in self._held:
+                self._asked[cluster] = request
+                self._woken.setdefault(cluster, threading.Event()).set()
 
     # the mailbox: requester's side ------------------------------------------------------
     def request_abort(self, cluster: str, device: str, by: str) -> AbortRequest:

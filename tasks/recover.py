@@ -43,6 +43,15 @@ class Decision:
 
 def decide(view: ClusterView, target: str | None) -> Decision:
     """Which node to recover: the RG0 secondary on the release that differs from the primary's."""
+    refused = [n for n in NODES if view.nodes[n].auth_failed]
+    if refused:  # a wrong password is no routing problem: say which it is
+        words = "; ".join(view.nodes[n].error for n in refused)
+        return Decision(
+            None,
+            None,
+            f"{', '.join(refused)} refused our credentials ({words}); set the right "
+            "JUNOS_USERNAME / JUNOS_PASSWORD, then re-run recover",
+        )
     down = [n for n in NODES if not view.nodes[n].reachable]
     if down:
         return Decision(

@@ -72,6 +72,11 @@ def test_status_classifies_a_mixed_lab(make_lab, runbooks_for) -> None:  # type:
     # and status is read-only
     assert destructive(lab.audit()) == []
     assert "lab" not in result.stderr  # no credentials or noise on stderr
+    # a snapshot and a recover of the cluster that refuses our password say so too
+    snap = ops.run("snapshot", "--cluster", "c-auth").cluster("c-auth")
+    assert snap["state"] == "auth-failed" and "authentication failed" in snap["detail"], snap
+    rec = ops.run("recover", "--cluster", "c-auth").cluster("c-auth")
+    assert "unreachable" not in rec["detail"], rec
 
 
 def test_status_all_healthy_exit_0(make_lab, runbooks_for) -> None:  # type: ignore[no-untyped-def]

@@ -31,3 +31,16 @@ def test_leftover_pending_install_on_secondary() -> None:
     assert d.node == "node1"
     d = decide(cluster(n0=node("node0", pending="pending")), NEW)
     assert d.node is None and "rollback node 0" in d.reason
+
+
+def test_a_node_that_refused_our_credentials_is_said_as_such() -> None:
+    from dataclasses import replace
+
+    refused = replace(
+        node("node1", reachable=False),
+        error="authentication failed for lab on node1",
+        auth_failed=True,
+    )
+    d = decide(cluster(n1=refused), NEW)
+    assert d.node is None and "refused our credentials" in d.reason
+    assert "JUNOS_PASSWORD" in d.reason and "unreachable" not in d.reason
