@@ -40,7 +40,7 @@ from typing import Any, Protocol
 
 from tasks.errors import BadInput
 from tasks.journal import read_records
-from tasks.paths import FILE_MODE, private_dir, under
+from tasks.paths import FILE_MODE, private_dir, under, write_json_atomic
 
 COORD_ENV = "RUNBOOKS_COORD_DIR"
 JOURNALS_KEPT = 4  # state directories remembered per device (whose journals are read)
@@ -147,15 +147,6 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    """Atomically: a reader sees the old file or the new one, never half of one."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(data, fh)
-    os.replace(tmp, path)
 
 
 def _alive(pid: int) -> bool:
@@ -313,7 +304,9 @@ class FlockLocks:
             os.pwrite(fd, str(value).encode(), 0)
         finally:
             os.close(fd)
-        _write_json(self._place("locks", device, ".fence-by"), {"run": by, "pid": os.getpid()})
+        write_json_atomic(
+            self._place("locks", device, ".fence-by"), {"run": by, "pid": os.getpid()}
+        )
         with self._lock:
             self._held[cluster] = _Held(-1, device, None, value)
 
@@ -347,7 +340,7 @@ class FlockLocks:
             old.update(fields, id=request.id, run=self.run_id, pid=os.getpid(), at=time.time())
             if note:
                 old["notes"] = [*old.get("notes", []), note]
-            _write_json(path, old)
+            write_json_atomic(path, old)
 
     def _ensure_watcher(self) -> None:
         """One watcher thread per process that holds devices (a forked worker starts its own)."""
@@ -402,7 +395,7 @@ class FlockLocks:
             if joined is not None and _alive(joined.pid):
                 return joined  # another abort already asked: wait on the same answer
         request = AbortRequest(secrets.token_hex(6), by, os.getpid(), time.time(), cluster)
-        _write_json(path, asdict(request))
+        write_json_atomic(path, asdict(request))
         return request
 
     def renew_request(self, cluster: str, device: str, request: AbortRequest) -> None:

@@ -4,11 +4,15 @@ configuration included)."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import tempfile
 from pathlib import Path
+from typing import Any
 
 from tasks.errors import BadInput
+from tasks.redact import redact
 
 # Letters, digits, dot, dash, underscore; starting with a letter or digit; at most 100.
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -47,3 +51,19 @@ def open_private(path: Path, mode: str = "a") -> int:
     fd = os.open(path, flags, FILE_MODE)
     os.fchmod(fd, FILE_MODE)
     return fd
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """`data` as JSON (secrets redacted) in `path`, 0600: a reader sees the old file or the
+    new one, never half of one, and a crash keeps one of them."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(redact(json.dumps(data, indent=2, sort_keys=False)) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -269,13 +269,18 @@ class RedisStore:
         pipe.execute()
 
     # leases --------------------------------------------------------------------------
-    def _ensure_renewer(self) -> None:
+    def _ensure_threads(self) -> None:
+        """The lease renewer and the abort-request watcher, running once something is held."""
         with self._lock:
-            if self._renewer is None or not self._renewer.is_alive():
-                self._renewer = threading.Thread(
-                    target=self._renew_loop, name="lease-renewal", daemon=True
-                )
-                self._renewer.start()
+            for attr, loop, name in (
+                ("_renewer", self._renew_loop, "lease-renewal"),
+                ("_watcher", self._watch_loop, "abort-requests"),
+            ):
+                thread: threading.Thread | None = getattr(self, attr)
+                if thread is None or not thread.is_alive():
+                    thread = threading.Thread(target=loop, name=name, daemon=True)
+                    setattr(self, attr, thread)
+                    thread.start()
 
     def _renew_loop(self) -> None:
         while True:
@@ -321,8 +326,7 @@ class RedisStore:
             self.lost.discard(cluster)
             self.held[cluster] = (run_id, job)
             self.asked.pop(cluster, None)  # a request the previous holder took is not ours
-        self._ensure_renewer()
-        self._ensure_watcher()
+        self._ensure_threads()
 
     # the abort mailbox: the holder's side ----------------------------------------------
     def answer(
@@ -348,14 +352,6 @@ class RedisStore:
             log.warning("abort request of %s: answer not stored: %s", cluster, exc)
             return False
         return True
-
-    def _ensure_watcher(self) -> None:
-        with self._lock:
-            if self._watcher is None or not self._watcher.is_alive():
-                self._watcher = threading.Thread(
-                    target=self._watch_loop, name="abort-requests", daemon=True
-                )
-                self._watcher.start()
 
     def _watch_loop(self) -> None:
         while True:

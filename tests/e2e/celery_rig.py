@@ -89,13 +89,18 @@ class CeleryRig:
         return lab
 
     def worker(
-        self, region: str, threads: int = 20, *extra: str, faults: str = ""
+        self,
+        region: str,
+        threads: int = 20,
+        *extra: str,
+        faults: str = "",
+        lease_ttl: str = LEASE_TTL,
     ) -> subprocess.Popen[str]:
         """A worker process; `faults` are its RUNBOOKS_TEST_FAULTS beyond the rig's own
         (die-after-intent, die-before-claim, acks-late=S: runbooks/fault_injection.py)."""
         n = len(self.workers)
         cmd = [sys.executable, "-m", "runbooks", "worker", *extra]  # broker: RUNBOOKS_BROKER
-        cmd += ["--region", region, "--workers", str(threads), "--lease-ttl", LEASE_TTL]
+        cmd += ["--region", region, "--workers", str(threads), "--lease-ttl", lease_ttl]
         cmd += ["--config", str(self.config), "--inventory", str(self.inventory)]
         path = self.workdir / f"worker-{n}.log"
         log = path.open("w")

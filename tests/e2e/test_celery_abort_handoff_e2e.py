@@ -92,22 +92,7 @@ def test_an_abort_is_handed_to_the_workers_upgrade(rig: CeleryRig) -> None:
 def long_lease_worker(rig: CeleryRig, region: str) -> subprocess.Popen[str]:
     """rig.worker with the production lease (30 s, not the rig's 2 s): a stopped worker
     keeps its cluster's lease well past the abort's handoff deadline."""
-    n = len(rig.workers)
-    cmd = [sys.executable, "-m", "runbooks", "worker", "--region", region, "--workers", "2"]
-    cmd += ["--lease-ttl", "30", "--config", str(rig.config), "--inventory", str(rig.inventory)]
-    with (rig.workdir / f"worker-{n}.log").open("w") as log:
-        proc = subprocess.Popen(
-            cmd,
-            cwd=rig.workdir,
-            stdout=log,
-            stderr=log,
-            text=True,
-            env={**rig.env(), "RUNBOOKS_BROKER": rig.server.broker},
-            start_new_session=True,
-        )
-    rig.workers.append(proc)
-    wait_until(lambda: rig.live(region, proc.pid), 30, message=f"worker {n} registered")
-    return proc
+    return rig.worker(region, 2, lease_ttl="30")
 
 
 def ends_of(rig: CeleryRig, run_id: str, cluster: str) -> int:
