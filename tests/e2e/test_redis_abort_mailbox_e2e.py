@@ -55,6 +55,8 @@ def test_a_request_is_acknowledged_by_the_holder_and_answered(redis_server: Redi
     reply = wait_until(lambda: asker.reply("br-1", "dev-1", request), 2, message="the ack")
     assert (reply.stage, reply.job, reply.run) == ("acknowledged", "upgrade", "run-up")
     assert reply.acked >= request.at and reply.verdict is None
+    # (the watcher writes its acknowledgement first, then hands the request to the plan)
+    wait_until(lambda: holder.abort_requested("br-1"), 2, message="the request taken")
     assert holder.abort_requested("br-1") == request
     assert holder.abort_requested("br-2") is None  # the other cluster goes on
     waiting.join(timeout=5)
