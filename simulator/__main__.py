@@ -51,6 +51,7 @@ FAULTS = {
     "tunnel-lost-after-upgrade",
     "interface-down-after-upgrade",
     "reply-garbled",
+    "phase-holds",
     *transfers.FAULTS,
 }
 CLUSTER_KEYS = {"name", "model", "state", "icu_phase", "faults", "release", "target", "data"}
@@ -204,6 +205,8 @@ def make_cluster(
         _mid_icu(c, icu_phase or "install-primary", package, target, now)
     if icu_phase is not None and state != "icu-in-progress":
         raise LabError(f"{name}: icu_phase needs state icu-in-progress")
+    if "phase-holds" in faults and state != "icu-in-progress":
+        raise LabError(f"{name}: fault phase-holds needs state icu-in-progress")
     return SimCluster(c, target)
 
 
@@ -223,6 +226,7 @@ def _mid_icu(c: Cluster, phase: str, package: str, target: str, now: float) -> N
         raise LabError(f"{c.name}: cannot start the ICU: {text}")
     c.tick(now)
     c.faults = faults
+    c.held = "phase-holds" in faults
     if "slow-reboot" in faults:  # a reboot under way at lab start is slow too
         for n in c.nodes.values():
             if not n.up and n.back_at is not None:

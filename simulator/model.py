@@ -103,6 +103,10 @@ class Cluster:
     drops: list[str] = field(default_factory=list)  # nodes whose sessions must drop now
     log: list[str] = field(default_factory=list)
     history: list[Transition] = field(default_factory=list)
+    # phase-holds fault: the cluster's clock stands still until an abort reaches it; `behind`
+    # is how far it lags the lab's clock (model time = lab time - behind)
+    held: bool = False
+    behind: float = 0.0
 
     @property
     def primary(self) -> str:
@@ -119,6 +123,11 @@ class Cluster:
 
     # clock --------------------------------------------------------------------------
     def next_event(self) -> float | None:
+        """When, on the lab's clock, this cluster next changes by itself (None: never)."""
+        due = None if self.held else self._next_due()
+        return None if due is None else due + self.behind
+
+    def _next_due(self) -> float | None:
         times = [n.back_at for n in self.nodes.values() if not n.up and n.back_at is not None]
         if self.phase is not None:
             times.append(self.phase_ends)
@@ -128,8 +137,12 @@ class Cluster:
         return min(times) if times else None
 
     def tick(self, now: float) -> None:
-        """Process every event due by `now`, in time order."""
-        while (due := self.next_event()) is not None and due <= now:
+        """Process every event due by `now` (the lab's clock), in time order."""
+        now -= self.behind
+        if self.held:  # nothing moves: the lag grows instead
+            self.behind += max(0.0, now - self.now)
+            return
+        while (due := self._next_due()) is not None and due <= now:
             self.now = max(self.now, due)
             for node in self.nodes.values():
                 if not node.up and node.back_at is not None and node.back_at <= due:
@@ -226,6 +239,7 @@ class Cluster:
 
     def abort(self, on: str) -> str:
         me = self.nodes[on]
+        self.held = False  # phase-holds: the clock goes on from here
         if self.phase is not None and on == self.primary:
             if self.phase == "primary-reboot":
                 return "ICU abort requested; nothing left to stop"

@@ -130,3 +130,22 @@ def test_lab_icu_in_progress_starts_inside_the_named_phase(phase: str) -> None:
 
     sc = make_cluster("c1", "SRX345", "icu-in-progress", frozenset(), phase, now=1_000_000.0)
     assert sc.model.phase == phase
+
+
+def test_phase_holds_stands_still_until_an_abort_reaches_the_cluster() -> None:
+    from simulator.__main__ import make_cluster
+
+    t0 = 1_000_000.0
+    c = make_cluster(
+        "c1", "SRX345", "icu-in-progress", frozenset({"phase-holds"}), "secondary-reboot", now=t0
+    ).model
+    shown = c.now
+    c.tick(t0 + 10 * DURATIONS["secondary-reboot"])  # far past the phase's end on the lab clock
+    assert c.phase == "secondary-reboot" and not c.nodes["node1"].up  # nothing moved
+    assert c.now == shown and c.next_event() is None
+    assert "will stop after current operation" in c.abort("node0")
+    due = c.next_event()  # the rest of the phase, now on the lab's clock
+    assert due is not None and t0 + 10 * DURATIONS["secondary-reboot"] < due
+    c.tick(due + 4 * 3600)
+    assert c.phase is None and c.nodes["node1"].release == NEW  # landed after the reboot
+    assert c.nodes["node0"].release == OLD
