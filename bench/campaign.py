@@ -56,7 +56,8 @@ sys.path.insert(0, str(ROOT))
 from simulator.testing import LabProcess, private_config, start_lab  # noqa: E402
 
 KINDS = ("plain", "kill-rerun", "term-abort", "term-finish", "abort-second", "worker-kill")
-# The faults a scenario draws from (those the simulator knows; see docs/lab-contract.md).
+# The faults a scenario draws from (those the simulator knows; see
+# docs/development/lab-contract.md).
 FAULTS = (
     "package-missing",
     "package-corrupt",

@@ -23,7 +23,7 @@ from common import run_measured, table
 
 from simulator.testing import private_config, start_lab
 
-ICU_SIM_SECONDS = 52 * 60  # the lab's default ICU (docs/lab-contract.md)
+ICU_SIM_SECONDS = 52 * 60  # the lab's default ICU (docs/development/lab-contract.md)
 
 
 @dataclass

@@ -36,13 +36,13 @@ import yaml
 from common import ROOT, proc_stats, table
 
 from simulator.testing import LabProcess, private_config, wait_until
-from tasks.journal import read_records
+from tasks.state.journal import read_records
 from tests.e2e.celery_rig import merged_inventory
 from tests.redis_server import RedisServer
 
 ICU = "request-package-in-service-upgrade"
 DESTRUCTIVE = {ICU, "request-package-in-service-upgrade-abort", "request-package-rollback"}
-ICU_SIM_SECONDS = 52 * 60  # the lab's default ICU (docs/lab-contract.md)
+ICU_SIM_SECONDS = 52 * 60  # the lab's default ICU (docs/development/lab-contract.md)
 REGIONS = ("east", "west")
 
 

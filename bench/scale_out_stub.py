@@ -19,11 +19,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from runbooks import signals  # noqa: E402
+from runbooks.cli import signals  # noqa: E402
 from tasks.events import EventKind  # noqa: E402
-from tasks.icu import Baseline  # noqa: E402
-from tasks.runctx import Outcome  # noqa: E402
-from tasks.values import NODES  # noqa: E402
+from tasks.plans.icu import Baseline  # noqa: E402
+from tasks.state.run_context import Outcome  # noqa: E402
+from tasks.vocabulary import NODES  # noqa: E402
 
 
 def stub_plan(seconds: float) -> Any:
@@ -49,25 +49,25 @@ def stub_plan(seconds: float) -> Any:
 
 def worker(seconds: float, argv: list[str]) -> int:
     import tasks.jobs
-    from runbooks.celery_worker import main
+    from runbooks.engines.celery_worker import main
 
     tasks.jobs.upgrade_plan = stub_plan(seconds)  # type: ignore[assignment]
     return main(argv)
 
 
 def coordinator(enq_file: Path, argv: list[str]) -> int:
-    from runbooks import celery_engine
-    from runbooks.cli import main
+    from runbooks.cli.main import main
+    from runbooks.engines import celery_coordinator
 
     times: dict[str, float] = {}
-    original = celery_engine.Coordinator._enqueue
+    original = celery_coordinator.Coordinator._enqueue
 
     def timed(self: Any, names: list[str], attempt: int = 0) -> None:
         for name in names:
             original(self, [name], attempt)
             times[name] = time.time()
 
-    celery_engine.Coordinator._enqueue = timed  # type: ignore[method-assign]
+    celery_coordinator.Coordinator._enqueue = timed  # type: ignore[method-assign]
     atexit.register(lambda: enq_file.write_text(json.dumps(times)))
     return main(argv)
 

@@ -2,16 +2,16 @@
 
 import sys
 
-from runbooks import signals
+from runbooks.cli import signals
 
 
 def main() -> int:
     signals.catch_early()  # before the imports below: a stop at any moment ends with a report
     if sys.argv[1:2] in (["worker"], ["attach"]):  # --engine celery: a worker, or a re-attach
-        from runbooks.celery_worker import main as celery_main
+        from runbooks.engines.celery_worker import main as celery_main
 
         return celery_main(sys.argv[1:])
-    from runbooks.cli import main as cli_main
+    from runbooks.cli.main import main as cli_main
 
     return cli_main()
 

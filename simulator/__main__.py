@@ -74,7 +74,7 @@ DATA_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 # in 15-25 min, a whole ICU takes 30-60 min: docs/design/device-facts.md), and as window
 # estimate the lab's own ICU (about 52 simulated minutes) plus its verification. The lab's
 # table, not the runbooks' defaults (it imports nothing of tasks/);
-# tests/unit/test_device_rules.py checks it names every deadline the runbooks read.
+# tests/unit/simulator/test_device_rules.py checks it names every deadline the runbooks read.
 SIM_TIMING: dict[str, float] = {
     "rpc_timeout": 60,
     "connect_timeout": 30,

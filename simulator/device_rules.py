@@ -1,7 +1,8 @@
 """What a simulated SRX accepts of `request system software in-service-upgrade`, per model
 family, written from Juniper's public documentation. The lab's own rules: it imports nothing of
 the runbooks (tasks/), so a pre-check that allows what a device refuses fails a test against
-the lab instead of agreeing with it (docs/lab-contract.md, "The lab's rules are its own").
+the lab instead of agreeing with it (docs/development/lab-contract.md, "The lab's rules are its
+own").
 
 Sources ([C] stated there, [I] our reading, the device's words where none are published):
 [ICU]  Juniper TechLibrary, "Upgrade Firewalls in a Chassis Cluster Using ICU",

@@ -21,7 +21,7 @@ PHASES = (
     "secondary-reboot",
     "primary-reboot",
 )
-DURATIONS = {  # simulated seconds (docs/lab-contract.md "ICU timings")
+DURATIONS = {  # simulated seconds (docs/development/lab-contract.md "ICU timings")
     "validate": 60.0,
     "push": 120.0,
     "install-secondary": 420.0,

@@ -1,7 +1,7 @@
 """Junos release names as the simulated device reads them: its own ordering, its own reading of
-a package's file name. The lab keeps these apart from the runbooks' (tasks/srx.py) on
+a package's file name. The lab keeps these apart from the runbooks' (tasks/srx_facts.py) on
 purpose: a parse that goes wrong there must not make the lab agree with it
-(docs/lab-contract.md, "The lab's rules are its own").
+(docs/development/lab-contract.md, "The lab's rules are its own").
 """
 
 from __future__ import annotations

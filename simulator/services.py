@@ -1,7 +1,7 @@
 """What a lab cluster forwards, and the ICU prerequisites a device shows: cluster links,
 alarms, interfaces (terse), IPsec tunnels, route tables and flow sessions. Reply bodies are
 shaped on the captures in tests/fidelity/captures/window (24.4 vSRX cluster, 18.4R3 SRX
-cluster, 12.1X47 vSRX); docs/lab-contract.md lists which. Faults: control-link-down,
+cluster, 12.1X47 vSRX); docs/development/lab-contract.md lists which. Faults: control-link-down,
 fabric-link-down, major-alarm, tunnel-lost-after-upgrade, interface-down-after-upgrade."""
 
 from __future__ import annotations

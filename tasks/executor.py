@@ -1,6 +1,6 @@
 """The cluster executor: one cluster, one job, its plan, under the run's rules.
 
-In order: the host made safe to connect to (tasks.hosts), the cluster's lock, its journal
+In order: the host made safe to connect to (tasks.device.hosts), the cluster's lock, its journal
 history, the fleet gate and the run's start policy (windows), the plan, and the outcome
 journaled, counted and handed to the run's sink. Every srx_* task goes through here, so a
 user's own Nornir script gets the same locks, journal and never-resend rules as the CLI.
@@ -18,19 +18,19 @@ from typing import Any
 
 from nornir.core.task import Result, Task
 
+from tasks.device.hosts import node_addresses, prepare_host
 from tasks.errors import BadInput, RunbookError
 from tasks.events import Event, EventKind
-from tasks.gate import NotStarted, SharedGate
-from tasks.handoff import answer_request, hand_over
-from tasks.hosts import node_addresses, prepare_host
-from tasks.icu import inflight
-from tasks.journal import LocalJournal
-from tasks.locks import FlockLocks, device_key
-from tasks.paths import check_name
-from tasks.redact import redact
-from tasks.runctx import ClusterRun, Outcome, RunContext
-from tasks.settings import Timing
-from tasks.transcripts import Transcripts
+from tasks.plans.icu import inflight
+from tasks.state.gate import NotStarted, SharedGate
+from tasks.state.handoff import answer_request, hand_over
+from tasks.state.journal import LocalJournal
+from tasks.state.locks import FlockLocks, device_key
+from tasks.state.paths import check_name
+from tasks.state.redact import redact
+from tasks.state.run_context import ClusterRun, Outcome, RunContext
+from tasks.state.settings import Timing
+from tasks.state.transcripts import Transcripts
 
 log = logging.getLogger(__name__)
 

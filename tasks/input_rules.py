@@ -1,14 +1,14 @@
 """The input rules: what every value a run is given must be, checked before any device is
 contacted. One place for both ways in:
 
-- the CLI (runbooks.inputs): the flags, the config file and every host, group and default of
+- the CLI (runbooks.cli.inputs): the flags, the config file and every host, group and default of
   the inventory files, each problem with its file, cluster and key; exit code 2;
 - the srx_* tasks a user's own Nornir script runs (tasks.jobs): each keyword argument, and
   the host's values as Nornir resolves them (host, its groups, the defaults); a failed
   Result whose detail starts with "bad input: ", before any connection, lock or journal.
 
-Release and package names are tasks.srx's rules (the simulator reads them its own way,
-simulator/releases.py), cluster names tasks.paths' SAFE_NAME. docs/operators/input-rules.md
+Release and package names are tasks.srx_facts's rules (the simulator reads them its own way,
+simulator/releases.py), cluster names tasks.state.paths' SAFE_NAME. docs/operators/input-rules.md
 lists every rule.
 """
 
@@ -35,16 +35,16 @@ from pydantic import (
     create_model,
 )
 
+from tasks.device.hosts import env_credentials
 from tasks.errors import BadInput
-from tasks.hosts import env_credentials
-from tasks.paths import check_name
-from tasks.redact import redact
-from tasks.runctx import RunContext
-from tasks.settings import Target, Timing, data_layers
-from tasks.srx import is_release, package_release
-from tasks.stage import source_of
-from tasks.transfer import Expected, StageSpec, TransferSlots
-from tasks.values import NODES
+from tasks.plans.stage import package_source
+from tasks.plans.transfer import Expected, StageSpec, TransferSlots
+from tasks.srx_facts import is_release, package_release
+from tasks.state.paths import check_name
+from tasks.state.redact import redact
+from tasks.state.run_context import RunContext
+from tasks.state.settings import Target, Timing, data_layers
+from tasks.vocabulary import NODES
 
 DEFAULT_PORT = 830
 Rule = Callable[[Any], str | None]  # why a value is wrong, or None
@@ -293,7 +293,7 @@ SafeName = Annotated[str, _S, AfterValidator(checked(safe_name_problem))]
 
 if TYPE_CHECKING:
     TimingValues = dict[str, float]
-else:  # the keys of tasks.settings.Timing, each a positive number; no other key
+else:  # the keys of tasks.state.settings.Timing, each a positive number; no other key
     TimingValues = create_model(
         "TimingValues",
         __config__=ConfigDict(extra="forbid"),
@@ -422,7 +422,7 @@ def ports_differ(conn: Mapping[str, Any]) -> str | None:
 
 
 def node_address(conn: Mapping[str, Any]) -> tuple[str, int]:
-    """(host, port) a node's session goes to (as tasks.hosts.prepare_host picks them)."""
+    """(host, port) a node's session goes to (as tasks.device.hosts.prepare_host picks them)."""
     optional = (conn.get("extras") or {}).get("optional_args") or {}
     port = conn.get("port") or optional.get("port") or DEFAULT_PORT
     return str(conn["hostname"]).lower().removesuffix("."), int(port)
@@ -518,7 +518,7 @@ def call_problems(task: Task, arguments: Mapping[str, Any]) -> list[Problem]:
 
 
 def env_problems() -> list[Problem]:
-    """JUNOS_USERNAME / JUNOS_PASSWORD set but blank (tasks.hosts.env_credentials)."""
+    """JUNOS_USERNAME / JUNOS_PASSWORD set but blank (tasks.device.hosts.env_credentials)."""
     try:
         env_credentials()
     except BadInput as exc:
@@ -596,7 +596,7 @@ def resolved_data(host: Host, keys: tuple[str, ...]) -> dict[str, Any]:
 
 
 def node_problems(host: Host) -> list[Problem]:
-    """Each node's own connection_options (as tasks.hosts.prepare_host reads them), and two
+    """Each node's own connection_options (as tasks.device.hosts.prepare_host reads them), and two
     nodes that are one box."""
     problems: list[Problem] = []
     conns: dict[str, dict[str, Any]] = {}
@@ -640,7 +640,7 @@ def stage_source_problems(
 ) -> Iterator[Problem]:
     if "://" in target.package:
         return  # the ICU fetches it itself: nothing to stage
-    source = source_of(spec, host, target)
+    source = package_source(spec, host, target)
     if source is None:
         yield Problem("", "no source: give url or push (or the inventory's package_url)", label)
         return

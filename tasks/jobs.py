@@ -19,7 +19,7 @@ unreachable cluster is `failed=False`, its state in the ClusterSummary (`.health
 the clusters that need recovery (Nornir skips every host in nr.data.failed_hosts unless
 on_failed=True). Only a status refused for its input is failed.
 
-Every step is a Nornir subtask with a one-line `result` (tasks.steps: its typed value is the
+Every step is a Nornir subtask with a one-line `result` (tasks.plans.steps: its typed value is the
 subtask's `value`), each upgrade pre-check a subtask of its own ("pass: evidence" or
 "FAIL: evidence", failed), and a subtask is `changed` only when a destructive command left
 while it ran: print_result of a two-cluster upgrade is some 115 lines (865 before).
@@ -40,24 +40,24 @@ from typing import Any
 
 from nornir.core.task import Result, Task
 
-from tasks.abort import abort_plan, pending_abort
-from tasks.classify import classify
-from tasks.connections import drop_all, node_rpc
+from tasks.device.connections import drop_all, node_rpc
+from tasks.device.hosts import prepare_host
 from tasks.errors import BadInput
 from tasks.events import Event, EventKind
 from tasks.executor import Plan, default_context, execute
-from tasks.hosts import prepare_host
-from tasks.icu import inflight
 from tasks.input_rules import InputRefused, check_call, checked_target
-from tasks.recover import recover_plan
-from tasks.runctx import ClusterRun, Outcome, RunContext
-from tasks.services import take_snapshot
-from tasks.settings import Timing
-from tasks.stage import stage_plan
-from tasks.status import ClusterSummary, prerequisites, summarize
-from tasks.steps import done, step
-from tasks.transfer import StageSpec
-from tasks.upgrade import upgrade_plan
+from tasks.plans.abort import abort_plan, pending_abort
+from tasks.plans.classify import classify
+from tasks.plans.cluster_status import ClusterSummary, prerequisites, summarize
+from tasks.plans.icu import inflight
+from tasks.plans.recover import recover_plan
+from tasks.plans.service_snapshot import take_snapshot
+from tasks.plans.stage import stage_plan
+from tasks.plans.steps import done, step
+from tasks.plans.transfer import StageSpec
+from tasks.plans.upgrade import upgrade_plan
+from tasks.state.run_context import ClusterRun, Outcome, RunContext
+from tasks.state.settings import Timing
 from tasks.vocabulary import IcuOptions
 
 log = logging.getLogger(__name__)
@@ -218,7 +218,7 @@ def srx_status(task: Task, *, context: RunContext | None = None) -> Result:
 
 
 def _observe(task: Task, *, timeout: float) -> Result:
-    from tasks.observe import observe
+    from tasks.device.observe import observe
 
     return done(task, observe(task, timeout=timeout))
 

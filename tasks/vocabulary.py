@@ -1,6 +1,6 @@
 """The runbooks' words, written once: the jobs, the outcomes a cluster ends a run with, and
 the ICU options an operator may ask for. The CLI, the input rules, the engines, the run
-context and the public exports of `tasks` are derived from here (tests/unit/test_vocabulary.py
+context and the public exports of `tasks` are derived from here (tests/unit/tasks/test_vocabulary.py
 checks the docs' tables against it).
 
 It imports nothing but the standard library.
@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+
+NODES = ("node0", "node1")  # the two nodes of a chassis cluster, as Junos names them
 
 
 class ClusterState(StrEnum):
@@ -58,11 +60,11 @@ class Job:
 JOBS: dict[str, Job] = {
     j.name: j
     for j in (
-        Job("status", "srx_status", "runbooks.status", False, ("local", "celery")),
+        Job("status", "srx_status", "runbooks.jobs.status", False, ("local", "celery")),
         Job(
             "upgrade",
             "srx_upgrade",
-            "runbooks.upgrade",
+            "runbooks.jobs.upgrade",
             True,
             ("local", "celery"),
             OutcomeWord.WOULD_UPGRADE,
@@ -70,7 +72,7 @@ JOBS: dict[str, Job] = {
         Job(
             "abort",
             "srx_abort",
-            "runbooks.abort",
+            "runbooks.jobs.abort",
             True,
             ("local", "celery"),
             OutcomeWord.WOULD_ABORT,
@@ -78,13 +80,13 @@ JOBS: dict[str, Job] = {
         Job(
             "recover",
             "srx_recover",
-            "runbooks.recover",
+            "runbooks.jobs.recover",
             True,
             ("local", "celery"),
             OutcomeWord.WOULD_RECOVER,
         ),
-        Job("stage", "srx_stage", "runbooks.stage", True, ("local",), OutcomeWord.WOULD_STAGE),
-        Job("snapshot", "srx_snapshot", "runbooks.snapshot", False),
+        Job("stage", "srx_stage", "runbooks.jobs.stage", True, ("local",), OutcomeWord.WOULD_STAGE),
+        Job("snapshot", "srx_snapshot", "runbooks.jobs.snapshot", False),
     )
 }
 JOB_NAMES = tuple(JOBS)
@@ -102,7 +104,7 @@ OUTCOMES = tuple(str(o) for o in OutcomeWord)
 @dataclass(frozen=True)
 class IcuOptions:
     """The ICU options an operator asks for (`--no-sync` ... on the CLI, keyword arguments of
-    srx_upgrade), one typed value from the command line to tasks.commands.IcuCommand."""
+    srx_upgrade), one typed value from the command line to tasks.device.commands.IcuCommand."""
 
     no_sync: bool = False
     no_tcp_syn_check: bool = False

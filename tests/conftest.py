@@ -23,7 +23,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(autouse=True)
 def coord(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Each test its own coordination directory (tasks.locks): the device locks of one test's
+    """Each test its own coordination directory (tasks.state.locks): the device locks of one test's
     runs (and every process it starts) never meet another's, even when a later lab's nodes get
     ports an earlier lab had."""
     path = tmp_path / "coord"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tasks.values import (
+from tasks.device.readings import (
     ClusterStatus,
     ClusterView,
     NodeSoftware,

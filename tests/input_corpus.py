@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from runbooks.cli import main
+from runbooks.cli.main import main
 
 TARGET = "24.2R2-S1.3"
 PACKAGE = f"/var/tmp/junos-srxsme-{TARGET}.tgz"

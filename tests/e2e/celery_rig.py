@@ -97,7 +97,7 @@ class CeleryRig:
         lease_ttl: str = LEASE_TTL,
     ) -> subprocess.Popen[str]:
         """A worker process; `faults` are its RUNBOOKS_TEST_FAULTS beyond the rig's own
-        (die-after-intent, die-before-claim, acks-late=S: runbooks/fault_injection.py)."""
+        (die-after-intent, die-before-claim, acks-late=S: runbooks/engines/fault_injection.py)."""
         n = len(self.workers)
         cmd = [sys.executable, "-m", "runbooks", "worker", *extra]  # broker: RUNBOOKS_BROKER
         cmd += ["--region", region, "--workers", str(threads), "--lease-ttl", lease_ttl]

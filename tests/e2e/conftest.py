@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from simulator.testing import LabProcess, private_config, start_lab, wait_until
-from tasks.journal import read_records
+from tasks.state.journal import read_records
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEED = 600.0

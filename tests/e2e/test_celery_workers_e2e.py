@@ -81,7 +81,7 @@ def ends(rig: CeleryRig, run_id: str, cluster: str) -> list[dict[str, str]]:
 
 
 def test_the_same_job_delivered_twice_is_one_icu(rig: CeleryRig) -> None:
-    from runbooks.celery_engine import TASK, make_app
+    from runbooks.engines.celery_coordinator import TASK, make_app
 
     lab = rig.lab("east", 1, speed=300.0)
     workers = [rig.worker("east", 2, "-v") for _ in range(2)]  # -v: Celery logs each job's end

@@ -59,7 +59,7 @@ def test_the_lab_heard_nothing_from_the_whole_corpus(lab: LabProcess) -> None:
 def test_the_same_set_up_unbroken_does_reach_the_lab(
     lab: LabProcess, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from runbooks.cli import main
+    from runbooks.cli.main import main
 
     ws = Workspace(tmp_path, ROOT / "config.yaml", lab.inventory_dir)
     code = main(["status", "--config", str(ws.config), "--inventory", str(ws.inventory)])

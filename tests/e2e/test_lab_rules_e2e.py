@@ -13,12 +13,12 @@ TO_244 = "24.4R1.9"
 # allowed), wherever the pre-check reads it
 WRONG_RULE = """
 import runpy, sys
-import tasks.prechecks, tasks.srx
+import tasks.plans.prechecks, tasks.srx_facts
 def wrong(model, target):
     return None
-tasks.srx.path_violation = wrong
-if hasattr(tasks.prechecks, "path_violation"):
-    tasks.prechecks.path_violation = wrong
+tasks.srx_facts.path_violation = wrong
+if hasattr(tasks.plans.prechecks, "path_violation"):
+    tasks.plans.prechecks.path_violation = wrong
 sys.argv[0] = "runbooks"
 runpy.run_module("runbooks", run_name="__main__", alter_sys=True)
 """

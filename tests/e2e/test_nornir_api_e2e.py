@@ -19,9 +19,9 @@ from nornir_utils.plugins.functions import print_result
 
 from simulator.testing import LabProcess, private_config
 from tasks import init_nornir, srx_recover, srx_status, srx_upgrade
-from tasks.prechecks import PRECHECKS
-from tasks.runctx import Outcome
-from tasks.status import ClusterSummary
+from tasks.plans.cluster_status import ClusterSummary
+from tasks.plans.prechecks import PRECHECKS
+from tasks.state.run_context import Outcome
 from tests.e2e.conftest import destructive, icu_sends
 
 TARGET = "24.2R2-S1.3"

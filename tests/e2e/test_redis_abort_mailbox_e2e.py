@@ -11,17 +11,17 @@ import pytest
 
 from simulator.testing import wait_until
 from tasks.events import Event, EventKind
-from tasks.locks import REQUEST_TTL
-from tasks.redis_store import (
+from tasks.state.locks import REQUEST_TTL
+from tasks.state.redis_store import (
     RedisJournal,
     RedisLocks,
     RedisStore,
     StaleLease,
     StreamSink,
     key,
-    outcome_from,
+    outcome_of_json,
 )
-from tasks.runctx import Outcome
+from tasks.state.run_context import Outcome
 from tests.redis_server import RedisServer, redis_server_fixture  # noqa: F401  (the fixture)
 
 
@@ -200,7 +200,7 @@ def test_which_outcomes_are_the_runs_news(redis_server: RedisServer) -> None:
     # the holder's own outcome, published after the abort took a newer fence: still its run's
     assert finished(StreamSink(a, "run-up"), "aborted", published=True) == "1"
     done = {run: b.r.hget(key("run", run, "done"), "br-1") for run in ("run-up", "run-ab")}
-    assert {r: outcome_from(str(o)).outcome for r, o in done.items()} == {
+    assert {r: outcome_of_json(str(o)).outcome for r, o in done.items()} == {
         "run-up": "aborted",
         "run-ab": "ok",
     }

@@ -12,8 +12,8 @@ import pytest
 
 from simulator.testing import wait_until
 from tasks.events import Event, EventKind
-from tasks.gate import NotStarted
-from tasks.redis_store import (
+from tasks.state.gate import NotStarted
+from tasks.state.redis_store import (
     RedisGate,
     RedisJournal,
     RedisLocks,
@@ -22,9 +22,9 @@ from tasks.redis_store import (
     StoreUnreachable,
     StreamSink,
     key,
-    outcome_from,
+    outcome_of_json,
 )
-from tasks.runctx import Outcome
+from tasks.state.run_context import Outcome
 from tests.redis_server import RedisServer, redis_server_fixture  # noqa: F401  (the fixture)
 
 
@@ -138,7 +138,7 @@ def test_leases_renewed_together_give_up_only_the_one_taken_over(
 def test_the_in_flight_set_is_keyed_by_cluster_and_bounded(
     redis_server: RedisServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="tasks.redis_store")
+    caplog.set_level(logging.INFO, logger="tasks.state.redis_store")
     a = store(redis_server, "wa")
     a.r.hset(key("run", "run-1"), mapping={"max_in_flight": 2})
     gates = [RedisGate(a, "run-1", f"br-{i}") for i in range(3)]
@@ -223,7 +223,7 @@ def test_stream_sink_publishes_events_and_one_outcome(redis_server: RedisServer)
     )
     entries = a.r.xrange(key("run", "run-1", "events"))
     assert [f["k"] for _, f in entries] == ["event", "finished", "finished"]
-    assert outcome_from(a.r.hget(key("run", "run-1", "done"), "br-1")).outcome == "ok"
+    assert outcome_of_json(a.r.hget(key("run", "run-1", "done"), "br-1")).outcome == "ok"
 
 
 def test_the_outcome_of_a_superseded_fence_is_not_the_runs(redis_server: RedisServer) -> None:
@@ -240,17 +240,17 @@ def test_the_outcome_of_a_superseded_fence_is_not_the_runs(redis_server: RedisSe
     # THEN only B's counts
     entries = a.r.xrange(key("run", "run-1", "events"))
     assert [f["p"] for _, f in entries] == ["0", "1"]
-    assert outcome_from(a.r.hget(key("run", "run-1", "done"), "br-1")).outcome == "ok"
+    assert outcome_of_json(a.r.hget(key("run", "run-1", "done"), "br-1")).outcome == "ok"
 
 
 def test_a_cluster_the_coordinator_gives_up_on_is_done_in_the_store(
     redis_server: RedisServer, tmp_path: Path
 ) -> None:
-    from runbooks.celery_engine import MAX_ATTEMPTS, Coordinator
-    from runbooks.celery_worker import _claim
-    from runbooks.progress import Progress
-    from runbooks.report import Report
-    from runbooks.sinks import FleetView
+    from runbooks.engines.celery_coordinator import MAX_ATTEMPTS, Coordinator
+    from runbooks.engines.celery_worker import _claim
+    from runbooks.output.progress import Progress
+    from runbooks.output.report import Report
+    from runbooks.output.sinks import FleetView
 
     def view() -> FleetView:
         report = Report(job="upgrade", run_id="run-9")

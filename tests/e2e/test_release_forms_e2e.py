@@ -1,5 +1,5 @@
 """The runbooks end to end against the reply forms of older releases the simulator prints
-(docs/lab-contract.md, "Reply forms by release"): per-node wrapping, storage without the
+(docs/development/lab-contract.md, "Reply forms by release"): per-node wrapping, storage without the
 md0.uzip image, no <monitor-failures> before 12.3X48."""
 
 from __future__ import annotations

@@ -20,8 +20,8 @@ from nornir.core.task import Result
 from simulator.testing import LabProcess, private_config
 from tasks import init_nornir
 from tasks.jobs import srx_abort, srx_recover, srx_snapshot, srx_stage, srx_status, srx_upgrade
-from tasks.runctx import Outcome
-from tasks.status import ClusterSummary
+from tasks.plans.cluster_status import ClusterSummary
+from tasks.state.run_context import Outcome
 
 TARGET = "24.2R2-S1.3"
 PACKAGE = f"/var/tmp/junos-srxsme-{TARGET}.tgz"

@@ -19,7 +19,7 @@ def both_on(state: dict, cluster: str, release: str) -> bool:  # type: ignore[ty
     return all(nodes[n]["release"] == release and not nodes[n]["pending"] for n in nodes)
 
 
-OBSERVE = [  # tasks.observe, per node
+OBSERVE = [  # tasks.device.observe, per node
     "get-software-information",
     "get-chassis-cluster-status",
     "get-system-uptime-information",

@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 import yaml
 from lxml import etree
-
-from tasks import junos
 from tasks.values import ClusterStatus
+
+from tasks.device import junos
 
 pytestmark = pytest.mark.fidelity
 

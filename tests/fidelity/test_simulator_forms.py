@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 from lxml import etree
 
-from tasks.junos import _strip
+from tasks.device.junos import _strip
 from tests.e2e.conftest import make_lab  # noqa: F401  (the fixture)
 from tests.e2e.test_simulator_e2e import session
 

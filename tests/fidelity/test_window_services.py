@@ -1,4 +1,4 @@
-"""The ICU-prerequisite and service-check parsers (tasks/junos.py) against the captures of
+"""The ICU-prerequisite and service-check parsers (tasks/device/junos.py) against the captures of
 captures/window: cluster links, chassis and system alarms, interfaces, IPsec tunnels, route
 tables and flow sessions, each parsed raw and namespace-stripped, compared with what reading
 the XML says (expectations.yaml). Text-only captures (.txt) are not replies an RPC returns."""
@@ -13,7 +13,7 @@ import pytest
 import yaml
 from lxml import etree
 
-from tasks import junos
+from tasks.device import junos
 
 pytestmark = pytest.mark.fidelity
 

@@ -1,4 +1,4 @@
-"""The staging parsers (tasks.junos parse_file_copy, parse_cleanup) against the captures of
+"""The staging parsers (tasks.device.junos parse_file_copy, parse_cleanup) against the captures of
 captures/window/{file-copy,request-system-storage-cleanup} and their expectations, each as
 the file holds it and namespace-stripped as PyEZ hands it over; and the lab's own replies to
 the same RPCs (simulator.transfers) read by the same parsers, so lab and captures agree."""
@@ -15,7 +15,7 @@ from lxml import etree
 from simulator import transfers
 from simulator.model import Cluster, Node
 from simulator.replies import Ctx, _rpc_error
-from tasks import junos
+from tasks.device import junos
 
 pytestmark = pytest.mark.fidelity
 

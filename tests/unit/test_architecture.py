@@ -1,6 +1,7 @@
 """The shape of the code, checked on every run: no import cycle (grimp builds the graph,
-TYPE_CHECKING and function-level imports included), the dependency direction of
-docs/design/decisions.md, and no function longer than 60 lines outside tests."""
+TYPE_CHECKING and function-level imports included), the layers (lowest first: base, state,
+device, plans, the tasks API, runbooks; docs/development/code-map.md), runbooks reaching tasks
+only through its public modules, and no function longer than 60 lines outside tests."""
 
 from __future__ import annotations
 
@@ -71,11 +72,66 @@ def test_no_import_cycle(graph: grimp.ImportGraph) -> None:
     assert cycles(edges_of(graph)) == []
 
 
-def test_dependency_direction(graph: grimp.ImportGraph) -> None:
-    edges = edges_of(graph)
-    for module, imported in edges.items():
-        if module.startswith("tasks"):
-            assert not {m for m in imported if m.startswith("runbooks")}, module
+# The layers, lowest first. A module may import its own layer and the layers below it.
+BASE = {"tasks.vocabulary", "tasks.errors", "tasks.events", "tasks.srx_facts"}  # words, facts
+LAYERS = (
+    ("base", lambda m: m in BASE),
+    ("state", lambda m: m.startswith("tasks.state")),  # run state: journal, locks, gate, ...
+    ("device", lambda m: m.startswith("tasks.device")),  # sessions, RPCs, the XML
+    ("plans", lambda m: m.startswith("tasks.plans")),  # per-cluster steps and decisions
+    ("api", lambda m: m.startswith("tasks")),  # the Nornir tasks and what they run on
+    ("runbooks", lambda m: m.startswith("runbooks")),  # CLI, fleet, output, engines
+)
+
+
+def layer_of(module: str) -> int:
+    return next(i for i, (_, test) in enumerate(LAYERS) if test(module))
+
+
+def test_layers_are_read_from_the_folders() -> None:
+    names = [name for name, _ in LAYERS]
+    assert names[layer_of("tasks.state.journal")] == "state"
+    assert names[layer_of("tasks.device.junos")] == "device"
+    assert names[layer_of("tasks.jobs")] == "api"
+    assert names[layer_of("tasks.events")] == "base"
+    assert layer_of("tasks.plans.upgrade") < layer_of("runbooks.cli.main")
+
+
+def test_no_layer_imports_a_layer_above_it(graph: grimp.ImportGraph) -> None:
+    # device never imports a plan; state never imports device or plans; nothing in tasks
+    # imports runbooks; the base imports nothing of ours but the base
+    wrong = [
+        f"{module} -> {other}"
+        for module, imported in edges_of(graph).items()
+        if not module.startswith("simulator")
+        for other in imported
+        if layer_of(other) > layer_of(module)
+    ]
+    assert wrong == []
+
+
+def public(module: str) -> bool:
+    """What runbooks may import of tasks: the package, its top-level modules (the Nornir tasks,
+    the input rules, the words) and the run state it builds a run from; never a device module
+    or a plan directly."""
+    return module.count(".") <= 1 or module.startswith("tasks.state.")
+
+
+def test_runbooks_reach_tasks_only_through_its_public_modules(graph: grimp.ImportGraph) -> None:
+    assert public("tasks.jobs") and public("tasks.state.locks")
+    assert not public("tasks.device.junos") and not public("tasks.plans.upgrade")
+    wrong = [
+        f"{module} -> {other}"
+        for module, imported in edges_of(graph).items()
+        if module.startswith("runbooks")
+        for other in imported
+        if other.startswith("tasks") and not public(other)
+    ]
+    assert wrong == []
+
+
+def test_the_simulator_has_rules_of_its_own(graph: grimp.ImportGraph) -> None:
+    for module, imported in edges_of(graph).items():
         if module.startswith("simulator"):  # its device rules are its own (device_rules.py)
             ours = {m for m in imported if not m.startswith("simulator")}
             assert ours == set(), (module, ours)

@@ -34,7 +34,7 @@ SKIP_DIRS = {
     "reports",
 }
 
-# `tasks/junos.py`, docs/operators/abort.md, tests/e2e/test_celery_{fleet,acl}_e2e.py,
+# `tasks/device/junos.py`, docs/operators/abort.md, tests/e2e/test_celery_{fleet,acl}_e2e.py,
 # bench/*.py: a top directory of ours, not inside a longer path or a URL.
 PATH = re.compile(
     r"(?<![\w./~-])((?:" + "|".join(TOPS) + r")/(?:[\w.*/-]|\{[^{}\s]*\})*)",
@@ -100,9 +100,9 @@ def named_paths() -> dict[str, list[str]]:
 
 
 def test_the_scan_sees_what_it_should() -> None:
-    line = "see `tasks/junos.py`, docs/operators/abort.md. and tests/e2e/test_{a,b}_e2e.py"
+    line = "see `tasks/device/junos.py`, docs/operators/abort.md. and tests/e2e/test_{a,b}_e2e.py"
     assert PATH.findall(line) == [
-        "tasks/junos.py",
+        "tasks/device/junos.py",
         "docs/operators/abort.md.",
         "tests/e2e/test_{a,b}_e2e.py",
     ]

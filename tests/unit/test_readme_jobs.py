@@ -1,5 +1,5 @@
 """The job tables of the README and of docs/operators/README.md list exactly the CLI's jobs
-(runbooks.cli.JOBS), and say which ones act on devices (runbooks.cli.ACTING)."""
+(runbooks.cli.main.JOBS), and say which ones act on devices (runbooks.cli.main.ACTING)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from runbooks import cli
+from runbooks.cli import main as cli
 
 ROOT = Path(__file__).resolve().parents[2]
 ROW = re.compile(r"^\| `([a-z-]+)` \| (yes|no)\b")

@@ -1,0 +1,98 @@
+"""Fleet policy and maintenance-window options shared by the jobs that change devices."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+from nornir.core.task import Result
+
+from runbooks.fleet.inventory import Fleet
+from runbooks.fleet.runner import JobOptions
+from runbooks.fleet.windows import parse_window
+from tasks.errors import BadInput
+
+
+def add_fleet_policy(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("fleet policy")
+    g.add_argument("--max-in-flight", type=int, metavar="N", help="clusters mid-ICU at once")
+    g.add_argument(
+        "--canary",
+        type=int,
+        default=0,
+        metavar="N",
+        help="run the first N clusters (by name) alone; stop everything if any fails",
+    )
+    g.add_argument(
+        "--max-failures",
+        metavar="N|P%",
+        help="stop starting clusters once more than N (or P%%) have failed",
+    )
+
+
+def add_schedule(parser: argparse.ArgumentParser, *, at_window_end: bool) -> None:
+    g = parser.add_argument_group("maintenance windows")
+    g.add_argument(
+        "--window",
+        metavar="SPEC",
+        help="'START/END' (ISO 8601) or 'sat,sun 01:00-05:00 [Zone]'; default: each "
+        "cluster's inventory window",
+    )
+    g.add_argument(
+        "--wait-for-window",
+        action="store_true",
+        help="sleep until the cluster's window opens instead of not starting it",
+    )
+    if at_window_end:
+        g.add_argument(
+            "--at-window-end",
+            choices=("finish", "abort"),
+            default="finish",
+            help="in-flight clusters at window end: complete, or abort and recover",
+        )
+
+
+def fleet_policy(args: argparse.Namespace, opts: JobOptions) -> None:
+    if getattr(args, "max_in_flight", None) is not None:
+        if args.max_in_flight < 1:
+            raise BadInput("--max-in-flight must be at least 1")
+        opts.max_in_flight = args.max_in_flight
+    canary = getattr(args, "canary", 0) or 0
+    if canary < 0:
+        raise BadInput("--canary must not be negative")
+    opts.canary = canary
+    raw = getattr(args, "max_failures", None)
+    if raw is None:
+        return
+    try:
+        if raw.endswith("%"):
+            opts.max_failures_pct = float(raw[:-1])
+            if not 0 <= opts.max_failures_pct <= 100:
+                raise ValueError
+        else:
+            opts.max_failures = int(raw)
+            if opts.max_failures < 0:
+                raise ValueError
+    except ValueError:
+        raise BadInput(f"--max-failures must be N or P% (got {raw!r})") from None
+
+
+def schedule(args: argparse.Namespace, opts: JobOptions, fleet: Fleet) -> None:
+    """Parse --window and every inventory window now: bad input must stop us before devices."""
+    if getattr(args, "window", None):
+        opts.window = parse_window(args.window)
+    for name in fleet.names:
+        host = fleet.nr.inventory.hosts[name]
+        if host.get("window") is not None:
+            try:
+                parse_window(host.get("window"), host.get("timezone"))
+            except BadInput as exc:
+                raise BadInput(exc.message, cluster=name) from None
+    opts.wait_for_window = bool(getattr(args, "wait_for_window", False))
+    opts.policy["at_window_end"] = getattr(args, "at_window_end", "finish")
+
+
+def common_options(args: argparse.Namespace, job: str, task: Callable[..., Result]) -> JobOptions:
+    opts = JobOptions(job=job, task=task, events_path=args.events, report_path=args.report)
+    fleet_policy(args, opts)
+    return opts

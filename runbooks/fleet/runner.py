@@ -1,0 +1,270 @@
+"""The fleet runner shared by upgrade, abort and recover: fleet policy on top of the srx_*
+Nornir tasks.
+
+It builds the run's context (journal, locks, gate, sink, window policy) and runs the job's
+task over the selected clusters with Nornir's threaded runner, the canary first; shares them
+among worker processes for big fleets (runbooks.fleet.shards); handles Ctrl-C/SIGTERM; and writes
+the report, also on interrupt.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from nornir.core.task import Result, Task
+from nornir.plugins.runners import ThreadedRunner
+
+from runbooks.cli import signals
+from runbooks.fleet.inventory import Fleet
+from runbooks.fleet.shards import Shards, auto_processes
+from runbooks.fleet.windows import Window, estimate_seconds, fit_reason, icu_history, parse_window
+from runbooks.output.progress import Progress
+from runbooks.output.report import Report, now_iso
+from runbooks.output.sinks import EventsFile, FleetView
+from tasks.events import Event, EventKind
+from tasks.srx_facts import model_family
+from tasks.state.gate import NotStarted, SharedGate
+from tasks.state.journal import LocalJournal
+from tasks.state.locks import FlockLocks
+from tasks.state.run_context import ClusterRun, Outcome, RunContext, Sink
+from tasks.state.transcripts import Transcripts
+
+log = logging.getLogger(__name__)
+
+JobTask = Callable[..., Result]
+
+# Another engine may take a loaded, validated run over (runbooks.engines.celery_coordinator sets
+# this in the
+# coordinator, runbooks.engines.celery_worker in a Celery worker process); None: the local engine.
+ENGINE: Callable[[Runner], int] | None = None
+
+
+@dataclass
+class JobOptions:
+    job: str
+    task: JobTask  # the srx_* Nornir task
+    kwargs: dict[str, Any] = field(default_factory=dict)  # its options
+    canary: int = 0
+    max_in_flight: int | None = None
+    max_failures: int | None = None
+    max_failures_pct: float | None = None
+    policy: dict[str, Any] = field(default_factory=dict)  # on_interrupt, at_window_end
+    window: Window | None = None  # --window; else each cluster's inventory `window`
+    wait_for_window: bool = False
+    windowed: bool = True  # abort is an emergency action: never held back by a window
+    events_path: Path | None = None
+    report_path: Path | None = None
+
+
+class Runner:
+    def __init__(self, fleet: Fleet, report: Report, opts: JobOptions) -> None:
+        self.fleet, self.report, self.opts = fleet, report, opts
+        state, run_id = fleet.state_dir, report.run_id
+        self.run_dir = state / "runs" / run_id
+        names = fleet.names
+        budget = opts.max_failures
+        if opts.max_failures_pct is not None:
+            budget = int(len(names) * opts.max_failures_pct / 100)
+        events = EventsFile(opts.events_path) if opts.events_path else None
+        progress = Progress(job=opts.job, total=len(names))
+        self.view = FleetView(
+            report, progress, events, (opts.report_path, self.run_dir / "report.json")
+        )
+        self.context = RunContext(
+            run_id=run_id,
+            state_dir=state,
+            journal=LocalJournal(state),
+            locks=FlockLocks(state, run_id),
+            gate=SharedGate(max_in_flight=opts.max_in_flight, max_failures=budget),
+            sink=self.view,
+            transcripts=Transcripts(self.run_dir),
+            timing_defaults=dict(fleet.user_defined.get("timing") or {}),
+            before_start=self._await_window,
+            windowed=opts.windowed,
+            policy=dict(opts.policy),
+        )
+        self.icu_history = icu_history(state)
+        self.pool: Shards | None = None
+        self._signals = 0
+
+    # fleet ----------------------------------------------------------------------------
+    def run(self) -> int:
+        if ENGINE is not None:
+            return ENGINE(self)
+        names = self.fleet.names
+        canary = names[: self.opts.canary] if self.opts.canary else []
+        rest = [n for n in names if n not in canary]
+        workers = self.fleet.workers
+        processes = self.fleet.processes or auto_processes(len(names), workers)
+        self._install_signals()  # before the fork: a stop during it is a stop of the run
+        if processes > 1 and threading.active_count() > 1:  # a fork would copy held locks
+            log.warning("run %s: threads running; working in one process", self.report.run_id)
+        elif processes > 1 and not self.context.gate.halted:  # fork now: no thread yet
+            count = min(processes, len(names))
+            self.pool = Shards(
+                self.work, self.view, self.context.gate, count, workers, self.close_local
+            )
+        self.view.progress.start()
+        self._publish(EventKind.RUN_STARTED, clusters=len(names))
+        try:
+            self._run_fleet(canary, rest)
+        finally:
+            if self.pool is not None:
+                self.pool.stop()
+            self.view.progress.stop()
+            self.close_local()
+        return self._end(names)
+
+    def _run_fleet(self, canary: list[str], rest: list[str]) -> None:
+        gate = self.context.gate
+        if canary:
+            self._run_some(canary)
+            failed = [n for n in canary if not self.view.outcomes[n].good]
+            if failed:
+                gate.halt(f"canary failed: {', '.join(failed)}")
+        if rest and gate.halted:
+            for name in rest:
+                self.view.settle(name, Outcome("not-started", "unknown", {}, gate.halted))
+        elif rest:
+            self._run_some(rest)
+
+    def _end(self, names: list[str]) -> int:
+        for name in names:  # every selected cluster ends the run in a named state
+            self.view.settle(name, Outcome("not-started", "unknown", {}, "not reached"))
+        self.report.finished = now_iso()
+        self.view.write_report()
+        counts = Counter(o.outcome for o in self.view.outcomes.values())
+        self._publish(EventKind.RUN_FINISHED, outcomes=dict(counts))
+        self.view.close()
+        log.info("run %s finished: %s", self.report.run_id, dict(counts))
+        self.view.progress.summary(self.view.outcomes, self.opts.job)
+        return 0 if all(o.good for o in self.view.outcomes.values()) else 1
+
+    def _publish(self, kind: EventKind, **data: Any) -> None:
+        self.view.event(Event(time.time(), self.report.run_id, self.opts.job, "", kind, data))
+
+    def _run_some(self, names: list[str]) -> None:
+        if self.pool is not None:
+            self.pool.run(names)
+        else:
+            self.work(names)
+
+    def work(self, names: list[str], workers: int | None = None, sink: Sink | None = None) -> None:
+        """Work `names` in this process, `workers` (default: --workers) at a time; a worker
+        process gives the sink that forwards to the main process."""
+        wanted = set(names)
+        nr = self.fleet.nr.filter(filter_func=lambda h: h.name in wanted)
+        if workers is not None:
+            nr = nr.with_runner(ThreadedRunner(num_workers=workers))
+        context = self.context if sink is None else dataclasses.replace(self.context, sink=sink)
+        nr.run(
+            task=self.opts.task,
+            name=self.opts.job,
+            on_failed=True,
+            context=context,
+            **self.opts.kwargs,
+        )
+
+    def close_local(self) -> None:
+        """What this process holds of the clusters it worked: journals, transcripts, locks."""
+        self.context.journal.close()
+        if self.context.transcripts is not None:
+            self.context.transcripts.close()
+        self.context.locks.release_all()
+
+    # windows --------------------------------------------------------------------------
+    def _await_window(self, task: Task, run: ClusterRun) -> None:
+        """Start only inside the cluster's window, and only if the ICU fits before its end."""
+        host = task.host
+        window = self.opts.window
+        if window is None and host.get("window") is not None:
+            window = parse_window(host.get("window"), host.get("timezone"))
+        if window is None:
+            return
+        if self.opts.window is not None and not window.zoned and host.get("timezone"):
+            window = parse_window(window.text, host.get("timezone"))  # naive: the site's zone
+        needed = 0.0
+        if self.opts.job == "upgrade":
+            family = model_family(str(host.get("model") or ""))
+            needed = estimate_seconds(family, self.icu_history, run.timing.icu_estimate)
+        while True:
+            now = datetime.now(UTC)
+            reason, wait = fit_reason(window, now, needed)
+            if reason is None:
+                occ = window.open_now(now)
+                run.window_end = occ[1].timestamp() if occ else None
+                return
+            if not self.opts.wait_for_window or wait == float("inf"):
+                raise NotStarted(reason)
+            run.gate.check()
+            note = run.event(EventKind.NOTE, message=f"waiting: {reason}")
+            run.context.sink.event(note, quiet=True)
+            time.sleep(min(wait, 1.0))  # re-check the halt flag at least every second
+
+    # interrupts -----------------------------------------------------------------------
+    def _install_signals(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, self._on_signal)
+        for signum in signals.take_pending():  # came before there was a runner
+            self._on_signal(signum, None)
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        del frame
+        self._signals += 1
+        gate = self.context.gate
+        if self._signals == 1:
+            gate.halt("interrupted before start")
+            how = self.opts.policy.get("on_interrupt", "finish")
+            if how == "ask" and sys.stdin.isatty():
+                threading.Thread(target=self._ask, daemon=True).start()
+                how = "finish"
+            how = how if how in ("abort", "finish") else "finish"
+            sys.stderr.write(
+                f"\n{signal.Signals(signum).name}: no new clusters will start; in-flight ones "
+                f"will {'be aborted' if how == 'abort' else 'finish'}. Again to stop now.\n"
+            )
+            gate.interrupt(how)
+            return
+        sys.stderr.write("stopping now; the journal keeps every cluster's progress\n")
+        if self.pool is not None:
+            self.pool.kill()
+        for name in self.fleet.names:
+            if name in self.view.started:
+                stopped = Outcome(
+                    "failed",
+                    "unknown",
+                    {},
+                    "run stopped while this cluster was in flight; re-run with --resume to "
+                    "re-attach",
+                )
+            else:
+                stopped = Outcome("not-started", "unknown", {}, "run stopped before it")
+            self.view.settle(name, stopped)
+        self.report.finished = now_iso()
+        self.view.write_report()
+        self.context.journal.close()
+        os._exit(130)
+
+    def _ask(self) -> None:
+        try:
+            self.view.progress.stop()
+            answer = input("Abort the in-flight ICUs (abort, recover if left inconsistent)? [y/N] ")
+        except EOFError:
+            return
+        if answer.strip().lower() in ("y", "yes"):
+            self.context.gate.interrupt("abort")

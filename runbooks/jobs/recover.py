@@ -1,0 +1,33 @@
+"""recover: bring inconsistent clusters back to one release (abort, rollback, reboot)."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+from runbooks.cli.fleet_options import add_schedule, common_options, schedule
+from runbooks.fleet.inventory import Fleet
+from runbooks.fleet.runner import Runner
+from runbooks.output.report import Report
+from tasks.jobs import srx_recover
+
+SUMMARY = "bring inconsistent clusters back to one release (abort, rollback, reboot)"
+DETAILS = """\
+Acts only on inconsistent clusters (nodes on different releases) and leftover pending
+installs on the RG0 secondary. On the RG0 secondary, strictly in order and each verified:
+abort -> rollback node <id> -> reboot; then waits for it to rejoin and verifies the cluster
+consistent and healthy. Healthy clusters are skipped; ambiguous ones refused with the
+reason and the manual step."""
+EXAMPLES = """\
+  python -m runbooks recover --filter site=nyc --dry-run
+  python -m runbooks recover --from-report last-night.json --only failed --report morning.json"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_schedule(parser, at_window_end=False)
+
+
+def prepare(args: argparse.Namespace, fleet: Fleet) -> Callable[[Report], int]:
+    opts = common_options(args, "recover", srx_recover)
+    schedule(args, opts, fleet)
+    return lambda report: Runner(fleet, report, opts).run()

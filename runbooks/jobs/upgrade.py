@@ -1,0 +1,115 @@
+"""upgrade: ICU on every selected cluster, each followed to a verified end."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+from runbooks.cli.fleet_options import add_fleet_policy, add_schedule, common_options, schedule
+from runbooks.fleet.inventory import Fleet
+from runbooks.fleet.runner import Runner
+from runbooks.jobs import stage
+from runbooks.output.report import Report
+from tasks.jobs import srx_upgrade
+from tasks.state.settings import Target
+from tasks.vocabulary import ICU_OPTION_WORDS, IcuOptions
+
+SUMMARY = "ICU on every selected cluster, each followed to a verified end"
+DETAILS = """\
+Per cluster: pre-checks (each with evidence), the ICU on the RG0 primary, every phase
+followed (installs, failover, secondary reboot, primary reboot), then verified: both nodes
+on the target, nothing pending, cluster healthy. Re-running resumes: an ICU an earlier run
+sent is followed, never sent again. Targets come from the inventory (target_release and
+package per model group) unless --target-release and --package are both given."""
+EXAMPLES = """\
+  python -m runbooks upgrade --filter site=nyc --dry-run
+  python -m runbooks upgrade --canary 2 --max-in-flight 20 --max-failures 5% --report up.json
+  python -m runbooks upgrade --yes --wait-for-window --at-window-end abort --report night.json"""
+
+
+def icu_options(args: argparse.Namespace) -> IcuOptions:
+    """The ICU options asked for on the command line, as one value."""
+    fields = (w.replace("-", "_") for w in ICU_OPTION_WORDS)
+    return IcuOptions(**{f: bool(getattr(args, f)) for f in fields})
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("upgrade")
+    g.add_argument("--target-release", help="override the inventory's target release")
+    g.add_argument("--package", help="override the inventory's package path on the primary")
+    for word in ICU_OPTION_WORDS:  # dest no_sync, ...: IcuOptions' fields
+        g.add_argument(f"--{word}", action="store_true", help=f"add '{word}' to the ICU command")
+    g.add_argument(
+        "--restore-primary",
+        choices=("node0", "node1"),
+        help="after the upgrade, fail every RG back to this node and reset",
+    )
+    g.add_argument(
+        "--allow-alarm",
+        action="append",
+        default=[],
+        metavar="REGEX",
+        help="a major alarm whose description matches is known and accepted (repeatable)",
+    )
+    g.add_argument(
+        "--align-rgs",
+        action="store_true",
+        help="fail RG1+ over to the RG0 primary's node (and reset) before the ICU, verified",
+    )
+    g.add_argument(
+        "--skip-service-checks",
+        action="store_true",
+        help="no interface/tunnel/route/alarm snapshot before and comparison after",
+    )
+    g.add_argument(
+        "--resume",
+        action="store_true",
+        help="re-attach to ICUs an earlier run started (always done; explicit form)",
+    )
+    g.add_argument(
+        "--retry-failed", action="store_true", help="work clusters an earlier run left as failed"
+    )
+    g.add_argument(
+        "--on-interrupt",
+        choices=("ask", "abort", "finish"),
+        default="ask",
+        help="what Ctrl-C/SIGTERM does to in-flight clusters (default: ask on a terminal, "
+        "else finish)",
+    )
+    g.add_argument(
+        "--yes", "-y", action="store_true", help="never ask: --on-interrupt ask becomes finish"
+    )
+    staging = parser.add_argument_group("staging (--stage)")
+    staging.add_argument(
+        "--stage",
+        action="store_true",
+        help="stage the package on the RG0 primary first (as the stage job), then upgrade",
+    )
+    stage.add_source_options(staging)
+    add_fleet_policy(parser)
+    add_schedule(parser, at_window_end=True)
+
+
+def prepare(args: argparse.Namespace, fleet: Fleet) -> Callable[[Report], int]:
+    opts = common_options(args, "upgrade", srx_upgrade)
+    schedule(args, opts, fleet)
+    for name in fleet.names:  # every cluster's target, checked before any device
+        Target.resolve(
+            fleet.nr.inventory.hosts[name], release=args.target_release, package=args.package
+        )
+    opts.kwargs = {
+        "target_release": args.target_release,
+        "package": args.package,
+        "restore_primary": args.restore_primary,
+        "retry_failed": args.retry_failed,
+        "allow_alarms": tuple(args.allow_alarm),
+        "align_rgs": args.align_rgs,
+        "service_checks": not args.skip_service_checks,
+        **icu_options(args).__dict__,  # no_sync=..., the srx_upgrade keywords
+    }
+    if args.stage:
+        opts.kwargs["stage"] = stage.stage_spec(args, fleet)
+    # "ask" prompts at the signal when a terminal is attached, else (or with --yes) "finish".
+    on_interrupt = "finish" if args.yes and args.on_interrupt == "ask" else args.on_interrupt
+    opts.policy["on_interrupt"] = on_interrupt
+    return lambda report: Runner(fleet, report, opts).run()

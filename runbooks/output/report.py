@@ -1,0 +1,55 @@
+"""The JSON report (docs/operators/outcomes.md), written atomically so a crash never leaves
+half a file."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from tasks.state.paths import write_json_atomic
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@dataclass
+class ClusterReport:
+    outcome: str  # ok | skipped | failed | not-started (+ job-specific words)
+    state: str
+    versions: dict[str, str | None]
+    detail: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "outcome": self.outcome,
+            "state": self.state,
+            "versions": self.versions,
+            "detail": self.detail,
+            **self.extra,
+        }
+
+
+@dataclass
+class Report:
+    job: str
+    run_id: str
+    started: str = field(default_factory=now_iso)
+    finished: str | None = None
+    clusters: dict[str, ClusterReport] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "job": self.job,
+            "run_id": self.run_id,
+            "started": self.started,
+            "finished": self.finished,
+            "clusters": {name: c.to_json() for name, c in sorted(self.clusters.items())},
+        }
+
+    def write(self, path: Path | None) -> None:
+        if path is not None:
+            write_json_atomic(path, self.to_json())

@@ -1,0 +1,413 @@
+"""The per-cluster upgrade plan: connect, pre-checks, start ICU, follow each phase, verify.
+
+Every step observes first and skips what is already done; the ICU command is journaled
+*before* it goes on the wire, so no resume can ever send it twice. Each step is a Nornir
+subtask (tasks.plans.steps).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from nornir.core.task import Result, Task
+
+from tasks.device.commands import IcuCommand
+from tasks.device.connections import close_quietly, drop_all, node_rpc, take_session
+from tasks.device.junos import NodeRpc
+from tasks.device.readings import ClusterView, peer_of
+from tasks.errors import DeviceRefused, NodeUnreachable, SessionLost
+from tasks.events import EventKind
+from tasks.plans.abort import abort_pending, abort_plan
+from tasks.plans.classify import ClusterState, classify
+from tasks.plans.icu import ORDER, Baseline, Phase, Tracker, inflight
+from tasks.plans.outcomes import failed_now, outcome_from
+from tasks.plans.prechecks import Check, Facts, PrecheckResult, run_prechecks
+from tasks.plans.service_steps import ready_for_icu, services_after
+from tasks.plans.steps import done, step
+from tasks.plans.verify import preempt_blocks, verify_upgraded
+from tasks.plans.waits import look, track
+from tasks.srx_facts import model_family
+from tasks.state.gate import NotStarted
+from tasks.state.run_context import ClusterRun, Outcome
+from tasks.state.settings import Target
+from tasks.vocabulary import NODES, IcuOptions
+
+
+def upgrade_plan(task: Task, run: ClusterRun, target: Target, requested: IcuOptions) -> Outcome:
+    try:
+        return _upgrade(task, run, target, requested)
+    finally:
+        drop_all(task)
+
+
+def _upgrade(task: Task, run: ClusterRun, target: Target, requested: IcuOptions) -> Outcome:
+    view = step(task, observe_cluster, "connect", run=run)
+    # Resume: an ICU this tool sent whose end no run has seen is re-attached, never resent.
+    found = inflight(run.history)
+    if found is not None:
+        sent, base = found
+        run.emit(EventKind.NOTE, message=f"re-attaching to the ICU sent by run {sent['run_id']}")
+        return follow(task, run, base, view, call=None)
+    held = _held_back(run, view)
+    if held is not None:
+        return held
+    pre = step(task, check_cluster, "pre-checks", run=run, view=view, target=target)
+    if _unanswered(pre):  # a read the node did not answer (a dropped session, a garbled
+        # reply) is no verdict on the cluster: fresh sessions, a fresh look, the checks again
+        drop_all(task)
+        view = step(task, observe_cluster, "re-observe", run=run)
+        pre = step(task, check_cluster, "pre-checks again", run=run, view=view, target=target)
+    refused = None if pre.already_on_target or pre.failed else _placement_refused(run, view)
+    if refused is not None:
+        return refused
+    if pre.already_on_target or pre.failed or run.dry_run:
+        return before_icu(view, pre, target, requested)
+    asked = time.monotonic()
+    with run.gate.slot():
+        if run.window_closed():  # pre-checks or the wait for a slot outlasted the window
+            raise NotStarted("window closed before the ICU could be sent")
+        if time.monotonic() - asked > run.timing.poll_interval:
+            # The wait for an in-flight slot took a while: what the checks saw may be stale
+            # (an RG0 failover since would send the ICU to the secondary). Check again.
+            view = step(task, observe_cluster, "re-observe", run=run)
+            pre = step(task, check_cluster, "pre-checks again", run=run, view=view, target=target)
+            if pre.already_on_target or pre.failed:
+                return before_icu(view, pre, target, requested)
+        before = ready_for_icu(task, run, pre)
+        if isinstance(before, Outcome):
+            return before
+        why = run.abort_reason()
+        if why is not None and run.request is not None:  # asked to abort before the ICU
+            detail = f"{why} before the ICU was sent: nothing sent; {classify(view).detail}"
+            return outcome_from(view, "aborted", detail, checks=pre.to_json())
+        command = IcuCommand.for_model(target.package, pre.model, requested)
+        started = step(
+            task,
+            start_icu,
+            "start-icu",
+            run=run,
+            view=view,
+            pre=pre,
+            command=command,
+            target=target,
+        )
+        if isinstance(started, Outcome):  # not sent, or refused at once
+            return started
+        result = follow(task, run, started.base, view, call=started.call)
+        result = services_after(task, run, before, result)
+        result.extra.setdefault("checks", pre.to_json())
+        result.extra.setdefault("plan", {"node": pre.primary, "command": command.cli})
+        return result
+
+
+def _held_back(run: ClusterRun, view: ClusterView) -> Outcome | None:
+    """A cluster an earlier run left failed, whose abort has not been seen to land, or whose
+    ICU from this very run another run ended (an abort while this run's worker was lost:
+    a job enqueued again must never send the ICU the operator aborted)."""
+    ended = ended_elsewhere(run)
+    if ended is not None:
+        other = f"run {ended.get('run_id')} ({ended.get('job')}: {ended.get('how')})"
+        detail = f"this run's ICU was ended by {other}; not sent again"
+        healthy = classify(view).state is ClusterState.HEALTHY
+        return outcome_from(view, "aborted" if healthy else "failed", detail)
+    left = _left_failed(run)
+    if left:
+        return outcome_from(view, "failed", left)
+    pending = abort_pending(run)
+    if pending:  # the device may still be in the aborted ICU's last step
+        return outcome_from(view, "not-started", pending, phase="pre-checks")
+    return None
+
+
+def ended_elsewhere(run: ClusterRun) -> dict[str, Any] | None:
+    """The `icu-ended` record another run wrote for the newest ICU this run sent (an abort
+    that was not too late), else None."""
+    ended: dict[str, Any] | None = None
+    for rec in reversed(run.history):
+        if rec.get("event") == EventKind.ICU_ENDED and ended is None:
+            ended = rec
+        elif rec.get("event") == EventKind.ICU_SENDING:
+            if rec.get("run_id") != run.run_id or ended is None:
+                return None
+            late = "too-late" in str(ended.get("how"))
+            return None if late or ended.get("run_id") == run.run_id else ended
+    return None
+
+
+def _placement_refused(run: ClusterRun, view: ClusterView) -> Outcome | None:
+    """--restore-primary asks for a placement the configured priorities and preempt would
+    undo once the failover is reset: refused before the ICU, with the reason, nothing sent."""
+    preferred = run.options.get("restore_primary")
+    blocked = preempt_blocks(view.status, str(preferred)) if preferred else None
+    if not blocked:
+        return None
+    run.emit(EventKind.NOTE, message=f"restore-primary {preferred} refused: {blocked}")
+    detail = f"restore-primary {preferred} refused before the ICU, nothing sent: {blocked}"
+    return outcome_from(view, "refused", detail, phase="pre-checks")
+
+
+UNANSWERED = "could not read: "  # tasks.plans.prechecks: a check whose read got no usable reply
+
+
+def _unanswered(pre: PrecheckResult) -> bool:
+    return bool(pre.failed) and pre.failed[0].evidence.startswith(UNANSWERED)
+
+
+def _left_failed(run: ClusterRun) -> str | None:
+    """An earlier upgrade run left this cluster failed: leave it alone unless told not to.
+    A pre-check whose read went unanswered said nothing about the cluster: not sticky."""
+    finished = run.last(EventKind.CLUSTER_FINISHED)
+    if (
+        finished
+        and finished.get("job") == "upgrade"
+        and finished.get("outcome") == "failed"
+        and not run.options.get("retry_failed")
+        and not (
+            finished.get("phase") == "pre-checks" and UNANSWERED in str(finished.get("detail"))
+        )
+    ):
+        return (
+            f"left as failed by run {finished['run_id']}: {finished.get('detail')}"
+            " (re-run with --retry-failed)"
+        )
+    return None
+
+
+def observe_cluster(task: Task, *, run: ClusterRun) -> Result:
+    """Step: both nodes observed, each on its own session."""
+    return done(task, look(task, run))
+
+
+def check_cluster(task: Task, *, run: ClusterRun, view: ClusterView, target: Target) -> Result:
+    """Step: the pre-check table against this observation (tasks.plans.prechecks), each check's
+    verdict a subtask of its own. Failed when a check failed; a read the node did not answer
+    is no verdict on the cluster (the plan looks again), so not a failed step."""
+
+    def reader(node: str) -> NodeRpc:
+        return node_rpc(task, node, timeout=run.timing.rpc_timeout, recorder=run.transcript)
+
+    def report(check: Check) -> None:
+        run.emit(EventKind.CHECK, check=check.name, passed=check.passed, evidence=check.evidence)
+        step(task, precheck_verdict, check.name, check=check)
+
+    facts = Facts(view, target, reader)
+    facts.allow_alarms = tuple(run.options.get("allow_alarms", ()))
+    facts.align_rgs = bool(run.options.get("align_rgs"))
+    pre = run_prechecks(facts, report)
+    return done(task, pre, failed=bool(pre.failed) and not _unanswered(pre))
+
+
+def precheck_verdict(task: Task, *, check: Check) -> Result:
+    """Subtask: one pre-check, "pass: evidence" or "FAIL: evidence" (failed). A read the node
+    did not answer says so, and is not a failed subtask: the plan reads again, and only its
+    outcome says whether the cluster failed (a failed subtask would fail the host in Nornir)."""
+    if check.passed:
+        return done(task, check, summary=f"pass: {check.evidence}")
+    if check.evidence.startswith(UNANSWERED):
+        return done(task, check, summary=check.evidence)
+    return done(task, check, summary=f"FAIL: {check.evidence}", failed=True)
+
+
+def before_icu(
+    view: ClusterView, pre: PrecheckResult, target: Target, requested: IcuOptions
+) -> Outcome:
+    """The outcome of a cluster that gets no ICU: on target, a failed check, or a dry run."""
+    checks = pre.to_json()
+    if pre.already_on_target:
+        verdict = classify(view)
+        if verdict.state is not ClusterState.HEALTHY:  # on target is not done until healthy
+            detail = f"already on {target.release} but {verdict.state.value}: {verdict.detail}"
+            return outcome_from(view, "failed", detail, checks=checks)
+        detail = f"already on {target.release}; nothing sent"
+        return outcome_from(view, "skipped", detail, checks=checks)
+    if pre.failed:
+        first = pre.failed[0]
+        detail = f"pre-check {first.name} failed: {first.evidence}"
+        return outcome_from(view, "failed", detail, checks=checks, phase="pre-checks")
+    command = IcuCommand.for_model(target.package, pre.model, requested)
+    return outcome_from(
+        view,
+        "would-upgrade",
+        f"dry-run: would send '{command.cli}' to {pre.primary} (RG0 primary)",
+        checks=checks,
+        plan={"node": pre.primary, "command": command.cli},
+    )
+
+
+class IcuCall(threading.Thread):
+    """The ICU RPC on a session of its own, which the device will drop when the primary
+    reboots. We never close it while the ICU runs: closing could end the operation. The
+    session is opened before the ICU is journaled, so this thread only sends."""
+
+    def __init__(
+        self, run: ClusterRun, session: tuple[Any, NodeRpc], command: IcuCommand, timeout: float
+    ) -> None:
+        super().__init__(name=f"icu-{run.cluster}", daemon=True)
+        self.plugin, self.rpc = session
+        self.command, self.timeout = command, timeout
+        self.refused: str | None = None
+        self.accepted: str | None = None
+        self.answered_at = 0.0  # epoch seconds the RPC answered (0: not, or its session died)
+
+    def run(self) -> None:
+        try:
+            result = self.rpc.start_icu(self.command, timeout=self.timeout)
+            if result.failed:
+                self.refused = result.output or "ICU refused"
+            else:  # accepted, or words that prove nothing: the polls tell
+                self.accepted = result.output
+            self.answered_at = time.time()
+        except DeviceRefused as exc:
+            self.refused = exc.message
+            self.answered_at = time.time()
+        except (SessionLost, NodeUnreachable):
+            pass  # expected: the session dies with the primary's reboot; polls tell the rest
+        finally:
+            close_quietly(self.plugin.connection)
+
+
+@dataclass(frozen=True)
+class Started:
+    base: Baseline
+    call: IcuCall
+
+
+def start_icu(
+    task: Task,
+    *,
+    run: ClusterRun,
+    view: ClusterView,
+    pre: PrecheckResult,
+    command: IcuCommand,
+    target: Target,
+) -> Result:
+    """Step: journal the ICU with its baseline, then send it to the RG0 primary on the
+    session the pre-checks used. A refusal comes at once; silence is the normal answer."""
+    primary = pre.primary
+    plan = {"node": primary, "command": command.cli}
+    extra: dict[str, Any] = {"checks": pre.to_json(), "phase": "start-icu", "plan": plan}
+    run.emit(EventKind.STEP, step="start-icu", node=primary, command=command.cli)
+    try:
+        session = take_session(task, primary, run.transcript)
+    except NodeUnreachable as exc:
+        return done(
+            task, failed_now(task, run, f"ICU not sent: {exc.message}", **extra), failed=True
+        )
+    base = Baseline(
+        primary=primary,
+        secondary=peer_of(primary),
+        old_release=str(view.versions[primary]),
+        target=target.release,
+        boot={n: int(view.nodes[n].booted_at or 0) for n in NODES},
+    )
+    # Journal first, then send: a crash in between must never lead to a second ICU.
+    run.emit(
+        EventKind.ICU_SENDING,
+        node=primary,
+        command=command.cli,
+        baseline=base.to_json(),
+        model=model_family(pre.model),
+    )
+    t = run.timing
+    call = IcuCall(run, session, command, timeout=t.install_deadline + 3 * t.reboot_deadline)
+    call.start()
+    call.join(timeout=min(t.icu_reply_timeout, max(t.poll_interval, 1.0)))
+    if call.refused:
+        run.emit(EventKind.ICU_ENDED, how="refused", reply=call.refused)
+        detail = f"ICU refused by {primary}: {call.refused}"
+        return done(task, failed_now(task, run, detail, **extra), changed=True, failed=True)
+    reply = call.accepted if call.accepted is not None else "no reply yet (expected)"
+    run.emit(EventKind.ICU_STARTED, node=primary, reply=reply)
+    said = f"sent '{command.cli}' to {primary}: {reply}"
+    return done(task, Started(base, call), changed=True, summary=said)
+
+
+@dataclass
+class Watch:
+    """One ICU being followed: the tracker, the latest observation, the ICU call (None when
+    re-attached to an ICU an earlier run sent)."""
+
+    run: ClusterRun
+    tracker: Tracker
+    view: ClusterView
+    call: IcuCall | None
+
+    def poll(self, task: Task) -> None:
+        # Until the secondary's reboot is proven (its boot time moved, not just silence),
+        # installs tell the phase and whether the device ended the ICU; then boot times do.
+        t = self.tracker
+        installs = not t.secondary_rebooted and t.phase.rank < Phase.SECONDARY_BACK.rank
+        self.view = track(task, self.run, t.base.boot, installs=installs)
+
+
+def follow(
+    task: Task, run: ClusterRun, base: Baseline, view: ClusterView, call: IcuCall | None
+) -> Outcome:
+    """Follow the ICU phase by phase (one subtask each) to the primary's return, then verify.
+    Polls are discrete: a phase passed between two polls ends its subtask at once."""
+    found = inflight(run.history)
+    sent_at = float(str(found[0].get("ts", 0))) if found else time.time()
+    tracker = Tracker(base, run.timing, since=time.monotonic(), sent_at=sent_at)
+    run.emit(EventKind.PHASE, phase=tracker.phase.value)
+    watch = Watch(run, tracker, view, call)
+    for phase in ORDER[1:]:
+        ended = step(task, await_phase, f"icu {phase.value}", run=run, watch=watch, phase=phase)
+        if ended is not None:
+            return ended
+    run.emit(EventKind.ICU_ENDED, how="primary back")
+    return step(task, verify_upgrade, "verify", run=run, base=base)
+
+
+def await_phase(task: Task, *, run: ClusterRun, watch: Watch, phase: Phase) -> Result:
+    """Step: poll until the ICU reaches `phase`; an Outcome when it ends any other way. A
+    wait sends nothing (an abort it sends on the way is `changed`: tasks.plans.steps)."""
+    tracker = watch.tracker
+    while True:
+        moved = tracker.update(watch.view, time.monotonic())
+        if moved:
+            run.emit(EventKind.PHASE, phase=moved.value)
+        if tracker.phase.rank >= phase.rank:
+            return done(task, None)
+        ended = _ended(task, watch)
+        if ended is not None:
+            return done(task, ended, failed=not ended.good)
+        run.pause(run.timing.poll_interval)  # an abort asked by another run wakes it
+        watch.poll(task)
+
+
+def _ended(task: Task, watch: Watch) -> Outcome | None:
+    """How the ICU ended if it did not reach its next phase: refused late, stopped by the
+    device, aborted by us (interrupt or window end), or a deadline missed."""
+    run, tracker, phase = watch.run, watch.tracker, watch.tracker.phase.value
+    if watch.call is not None and watch.call.refused:
+        run.emit(EventKind.ICU_ENDED, how="failed on the device", reply=watch.call.refused)
+        detail = f"ICU failed on the device during {phase}: {watch.call.refused}"
+        return failed_now(task, run, detail, phase=phase)
+    reason = tracker.stopped(watch.view, time.time())
+    if reason:
+        run.emit(EventKind.ICU_ENDED, how="stopped by the device", reason=reason)
+        return failed_now(task, run, f"ICU stopped during {phase}: {reason}", phase=phase)
+    why = run.abort_reason()
+    if why:
+        run.emit(EventKind.NOTE, message=f"aborting the ICU: {why}")
+        base = tracker.base
+        result = abort_plan(
+            task, run, target=base.target, view=look(task, run), base=base, call=watch.call
+        )
+        if result.good:  # consistent and healthy, but not upgraded
+            result.outcome = "aborted"
+        result.detail = f"{why}: {result.detail}"
+        return result
+    if tracker.overdue(time.monotonic()):
+        detail = f"deadline: {phase} lasted more than {tracker.deadline():g}s"
+        return failed_now(task, run, detail, phase=phase)
+    return None
+
+
+def verify_upgrade(task: Task, *, run: ClusterRun, base: Baseline) -> Result:
+    """Step: both nodes on the target, nothing pending, cluster healthy (and RGs restored)."""
+    outcome = verify_upgraded(task, run, base)
+    return done(task, outcome, failed=not outcome.good)
