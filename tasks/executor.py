@@ -22,15 +22,14 @@ from tasks.device.hosts import node_addresses, prepare_host
 from tasks.errors import BadInput, RunbookError
 from tasks.events import Event, EventKind
 from tasks.plans.icu import inflight
-from tasks.state.gate import NotStarted, SharedGate
+from tasks.state.backends import LocalBackend, build_context
+from tasks.state.gate import NotStarted
 from tasks.state.handoff import answer_request, hand_over
-from tasks.state.journal import LocalJournal
-from tasks.state.locks import FlockLocks, device_key
+from tasks.state.locks import device_key
 from tasks.state.paths import check_name
 from tasks.state.redact import redact
 from tasks.state.run_context import ClusterRun, Outcome, RunContext
 from tasks.state.settings import Timing
-from tasks.state.transcripts import Transcripts
 
 log = logging.getLogger(__name__)
 
@@ -165,14 +164,11 @@ def default_context(task: Task) -> RunContext:
         key = (id(config), state)
         if key not in _DEFAULTS:
             run_id = new_run_id()
-            _DEFAULTS[key] = RunContext(
+            _DEFAULTS[key] = build_context(
+                LocalBackend(state),
                 run_id=run_id,
                 state_dir=state,
-                journal=LocalJournal(state),
-                locks=FlockLocks(state, run_id),
-                gate=SharedGate(),
                 sink=LogSink(),
-                transcripts=Transcripts(state / "runs" / run_id),
-                timing_defaults=dict(config.user_defined.get("timing") or {}),
+                timing_defaults=config.user_defined.get("timing"),
             )
         return _DEFAULTS[key]

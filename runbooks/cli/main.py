@@ -182,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         job = module.prepare(args, fleet)  # the job's own input, checked per cluster
         if args.job in registry.ENGINE_JOBS:  # --engine celery: this process coordinates
-            job = registry.install(args, fleet, list(sys.argv[1:] if argv is None else argv), job)
+            job = registry.install(args, fleet, job)
         if args.log_file is not None:
             _log_to_file(args.log_file, run_id)
     except BadInput as exc:

@@ -16,6 +16,7 @@ retries, no time limits, no ETA.
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import logging
@@ -25,11 +26,19 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from runbooks.engines import fault_injection
-from runbooks.output.report import now_iso
+from runbooks.engines.base import Engine, Job
+from runbooks.engines.job_description import describe
+from runbooks.fleet.lost_work import LostWork
+from runbooks.output.progress import Progress
+from runbooks.output.report import Report, now_iso
+from runbooks.output.sinks import FleetView
+from runbooks.output.tables import print_status_table
+from tasks import ClusterSummary
 from tasks.events import Event, EventKind
+from tasks.state.backends import Backend, LocalBackend
 from tasks.state.redis_store import RedisStore, StreamSink, event_from, key, outcome_of_json
 from tasks.state.run_context import Outcome
 from tasks.vocabulary import NODES
@@ -116,22 +125,70 @@ def make_app(broker: str, *, unsafe_acks_late: float | None = None) -> Celery:
     return app
 
 
-def coordinate(runner: Runner, broker: str, spec: dict[str, Any]) -> int:
-    """The run on the workers; same progress, report and exit codes as a local run."""
-    budget = getattr(runner.context.gate, "max_failures", None)
-    limits = (runner.opts.max_in_flight or 0, -1 if budget is None else int(budget))
-    coord = prepare_run(runner.fleet, runner.report.run_id, broker, spec, limits, runner.view)
-    if isinstance(coord, int):
-        return coord
-    coord.install_signals(str(runner.opts.policy.get("on_interrupt", "finish")))
-    return coord.run(runner.fleet.names, runner.opts.canary, runner.opts.job)
+class CeleryEngine(Engine):
+    """`--engine celery`: this process coordinates; the clusters are worked by the workers
+    of their regions (runbooks.engines.celery_worker)."""
+
+    name: ClassVar[str] = "celery"
+
+    def __init__(self, broker: str, args: argparse.Namespace) -> None:
+        self.broker, self.args = broker, args
+
+    def backend(self, fleet: Fleet) -> Backend:
+        return LocalBackend(fleet.state_dir)  # no cluster is worked in this process
+
+    def run(self, runner: Runner) -> int:
+        """The run on the workers; same progress, report and exit codes as a local run."""
+        budget = runner.budget
+        limits = (runner.opts.max_in_flight or 0, -1 if budget is None else int(budget))
+        fleet = runner.fleet
+        coord = prepare_run(
+            fleet, runner.report.run_id, self.broker, self.args, limits, runner.view
+        )
+        if isinstance(coord, int):
+            return coord
+        coord.install_signals(str(runner.opts.policy.get("on_interrupt", "finish")))
+        return coord.run(fleet.names, runner.opts.canary, runner.opts.job)
+
+    def status(self, args: argparse.Namespace, fleet: Fleet, local: Job) -> Job:
+        del local
+        return status_coordinator(args, fleet, self.broker)
+
+
+def status_coordinator(args: argparse.Namespace, fleet: Fleet, broker: str) -> Job:
+    """`status --engine celery` in the operator's process: each cluster read by a worker of
+    its region; the same table, report and exit code as a local status."""
+
+    def run(report: Report) -> int:
+        paths: Any = (args.report, None)
+        view = FleetView(report, Progress(job="status", total=len(fleet.names)), None, paths)
+        coord = prepare_run(fleet, report.run_id, broker, args, (0, -1), view)
+        if isinstance(coord, int):
+            return coord
+        coord.install_signals("finish")
+        code = coord.run(fleet.names, 0, "status", summary=False)
+        print_status_table([summary_of(n, view.outcomes[n]) for n in fleet.names])
+        return code
+
+    return run
+
+
+def summary_of(name: str, o: Outcome) -> ClusterSummary:
+    """The status table's row back from a report entry."""
+    extra = o.extra or {}
+    rgs = {int(k[2:]): v for k, v in (extra.get("rg_primary") or {}).items() if k[2:].isdigit()}
+    findings = tuple(extra.get("findings") or ([o.detail] if o.outcome != "ok" else []))
+    pending = extra.get("pending_install") or {}
+    return ClusterSummary(
+        name, o.state, o.versions, rgs, pending, findings, tuple(extra.get("notes") or ())
+    )
 
 
 def prepare_run(
     fleet: Fleet,
     run_id: str,
     broker: str,
-    spec: dict[str, Any],
+    args: argparse.Namespace,
     limits: tuple[int, int],  # max in flight (0: none), failure budget (-1: none)
     view: FleetView,
 ) -> Coordinator | int:
@@ -153,7 +210,8 @@ def prepare_run(
             f"'python -m runbooks worker --broker URL --region {missing[0]}'; nothing enqueued\n"
         )
         return 2
-    fields: dict[Any, Any] = {"spec": json.dumps({**spec, "regions": regions}), "job": spec["job"]}
+    description = describe(args, regions)  # what the workers are told: typed, versioned
+    fields: dict[Any, Any] = {"description": description.model_dump_json(), "job": args.job}
     fields.update(created=time.time(), max_in_flight=limits[0], max_failures=limits[1])
     store.r.hset(key("run", run_id), mapping=fields)
     hosts = fleet.nr.inventory.hosts
@@ -193,7 +251,7 @@ class Coordinator:
         self.last_id = "0-0"
         self.ended_now: list[str] = []  # clusters whose outcome arrived since follow() looked
         self.outage_until = 0.0
-        self.attempts: dict[str, int] = {}
+        self.lost = LostWork(MAX_ATTEMPTS)  # runbooks.fleet.lost_work: re-enqueue, or end it
         self.unclaimed: dict[str, float] = {}  # cluster -> since when its job seems lost
         self.run_key = key("run", run_id)
         self._signals = 0
@@ -250,7 +308,7 @@ class Coordinator:
     def _enqueue(self, names: list[str], attempt: int = 0) -> None:
         assert self.app is not None
         for name in names:
-            self.attempts[name] = attempt
+            self.lost.started(name, attempt)
             self.app.send_task(
                 TASK, args=[self.run_id, name, attempt], queue=queue(self.regions[name])
             )
@@ -342,27 +400,25 @@ class Coordinator:
 
     def _again(self, cluster: str, why: str) -> None:
         """Enqueue the cluster's job once more: the next worker re-attaches from the journal."""
-        attempt = self.attempts.get(cluster, 0) + 1
-        if attempt >= MAX_ATTEMPTS:
-            self._lost(cluster, f"{why}; {attempt} attempts")
+        attempt = self.lost.again(cluster)
+        if attempt is None:
+            self._lost(cluster, self.lost.ended(cluster, why, in_flight=True))
             return
         log.warning("run %s: %s: %s enqueued again", self.run_id, why, cluster)
         sys.stderr.write(f"{cluster}: {why}; re-attaching on another worker\n")
         self._enqueue([cluster], attempt)
 
-    def _lost(self, cluster: str, why: str) -> None:
+    def _lost(self, cluster: str, outcome: Outcome) -> None:
         """The cluster reported failed, and so recorded in the store (`done`, the stream): a
         copy of its job that turns up later finds it done and does nothing, and `attach`
         reads the same outcome."""
-        detail = f"{why}; re-run with --resume to re-attach"
-        outcome = Outcome("failed", "unknown", {}, detail)
         event = Event(
             time.time(),
             self.run_id,
             self.view.report.job,
             cluster,
             EventKind.CLUSTER_FINISHED,
-            {"outcome": "failed", "state": "unknown", "detail": detail},
+            {"outcome": outcome.outcome, "state": outcome.state, "detail": outcome.detail},
         )
         StreamSink(self.store, self.run_id, fenced=False).finished(
             cluster, outcome, event, published=True

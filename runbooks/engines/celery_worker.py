@@ -16,7 +16,6 @@ import argparse
 import contextlib
 import copy
 import dataclasses
-import json
 import logging
 import os
 import signal
@@ -27,7 +26,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from nornir.core import Nornir
 from nornir.core.inventory import Host, Hosts, Inventory
@@ -35,28 +34,31 @@ from nornir.core.inventory import Host, Hosts, Inventory
 from runbooks.cli import inputs
 from runbooks.cli.main import JOBS, build_parser
 from runbooks.engines import celery_coordinator, fault_injection
+from runbooks.engines.base import Engine, Launch
 from runbooks.engines.celery_status import work_status
-from runbooks.engines.registry import BROKER_ENV, ENGINE_JOBS
-from runbooks.fleet import inventory, runner
+from runbooks.engines.job_description import JobDescription, namespace, received
+from runbooks.engines.registry import BROKER_ENV
+from runbooks.fleet import inventory
 from runbooks.fleet.windows import icu_durations
 from runbooks.output.progress import Progress
 from runbooks.output.report import Report
 from runbooks.output.sinks import EventsFile, FleetView
 from tasks.errors import BadInput
 from tasks.events import Event, EventKind
+from tasks.state.backends import Backend
 from tasks.state.redis_store import (
     LEASE_TTL,
-    RedisGate,
+    RedisBackend,
     RedisJournal,
-    RedisLocks,
     RedisStore,
     StreamSink,
     key,
 )
-from tasks.state.run_context import Outcome
+from tasks.state.run_context import Outcome, Sink
 
 if TYPE_CHECKING:
     from runbooks.fleet.runner import Runner
+    from runbooks.output.sinks import FleetView
 
 log = logging.getLogger(__name__)
 
@@ -72,51 +74,48 @@ class WorkerConfig:
     die_before_claim: bool = False  # SIGKILL once a job is acked, before its claim
 
 
-_WORKER: WorkerConfig | None = None
-
-
-def cluster_job(run_id: str, cluster: str, attempt: int = 0) -> None:
-    """The Celery task: one cluster of one run. Never raises (no retry may follow)."""
-    conf = _WORKER
-    assert conf is not None
+def cluster_job(conf: WorkerConfig, run_id: str, cluster: str, attempt: int = 0) -> None:
+    """The Celery task (bound to this process's WorkerConfig by `_serve`): one cluster of
+    one run. Never raises (no retry may follow)."""
     store = conf.store
     if conf.die_before_claim:
         os.kill(os.getpid(), signal.SIGKILL)
-    raw = _claim(store, run_id, cluster)
-    if raw is None:
+    claimed = _claim(store, run_id, cluster)
+    if claimed is None:
         return
+    raw, job = claimed
     log.info("run %s %s: attempt %d on %s", run_id, cluster, attempt, store.worker)
-    spec = json.loads(raw)
-    sink = _Tracking(StreamSink(store, run_id, fenced=spec["job"] != "status"))
+    sink = _Tracking(StreamSink(store, run_id, fenced=job != "status"))
     try:
-        _run_one(conf, spec, run_id, cluster, sink)
+        _run_one(conf, received(raw), run_id, cluster, sink)  # the description checked first
     except BadInput as exc:
-        _report(sink, run_id, spec["job"], cluster, f"worker {store.worker} refused the run: {exc}")
+        _report(sink, run_id, job, cluster, f"worker {store.worker} refused the run: {exc}")
     except BaseException as exc:  # a bug or an outage must not leave the cluster silent
         log.exception("run %s %s: worker error", run_id, cluster)
-        _report(sink, run_id, spec["job"], cluster, f"worker error: {type(exc).__name__}: {exc}")
+        _report(sink, run_id, job, cluster, f"worker error: {type(exc).__name__}: {exc}")
     else:
         if not sink.ended:
-            _report(sink, run_id, spec["job"], cluster, "no outcome: the store did not answer")
+            _report(sink, run_id, job, cluster, "no outcome: the store did not answer")
     finally:
         if sink.published:  # not a duplicate copy that found the cluster locked
             _mark_ended(store, run_id, cluster)
 
 
-def _claim(store: RedisStore, run_id: str, cluster: str) -> Any:
-    """The run's spec, the job claimed; None for an unknown run or a copy of an ended job.
+def _claim(store: RedisStore, run_id: str, cluster: str) -> tuple[str, str] | None:
+    """The run's job description and job, the job claimed; None for an unknown run or a
+    copy of an ended job.
     A store that does not answer is tried again (a job dropped here would never come back
     by itself: it was acked when it started), for ENDED_RETRY, then the job is dropped with
     a log line (the coordinator enqueues a job nobody claimed again)."""
 
     def claim() -> Any:
-        raw: Any = store.r.hget(key("run", run_id), "spec")
+        raw, job = store.r.hmget(key("run", run_id), ["description", "job"])
         if raw is None or store.r.hexists(key("run", run_id, "done"), cluster):
             return None  # an unknown run, or a second copy of a job that has ended
         # the first copy claims it; the coordinator drops the claim when it enqueues again
         store.r.hsetnx(key("run", run_id, "claimed"), cluster, store.worker)
         store.r.hincrby(key("run", run_id, "deliveries"), cluster, 1)  # copies seen
-        return raw
+        return str(raw), str(job)
 
     return _until_answered(claim, f"run {run_id} {cluster}: job dropped, claim")
 
@@ -179,31 +178,25 @@ def _report(sink: _Tracking, run_id: str, job: str, cluster: str, detail: str) -
 
 
 def _run_one(
-    conf: WorkerConfig, spec: dict[str, Any], run_id: str, cluster: str, sink: _Tracking
+    conf: WorkerConfig, desc: JobDescription, run_id: str, cluster: str, sink: _Tracking
 ) -> None:
-    """The CLI's own parsing, validation and job preparation, for this one cluster."""
+    """The CLI's own validation and job preparation, for this one cluster, from the job
+    description (this worker's config and inventory, the job's options)."""
     with _PREPARING:
-        args = _parser().parse_args(list(spec["argv"]))
-    if args.job != spec["job"] or args.job not in ENGINE_JOBS:
-        raise BadInput(f"not a worker job: {args.job}")
+        args = namespace(desc, _parser())
     if conf.config:
         args.config = conf.config
     if conf.inventory:
         args.inventory = conf.inventory
-    args.cluster, args.filter, args.from_report, args.only = [cluster], [], None, None
-    args.report = args.events = args.log_file = None
-    args.processes = None
+    args.cluster = [cluster]
     with _PREPARING:  # one cluster thread at a time loads (and caches) the fleet
         fleet, job = _prepare(args, cluster, conf.region)
     _same_inventory(conf.store, run_id, fleet, cluster)
-    if args.job == "status":
+    if not isinstance(job, Launch):  # status: read-only, published as the cluster's outcome
         work_status(conf.store, fleet, run_id, cluster, sink)
         return
-    _SINKS[threading.get_ident()] = sink
-    try:
-        job(Report(job=args.job, run_id=run_id))  # Runner.run -> work_here (runner.ENGINE)
-    finally:
-        _SINKS.pop(threading.get_ident(), None)
+    job.engine = WorkerEngine(conf, cluster, sink)
+    job(Report(job=args.job, run_id=run_id))
 
 
 _PREPARING = threading.Lock()
@@ -295,35 +288,36 @@ def _loaded(args: argparse.Namespace) -> inventory.Fleet:
     return _FLEETS[cache_key]
 
 
-_SINKS: dict[int, _Tracking] = {}
+class WorkerEngine(Engine):
+    """The engine inside a worker process: the job's one cluster, with the store's state
+    (fenced lease, conditional journal, the fleet's in-flight set) and the stream sink."""
 
+    name: ClassVar[str] = "celery-worker"
 
-def work_here(runner: Runner) -> int:
-    """runner.ENGINE in a worker process: the run's one cluster, with the store's context."""
-    conf = _WORKER
-    assert conf is not None
-    store, run_id = conf.store, runner.report.run_id
-    (cluster,) = runner.fleet.names
-    sink = _SINKS[threading.get_ident()]
-    locks = RedisLocks(store, run_id)  # this job's: its journal writes with its own fence
-    runner.context = dataclasses.replace(
-        runner.context,
-        journal=(_DyingJournal if conf.die_after_intent else RedisJournal)(store, locks),
-        locks=locks,
-        gate=RedisGate(store, run_id, cluster),
-        sink=sink,
-    )
-    upgrade = runner.opts.job == "upgrade"
-    if upgrade:  # the window fit's estimate: past ICUs of the fleet, not this host's journals
-        runner.icu_history = _icu_times(store)
-    try:
-        runner.work([cluster], 1, sink)
-    finally:
-        if runner.context.transcripts is not None:
-            runner.context.transcripts.close()
-    if upgrade:
-        _record_icu_time(store, run_id, cluster)
-    return 0
+    def __init__(self, conf: WorkerConfig, cluster: str, sink: _Tracking) -> None:
+        self.conf, self.cluster, self.tracking = conf, cluster, sink
+
+    def backend(self, fleet: inventory.Fleet) -> Backend:
+        journal = _DyingJournal if self.conf.die_after_intent else RedisJournal
+        return RedisBackend(self.conf.store, self.cluster, journal)
+
+    def sink(self, view: FleetView) -> Sink:
+        del view  # the operator's view is the coordinator's, fed by the stream
+        return self.tracking
+
+    def run(self, runner: Runner) -> int:
+        store, run_id, cluster = self.conf.store, runner.report.run_id, self.cluster
+        upgrade = runner.opts.job == "upgrade"
+        if upgrade:  # the window fit's estimate: past ICUs of the fleet, not this host's journals
+            runner.icu_history = _icu_times(store)
+        try:
+            runner.work([cluster], 1)
+        finally:
+            if runner.context.transcripts is not None:
+                runner.context.transcripts.close()
+        if upgrade:
+            _record_icu_time(store, run_id, cluster)
+        return 0
 
 
 def _icu_times(store: RedisStore) -> dict[str, list[float]]:
@@ -445,7 +439,6 @@ def _warm_up(args: argparse.Namespace) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    global _WORKER
     name = f"{args.region}-{os.getpid()}@{socket.gethostname()}"
     store = RedisStore(args.broker, lease_ttl=args.lease_ttl, worker=name)
     if not store.ping():
@@ -457,13 +450,16 @@ def _serve(args: argparse.Namespace) -> int:
         sys.stderr.write(f"error: {exc}\n")
         return 2
     faults: fault_injection.Faults = args.faults
-    _WORKER = WorkerConfig(store, args.region, args.config, args.inventory)
-    _WORKER.die_after_intent = faults.die_after_intent
-    _WORKER.die_before_claim = faults.die_before_claim
-    runner.ENGINE = work_here
+    conf = WorkerConfig(store, args.region, args.config, args.inventory)
+    conf.die_after_intent = faults.die_after_intent
+    conf.die_before_claim = faults.die_before_claim
+
+    def job(run_id: str, cluster: str, attempt: int = 0) -> None:
+        cluster_job(conf, run_id, cluster, attempt)
+
     app = celery_coordinator.make_app(args.broker, unsafe_acks_late=faults.acks_late)
     acks_late = bool(faults.acks_late)  # never, outside the tests that prove it safe
-    app.task(name=celery_coordinator.TASK, acks_late=acks_late, ignore_result=True)(cluster_job)
+    app.task(name=celery_coordinator.TASK, acks_late=acks_late, ignore_result=True)(job)
     stopped: list[bool] = []  # under _BEATING: no heartbeat once the registry entry is gone
     beat = threading.Thread(target=_heartbeat, args=(store, args.region, stopped), daemon=True)
     # live (heartbeating) once it consumes: a coordinator never counts a worker still starting
@@ -535,25 +531,29 @@ def attach_main(argv: list[str]) -> int:
     if not store.ping():
         sys.stderr.write("error: the Redis store at --broker does not answer\n")
         return 2
-    raw: Any = store.r.hget(key("run", args.run_id), "spec")
+    raw: Any = store.r.hget(key("run", args.run_id), "description")
     if raw is None:
         sys.stderr.write(f"error: no run {args.run_id} in the store\n")
         return 2
-    spec = json.loads(raw)
-    report = Report(job=spec["job"], run_id=args.run_id)
-    names = list(spec["names"])
+    try:
+        desc = received(raw)
+    except BadInput as exc:
+        sys.stderr.write(f"error: run {args.run_id}: {exc}\n")
+        return 2
+    report = Report(job=desc.job, run_id=args.run_id)
+    names = list(desc.names)
     events = EventsFile(args.events) if args.events else None
     paths: Any = (args.report, None)  # no state dir here: the report where it is asked for
-    progress = Progress(job=spec["job"], total=len(names))
+    progress = Progress(job=desc.job, total=len(names))
     view = FleetView(report, progress, events, paths)
     app = celery_coordinator.make_app(args.broker)
-    coord = celery_coordinator.Coordinator(store, app, args.run_id, dict(spec["regions"]), view)
+    coord = celery_coordinator.Coordinator(store, app, args.run_id, dict(desc.regions), view)
     coord.view.progress.start()
     try:
         coord.follow(names)
     finally:
         coord.view.progress.stop()
-    return coord.end(names, spec["job"])
+    return coord.end(names, desc.job)
 
 
 COMMANDS = {"worker": worker_main, "attach": attach_main}

@@ -6,16 +6,14 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from runbooks.fleet import runner
+from runbooks.engines.base import Engine, Job, Launch, LocalEngine
 from tasks.errors import BadInput
 from tasks.vocabulary import ENGINE_JOBS
 
 if TYPE_CHECKING:
     from runbooks.fleet.inventory import Fleet
-    from runbooks.output.report import Report
 
 BROKER_ENV = "RUNBOOKS_BROKER"  # the broker URL kept off command lines (it may carry a password)
 
@@ -24,7 +22,7 @@ def add_engine_options(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("engine")
     g.add_argument(
         "--engine",
-        choices=("local", "celery"),
+        choices=ENGINES,
         help="local: worker processes on this host (default); celery: jobs on the regional "
         "workers of --broker (config: user_defined.engine)",
     )
@@ -42,7 +40,7 @@ def engine_of(args: argparse.Namespace, fleet: Fleet) -> tuple[str, str | None]:
         raise BadInput("config user_defined.engine must be local, celery or a mapping")
     kind = getattr(args, "engine", None) or str(conf.get("kind", "local"))
     broker = getattr(args, "broker", None) or os.environ.get(BROKER_ENV) or conf.get("broker")
-    if kind not in ("local", "celery"):
+    if kind not in ENGINES:
         raise BadInput(f"engine {kind!r}: must be local or celery")
     if kind == "celery" and not broker:
         raise BadInput("--engine celery needs --broker URL (or user_defined.engine.broker)")
@@ -51,34 +49,24 @@ def engine_of(args: argparse.Namespace, fleet: Fleet) -> tuple[str, str | None]:
     return kind, (str(broker) if broker else None)
 
 
-def install(
-    args: argparse.Namespace, fleet: Fleet, argv: list[str], job: Callable[[Report], int]
-) -> Callable[[Report], int]:
-    """Called by the CLI once the run is validated: the job to run (a celery run is
-    coordinated from this process; the local job is returned as it is)."""
+ENGINES = ("local", "celery")  # runbooks.engines.local, runbooks.engines.celery_coordinator
+
+
+def engine_for(args: argparse.Namespace, fleet: Fleet) -> Engine:
+    """The engine of this run (flags over config.yaml's user_defined.engine)."""
     kind, broker = engine_of(args, fleet)
-    if kind != "celery" or broker is None:
+    if kind == "celery" and broker is not None:
+        from runbooks.engines.celery_coordinator import CeleryEngine  # a local run: no Celery
+
+        return CeleryEngine(broker, args)
+    return LocalEngine()
+
+
+def install(args: argparse.Namespace, fleet: Fleet, job: Job) -> Job:
+    """Called by the CLI once the run is validated: the prepared job, worked by its engine
+    (an acting job is handed the engine; status is worked where the engine works)."""
+    engine = engine_for(args, fleet)
+    if isinstance(job, Launch):
+        job.engine = engine
         return job
-    spec = {"job": args.job, "argv": without_broker(argv), "names": fleet.names}
-    if args.job == "status":
-        from runbooks.engines.celery_status import coordinator  # a local run never imports Celery
-
-        return coordinator(args, fleet, broker, spec)
-    from runbooks.engines.celery_coordinator import coordinate
-
-    runner.ENGINE = lambda runner: coordinate(runner, broker, spec)
-    return job
-
-
-def without_broker(argv: list[str]) -> list[str]:
-    """The command line workers replay, minus --broker (its URL may carry a password)."""
-    out: list[str] = []
-    skip = False
-    for arg in argv:
-        if skip:
-            skip = False
-        elif arg == "--broker":
-            skip = True
-        elif not arg.startswith("--broker="):
-            out.append(arg)
-    return out
+    return engine.status(args, fleet, job)

@@ -36,20 +36,13 @@ from runbooks.output.report import Report, now_iso
 from runbooks.output.sinks import EventsFile, FleetView
 from tasks.events import Event, EventKind
 from tasks.srx_facts import model_family
-from tasks.state.gate import NotStarted, SharedGate
-from tasks.state.journal import LocalJournal
-from tasks.state.locks import FlockLocks
-from tasks.state.run_context import ClusterRun, Outcome, RunContext, Sink
-from tasks.state.transcripts import Transcripts
+from tasks.state.backends import Backend, LocalBackend, build_context
+from tasks.state.gate import NotStarted
+from tasks.state.run_context import ClusterRun, Outcome, Sink
 
 log = logging.getLogger(__name__)
 
 JobTask = Callable[..., Result]
-
-# Another engine may take a loaded, validated run over (runbooks.engines.celery_coordinator sets
-# this in the
-# coordinator, runbooks.engines.celery_worker in a Celery worker process); None: the local engine.
-ENGINE: Callable[[Runner], int] | None = None
 
 
 @dataclass
@@ -70,7 +63,18 @@ class JobOptions:
 
 
 class Runner:
-    def __init__(self, fleet: Fleet, report: Report, opts: JobOptions) -> None:
+    """One run of a job over its clusters. The engine that works it (runbooks.engines)
+    gives where its state lives (`backend`) and where outcomes go (`sink`, given the view);
+    by default this host's files and the operator's view."""
+
+    def __init__(
+        self,
+        fleet: Fleet,
+        report: Report,
+        opts: JobOptions,
+        backend: Backend | None = None,
+        sink: Callable[[FleetView], Sink] | None = None,
+    ) -> None:
         self.fleet, self.report, self.opts = fleet, report, opts
         state, run_id = fleet.state_dir, report.run_id
         self.run_dir = state / "runs" / run_id
@@ -83,18 +87,18 @@ class Runner:
         self.view = FleetView(
             report, progress, events, (opts.report_path, self.run_dir / "report.json")
         )
-        self.context = RunContext(
+        self.budget = budget
+        self.context = build_context(
+            backend or LocalBackend(state),
             run_id=run_id,
             state_dir=state,
-            journal=LocalJournal(state),
-            locks=FlockLocks(state, run_id),
-            gate=SharedGate(max_in_flight=opts.max_in_flight, max_failures=budget),
-            sink=self.view,
-            transcripts=Transcripts(self.run_dir),
-            timing_defaults=dict(fleet.user_defined.get("timing") or {}),
+            sink=sink(self.view) if sink else self.view,
+            timing_defaults=fleet.user_defined.get("timing"),
+            max_in_flight=opts.max_in_flight,
+            max_failures=budget,
             before_start=self._await_window,
             windowed=opts.windowed,
-            policy=dict(opts.policy),
+            policy=opts.policy,
         )
         self.icu_history = icu_history(state)
         self.pool: Shards | None = None
@@ -102,8 +106,8 @@ class Runner:
 
     # fleet ----------------------------------------------------------------------------
     def run(self) -> int:
-        if ENGINE is not None:
-            return ENGINE(self)
+        """The run on this host (the local engine): canary first, this host's processes, the
+        report."""
         names = self.fleet.names
         canary = names[: self.opts.canary] if self.opts.canary else []
         rest = [n for n in names if n not in canary]

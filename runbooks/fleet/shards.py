@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from multiprocessing import connection
 from typing import TYPE_CHECKING, Any
 
+from runbooks.fleet.lost_work import LostWork
 from tasks.events import Event, EventKind
 from tasks.state.gate import FleetGate
 from tasks.state.run_context import Outcome, Sink
@@ -43,6 +44,9 @@ log = logging.getLogger(__name__)
 
 CLUSTERS_PER_PROCESS = 100  # below this one process is as fast: forking costs more than it gains
 PR_SET_PDEATHSIG = 1
+LOCAL_LOSS = LostWork(
+    attempts=1
+)  # a cluster of a dead process ends the run (runbooks.fleet.lost_work)
 STOP_WAIT = 30.0  # seconds a worker has to close its journals and locks once told to exit
 
 
@@ -185,16 +189,8 @@ class Shards:
         worker.assigned.clear()
 
     def _orphaned(self, names: list[str], why: str) -> None:
-        for name in names:
-            if name in self.view.started:
-                outcome = Outcome(
-                    "failed",
-                    "unknown",
-                    {},
-                    f"{why} while this cluster was in flight; re-run with --resume to re-attach",
-                )
-            else:
-                outcome = Outcome("not-started", "unknown", {}, why)
+        for name in names:  # never worked again in this run (LOCAL_LOSS: one attempt)
+            outcome = LOCAL_LOSS.ended(name, why, in_flight=name in self.view.started)
             report = self.view.report
             event = Event(
                 time.time(),

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 
 from runbooks.cli.fleet_options import common_options
+from runbooks.engines.base import Launch
 from runbooks.fleet.inventory import Fleet
-from runbooks.fleet.runner import Runner
-from runbooks.output.report import Report
 from tasks.jobs import srx_abort
 
 SUMMARY = "stop running ICUs safely; recover what the abort leaves inconsistent"
@@ -42,8 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def prepare(args: argparse.Namespace, fleet: Fleet) -> Callable[[Report], int]:
+def prepare(args: argparse.Namespace, fleet: Fleet) -> Launch:
     opts = common_options(args, "abort", srx_abort)
     opts.windowed = False  # an abort is never held back by a maintenance window
     opts.kwargs = {"no_recover": args.no_recover, "even_if_idle": args.even_if_idle}
-    return lambda report: Runner(fleet, report, opts).run()
+    return Launch(fleet, opts)

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 
 from runbooks.cli.fleet_options import add_schedule, common_options, schedule
+from runbooks.engines.base import Launch
 from runbooks.fleet.inventory import Fleet
-from runbooks.fleet.runner import Runner
-from runbooks.output.report import Report
 from tasks.jobs import srx_recover
 
 SUMMARY = "bring inconsistent clusters back to one release (abort, rollback, reboot)"
@@ -27,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_schedule(parser, at_window_end=False)
 
 
-def prepare(args: argparse.Namespace, fleet: Fleet) -> Callable[[Report], int]:
+def prepare(args: argparse.Namespace, fleet: Fleet) -> Launch:
     opts = common_options(args, "recover", srx_recover)
     schedule(args, opts, fleet)
-    return lambda report: Runner(fleet, report, opts).run()
+    return Launch(fleet, opts)

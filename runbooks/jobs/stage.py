@@ -9,15 +9,13 @@ import contextlib
 import re
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from runbooks.cli.fleet_options import common_options
+from runbooks.engines.base import Launch
 from runbooks.fleet.inventory import Fleet
-from runbooks.fleet.runner import Runner
-from runbooks.output.report import Report
 from tasks import Expected, StageSpec, TransferSlots, package_source
 from tasks.errors import BadInput
 from tasks.input_rules import STAGE_RULES, push_problem, pushed_mismatch
@@ -182,7 +180,7 @@ def _open(url: str, timeout: float, *, head: bool = False) -> Any:
     )
 
 
-def prepare(args: argparse.Namespace, fleet: Fleet) -> Callable[[Report], int]:
+def prepare(args: argparse.Namespace, fleet: Fleet) -> Launch:
     opts = common_options(args, "stage", srx_stage)
     opts.windowed = False  # copying is not destructive: no maintenance window needed
     opts.kwargs = {
@@ -190,4 +188,4 @@ def prepare(args: argparse.Namespace, fleet: Fleet) -> Callable[[Report], int]:
         "target_release": args.target_release,
         "package": args.package,
     }
-    return lambda report: Runner(fleet, report, opts).run()
+    return Launch(fleet, opts)

@@ -10,9 +10,7 @@ from runbooks.output.report import ClusterReport, Report, now_iso
 from runbooks.output.tables import print_status_table
 from tasks import ClusterSummary
 from tasks.jobs import srx_status
-from tasks.state.gate import SharedGate
-from tasks.state.journal import LocalJournal
-from tasks.state.locks import FlockLocks
+from tasks.state.backends import LocalBackend, build_context
 from tasks.state.run_context import RunContext
 
 SUMMARY = "read-only fleet view: classify every selected cluster"
@@ -49,14 +47,13 @@ def prepare(args: argparse.Namespace, fleet: Fleet) -> Callable[[Report], int]:
 
 def read_only_context(fleet: Fleet, run_id: str) -> RunContext:
     """The context of a job that reads only (status, snapshot): no events, no window."""
-    return RunContext(
+    return build_context(
+        LocalBackend(fleet.state_dir),
         run_id=run_id,
         state_dir=fleet.state_dir,
-        journal=LocalJournal(fleet.state_dir),
-        locks=FlockLocks(fleet.state_dir, run_id),
-        gate=SharedGate(),
         sink=_Quiet(),
-        timing_defaults=dict(fleet.user_defined.get("timing") or {}),
+        timing_defaults=fleet.user_defined.get("timing"),
+        transcripts=False,
     )
 
 

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 
 from runbooks.cli.fleet_options import add_fleet_policy, add_schedule, common_options, schedule
+from runbooks.engines.base import Launch
 from runbooks.fleet.inventory import Fleet
-from runbooks.fleet.runner import Runner
 from runbooks.jobs import stage
-from runbooks.output.report import Report
 from tasks.jobs import srx_upgrade
 from tasks.state.settings import Target
 from tasks.vocabulary import ICU_OPTION_WORDS, IcuOptions
@@ -90,7 +88,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_schedule(parser, at_window_end=True)
 
 
-def prepare(args: argparse.Namespace, fleet: Fleet) -> Callable[[Report], int]:
+def prepare(args: argparse.Namespace, fleet: Fleet) -> Launch:
     opts = common_options(args, "upgrade", srx_upgrade)
     schedule(args, opts, fleet)
     for name in fleet.names:  # every cluster's target, checked before any device
@@ -112,4 +110,4 @@ def prepare(args: argparse.Namespace, fleet: Fleet) -> Callable[[Report], int]:
     # "ask" prompts at the signal when a terminal is attached, else (or with --yes) "finish".
     on_interrupt = "finish" if args.yes and args.on_interrupt == "ask" else args.on_interrupt
     opts.policy["on_interrupt"] = on_interrupt
-    return lambda report: Runner(fleet, report, opts).run()
+    return Launch(fleet, opts)

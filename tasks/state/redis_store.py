@@ -42,7 +42,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import redis
@@ -869,3 +869,25 @@ class StreamSink:
                     log.error("run %s: event lost, store unreachable: %s", self.run_id, exc)
                     return None
                 time.sleep(0.5)
+
+
+@dataclass(frozen=True)
+class RedisBackend:
+    """tasks.state.backends.Backend on the store, for one cluster job: its journal writes
+    with the job's own fence (`journal_type` lets a test crash between journal and wire)."""
+
+    store: RedisStore
+    cluster: str
+    journal_type: type[RedisJournal] = RedisJournal
+
+    def locks(self, run_id: str) -> RedisLocks:
+        return RedisLocks(self.store, run_id)
+
+    def journal(self, locks: Any) -> RedisJournal:
+        return self.journal_type(self.store, locks if isinstance(locks, RedisLocks) else None)
+
+    def gate(
+        self, run_id: str, *, max_in_flight: int | None, max_failures: int | None
+    ) -> RedisGate:
+        del max_in_flight, max_failures  # the run's limits live in run:{r}, set by its coordinator
+        return RedisGate(self.store, run_id, self.cluster)

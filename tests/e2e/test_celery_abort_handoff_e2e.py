@@ -12,11 +12,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.e2e.abort_helpers import ABORT, REBOOT, ROLLBACK
 from tests.e2e.celery_rig import TARGET, CeleryRig, icus, wait_until
 from tests.e2e.conftest import destructive
 
 OLD = "23.4R2-S3.9"
-ABORT = "abort-in-service-upgrade"
 
 
 def aborts(audit: list[dict], cluster: str) -> list[dict]:  # type: ignore[type-arg]
@@ -125,7 +125,12 @@ def test_an_abort_takes_over_from_a_stopped_worker_and_is_not_undone(rig: Celery
     finally:
         os.killpg(first.pid, signal.SIGCONT)
     audit = rig.audit()
-    assert [r["node"] for r in aborts(audit, "east-00")] == ["node0"], said[-3000:]
+    # one abort to the RG0 primary, never resent; on a loaded machine it may land after the
+    # secondary's reboot: then the recovery's own abort, rollback, reboot on the secondary
+    sent = [(r["node"], r["rpc"]) for r in destructive(audit) if r["cluster"] == "east-00"]
+    assert [n for n, rpc in sent if rpc == ABORT and n == "node0"] == ["node0"], said[-3000:]
+    on_secondary = [rpc for n, rpc in sent if n == "node1"]
+    assert on_secondary in ([], [ABORT, ROLLBACK, REBOOT]), sent
     assert icus(audit)["east-00"] == 1, done["out"][-3000:]
     a = asked["report"]["clusters"]["east-00"]
     c = done["report"]["clusters"]["east-00"]

@@ -7,6 +7,8 @@ import json
 import os
 import signal
 
+import pytest
+
 from tests.e2e.celery_rig import (
     ICU,
     TARGET,
@@ -164,3 +166,34 @@ def test_jobs_a_worker_took_off_the_queue_and_died_with_are_enqueued_again(
     }
     assert icus(lab.audit()) == {"east-00": 1, "east-01": 1, "east-02": 1}
     assert "taken off the queue but never started" in result["out"]
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"version": 2}, "job description version 2; this worker speaks version 1"),
+        ({"options": {"renamed_flag": True}}, "renamed_flag unknown to this worker"),
+    ],
+)
+def test_a_job_description_a_worker_cannot_take_is_refused_with_nothing_sent(
+    rig: CeleryRig,
+    change: dict,
+    words: str,  # type: ignore[type-arg]
+) -> None:
+    from runbooks.engines.celery_coordinator import TASK, make_app
+
+    # GIVEN a run written by a coordinator of another release (a rolling upgrade of the tool)
+    lab = rig.lab("east", 1, speed=300.0)
+    rig.worker("east", threads=1)
+    run_id = "run-other-release"
+    desc = {"version": 1, "job": "upgrade", "options": {"yes": True}, "names": ["east-00"]}
+    desc.update(regions={"east-00": "east"}, **change)
+    rig.r.hset(f"rb:run:{run_id}", mapping={"description": json.dumps(desc), "job": "upgrade"})
+    # WHEN its job reaches a worker
+    make_app(rig.server.broker).send_task(TASK, args=[run_id, "east-00", 0], queue="runbooks.east")
+    # THEN the worker refuses it with an outcome that says why, and nothing reached the device
+    got = wait_until(lambda: ends(rig, run_id, "east-00"), 60, message="the job's end")
+    outcome = json.loads(got[0]["o"])
+    assert outcome["outcome"] == "failed" and words in outcome["detail"], outcome
+    assert "refused the run" in outcome["detail"]
+    assert [r for r in lab.audit() if r["cluster"] == "east-00"] == []

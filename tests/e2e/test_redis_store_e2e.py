@@ -257,10 +257,10 @@ def test_a_cluster_the_coordinator_gives_up_on_is_done_in_the_store(
         return FleetView(report, Progress(job="upgrade", total=1), None, (None, tmp_path / "r"))
 
     a = store(redis_server, "coordinator")
-    a.r.hset(key("run", "run-9"), "spec", "{}")
+    a.r.hset(key("run", "run-9"), mapping={"description": "{}", "job": "upgrade"})
     # GIVEN a cluster whose worker died for the last allowed time
     coord = Coordinator(a, None, "run-9", {"br-1": "east"}, view())
-    coord.attempts["br-1"] = MAX_ATTEMPTS - 1
+    coord.lost.started("br-1", MAX_ATTEMPTS - 1)
     coord._again("br-1", "worker w1 lost")
     # THEN it is reported failed, and the store says so: a late copy of its job does nothing
     assert coord.view.outcomes["br-1"].outcome == "failed"

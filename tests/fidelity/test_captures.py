@@ -1,4 +1,4 @@
-"""The XML module (tasks/junos.py) against replies captured from real devices.
+"""The XML module (tasks/device/junos.py) against replies captured from real devices.
 
 Every entry of captures/*/expectations.yaml is a case: the capture file, where it comes from,
 and what a careful engineer concludes by reading the XML (written before any parser ran on
@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 import yaml
 from lxml import etree
-from tasks.values import ClusterStatus
 
 from tasks.device import junos
+from tasks.device.readings import ClusterStatus
 
 pytestmark = pytest.mark.fidelity
 

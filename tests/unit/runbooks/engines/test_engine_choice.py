@@ -1,4 +1,4 @@
-"""--engine / --broker / user_defined.engine, and the command line workers replay."""
+"""--engine / --broker / user_defined.engine, and the engine a run is handed."""
 
 from __future__ import annotations
 
@@ -8,7 +8,10 @@ from typing import Any
 
 import pytest
 
-from runbooks.engines.registry import engine_of, without_broker
+from runbooks.engines.base import Launch, LocalEngine
+from runbooks.engines.celery_coordinator import CeleryEngine
+from runbooks.engines.registry import engine_for, engine_of, install
+from runbooks.fleet.runner import JobOptions
 from tasks.errors import BadInput
 
 
@@ -59,6 +62,23 @@ def test_bad_engine_input_is_exit_2(
         engine_of(a, fleet(conf))
 
 
-def test_the_replayed_command_line_has_no_broker() -> None:
-    argv = ["upgrade", "--broker", "rediss://u:pw@h/0", "--engine", "celery", "--broker=x", "-y"]
-    assert without_broker(argv) == ["upgrade", "--engine", "celery", "-y"]
+def test_the_engine_a_run_is_handed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("RUNBOOKS_BROKER", raising=False)
+    assert isinstance(engine_for(args(), fleet()), LocalEngine)
+    celery = engine_for(args(engine="celery", broker="redis://h/0"), fleet())
+    assert isinstance(celery, CeleryEngine) and celery.broker == "redis://h/0"
+    # an acting job: its Launch is handed the engine (no module global replaced)
+    launch = Launch(fleet(), JobOptions(job="upgrade", task=print))  # type: ignore[arg-type]
+    assert isinstance(launch.engine, LocalEngine)
+    assert install(args(engine="celery", broker="redis://h/0"), fleet(), launch) is launch
+    assert isinstance(launch.engine, CeleryEngine)
+
+    # status: worked where the engine works (the local job itself, on the local engine)
+    def local_status(report: Any) -> int:
+        return 0
+
+    assert install(args("status"), fleet(), local_status) is local_status
+    assert (
+        install(args("status", engine="celery", broker="redis://h/0"), fleet(), local_status)
+        is not local_status
+    )
