@@ -9,6 +9,8 @@ Sources ([C] stated there, [I] our reading, the device's words where none are pu
        https://www.juniper.net/documentation/us/en/software/junos/chassis-cluster-security-devices/topics/task/chassis-cluster-upgrading-and-aborting-backup-and-primary-device-with-icu.html
 [ISSU] Juniper TechLibrary, "Upgrading a Chassis Cluster Using In-Service Software Upgrade",
        https://www.juniper.net/documentation/us/en/software/junos/chassis-cluster-security-devices/topics/topic-map/security-chassis-cluster-upgrading-using-in-service-software-upgrade.html
+[ROLLBACK] Juniper CLI reference, "request system software rollback (Junos OS)",
+       https://www.juniper.net/documentation/us/en/software/junos/cli-reference/other-topics/other-command/request-system-software-rollback-security.html
 [CAP]  tests/fidelity/captures/core/rpc-error/variant-icu-timestamped-*: a high-end device's
        answer to the command without `reboot`.
 """
@@ -30,6 +32,8 @@ class Family:
     icu_hop_downgrades: tuple[str, ...] = ()  # once on icu_hop or later: the only way down
     issu_hop: str | None = None  # ISSU cannot go to this release or later from an earlier one
     issu_train: str | None = None  # ISSU cannot go to this train's releases from an earlier one
+    issu_from: str | None = None  # ISSU only from this release on (the model's first ISSU)
+    no_rollback_below: str | None = None  # from this release on, rollback cannot go below it
 
 
 FAMILIES = (
@@ -37,6 +41,8 @@ FAMILIES = (
     # KB17947 procedure instead); once on 24.4R1, ICU upgrades to any later release or
     # downgrades from one to 23.4R2-S3 or 24.2R2; never below 18.1R1. ICU is no-sync only
     # there. [ISSU]: SRX300 Series do not support ISSU.
+    # [ROLLBACK]: on these, `request system software rollback` from 24.4R1 to 23.4R2-S3 or
+    # 24.2R2 is not allowed (a new install instead).
     Family(
         "SRX300",
         ("SRX300", "SRX320", "SRX340", "SRX345", "SRX380"),
@@ -44,6 +50,7 @@ FAMILIES = (
         downgrade_floor="18.1R1",
         icu_hop="24.4R1",
         icu_hop_downgrades=("23.4R2-S3", "24.2R2"),
+        no_rollback_below="24.4R1",
     ),
     # [ICU] [C]: ICU on the older branch SRX (SRX100-650, SRX550); [ISSU]: no
     # ISSU on SRX550M. Their floors are not on the current pages: none enforced.
@@ -54,8 +61,21 @@ FAMILIES = (
     ),
     # [ICU]: ICU never below 18.1R1 on SRX1500. [ISSU]: SRX1500/4100/4200 no ISSU to 17.4
     # releases from an earlier release (17.4 to later 17.4 releases is supported).
-    Family("SRX1500", ("SRX1500",), issu=True, downgrade_floor="18.1R1", issu_train="17.4"),
-    Family("SRX4100", ("SRX4100", "SRX4200"), issu=True, issu_train="17.4"),
+    # [ISSU]: ISSU from 15.1X49-D70 on SRX1500, from 15.1X49-D80 on SRX4100/4200, from 23.4R1
+    # on SRX1600/2300, from 24.2R1 on SRX4300.
+    Family(
+        "SRX1500",
+        ("SRX1500",),
+        issu=True,
+        downgrade_floor="18.1R1",
+        issu_train="17.4",
+        issu_from="15.1X49-D70",
+    ),
+    Family(
+        "SRX4100", ("SRX4100", "SRX4200"), issu=True, issu_train="17.4", issu_from="15.1X49-D80"
+    ),
+    Family("SRX1600", ("SRX1600", "SRX2300"), issu=True, issu_from="23.4R1"),
+    Family("SRX4300", ("SRX4300",), issu=True, issu_from="24.2R1"),
     # [ISSU]: SRX5400/5600/5800 no ISSU to 17.3 and later releases from an earlier release.
     Family("SRX5000", ("SRX5400", "SRX5600", "SRX5800"), issu=True, issu_hop="17.3R1"),
     # [ISSU], [CAP] [C]: the command is ISSU on high-end SRX. SRX4600 [I]: not in the
@@ -96,6 +116,12 @@ def _icu_refusal(family: Family, model: str, running: str, target: str) -> str |
             f"error: {name} cannot use ICU to go to {hop} from {running} "
             "(KB85650/KB17947 procedure instead); aborting ICU"
         )
+    if hop and releases.older(running, hop) and not releases.older(target, hop):
+        # [I]: the page allows ICU past 24.4R1 only once the cluster runs it
+        return (
+            f"error: {name} cannot use ICU from {running} to {target} across {hop}: "
+            f"upgrade to {hop} first (KB85650/KB17947 procedure); aborting ICU"
+        )
     ways = family.icu_hop_downgrades
     below = hop and not releases.older(running, hop) and releases.older(target, hop)
     if below and not any(releases.of_train(target, way) for way in ways):
@@ -115,6 +141,11 @@ def _issu_refusal(family: Family, running: str, target: str) -> str | None:
         return "error: ISSU does not support software downgrades; aborting ISSU"
     if releases.older(running, ISSU_FROM):
         return f"error: ISSU is not supported from {running} (needs {ISSU_FROM}); aborting ISSU"
+    if family.issu_from and releases.older(running, family.issu_from):
+        return (
+            f"error: ISSU is not supported on {family.name} from {running} "
+            f"(needs {family.issu_from}); aborting ISSU"
+        )
     hop = family.issu_hop
     if hop and releases.older(running, hop) and not releases.older(target, hop):
         return f"error: ISSU to {target} from {running} is not supported; aborting ISSU"
@@ -134,3 +165,16 @@ def _in_train(release: str, train: str) -> bool:
     """24.2R2-S1.3 is in train 24.2; 17.4R3.5 in 17.4."""
     r = releases.parse(release)
     return r is not None and f"{r.major}.{r.minor}" == train
+
+
+def rollback_refusal(model: str, running: str, to: str) -> str | None:
+    """The device's answer when `request system software rollback` cannot go from `running`
+    to `to` ([ROLLBACK]; the words are the lab's [I])."""
+    family = family_of(model)
+    below = family.no_rollback_below if family else None
+    if below and not releases.older(running, below) and releases.older(to, below):
+        return (
+            f"error: rollback from {running} to {to} is not supported on {model.upper()}; "
+            "install the release instead; rollback aborted"
+        )
+    return None

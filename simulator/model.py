@@ -271,6 +271,9 @@ class Cluster:
         if node.pending is not None:  # cancels the pending install
             node.pending = None
             return True, f'JUNOS version "{node.release}" will become active at next reboot'
+        refused = device_rules.rollback_refusal(self.model, node.release, node.rollback)
+        if refused:  # the device's own rule (simulator/device_rules.py)
+            return False, refused
         node.pending = node.rollback
         return True, f'JUNOS version "{node.rollback}" will become active at next reboot'
 

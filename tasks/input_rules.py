@@ -443,6 +443,7 @@ FLAGS = (
     "retry_failed",
     "align_rgs",
     "service_checks",
+    "allow_undocumented_path",
     "no_recover",
     "even_if_idle",
 )

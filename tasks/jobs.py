@@ -77,6 +77,7 @@ def srx_upgrade(
     allow_alarms: tuple[str, ...] = (),
     align_rgs: bool = False,
     service_checks: bool = True,
+    allow_undocumented_path: bool = False,
     stage: StageSpec | None = None,
     dry_run: bool | None = None,
     context: RunContext | None = None,
@@ -84,7 +85,8 @@ def srx_upgrade(
     """ICU on the cluster's RG0 primary, every phase followed to a verified end (target from
     the inventory's target_release/package unless both are given). allow_alarms: regexes of
     accepted major alarms; align_rgs: move RG1+ to the RG0 primary first; service_checks:
-    compare interfaces, tunnels, routes and alarms before the ICU and after its end.
+    compare interfaces, tunnels, routes and alarms before the ICU and after its end;
+    allow_undocumented_path: go ahead on a hop the path table has no answer for (recorded).
     stage: put the package on the node(s) first (as srx_stage), the ICU only once it is there.
     dry_run: this call's own (None: Nornir's, task.is_dry_run())."""
     given = dict(locals())  # every keyword argument, each against its rule (tasks.input_rules)
@@ -107,6 +109,7 @@ def srx_upgrade(
     options: dict[str, Any] = {"retry_failed": retry_failed, "restore_primary": restore_primary}
     options.update(allow_alarms=tuple(allow_alarms), align_rgs=align_rgs)
     options["service_checks"] = service_checks
+    options["allow_undocumented_path"] = allow_undocumented_path
     return execute(task, "upgrade", plan, ctx, options, dry_run)
 
 

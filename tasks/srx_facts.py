@@ -1,6 +1,6 @@
 """What Junos and SRX hardware do that the runbooks plan around: release ordering, the release
-a package installs, model families, the ICU path rules (docs/design/device-facts.md), and how long
-things take on real devices (the defaults of every deadline).
+a package installs, model families, and how long things take on real devices (the defaults of
+every deadline). Which upgrade path is allowed is tasks/upgrade_paths.py's table.
 
 The runbooks' reading of those rules, for their pre-checks and commands. The simulator does
 not import it: the lab enforces the device's rules from its own description of the device
@@ -40,18 +40,18 @@ BRANCH_ICU = (
 HIGH_END_ISSU = (
     "SRX1400",
     "SRX1500",
+    "SRX1600",
+    "SRX2300",
     "SRX3400",
     "SRX3600",
     "SRX4100",
     "SRX4200",
+    "SRX4300",
     "SRX4600",
     "SRX5400",
     "SRX5600",
     "SRX5800",
 )
-SRX300_FAMILY = ("SRX300", "SRX320", "SRX340", "SRX345", "SRX380")
-ICU_FLOOR = "18.1R1"  # ICU cannot downgrade below this on SRX300-family and SRX1500
-NO_ICU_TO = "24.4R1"  # SRX300-family cannot use ICU to go to this release
 
 # Real-world defaults of every deadline, in seconds (config `timing:` and inventory override
 # them). A branch node reboots in 15-25 min, a whole ICU takes 30-60 min
@@ -126,13 +126,3 @@ def is_branch(model: str) -> bool:
 def is_high_end(model: str) -> bool:
     """High-end SRX: the same command is ISSU and needs the `reboot` keyword."""
     return model_family(model) in HIGH_END_ISSU
-
-
-def path_violation(model: str, target: str) -> str | None:
-    """Why ICU to `target` is not allowed on `model`, or None."""
-    family = model_family(model)
-    if family in SRX300_FAMILY and target.upper().startswith(NO_ICU_TO):
-        return f"{family} cannot use ICU to go to {NO_ICU_TO} (KB85650/KB17947 procedure instead)"
-    if (family in SRX300_FAMILY or family == "SRX1500") and older_than(target, ICU_FLOOR):
-        return f"ICU cannot downgrade {family} below {ICU_FLOOR}"
-    return None

@@ -31,17 +31,9 @@ def icu_options(args: argparse.Namespace) -> IcuOptions:
     return IcuOptions(**{f: bool(getattr(args, f)) for f in fields})
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    g = parser.add_argument_group("upgrade")
-    g.add_argument("--target-release", help="override the inventory's target release")
-    g.add_argument("--package", help="override the inventory's package path on the primary")
-    for word in ICU_OPTION_WORDS:  # dest no_sync, ...: IcuOptions' fields
-        g.add_argument(f"--{word}", action="store_true", help=f"add '{word}' to the ICU command")
-    g.add_argument(
-        "--restore-primary",
-        choices=("node0", "node1"),
-        help="after the upgrade, fail every RG back to this node and reset",
-    )
+def _check_options(parser: argparse.ArgumentParser) -> None:
+    """What the pre-checks and the service checks accept."""
+    g = parser.add_argument_group("checks")
     g.add_argument(
         "--allow-alarm",
         action="append",
@@ -59,6 +51,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="no interface/tunnel/route/alarm snapshot before and comparison after",
     )
+    g.add_argument(
+        "--allow-undocumented-path",
+        action="store_true",
+        help="go ahead where the path table (docs/design/upgrade-paths.md) has no answer for "
+        "the model or hop; the report records it. A documented refusal is never overridden",
+    )
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("upgrade")
+    g.add_argument("--target-release", help="override the inventory's target release")
+    g.add_argument("--package", help="override the inventory's package path on the primary")
+    for word in ICU_OPTION_WORDS:  # dest no_sync, ...: IcuOptions' fields
+        g.add_argument(f"--{word}", action="store_true", help=f"add '{word}' to the ICU command")
+    g.add_argument(
+        "--restore-primary",
+        choices=("node0", "node1"),
+        help="after the upgrade, fail every RG back to this node and reset",
+    )
+    _check_options(parser)
     g.add_argument(
         "--resume",
         action="store_true",
@@ -103,6 +115,7 @@ def prepare(args: argparse.Namespace, fleet: Fleet) -> Launch:
         "allow_alarms": tuple(args.allow_alarm),
         "align_rgs": args.align_rgs,
         "service_checks": not args.skip_service_checks,
+        "allow_undocumented_path": args.allow_undocumented_path,
         **icu_options(args).__dict__,  # no_sync=..., the srx_upgrade keywords
     }
     if args.stage:

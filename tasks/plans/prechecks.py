@@ -12,8 +12,9 @@ from tasks.device.junos import NodeRpc, free_bytes_for
 from tasks.device.readings import NOT_CLUSTERED, ClusterView, peer_of, with_words
 from tasks.errors import RunbookError
 from tasks.plans.classify import health_findings, icu_evidence
-from tasks.srx_facts import is_branch, is_high_end, model_family, path_violation
+from tasks.srx_facts import model_family
 from tasks.state.settings import Target
+from tasks.upgrade_paths import family_of, judge
 from tasks.vocabulary import NODES
 
 # The secondary receives a pushed copy and unpacks it; the primary unpacks its own copy.
@@ -49,6 +50,7 @@ class Facts:
     package_size: int | None = None
     allow_alarms: tuple[str, ...] = ()  # regexes of alarms known and accepted (--allow-alarm)
     align_rgs: bool = False  # --align-rgs: misplaced RGs are failed over before the ICU
+    allow_undocumented: bool = False  # --allow-undocumented-path: a hop the table lacks
     misplaced: list[int] = field(default_factory=list)  # RG1+ not on the RG0 primary
 
     @property
@@ -165,17 +167,32 @@ def rg_placement(f: Facts) -> Finding:
 
 
 def model_supports_icu(f: Facts) -> Finding:
-    family = model_family(f.model)
-    if is_high_end(f.model):
-        return Finding(True, f"{family}: high-end, ISSU with 'reboot'")
-    if is_branch(f.model):
-        return Finding(True, f"{family}: branch SRX, ICU (no-sync)")
-    return Finding(False, f"model {f.model or 'unknown'} is not known to support ICU")
+    """The model's family documents an in-service method (tasks/upgrade_paths.py)."""
+    family, name = family_of(f.model), model_family(f.model) or "unknown"
+    if family is not None and family.method == "issu":
+        return Finding(True, f"{name}: high-end, ISSU with 'reboot'")
+    if family is not None and family.method == "icu":
+        return Finding(True, f"{name}: branch SRX, ICU (no-sync)")
+    return _undocumented(f, f"model {f.model or 'unknown'}: no in-service upgrade documented")
 
 
 def path_rules(f: Facts) -> Finding:
-    violation = path_violation(f.model, f.target.release)
-    return Finding(violation is None, violation or f"{_current(f)} -> {f.target.release} allowed")
+    """The hop from the running release to the target, judged by the table of
+    tasks/upgrade_paths.py (the 24.4R1 boundary is judged from the running release)."""
+    verdict = judge(f.model, _current(f), f.target.release)
+    if verdict.allowed:
+        return Finding(True, verdict.reason)
+    if not verdict.documented:
+        return _undocumented(f, verdict.reason)
+    return Finding(False, f"{verdict.reason} [{verdict.rule}, {verdict.source}]")
+
+
+def _undocumented(f: Facts, reason: str) -> Finding:
+    """A hop the table has no answer for: refused, unless the operator named the override
+    (then passed, and the evidence in the report says so)."""
+    if f.allow_undocumented:
+        return Finding(True, f"{reason}; allowed by --allow-undocumented-path")
+    return Finding(False, f"{reason} (not documented; --allow-undocumented-path to go ahead)")
 
 
 def package_present(f: Facts) -> Finding:

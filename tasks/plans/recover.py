@@ -29,6 +29,7 @@ from tasks.plans.steps import done, step
 from tasks.plans.waits import await_healthy, look, poll_until
 from tasks.srx_facts import newer
 from tasks.state.run_context import ClusterRun, Outcome
+from tasks.upgrade_paths import rollback_refusal
 from tasks.vocabulary import NODES
 
 LEGACY_STEP = "recover-step"  # journals before recover-verified: written after the abort's and
@@ -82,6 +83,10 @@ def decide(view: ClusterView, target: str | None) -> Decision:
                 f"{vs}: the node on the differing release is the primary; fail "
                 f"RG0 over to {secondary} or roll back {primary} by hand in a window",
             )
+        software = view.nodes[secondary].software or view.nodes[primary].software
+        limit = rollback_refusal(software.model if software else "", str(vs), str(vp))
+        if limit:  # the device would refuse the rollback step: say so before the abort
+            return Decision(None, primary, f"{limit}; bring {secondary} back by hand")
         return Decision(
             secondary,
             primary,

@@ -196,6 +196,7 @@ def check_cluster(task: Task, *, run: ClusterRun, view: ClusterView, target: Tar
     facts = Facts(view, target, reader)
     facts.allow_alarms = tuple(run.options.get("allow_alarms", ()))
     facts.align_rgs = bool(run.options.get("align_rgs"))
+    facts.allow_undocumented = bool(run.options.get("allow_undocumented_path"))
     pre = run_prechecks(facts, report)
     return done(task, pre, failed=bool(pre.failed) and not _unanswered(pre))
 

@@ -137,6 +137,12 @@ def test_thirty_inconsistent_clusters_recovered_in_order(make_lab, runbooks_for)
         ({"state": "inconsistent", "faults": ["inconsistent-primary"]}, "primary"),
         ({"state": "node-down"}, "unreachable"),
         ({"state": "inconsistent", "faults": ["roles-disagree"]}, "disagree"),
+        # node1 on 24.4R1, node0 on 24.2R2: rollback back across 24.4R1 is not allowed on
+        # SRX300-family (tasks/upgrade_paths.py): refused before the abort, nothing sent
+        (
+            {"state": "inconsistent", "release": "24.2R2-S1.3", "target": "24.4R1.9"},
+            "cannot roll back from 24.4R1.9 to 24.2R2-S1.3",
+        ),
     ],
 )
 def test_recover_refuses_ambiguous_clusters(make_lab, runbooks_for, spec, reason) -> None:  # type: ignore[no-untyped-def]

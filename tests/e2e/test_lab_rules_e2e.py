@@ -9,16 +9,12 @@ from typing import Any
 from tests.e2e.conftest import Runbooks, destructive
 
 TO_244 = "24.4R1.9"
-# `python -m runbooks` with the runbooks' path rule gone wrong (SRX300-family to 24.4R1
-# allowed), wherever the pre-check reads it
+# `python -m runbooks` with the runbooks' path table gone wrong (its SRX300-family 24.4R1 rows
+# lost: the hop to 24.4R1 allowed)
 WRONG_RULE = """
 import runpy, sys
-import tasks.plans.prechecks, tasks.srx_facts
-def wrong(model, target):
-    return None
-tasks.srx_facts.path_violation = wrong
-if hasattr(tasks.plans.prechecks, "path_violation"):
-    tasks.plans.prechecks.path_violation = wrong
+import tasks.upgrade_paths as paths
+paths.RULES = tuple(r for r in paths.RULES if "24.4R1" not in r.name)
 sys.argv[0] = "runbooks"
 runpy.run_module("runbooks", run_name="__main__", alter_sys=True)
 """
@@ -51,3 +47,26 @@ def test_a_wrong_precheck_rule_ends_failed_on_the_device_refusal(
     assert result.code == 1, result.stdout + result.stderr
     node0 = lab.state()["clusters"]["c1"]["nodes"]["node0"]
     assert node0["release"] != TO_244 and not node0["pending"], node0
+
+
+def test_the_24_4r1_boundary_is_judged_from_the_running_release(
+    make_lab: Any, runbooks_for: Any
+) -> None:
+    # GIVEN SRX345 clusters going to 25.2R1: one on 23.4R2-S3.9 (before 24.4R1), one on 24.4R1
+    lab = make_lab(
+        [
+            {"name": "before", "model": "SRX345", "target": "25.2R1.9"},
+            {"name": "after", "model": "SRX345", "release": TO_244, "target": "25.2R1.9"},
+        ],
+        speed=300,
+    )
+    # WHEN both are upgraded
+    result = runbooks_for(lab).run("upgrade", "--yes")
+    # THEN the one before 24.4R1 is refused by the path-rules pre-check, nothing sent; the
+    # one on 24.4R1 goes by ICU and ends on 25.2R1
+    before, after = result.cluster("before"), result.cluster("after")
+    assert before["outcome"] == "failed" and "across 24.4R1" in before["detail"], before
+    assert [r for r in destructive(lab.audit()) if r["cluster"] == "before"] == []
+    assert after["outcome"] == "ok", after
+    nodes = lab.state()["clusters"]["after"]["nodes"]
+    assert {n["release"] for n in nodes.values()} == {"25.2R1.9"}

@@ -73,7 +73,14 @@ def test_no_import_cycle(graph: grimp.ImportGraph) -> None:
 
 
 # The layers, lowest first. A module may import its own layer and the layers below it.
-BASE = {"tasks.vocabulary", "tasks.errors", "tasks.events", "tasks.srx_facts"}  # words, facts
+# words and facts: the vocabulary, the error family, events, SRX facts, the upgrade path table
+BASE = {
+    "tasks.vocabulary",
+    "tasks.errors",
+    "tasks.events",
+    "tasks.srx_facts",
+    "tasks.upgrade_paths",
+}
 LAYERS = (
     ("base", lambda m: m in BASE),
     ("state", lambda m: m.startswith("tasks.state")),  # run state: journal, locks, gate, ...

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 import tasks.plans.prechecks as pc
-import tasks.srx_facts
+import tasks.upgrade_paths
 from simulator import device_rules, releases
 from simulator.__main__ import SIM_TIMING
 from simulator.model import Cluster, Node
@@ -69,6 +69,12 @@ def test_the_lab_reads_trains_and_package_names() -> None:
         ("SRX5800", "17.3R1.10", "18.4R3-S9.2", True, None),
         ("SRX3600", "10.4R3.4", "10.4R4.5", True, "ISSU is not supported from 10.4R3.4"),
         ("VSRX", OLD, "24.2R2-S1.3", False, device_rules.REBOOT_KEYWORD),
+        ("SRX345", OLD, "25.2R1.5", False, "across 24.4R1: upgrade to 24.4R1 first"),
+        ("SRX1600", "22.4R3.25", "23.4R2-S3.9", True, "not supported on SRX1600 from 22.4R3"),
+        ("SRX2300", "23.4R1.10", "24.2R2-S1.3", True, None),
+        ("SRX4300", "23.4R2-S3.9", "24.2R2-S1.3", True, "(needs 24.2R1)"),
+        ("SRX4300", "24.2R1.17", "24.4R1.9", True, None),
+        ("SRX1500", "15.1X49-D60.7", "15.1X49-D70.3", True, "(needs 15.1X49-D70)"),
     ],
 )
 def test_what_the_device_refuses(
@@ -88,11 +94,9 @@ def sim(model: str, package: str) -> Cluster:
 
 
 def test_a_wrong_precheck_rule_fails_against_the_lab(monkeypatch: pytest.MonkeyPatch) -> None:
-    # GIVEN the runbooks' path rule gone wrong: SRX300-family to 24.4R1 allowed (its datum in
-    # tasks/srx_facts.py, which the lab once read too, and the rule wherever the pre-check reads it)
-    monkeypatch.setattr(tasks.srx_facts, "NO_ICU_TO", "99.9R1")
-    monkeypatch.setattr(tasks.srx_facts, "path_violation", lambda model, target: None)
-    monkeypatch.setattr(pc, "path_violation", lambda model, target: None, raising=False)
+    # GIVEN the runbooks' path table gone wrong: its 24.4R1 rows for SRX300-family lost
+    rows = tuple(r for r in tasks.upgrade_paths.RULES if "24.4R1" not in r.name)
+    monkeypatch.setattr(tasks.upgrade_paths, "RULES", rows)
     facts = pc.Facts(cluster(), Target(TO_244, PKG_244), lambda node: None, model="SRX345")  # type: ignore[arg-type,return-value]
     assert pc.path_rules(facts).passed  # the pre-check lets the cluster through
     # WHEN the command the runbooks would send reaches the lab's device
@@ -109,3 +113,14 @@ def test_a_wrong_precheck_rule_fails_against_the_lab(monkeypatch: pytest.MonkeyP
 def test_the_lab_writes_every_deadline_the_runbooks_read() -> None:
     # the lab's timing table is its own (no import of tasks/), but it must scale each one
     assert set(SIM_TIMING) == set(tasks.srx_facts.DEFAULT_TIMING)
+
+
+def test_the_device_refuses_a_rollback_back_across_24_4r1() -> None:
+    # an SRX345 node on 24.4R1 whose previous release is 23.4R2-S3: the rollback is refused
+    nodes = {n: Node(n, TO_244, OLD, booted_at=-1000.0) for n in ("node0", "node1")}
+    c = Cluster("c1", "SRX345", nodes)
+    ok, text = c.rollback("node0", 1)
+    assert not ok and "rollback from 24.4R1.9 to 23.4R2-S3.9 is not supported" in text
+    assert c.nodes["node1"].pending is None
+    assert device_rules.rollback_refusal("SRX345", "24.2R2-S1.3", OLD) is None  # before it
+    assert device_rules.rollback_refusal("SRX5800", TO_244, OLD) is None  # another family

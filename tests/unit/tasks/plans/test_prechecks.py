@@ -153,20 +153,38 @@ def test_rg0_primary_learns_the_primary_and_its_model() -> None:
     [
         ("SRX345", True, "branch SRX, ICU (no-sync)"),
         ("SRX4200", True, "high-end, ISSU with 'reboot'"),
-        ("VSRX", False, "not known to support ICU"),
+        ("SRX1600", True, "high-end, ISSU with 'reboot'"),
+        ("VSRX", False, "no in-service upgrade documented (not documented;"),
+        ("SRX4600", False, "not documented; --allow-undocumented-path"),
     ],
 )
 def test_model_supports_icu(model: str, passed: bool, words: str) -> None:
     found = pc.model_supports_icu(facts(model=model))
-    assert found.passed is passed and words in found.evidence
+    assert found.passed is passed and words in found.evidence, found
 
 
 def test_path_rules() -> None:
     assert pc.path_rules(facts(model="SRX345")).passed
     to_244 = Target("24.4R1.9", "/var/tmp/junos-srxsme-24.4R1.9.tgz")
     found = pc.path_rules(facts(target=to_244, model="SRX340"))
-    assert not found.passed and "24.4R1" in found.evidence
+    assert not found.passed and "24.4R1" in found.evidence and "icu-to-24.4R1" in found.evidence
     assert pc.path_rules(facts(target=to_244, model="SRX4200")).passed
+    # judged from the running release: across 24.4R1 refused, from 24.4R1 on allowed
+    to_252 = Target("25.2R1.9", "/var/tmp/junos-srxsme-25.2R1.9.tgz")
+    across = pc.path_rules(facts(target=to_252, model="SRX345"))
+    assert not across.passed and "across 24.4R1" in across.evidence
+    on_244 = cluster(node("node0", "24.4R1.9"), node("node1", "24.4R1.9"))
+    assert pc.path_rules(facts(on_244, target=to_252, model="SRX345")).passed
+
+
+def test_an_undocumented_path_goes_only_with_the_override_and_says_so() -> None:
+    refused = pc.path_rules(facts(model="SRX4600"))
+    assert not refused.passed and "--allow-undocumented-path" in refused.evidence
+    allowed = pc.path_rules(facts(model="SRX4600", allow_undocumented=True))
+    assert allowed.passed and "allowed by --allow-undocumented-path" in allowed.evidence
+    # a documented refusal is never overridden
+    to_244 = Target("24.4R1.9", "/var/tmp/junos-srxsme-24.4R1.9.tgz")
+    assert not pc.path_rules(facts(target=to_244, model="SRX345", allow_undocumented=True)).passed
 
 
 def test_package_present_size_and_remote() -> None:

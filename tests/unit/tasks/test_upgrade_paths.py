@@ -1,0 +1,102 @@
+"""The path table (tasks/upgrade_paths.py, docs/design/upgrade-paths.md), row by row: each
+family's method, each rule refusing the hop it names and letting the nearest allowed hop
+through, the rollback limit, and what the table does not know."""
+
+from __future__ import annotations
+
+import pytest
+
+from tasks.upgrade_paths import FAMILIES, RULES, SOURCES, judge, rollback_refusal
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.mark.parametrize(
+    ("model", "running", "target", "method"),
+    [
+        ("SRX345", "23.4R2-S3.9", "24.2R2-S1.3", "icu"),  # SRX300-family: ICU
+        ("SRX380-POE-AC", "24.4R1.9", "25.2R1.9", "icu"),  # past the boundary: any later
+        ("SRX240H2", "12.1X46-D65.4", "12.3X48-D105.4", "icu"),  # older branch
+        ("SRX1500", "21.4R3-S5.4", "22.4R3.25", "issu"),
+        ("SRX4200", "21.4R3-S5.4", "22.4R3.25", "issu"),
+        ("SRX1600", "23.4R1.10", "24.2R2-S1.3", "issu"),  # ISSU from 23.4R1
+        ("SRX2300", "23.4R2-S3.9", "24.2R2-S1.3", "issu"),
+        ("SRX4300", "24.2R1.17", "24.4R1.9", "issu"),  # ISSU from 24.2R1
+        ("SRX5800", "22.4R3.25", "23.4R2-S3.9", "issu"),
+        ("SRX3600", "12.1X46-D65.4", "12.3X48-D105.4", "issu"),  # older high-end (inferred)
+    ],
+)
+def test_each_family_row_gives_its_method(
+    model: str, running: str, target: str, method: str
+) -> None:
+    verdict = judge(model, running, target)
+    assert verdict.allowed and verdict.method == method, verdict
+
+
+@pytest.mark.parametrize(
+    ("model", "running", "target", "rule"),
+    [
+        ("SRX345", "23.4R2-S3.9", "24.4R1.9", "icu-to-24.4R1"),
+        ("SRX300", "24.2R2-S1.3", "24.4R1-S1.2", "icu-to-24.4R1"),
+        ("SRX345", "23.4R2-S3.9", "25.2R1.9", "icu-across-24.4R1"),  # read from the running one
+        ("SRX340", "24.4R1.9", "23.2R2.21", "icu-down-after-24.4R1"),
+        ("SRX320", "21.4R3-S5.4", "17.4R3.16", "icu-floor"),
+        ("SRX5800", "23.4R2-S3.9", "22.4R3.25", "issu-no-downgrade"),
+        ("SRX5400", "10.4R3.4", "10.4R5.5", "issu-from-10.4R4"),
+        ("SRX5600", "17.2R2.5", "17.3R3.10", "issu-srx5000-17.3"),
+        ("SRX5600", "16.1R7.7", "18.4R3.3", "issu-srx5000-17.3"),
+        ("SRX1500", "17.3R3.10", "17.4R2.4", "issu-17.4-train"),
+        ("SRX4100", "15.1X49-D150.2", "17.4R3.16", "issu-17.4-train"),
+    ],
+)
+def test_each_rule_refuses_the_hop_it_names(
+    model: str, running: str, target: str, rule: str
+) -> None:
+    verdict = judge(model, running, target)
+    assert not verdict.allowed and verdict.documented, verdict
+    assert verdict.rule == rule and verdict.source in SOURCES, verdict
+
+
+@pytest.mark.parametrize(
+    ("model", "running", "target"),
+    [
+        ("SRX345", "24.4R1.9", "24.4R1-S2.3"),  # within 24.4R1, once on it
+        ("SRX345", "24.4R1.9", "24.2R2-S1.3"),  # the documented ways down
+        ("SRX345", "24.4R1.9", "23.4R2-S3.9"),
+        ("SRX5600", "17.3R1.10", "18.4R3.3"),  # on 17.3 already
+        ("SRX1500", "17.4R1.16", "17.4R2.4"),  # 17.4 to a later 17.4
+        ("SRX320", "21.4R3-S5.4", "18.1R3.3"),  # down to the floor itself
+    ],
+)
+def test_the_nearest_allowed_hops_go_through(model: str, running: str, target: str) -> None:
+    assert judge(model, running, target).allowed
+
+
+def test_every_rule_and_family_has_a_public_source_and_a_status() -> None:
+    assert {r.source for r in RULES} | {f.source for f in FAMILIES} <= set(SOURCES)
+    assert all(url.startswith("https://") for url in SOURCES.values())
+    assert {r.status for r in RULES} | {f.status for f in FAMILIES} == {"confirmed", "inferred"}
+    assert len({r.name for r in RULES}) == len(RULES)
+
+
+@pytest.mark.parametrize(
+    ("model", "running", "words"),
+    [
+        ("SRX4600", "22.4R3.25", "does not list it"),
+        ("VSRX", "22.4R3.25", "no upgrade path documented"),
+        ("SRX1600", "22.4R3.25", "ISSU from 23.4R1 on"),
+        ("SRX1500", "15.1X49-D60.7", "ISSU from 15.1X49-D70 on"),
+    ],
+)
+def test_what_the_table_does_not_know_is_not_documented(
+    model: str, running: str, words: str
+) -> None:
+    verdict = judge(model, running, "24.2R2-S1.3")
+    assert not verdict.allowed and not verdict.documented and words in verdict.reason, verdict
+
+
+def test_the_rollback_limit_after_24_4r1() -> None:
+    refused = rollback_refusal("SRX345", "24.4R1.9", "23.4R2-S3.9")
+    assert refused is not None and "cannot roll back" in refused
+    assert rollback_refusal("SRX345", "24.2R2-S1.3", "23.4R2-S3.9") is None  # before it
+    assert rollback_refusal("SRX5800", "24.4R1.9", "23.4R2-S3.9") is None  # not that family
