@@ -1,13 +1,15 @@
 """`--engine celery`: the operator's process as the coordinator of workers on other hosts.
 
 The run is loaded and validated exactly as for the local engine (exit 2 before anything is
-enqueued); then, instead of forking shards, the coordinator writes the run's spec (the
-command line, no secrets) to `run:{r}` in the Redis store, checks that every selected region
+enqueued); then, instead of forking shards, the coordinator (`CeleryEngine`) writes the run's
+job description (runbooks.engines.job_description: typed, versioned, no secrets) to `run:{r}`
+in the Redis store, checks that every selected region
 has a live worker (else exit 2, nothing enqueued), enqueues one Celery job per cluster on its
 region's queue (`runbooks.<region>`, inventory key `region`), and follows the run's event
 stream into the same progress view, report and `--events` as a local run. A worker that died
 (heartbeat stale, lease lapsed, no outcome) has its cluster enqueued again: the next worker
-re-attaches from the journal, never sending a second ICU (tasks.state.redis_store).
+re-attaches from the journal, never sending a second ICU (tasks.state.redis_store; the rule
+for lost workers: runbooks.fleet.lost_work).
 `python -m runbooks attach RUN_ID` follows a run whose coordinator died.
 
 Celery is a transport only (docs/design/celery-engine.md): early ack, prefetch 1, no results, no

@@ -2,10 +2,11 @@
 
 A worker process is a Celery worker (threads pool, early ack, prefetch 1, no results, no
 retries, no time limits) consuming its region's queue. A job is `(run_id, cluster, attempt)`:
-the worker reads the run's command line from the store, loads its own config and inventory
-(credentials come from the worker's inventory and environment, never from a message),
-validates it as the CLI does, and runs the very per-cluster call a local worker process runs
-(Runner.work on one cluster: tasks.executor with the job's plan), with a Redis-backed context:
+the worker reads the run's job description from the store (runbooks.engines.job_description,
+refused when it cannot take it), loads its own config and inventory (credentials come from
+the worker's inventory and environment, never from a message), validates the options as the
+CLI does, and runs the very per-cluster call a local worker process runs (Runner.work on one
+cluster: tasks.executor with the job's plan) on its `WorkerEngine`: a Redis-backed context
 fenced lease, conditional intent writes, the fleet's in-flight set, halt/interrupt, the
 event stream. `--processes N` starts N such processes; each heartbeats `workers:{region}`.
 """
