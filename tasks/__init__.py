@@ -17,6 +17,7 @@ from tasks.vocabulary import JOBS
 if TYPE_CHECKING:
     from tasks.jobs import (
         srx_abort,
+        srx_plan,
         srx_recover,
         srx_snapshot,
         srx_stage,
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     )
     from tasks.nornir_setup import init_nornir
     from tasks.plans.cluster_status import ClusterSummary
+    from tasks.plans.path_plan import ClusterPlan
     from tasks.plans.service_snapshot import (
         ServicePolicy,
         Snapshot,
@@ -44,6 +46,7 @@ _EXPORTS = {
     "Outcome": "tasks.state.run_context",
     "RunContext": "tasks.state.run_context",
     "ClusterSummary": "tasks.plans.cluster_status",
+    "ClusterPlan": "tasks.plans.path_plan",
     # what the snapshot and stage jobs return or take, for a script as for the CLI
     "ServicePolicy": "tasks.plans.service_snapshot",
     "Snapshot": "tasks.plans.service_snapshot",
@@ -54,6 +57,7 @@ _EXPORTS = {
     "package_source": "tasks.plans.stage",
 }
 __all__ = [
+    "ClusterPlan",
     "ClusterSummary",
     "Expected",
     "IcuOptions",
@@ -68,6 +72,7 @@ __all__ = [
     "services_lost",
     "snapshot_diff",
     "srx_abort",
+    "srx_plan",
     "srx_recover",
     "srx_snapshot",
     "srx_stage",

@@ -319,6 +319,7 @@ class Data(Open):
     package_md5: Md5 | None = None
     package_sha256: Sha256 | None = None
     package_url: SourceUrl | None = None
+    packages: dict[Release, Package] | None = None  # release -> package, for multi-hop plans
     host_key_check: StrictBool | None = None
     known_hosts: Text | None = None
     timing: TimingValues | None = None
@@ -457,7 +458,7 @@ ARGUMENT_RULES: dict[str, Rule] = {
     "dry_run": optional(flag_problem),  # None: Nornir's dry_run (task.is_dry_run)
     "context": optional(instance_of(RunContext, "a RunContext (tasks.RunContext) or None")),
 }
-OVERRIDE = ("target_release", "package")
+OVERRIDE = ("target_release", "package")  # srx_plan checks its target_release itself
 STAGE_ARGUMENTS = ("stage", "spec")
 STAGE_NODES = ("primary", "both")
 STAGE_RULES: dict[str, Rule] = {  # one per StageSpec field

@@ -45,11 +45,12 @@ from tasks.device.hosts import prepare_host
 from tasks.errors import BadInput
 from tasks.events import Event, EventKind
 from tasks.executor import Plan, default_context, execute
-from tasks.input_rules import InputRefused, check_call, checked_target
+from tasks.input_rules import InputRefused, check_call, checked_target, release_problem
 from tasks.plans.abort import abort_plan, pending_abort
 from tasks.plans.classify import classify
 from tasks.plans.cluster_status import ClusterSummary, prerequisites, summarize
 from tasks.plans.icu import inflight
+from tasks.plans.path_plan import plan_cluster
 from tasks.plans.recover import recover_plan
 from tasks.plans.service_snapshot import take_snapshot
 from tasks.plans.stage import stage_plan
@@ -218,6 +219,35 @@ def srx_status(task: Task, *, context: RunContext | None = None) -> Result:
         view, icu_started=inflight(history) is not None, prereqs=prereqs, abort_pending=pending
     )
     return Result(task.host, result=summary)
+
+
+def srx_plan(
+    task: Task, *, target_release: str | None = None, context: RunContext | None = None
+) -> Result:
+    """Read-only: the cluster's way from the release it runs to its target (the inventory's
+    target_release unless given): the hops, each with its method, package, commands and
+    outage, or why there is none (tasks/upgrade_paths.py). Nothing sent that changes a
+    device. A ClusterPlan; refused for its input: failed, "bad input: ...", nothing asked."""
+    given = dict(locals())
+    try:
+        check_call(task, given)
+        if target_release is not None and (why := release_problem(target_release)):
+            raise BadInput(f"target_release: {why}", cluster=task.host.name)
+        _, timing = _prepared(task, context)
+        target = target_release or task.host.get("target_release")
+        if not target:
+            raise BadInput("no target_release in inventory and none given", cluster=task.host.name)
+    except BadInput as exc:
+        log.warning("%s: bad input: %s", task.host.name, exc.message)
+        return Result(task.host, result=f"bad input: {exc.message}", failed=True)
+    try:
+        view = step(task, _observe, "observe", timeout=timing.rpc_timeout)
+    finally:
+        drop_all(task)
+    packages = {str(k): str(v) for k, v in (task.host.get("packages") or {}).items()}
+    if task.host.get("package") and task.host.get("target_release"):  # the inventory's own
+        packages.setdefault(str(task.host.get("target_release")), str(task.host.get("package")))
+    return Result(task.host, result=plan_cluster(task.host.name, view, str(target), packages))
 
 
 def _observe(task: Task, *, timeout: float) -> Result:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tasks.srx_facts import model_family, older_than
+from tasks.srx_facts import model_family, older_than, release_key
 
 SOURCES = {
     "ICU": "https://www.juniper.net/documentation/us/en/software/junos/chassis-cluster-security-devices/topics/task/chassis-cluster-upgrading-and-aborting-backup-and-primary-device-with-icu.html",
@@ -270,3 +270,77 @@ def rollback_refusal(model: str, running: str, to: str) -> str | None:
             f"rollback' (from {BOUNDARY} on, going back is a new install: {INSTEAD})"
         )
     return None
+
+
+# ------------------------------------------------------------------------------ hops
+
+OUTAGE = {
+    "icu": "about 30 s of traffic loss (ICU with no-sync)",
+    "issu": "no planned traffic loss (ISSU)",
+    "dual-reboot": "the whole cluster down while both nodes reboot (15-25 min on branch SRX)",
+}
+# what an operator does instead, per documented refusal
+MANUAL = {
+    "icu-to-24.4R1": "KB17947 dual reboot (install on both nodes, reboot both together)",
+    "icu-across-24.4R1": "KB17947 dual reboot to 24.4R1, then ICU",
+    "icu-down-after-24.4R1": "a new install of the release on both nodes (dual reboot)",
+    "icu-floor": "a new install of the release on both nodes (dual reboot)",
+    "issu-no-downgrade": "a new install of the release on both nodes (dual reboot)",
+    "issu-from-10.4R4": "KB17947 dual reboot",
+    "issu-srx5000-17.3": "KB17947 dual reboot or minimal-downtime procedure",
+    "issu-17.4-train": "KB17947 dual reboot or minimal-downtime procedure",
+}
+
+
+@dataclass(frozen=True)
+class Hop:
+    """One step of a cluster's way to its target release."""
+
+    to: str
+    method: str  # icu | issu | dual-reboot
+    package: str | None  # None: the inventory's `packages` names none for this release
+    outage: str
+    automated: bool  # `upgrade` carries it out today; else by hand (the reason says how)
+    reason: str
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "to": self.to,
+            "method": self.method,
+            "package": self.package,
+            "outage": self.outage,
+            "automated": self.automated,
+            "reason": self.reason,
+        }
+
+
+def plan_hops(
+    model: str, running: str, target: str, packages: dict[str, str]
+) -> tuple[list[Hop], str | None]:
+    """The hops from `running` to `target` (`packages`: release -> package, the target's
+    among them), or no hops and why none is documented."""
+    verdict = judge(model, running, target)
+    if verdict.allowed:
+        method = str(verdict.method)
+        return [
+            Hop(target, method, packages.get(target), OUTAGE[method], True, verdict.reason)
+        ], None
+    if verdict.rule == "icu-to-24.4R1":
+        return [_dual_reboot(target, packages, verdict.reason)], None
+    if verdict.rule == "icu-across-24.4R1":
+        boundary = sorted((r for r in packages if _of_train(r, BOUNDARY)), key=release_key)
+        if not boundary:
+            return [], (
+                f"{verdict.reason}; name a {BOUNDARY} build in the inventory's `packages` to "
+                "plan the way through it"
+            )
+        first = _dual_reboot(boundary[0], packages, f"reach {BOUNDARY} first: {verdict.reason}")
+        rest, why = plan_hops(model, boundary[0], target, packages)
+        return ([first, *rest], None) if rest else ([], why)
+    manual = MANUAL.get(verdict.rule)
+    alternative = f"; by hand: {manual}" if manual else ""
+    return [], verdict.reason + alternative
+
+
+def _dual_reboot(to: str, packages: dict[str, str], reason: str) -> Hop:
+    return Hop(to, "dual-reboot", packages.get(to), OUTAGE["dual-reboot"], False, reason)

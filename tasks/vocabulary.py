@@ -87,6 +87,7 @@ JOBS: dict[str, Job] = {
         ),
         Job("stage", "srx_stage", "runbooks.jobs.stage", True, ("local",), OutcomeWord.WOULD_STAGE),
         Job("snapshot", "srx_snapshot", "runbooks.jobs.snapshot", False),
+        Job("plan", "srx_plan", "runbooks.jobs.plan", False),
     )
 }
 JOB_NAMES = tuple(JOBS)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tasks.upgrade_paths import FAMILIES, RULES, SOURCES, judge, rollback_refusal
+from tasks.upgrade_paths import FAMILIES, RULES, SOURCES, judge, plan_hops, rollback_refusal
 
 pytestmark = pytest.mark.unit
 
@@ -100,3 +100,36 @@ def test_the_rollback_limit_after_24_4r1() -> None:
     assert refused is not None and "cannot roll back" in refused
     assert rollback_refusal("SRX345", "24.2R2-S1.3", "23.4R2-S3.9") is None  # before it
     assert rollback_refusal("SRX5800", "24.4R1.9", "23.4R2-S3.9") is None  # not that family
+
+
+PKG_244 = "/var/tmp/junos-srxsme-24.4R1.9.tgz"
+PKG_252 = "/var/tmp/junos-srxsme-25.2R1.9.tgz"
+
+
+def test_a_hop_the_table_allows_is_one_automated_hop() -> None:
+    hops, why = plan_hops("SRX345", "23.4R2-S3.9", "24.2R2-S1.3", {"24.2R2-S1.3": "/p.tgz"})
+    assert why is None and [(h.to, h.method, h.automated) for h in hops] == [
+        ("24.2R2-S1.3", "icu", True)
+    ]
+    assert hops[0].package == "/p.tgz" and "30 s" in hops[0].outage
+
+
+def test_across_24_4r1_is_two_hops_through_a_named_24_4r1_build() -> None:
+    packages = {"24.4R1.9": PKG_244, "25.2R1.9": PKG_252}
+    hops, why = plan_hops("SRX345", "23.4R2-S3.9", "25.2R1.9", packages)
+    assert why is None
+    assert [(h.to, h.method, h.automated, h.package) for h in hops] == [
+        ("24.4R1.9", "dual-reboot", False, PKG_244),
+        ("25.2R1.9", "icu", True, PKG_252),
+    ]
+    # without a 24.4R1 build to go through: no plan, and what to add
+    hops, why = plan_hops("SRX345", "23.4R2-S3.9", "25.2R1.9", {"25.2R1.9": PKG_252})
+    assert hops == [] and why is not None and "name a 24.4R1 build" in why
+
+
+def test_to_24_4r1_is_one_dual_reboot_and_a_refusal_names_the_manual_way() -> None:
+    hops, _ = plan_hops("SRX345", "23.4R2-S3.9", "24.4R1.9", {})
+    assert [(h.method, h.package) for h in hops] == [("dual-reboot", None)]
+    hops, why = plan_hops("SRX5800", "23.4R2-S3.9", "22.4R3.25", {})
+    assert hops == [] and why is not None and "ISSU does not support downgrades" in why
+    assert "by hand: a new install" in why

@@ -1,0 +1,72 @@
+"""The `plan` job's answer for one cluster: from what the cluster runs to its target, the hops
+and each hop's method, package, commands and outage (tasks/upgrade_paths.py), or why there is
+no plan. Read-only: built from one observation of the cluster."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from tasks.device.commands import IcuCommand
+from tasks.device.readings import ClusterView
+from tasks.plans.classify import classify
+from tasks.upgrade_paths import Hop, plan_hops
+from tasks.vocabulary import NODES, ClusterState
+
+PLANNABLE = (ClusterState.HEALTHY, ClusterState.DEGRADED)
+
+
+@dataclass(frozen=True)
+class ClusterPlan:
+    name: str
+    state: str
+    model: str
+    running: str | None
+    target: str
+    hops: tuple[Hop, ...] = ()
+    refused: str | None = None  # why no plan (the cluster's state, or no documented way)
+
+    @property
+    def automated(self) -> bool:
+        """`upgrade` carries out every hop today."""
+        return self.refused is None and all(h.automated for h in self.hops)
+
+    def commands(self, hop: Hop) -> list[str]:
+        """What the hop sends, in order (the ICU's own words; the others as the steps)."""
+        package = hop.package or "<package of " + hop.to + ">"
+        if hop.method in ("icu", "issu"):
+            return [IcuCommand.for_model(package, self.model).cli + "  (on the RG0 primary)"]
+        return [  # KB17947's dual reboot, in its words: by hand until the runbooks do it
+            f"install {package} on node0 and on node1, neither rebooting",
+            f"verify both nodes have {hop.to} pending, the same on each",
+            "reboot both nodes together (they never meet on different releases)",
+            f"verify both nodes run {hop.to} and the cluster is healthy",
+        ]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "state": self.state,
+            "model": self.model,
+            "running": self.running,
+            "target": self.target,
+            "hops": [{**h.to_json(), "commands": self.commands(h)} for h in self.hops],
+            "refused": self.refused,
+            "automated": self.automated,
+        }
+
+
+def plan_cluster(
+    name: str, view: ClusterView, target: str, packages: dict[str, str]
+) -> ClusterPlan:
+    """The cluster's plan from this observation."""
+    state = classify(view).state
+    software = next((view.nodes[n].software for n in NODES if view.nodes[n].software), None)
+    model = software.model if software else ""
+    running = view.versions["node0"]
+    if state not in PLANNABLE or running is None:
+        unfit = f"no plan for a cluster in state {state.value}: status and recover first"
+        return ClusterPlan(name, state.value, model, running, target, refused=unfit)
+    if running == target:
+        return ClusterPlan(name, state.value, model, running, target)
+    hops, why = plan_hops(model, running, target, packages)
+    return ClusterPlan(name, state.value, model, running, target, tuple(hops), why)

@@ -1,0 +1,44 @@
+"""`plan` against the lab: each cluster's hops read from what it runs, nothing sent."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.e2e.conftest import destructive
+
+PKG_244 = "/var/tmp/junos-srxsme-24.4R1.9.tgz"
+
+
+def test_plan_reads_the_running_release_and_sends_nothing(make_lab: Any, runbooks_for: Any) -> None:
+    # GIVEN SRX345 clusters: one for a plain ICU, two going across 24.4R1 (one with a 24.4R1
+    # build named in its inventory, one without), one already on its target, one unhealthy
+    lab = make_lab(
+        [
+            {"name": "plain"},
+            {"name": "across", "target": "25.2R1.9", "data": {"packages": {"24.4R1.9": PKG_244}}},
+            {"name": "no-via", "target": "25.2R1.9"},
+            {"name": "there", "release": "24.2R2-S1.3"},
+            {"name": "split", "state": "inconsistent"},
+        ]
+    )
+    # WHEN the fleet is planned
+    result = runbooks_for(lab).run("plan")
+    c = result.report["clusters"]
+    # THEN each cluster's plan is what its running release allows, and nothing was sent
+    assert c["plain"]["outcome"] == "ok", c["plain"]
+    hops = c["plain"]["plan"]["hops"]
+    assert [(h["to"], h["method"], h["automated"]) for h in hops] == [("24.2R2-S1.3", "icu", True)]
+    assert (
+        "in-service-upgrade /var/tmp/junos-srxsme-24.2R2-S1.3.tgz no-sync" in hops[0]["commands"][0]
+    )
+    across = c["across"]["plan"]["hops"]
+    assert [(h["to"], h["method"]) for h in across] == [
+        ("24.4R1.9", "dual-reboot"),
+        ("25.2R1.9", "icu"),
+    ]
+    assert c["across"]["outcome"] == "refused" and "by hand for now" in c["across"]["detail"]
+    assert "name a 24.4R1 build" in c["no-via"]["detail"], c["no-via"]
+    assert c["there"]["outcome"] == "skipped", c["there"]
+    assert c["split"]["outcome"] == "refused" and "inconsistent" in c["split"]["detail"]
+    assert result.code == 1
+    assert destructive(lab.audit()) == []
