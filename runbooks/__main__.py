@@ -11,6 +11,10 @@ def main() -> int:
         from runbooks.engines.celery_worker import main as celery_main
 
         return celery_main(sys.argv[1:])
+    if sys.argv[1:2] == ["report"]:  # a report file as a change report people read
+        from runbooks.output.change_report import main as report_main
+
+        return report_main(sys.argv[2:])
     from runbooks.cli.main import main as cli_main
 
     return cli_main()

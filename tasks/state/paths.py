@@ -54,13 +54,18 @@ def open_private(path: Path, mode: str = "a") -> int:
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    """`data` as JSON (secrets redacted) in `path`, 0600: a reader sees the old file or the
-    new one, never half of one, and a crash keeps one of them."""
+    """`data` as JSON (secrets redacted) in `path`, 0600 (write_text_atomic)."""
+    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """`text` (secrets redacted) in `path`, 0600: a reader sees the old file or the new one,
+    never half of one, and a crash keeps one of them."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w") as fh:
-            fh.write(redact(json.dumps(data, indent=2, sort_keys=False)) + "\n")
+            fh.write(redact(text))
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)

@@ -42,3 +42,23 @@ def test_plan_reads_the_running_release_and_sends_nothing(make_lab: Any, runbook
     assert c["split"]["outcome"] == "refused" and "inconsistent" in c["split"]["detail"]
     assert result.code == 1
     assert destructive(lab.audit()) == []
+
+
+def test_a_run_s_report_becomes_a_change_report(make_lab: Any, runbooks_for: Any) -> None:
+    import subprocess
+    import sys
+
+    # GIVEN an upgrade run on the lab: one cluster upgraded, one refused by the device
+    lab = make_lab([{"name": "good"}, {"name": "bad", "faults": ["validation-fails"]}], speed=300)
+    run = runbooks_for(lab).run("upgrade", "--yes")
+    # WHEN its report is turned into Markdown, as the docs say
+    out = run.report_path.with_name("change.md")
+    cmd = [sys.executable, "-m", "runbooks", "report", str(run.report_path), "--out", str(out)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    # THEN every cluster is there with its outcome, pre-checks, command and services
+    assert done.returncode == 0, done.stderr
+    text = out.read_text()
+    assert f"# upgrade run {run.report['run_id']}" in text
+    assert "| good | `ok` |" in text and "| bad | `failed` |" in text
+    assert "| path-rules | yes |" in text and "| interfaces up |" in text
+    assert "in-service-upgrade /var/tmp/junos-srxsme-24.2R2-S1.3.tgz no-sync`" in text
