@@ -144,6 +144,11 @@ def main() -> int:
             runbook(inv, work, "recover", "--report", str(work / "recover.json"))
             banner("5. final status")
             code = runbook(inv, work, "status")
+            banner("6. the upgrade's report as Markdown for the change record (first lines)")
+            report = [sys.executable, "-m", "runbooks", "report", str(up)]
+            print("$ python -m runbooks report up.json", flush=True)
+            text = subprocess.run(report, capture_output=True, text=True, check=True).stdout
+            print("\n".join(text.splitlines()[:24]), flush=True)
             audit = lab.audit()
             icu = sum(1 for r in audit if r["rpc"] == "request-package-in-service-upgrade")
             print(f"\nsimulator audit log: {len(audit)} RPCs, {icu} ICU commands")
