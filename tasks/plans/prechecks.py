@@ -14,7 +14,7 @@ from tasks.errors import RunbookError
 from tasks.plans.classify import health_findings, icu_evidence
 from tasks.srx_facts import model_family
 from tasks.state.settings import Target
-from tasks.upgrade_paths import family_of, judge
+from tasks.upgrade_paths import MANUAL, family_of, judge
 from tasks.vocabulary import NODES
 
 # The secondary receives a pushed copy and unpacks it; the primary unpacks its own copy.
@@ -184,7 +184,11 @@ def path_rules(f: Facts) -> Finding:
         return Finding(True, verdict.reason)
     if not verdict.documented:
         return _undocumented(f, verdict.reason)
-    return Finding(False, f"{verdict.reason} [{verdict.rule}, {verdict.source}]")
+    manual = MANUAL.get(verdict.rule)
+    instead = "; `python -m runbooks plan` shows the hops"
+    if manual and "KB17947" not in verdict.reason:
+        instead = f"; by hand: {manual}" + instead
+    return Finding(False, f"{verdict.reason} [{verdict.rule}, {verdict.source}]{instead}")
 
 
 def _undocumented(f: Facts, reason: str) -> Finding:
