@@ -10,6 +10,7 @@ from nornir.core.task import Result
 from runbooks.fleet.inventory import Fleet
 from runbooks.fleet.runner import JobOptions
 from runbooks.fleet.windows import parse_window
+from runbooks.output.notify import settings_from
 from tasks.errors import BadInput
 
 
@@ -92,7 +93,10 @@ def schedule(args: argparse.Namespace, opts: JobOptions, fleet: Fleet) -> None:
     opts.policy["at_window_end"] = getattr(args, "at_window_end", "finish")
 
 
-def common_options(args: argparse.Namespace, job: str, task: Callable[..., Result]) -> JobOptions:
+def common_options(
+    args: argparse.Namespace, job: str, task: Callable[..., Result], fleet: Fleet
+) -> JobOptions:
     opts = JobOptions(job=job, task=task, events_path=args.events, report_path=args.report)
     fleet_policy(args, opts)
+    opts.notify = settings_from(fleet.user_defined)  # the team's channels (exit 2 if bad)
     return opts

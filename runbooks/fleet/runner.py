@@ -31,6 +31,7 @@ from runbooks.cli import signals
 from runbooks.fleet.inventory import Fleet
 from runbooks.fleet.shards import Shards, auto_processes
 from runbooks.fleet.windows import Window, estimate_seconds, fit_reason, icu_history, parse_window
+from runbooks.output.notify import Notifier, NotifySettings
 from runbooks.output.progress import Progress
 from runbooks.output.report import Report, now_iso
 from runbooks.output.sinks import EventsFile, FleetView
@@ -60,6 +61,7 @@ class JobOptions:
     windowed: bool = True  # abort is an emergency action: never held back by a window
     events_path: Path | None = None
     report_path: Path | None = None
+    notify: NotifySettings | None = None  # the team's channels (runbooks.output.notify)
 
 
 class Runner:
@@ -87,6 +89,8 @@ class Runner:
         self.view = FleetView(
             report, progress, events, (opts.report_path, self.run_dir / "report.json")
         )
+        if opts.notify is not None and opts.notify.urls:
+            self.view.notifier = Notifier(opts.notify, opts.job, run_id)
         self.budget = budget
         self.context = build_context(
             backend or LocalBackend(state),

@@ -41,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def prepare(args: argparse.Namespace, fleet: Fleet) -> Launch:
-    opts = common_options(args, "abort", srx_abort)
+    opts = common_options(args, "abort", srx_abort, fleet)
     opts.windowed = False  # an abort is never held back by a maintenance window
     opts.kwargs = {"no_recover": args.no_recover, "even_if_idle": args.even_if_idle}
     return Launch(fleet, opts)

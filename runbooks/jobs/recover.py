@@ -26,6 +26,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def prepare(args: argparse.Namespace, fleet: Fleet) -> Launch:
-    opts = common_options(args, "recover", srx_recover)
+    opts = common_options(args, "recover", srx_recover, fleet)
     schedule(args, opts, fleet)
     return Launch(fleet, opts)

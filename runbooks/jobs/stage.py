@@ -181,7 +181,7 @@ def _open(url: str, timeout: float, *, head: bool = False) -> Any:
 
 
 def prepare(args: argparse.Namespace, fleet: Fleet) -> Launch:
-    opts = common_options(args, "stage", srx_stage)
+    opts = common_options(args, "stage", srx_stage, fleet)
     opts.windowed = False  # copying is not destructive: no maintenance window needed
     opts.kwargs = {
         "spec": stage_spec(args, fleet, args.nodes),

@@ -101,7 +101,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def prepare(args: argparse.Namespace, fleet: Fleet) -> Launch:
-    opts = common_options(args, "upgrade", srx_upgrade)
+    opts = common_options(args, "upgrade", srx_upgrade, fleet)
     schedule(args, opts, fleet)
     for name in fleet.names:  # every cluster's target, checked before any device
         Target.resolve(

@@ -40,15 +40,19 @@ class Report:
     started: str = field(default_factory=now_iso)
     finished: str | None = None
     clusters: dict[str, ClusterReport] = field(default_factory=dict)
+    notifications: dict[str, Any] | None = None  # delivered / undelivered (runbooks.output.notify)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "job": self.job,
             "run_id": self.run_id,
             "started": self.started,
             "finished": self.finished,
             "clusters": {name: c.to_json() for name, c in sorted(self.clusters.items())},
         }
+        if self.notifications is not None:
+            data["notifications"] = self.notifications
+        return data
 
     def write(self, path: Path | None) -> None:
         if path is not None:

@@ -10,6 +10,7 @@ import threading
 import time
 from pathlib import Path
 
+from runbooks.output.notify import Notifier
 from runbooks.output.progress import Progress
 from runbooks.output.report import ClusterReport, Report
 from tasks.events import Event, EventKind
@@ -75,6 +76,7 @@ class FleetView:
         self.started: set[str] = set()
         self._lock = threading.RLock()  # the signal handler may run while it is held
         self._written = -1e9
+        self.notifier: Notifier | None = None  # the team's channels, if any
 
     def event(self, event: Event, *, quiet: bool = False) -> None:
         if event.kind is EventKind.CLUSTER_STARTED:
@@ -83,6 +85,8 @@ class FleetView:
         self.progress.on_event(event)
         if quiet:
             return
+        if self.notifier is not None:
+            self._notify(event)
         if self.events is not None:
             self.events.write(event)
         if event.kind in LOGGED:
@@ -91,6 +95,8 @@ class FleetView:
     def finished(self, cluster: str, outcome: Outcome, event: Event, *, published: bool) -> None:
         with self._lock:
             self.outcomes[cluster] = outcome
+        if self.notifier is not None and published and not outcome.good:
+            self.notifier.problem(cluster, outcome.outcome, outcome.detail)
         self.event(event, quiet=not published)  # a locked cluster is not this run's news
         self.write_report(at_most_every=1.0)
 
@@ -114,6 +120,17 @@ class FleetView:
             for path in self.paths:
                 self.report.write(path)
 
+    def _notify(self, event: Event) -> None:
+        assert self.notifier is not None
+        if event.kind is EventKind.RUN_STARTED:
+            self.notifier.started(int(event.data.get("clusters") or 0))
+        elif event.kind is EventKind.RUN_FINISHED:
+            where = next((p for p in self.paths if p is not None), None)
+            self.notifier.finished(dict(event.data.get("outcomes") or {}), where)
+
     def close(self) -> None:
+        if self.notifier is not None:  # what was delivered, and what was not, in the report
+            self.report.notifications = self.notifier.close().to_json()
+            self.write_report()
         if self.events is not None:
             self.events.close()
