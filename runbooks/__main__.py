@@ -11,6 +11,10 @@ def main() -> int:
         from runbooks.engines.celery_worker import main as celery_main
 
         return celery_main(sys.argv[1:])
+    if sys.argv[1:2] in (["approve"], ["reject"]):  # answer a run paused for approval
+        from runbooks.fleet.approval import main as approval_main
+
+        return approval_main(sys.argv[2:], approved=sys.argv[1] == "approve")
     if sys.argv[1:2] == ["report"]:  # a report file as a change report people read
         from runbooks.output.change_report import main as report_main
 

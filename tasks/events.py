@@ -30,6 +30,8 @@ class EventKind(StrEnum):
     RECOVER_VERIFIED = "recover-verified"  # that recovery step was verified on the device
     RECOVER_DONE = "recover-done"  # the recovered cluster was verified healthy
     TRANSFER = "transfer"  # a package copy: started, progress (not journaled), done, failed
+    PAUSED_FOR_APPROVAL = "paused-for-approval"  # the run waits for approve/reject RUN_ID
+    APPROVAL = "approval"  # the answer (or its absence within --approval-timeout)
 
     @property
     def durable(self) -> bool:

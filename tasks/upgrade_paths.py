@@ -24,7 +24,7 @@ nothing but the standard library and tasks.srx_facts.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from tasks.srx_facts import model_family, older_than, release_key
 
@@ -304,14 +304,7 @@ class Hop:
     reason: str
 
     def to_json(self) -> dict[str, object]:
-        return {
-            "to": self.to,
-            "method": self.method,
-            "package": self.package,
-            "outage": self.outage,
-            "automated": self.automated,
-            "reason": self.reason,
-        }
+        return asdict(self)
 
 
 def plan_hops(

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from nornir.core.task import Result
 
+from runbooks.fleet.approval import DEFAULT_TIMEOUT
 from runbooks.fleet.inventory import Fleet
 from runbooks.fleet.runner import JobOptions
 from runbooks.fleet.windows import parse_window
@@ -28,6 +29,19 @@ def add_fleet_policy(parser: argparse.ArgumentParser) -> None:
         "--max-failures",
         metavar="N|P%",
         help="stop starting clusters once more than N (or P%%) have failed",
+    )
+    g.add_argument(
+        "--pause-after-canary",
+        action="store_true",
+        help="once the canary is ok, wait for `python -m runbooks approve RUN_ID` (or reject) "
+        "before the rest",
+    )
+    g.add_argument(
+        "--approval-timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help="no answer this long: taken as rejected (default 4 h)",
     )
 
 
@@ -62,6 +76,12 @@ def fleet_policy(args: argparse.Namespace, opts: JobOptions) -> None:
     if canary < 0:
         raise BadInput("--canary must not be negative")
     opts.canary = canary
+    if getattr(args, "pause_after_canary", False):
+        if not canary:
+            raise BadInput("--pause-after-canary needs --canary N")
+        if not args.approval_timeout > 0:
+            raise BadInput("--approval-timeout must be a positive number of seconds")
+        opts.approval_timeout = float(args.approval_timeout)
     raw = getattr(args, "max_failures", None)
     if raw is None:
         return

@@ -150,7 +150,8 @@ class CeleryEngine(Engine):
         if isinstance(coord, int):
             return coord
         coord.install_signals(str(runner.opts.policy.get("on_interrupt", "finish")))
-        return coord.run(fleet.names, runner.opts.canary, runner.opts.job)
+        approve = lambda: runner.await_approval(coord.halted)  # noqa: E731  (a stop ends it)
+        return coord.run(fleet.names, runner.opts.canary, runner.opts.job, approve=approve)
 
     def status(self, args: argparse.Namespace, fleet: Fleet, local: Job) -> Job:
         del local
@@ -259,7 +260,14 @@ class Coordinator:
         self._signals = 0
         self.stop_now: Callable[[], None] | None = None
 
-    def run(self, names: list[str], canary: int, job: str, summary: bool = True) -> int:
+    def run(
+        self,
+        names: list[str],
+        canary: int,
+        job: str,
+        summary: bool = True,
+        approve: Callable[[], str | None] | None = None,  # --pause-after-canary
+    ) -> int:
         self.view.progress.start()
         self._publish(job, EventKind.RUN_STARTED, clusters=len(names))
         first, rest = (names[:canary], names[canary:]) if canary else ([], names)
@@ -270,6 +278,8 @@ class Coordinator:
                 failed = [n for n in first if not self.view.outcomes[n].good]
                 if failed:
                     self.store.r.hsetnx(self.run_key, "halt", f"canary failed: {', '.join(failed)}")
+                elif rest and approve is not None and (why := approve()):
+                    self.store.r.hsetnx(self.run_key, "halt", why)  # nothing more is enqueued
             halted = self.store.r.hget(self.run_key, "halt")
             if rest and halted:
                 for name in rest:
@@ -280,6 +290,14 @@ class Coordinator:
         finally:
             self.view.progress.stop()
         return self.end(names, job, summary)
+
+    def halted(self) -> str | None:
+        """Why the run stopped starting clusters (its `halt` in the store), or None."""
+        try:
+            value: Any = self.store.r.hget(self.run_key, "halt")
+        except Exception:  # redis.RedisError: an outage is no stop
+            return None
+        return str(value) if value else None
 
     def end(self, names: list[str], job: str, summary: bool = True) -> int:
         for name in names:

@@ -28,6 +28,7 @@ from nornir.core.task import Result, Task
 from nornir.plugins.runners import ThreadedRunner
 
 from runbooks.cli import signals
+from runbooks.fleet.approval import answer_path, wait_for_answer
 from runbooks.fleet.inventory import Fleet
 from runbooks.fleet.shards import Shards, auto_processes
 from runbooks.fleet.windows import Window, estimate_seconds, fit_reason, icu_history, parse_window
@@ -62,6 +63,7 @@ class JobOptions:
     events_path: Path | None = None
     report_path: Path | None = None
     notify: NotifySettings | None = None  # the team's channels (runbooks.output.notify)
+    approval_timeout: float | None = None  # --pause-after-canary: wait this long for a person
 
 
 class Runner:
@@ -143,11 +145,32 @@ class Runner:
             failed = [n for n in canary if not self.view.outcomes[n].good]
             if failed:
                 gate.halt(f"canary failed: {', '.join(failed)}")
+            elif rest and (why := self.await_approval()):
+                gate.halt(why)
         if rest and gate.halted:
             for name in rest:
                 self.view.settle(name, Outcome("not-started", "unknown", {}, gate.halted))
         elif rest:
             self._run_some(rest)
+
+    def await_approval(self, stopped: Callable[[], str | None] | None = None) -> str | None:
+        """--pause-after-canary: wait for a person's answer (runbooks.fleet.approval); None
+        when approved (or not asked for), else why the rest does not start. `stopped`: why
+        the run stopped meanwhile (default: this host's gate)."""
+        timeout = self.opts.approval_timeout
+        if timeout is None:
+            return None
+        run_id = self.report.run_id
+        path = answer_path(self.fleet.state_dir, run_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        how = f"python -m runbooks approve {run_id} (or reject {run_id} --reason ...)"
+        self._publish(EventKind.PAUSED_FOR_APPROVAL, reason="the canary is ok", answer=how)
+        sys.stderr.write(f"\nrun {run_id}: the canary is ok; paused for approval: {how}\n")
+        why = wait_for_answer(
+            path, timeout=timeout, stopped=stopped or (lambda: self.context.gate.halted)
+        )
+        self._publish(EventKind.APPROVAL, approved=why is None, reason=why or "approved")
+        return why
 
     def _end(self, names: list[str]) -> int:
         for name in names:  # every selected cluster ends the run in a named state

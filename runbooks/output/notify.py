@@ -131,6 +131,11 @@ class Notifier:
         if due:
             self._flush()
 
+    def paused(self, answer: str) -> None:
+        self._flush()
+        title = f"{self.job} run {self.run_id} paused for approval"
+        self._say(title, f"the canary is ok; {answer}")
+
     def finished(self, counts: Mapping[str, int], report: Path | None) -> None:
         self._flush()
         summary = ", ".join(f"{word} {n}" for word, n in sorted(counts.items()))

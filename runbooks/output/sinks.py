@@ -124,6 +124,8 @@ class FleetView:
         assert self.notifier is not None
         if event.kind is EventKind.RUN_STARTED:
             self.notifier.started(int(event.data.get("clusters") or 0))
+        elif event.kind is EventKind.PAUSED_FOR_APPROVAL:
+            self.notifier.paused(str(event.data.get("answer") or ""))
         elif event.kind is EventKind.RUN_FINISHED:
             where = next((p for p in self.paths if p is not None), None)
             self.notifier.finished(dict(event.data.get("outcomes") or {}), where)
