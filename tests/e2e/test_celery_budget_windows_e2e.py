@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from tests.e2e.celery_rig import ICU, TARGET, CeleryRig
+from tests.e2e.celery_rig import ICU, TARGET, CeleryRig, icus, wait_until
 from tests.e2e.conftest import destructive, icu_sends
 
 HALTED = "halted: 2 failures exceed --max-failures 1"
@@ -199,3 +199,37 @@ def test_the_icu_estimate_on_the_workers_is_the_median_of_the_stores_past_icus(
     c = result["report"]["clusters"]["east-01"]
     assert (result["code"], c["outcome"]) == (0, "ok"), c
     assert icu_sends(rig.audit()) == {"east-00": 1, "east-01": 1}
+
+
+def test_a_celery_run_paused_after_its_canary_enqueues_nothing_until_approved(
+    rig: CeleryRig,
+) -> None:
+    import re
+    import subprocess
+    import sys
+
+    # GIVEN a fleet over two regions, upgraded with a canary of one and a pause after it
+    rig.lab("east", 2)
+    rig.lab("west", 1)
+    for region in ("east", "west"):
+        rig.worker(region, threads=2)
+    proc, report = rig.upgrade("--canary", "1", "--pause-after-canary")
+    out = report.with_suffix(".out")
+
+    def paused() -> str | None:
+        found = re.search(r"run (\S+): the canary is ok; paused for approval", out.read_text())
+        return found.group(1) if found else None
+
+    run_id = str(wait_until(paused, 120, message="the coordinator paused"))
+    # WHILE it waits: the canary's ICU only, no job of the rest on any queue
+    assert sum(icus(rig.audit()).values()) == 1
+    assert not rig.r.llen("runbooks.east") and not rig.r.llen("runbooks.west")
+    # WHEN approved from another shell
+    cmd = [sys.executable, "-m", "runbooks", "approve", run_id, "--config", str(rig.config)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=rig.env())
+    assert done.returncode == 0, done.stderr
+    # THEN the rest is enqueued and upgraded, one ICU per cluster
+    result = rig.finish(proc, report)
+    assert result["code"] == 0, result["out"]
+    assert set(outcomes_of(result).values()) == {"ok"}
+    assert sorted(icus(rig.audit()).values()) == [1, 1, 1]
