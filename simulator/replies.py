@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from xml.sax.saxutils import escape
+from xml.sax.saxutils import escape as xml_escape
 
 from lxml import etree
 
@@ -445,9 +446,37 @@ def rpc_file_show(ctx: Ctx, args: dict[str, Any]) -> Reply:
     return error(f"could not resolve file: {filename}", bad=filename)
 
 
+def node_configuration(c: Cluster, node: str) -> list[str]:
+    """A node's configuration in set form: the release it runs, its host name, and the
+    kinds of secret a real one holds (an encrypted root password, an IKE pre-shared key, an
+    SNMP community), so the runbooks' backups keep them and nothing else shows them."""
+    return [
+        f"set version {c.nodes[node].release}",
+        f"set groups {node} system host-name {hostname(c, node)}",
+        "set apply-groups ${node}",
+        'set system root-authentication encrypted-password "$6$lab$k9Hx2QnRq0sF8mZ1"',
+        "set system domain-name lab.example.net",
+        'set security ike gateway gw1 pre-shared-key ascii-text "$9$lab.psk.Xy7Zq"',
+        "set snmp community lab-ro-community authorization read-only",
+        "set chassis cluster reth-count 2",
+    ]
+
+
+def _configuration_text(lines: list[str]) -> str:
+    """The set lines as the text form's statements (flat: one statement per line)."""
+    return "\n".join(line.removeprefix("set ") + ";" for line in lines) + "\n"
+
+
 def rpc_get_configuration(ctx: Ctx, args: dict[str, Any]) -> Reply:
-    """Just enough configuration for PyEZ's domain/fqdn facts."""
+    """Just enough configuration for PyEZ's domain/fqdn facts; with format text or set, the
+    node's whole configuration (`<configuration-text>`, `<configuration-set>`)."""
     c = ctx.cluster
+    form = args.get("_format")
+    if form in ("text", "set"):
+        lines = node_configuration(c, ctx.node)
+        body = _configuration_text(lines) if form == "text" else "\n".join(lines) + "\n"
+        tag = f"configuration-{form}"
+        return Reply(f"<{tag}>{xml_escape(body)}</{tag}>")
     nodes = "".join(
         f"<groups>\n<name>{n}</name>\n<system>\n<host-name>{hostname(c, n)}</host-name>\n"
         "</system>\n</groups>\n"

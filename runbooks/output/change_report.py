@@ -37,7 +37,7 @@ TEMPLATE = """\
 {% for name, c in clusters %}| {{ name }} | `{{ c.outcome }}` | {{ c.state }} | {{ c.node0
 }} | {{ c.node1 }} | {{ c.detail }} |
 {% endfor %}
-{% for name, c in clusters if c.checks or c.command or c.services or c.hops %}
+{% for name, c in clusters if c.checks or c.command or c.services or c.hops or c.config %}
 ### {{ name }}
 
 {% if c.checks %}Pre-checks:
@@ -54,6 +54,13 @@ TEMPLATE = """\
 |---|---|---|
 {% for row in c.services %}| {{ row[0] }} | {{ row[1] }} | {{ row[2] }} |
 {% endfor %}
+{% endif %}{% if c.config %}Configuration changes (set form; the whole configuration before and
+after is saved on the runbook host in `{{ c.config_dir }}`):
+
+```
+{% for line in c.config %}{{ line }}
+{% endfor %}```
+
 {% endif %}{% if c.hops %}Hops:
 
 | to | method | package | outage | by |
@@ -110,6 +117,10 @@ def _cluster(c: dict[str, Any]) -> dict[str, Any]:
         "command_node": cell(plan.get("node")),
         "services": _services(c.get("services") or {}),
         "hops": hops,
+        "config": [
+            line for lines in (c.get("config") or {}).get("diff", {}).values() for line in lines
+        ],
+        "config_dir": (c.get("config") or {}).get("dir", "?"),
     }
 
 

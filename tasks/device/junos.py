@@ -604,6 +604,15 @@ def parse_cleanup(elem: Element | bool) -> CleanupList:
     return CleanupList(files, success, error_message(root))
 
 
+def parse_configuration(reply: Element, form: str) -> str:
+    """The configuration a `get-configuration format="text|set"` reply carries: the text of
+    its <configuration-text> or <configuration-set> (ValueError when there is none)."""
+    found = _root(reply).find(f".//configuration-{form}")
+    if found is None or found.text is None:
+        raise ValueError(f"no <configuration-{form}> in the reply")
+    return str(found.text)
+
+
 # ---------------------------------------------------------------------------- RPC client
 
 
@@ -700,6 +709,17 @@ class NodeRpc:
                 words = error_message(_root(reply))
         words = words or f"no checksum of {path} in the reply"
         raise DeviceRefused(words, step=rpc, cluster=self.cluster, node=self.node)
+
+    def configuration(self, form: str) -> str:
+        """The node's committed configuration as text (`form` "text") or set commands ("set")."""
+        reply = self._call("get-config", options={"format": form})
+        try:
+            return parse_configuration(reply, form)
+        except ValueError:
+            words = error_message(_root(reply)) or f"no configuration ({form}) in the reply"
+            raise DeviceRefused(
+                words, step="get-configuration", cluster=self.cluster, node=self.node
+            ) from None
 
     # ICU prerequisites and services (read-only) ---------------------------------------
     def cluster_links(self) -> ClusterLinks:

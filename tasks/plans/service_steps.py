@@ -14,6 +14,7 @@ from tasks.device.connections import node_rpc
 from tasks.device.readings import ClusterView
 from tasks.errors import DeadlineExceeded, RunbookError
 from tasks.events import EventKind
+from tasks.plans.config_backup import backup_before
 from tasks.plans.outcomes import failed_now, outcome_from
 from tasks.plans.prechecks import PrecheckResult
 from tasks.plans.service_snapshot import (
@@ -40,7 +41,11 @@ class Prepared:
 
 
 def ready_for_icu(task: Task, run: ClusterRun, pre: PrecheckResult) -> Prepared | Outcome:
-    """Align RGs if asked, then snapshot the services (unless service checks are off)."""
+    """Save the configuration, align RGs if asked, then snapshot the services (unless
+    service checks are off)."""
+    failed = backup_before(task, run)  # before the first command that changes anything
+    if failed is not None:
+        return failed
     aligned: tuple[int, ...] = ()
     if pre.misplaced and run.options.get("align_rgs"):
         refused = step(task, align_rgs, "align RGs", run=run, pre=pre)

@@ -22,6 +22,7 @@ from tasks.errors import DeviceRefused, NodeUnreachable, SessionLost
 from tasks.events import EventKind
 from tasks.plans.abort import abort_pending, abort_plan
 from tasks.plans.classify import ClusterState, classify
+from tasks.plans.config_backup import backup_after
 from tasks.plans.icu import ORDER, Baseline, Phase, Tracker, inflight
 from tasks.plans.outcomes import failed_now, outcome_from
 from tasks.plans.prechecks import Check, Facts, PrecheckResult, run_prechecks
@@ -98,6 +99,7 @@ def _upgrade(task: Task, run: ClusterRun, target: Target, requested: IcuOptions)
             return started
         result = follow(task, run, started.base, view, call=started.call)
         result = services_after(task, run, before, result)
+        result = backup_after(task, run, result)
         result.extra.setdefault("checks", pre.to_json())
         result.extra.setdefault("plan", {"node": pre.primary, "command": command.cli})
         return result

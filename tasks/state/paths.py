@@ -58,14 +58,14 @@ def write_json_atomic(path: Path, data: Any) -> None:
     write_text_atomic(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    """`text` (secrets redacted) in `path`, 0600: a reader sees the old file or the new one,
-    never half of one, and a crash keeps one of them."""
+def write_text_atomic(path: Path, text: str, *, redacted: bool = True) -> None:
+    """`text` (secrets redacted, unless this is a configuration backup) in `path`, 0600: a
+    reader sees the old file or the new one, never half of one, and a crash keeps one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w") as fh:
-            fh.write(redact(text))
+            fh.write(redact(text) if redacted else text)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)

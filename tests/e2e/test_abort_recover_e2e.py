@@ -114,7 +114,8 @@ def test_thirty_inconsistent_clusters_recovered_in_order(make_lab, runbooks_for)
     # WHEN one recover run sweeps them
     result = runbooks_for(lab).run("recover", "--workers", "30")
     # THEN each is recovered, healthy, on one release
-    assert result.code == 0, result.stderr
+    not_ok = {n: c["detail"] for n, c in result.report["clusters"].items() if c["outcome"] != "ok"}
+    assert result.code == 0, (result.stderr, not_ok)
     audit = lab.audit()
     for i in range(30):
         name = f"c{i:02d}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +13,7 @@ from tests.e2e.conftest import destructive, icu_sends, kill_group, wait_until
 ICU = "request-package-in-service-upgrade"
 ABORT = "abort-in-service-upgrade"
 TARGET = "24.2R2-S1.3"
+OLD = "23.4R2-S3.9"
 
 
 def both_on(state: dict, cluster: str, release: str) -> bool:  # type: ignore[type-arg]
@@ -32,10 +34,12 @@ PACKAGE_CHECKS = ["file-list", "get-checksum-information", "get-system-storage"]
 SNAPSHOT = ["get-interface-information", "get-security-associations-information"]
 SNAPSHOT += ["get-route-summary-information", "get-alarm-information"]
 SNAPSHOT += ["get-system-alarm-information", "get-flow-session-information"]
+# each node's configuration saved (text and set form) before anything changes
+CONFIG = ["get-configuration", "get-configuration"]
 PLAN_BEFORE_ICU = {
     # then the ICU prerequisites, the package, checksum and space checks on the RG0 primary
-    "node0": [*OBSERVE, *PREREQUISITES, *PACKAGE_CHECKS, *SNAPSHOT],
-    "node1": OBSERVE,
+    "node0": [*OBSERVE, *PREREQUISITES, *PACKAGE_CHECKS, *CONFIG, *SNAPSHOT],
+    "node1": [*OBSERVE, *CONFIG],
 }
 
 
@@ -71,6 +75,25 @@ def test_fleet_of_20_upgraded_and_verified(make_lab, runbooks_for) -> None:  # t
     # the per-cluster transcript holds the command and replies
     transcripts = list((ops.workdir / "state" / "runs").glob("*/transcripts/br-0001.log"))
     assert transcripts and "request-package-in-service-upgrade" in transcripts[0].read_text()
+    # each node's configuration before and after, secrets kept there (0600) and nowhere else
+    c = result.cluster("br-0001")
+    saved = Path(c["config"]["dir"])
+    assert sorted(p.name for p in saved.iterdir()) == sorted(
+        f"{n}.{s}.{f}"
+        for n in ("node0", "node1")
+        for s in ("after", "before")
+        for f in ("conf", "set")
+    )
+    before = (saved / "node0.before.set").read_text()
+    assert "$9$lab.psk.Xy7Zq" in before and oct(saved.stat().st_mode & 0o777) == "0o700"
+    assert all(oct(p.stat().st_mode & 0o777) == "0o600" for p in saved.iterdir())
+    assert c["config"]["diff"]["node0"][-2:] == [
+        f"-set version {OLD}",
+        f"+set version {TARGET}",
+    ], c["config"]
+    shown = transcripts[0].read_text() + result.report_path.read_text() + result.stdout
+    for secret in ("lab.psk.Xy7Zq", "k9Hx2QnRq0sF8mZ1", "lab-ro-community"):
+        assert secret not in shown, secret
 
 
 PRECHECK_FAILURES = [
