@@ -174,7 +174,14 @@ class Notifier:
             self._queue.put((title, body))
 
     def _send_all(self) -> None:
-        while (item := self._queue.get()) is not None:
+        while True:
+            try:  # quiet for a batch period: what waits goes out now, not at the end
+                item = self._queue.get(timeout=max(1.0, self.settings.batch_seconds))
+            except queue.Empty:
+                self._flush()
+                continue
+            if item is None:
+                return
             title, body = item
             for name, channel in self.channels:
                 try:
