@@ -25,6 +25,7 @@ if TYPE_CHECKING:
         srx_upgrade,
     )
     from tasks.nornir_setup import init_nornir
+    from tasks.plans.approved_plan import ApprovedCluster, ApprovedPlan
     from tasks.plans.cluster_status import ClusterSummary
     from tasks.plans.path_plan import ClusterPlan
     from tasks.plans.service_snapshot import (
@@ -47,6 +48,8 @@ _EXPORTS = {
     "RunContext": "tasks.state.run_context",
     "ClusterSummary": "tasks.plans.cluster_status",
     "ClusterPlan": "tasks.plans.path_plan",
+    "ApprovedPlan": "tasks.plans.approved_plan",
+    "ApprovedCluster": "tasks.plans.approved_plan",
     # what the snapshot and stage jobs return or take, for a script as for the CLI
     "ServicePolicy": "tasks.plans.service_snapshot",
     "Snapshot": "tasks.plans.service_snapshot",
@@ -57,6 +60,8 @@ _EXPORTS = {
     "package_source": "tasks.plans.stage",
 }
 __all__ = [
+    "ApprovedCluster",
+    "ApprovedPlan",
     "ClusterPlan",
     "ClusterSummary",
     "Expected",

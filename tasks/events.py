@@ -32,6 +32,8 @@ class EventKind(StrEnum):
     TRANSFER = "transfer"  # a package copy: started, progress (not journaled), done, failed
     PAUSED_FOR_APPROVAL = "paused-for-approval"  # the run waits for approve/reject RUN_ID
     APPROVAL = "approval"  # the answer (or its absence within --approval-timeout)
+    WAVE_ENDED = "wave-ended"  # a wave of the fleet ended (--canary, --waves): its counts
+    WINDOW_ENDED = "window-ended"  # a cluster's window closed while it was still in flight
 
     @property
     def durable(self) -> bool:

@@ -37,6 +37,7 @@ from pydantic import (
 
 from tasks.device.hosts import env_credentials
 from tasks.errors import BadInput
+from tasks.plans.approved_plan import ApprovedPlan
 from tasks.plans.stage import package_source
 from tasks.plans.transfer import Expected, StageSpec, TransferSlots
 from tasks.srx_facts import is_release, package_release
@@ -457,6 +458,7 @@ ARGUMENT_RULES: dict[str, Rule] = {
     "allow_alarms": alarms_problem,
     "dry_run": optional(flag_problem),  # None: Nornir's dry_run (task.is_dry_run)
     "context": optional(instance_of(RunContext, "a RunContext (tasks.RunContext) or None")),
+    "approved": optional(instance_of(ApprovedPlan, "an ApprovedPlan (tasks.ApprovedPlan)")),
 }
 OVERRIDE = ("target_release", "package")  # srx_plan checks its target_release itself
 STAGE_ARGUMENTS = ("stage", "spec")

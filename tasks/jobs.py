@@ -47,6 +47,7 @@ from tasks.events import Event, EventKind
 from tasks.executor import Plan, default_context, execute
 from tasks.input_rules import InputRefused, check_call, checked_target, release_problem
 from tasks.plans.abort import abort_plan, pending_abort
+from tasks.plans.approved_plan import ApprovedPlan
 from tasks.plans.classify import classify
 from tasks.plans.cluster_status import ClusterSummary, prerequisites, summarize
 from tasks.plans.icu import inflight
@@ -80,6 +81,7 @@ def srx_upgrade(
     service_checks: bool = True,
     allow_undocumented_path: bool = False,
     stage: StageSpec | None = None,
+    approved: ApprovedPlan | None = None,
     dry_run: bool | None = None,
     context: RunContext | None = None,
 ) -> Result:
@@ -89,6 +91,8 @@ def srx_upgrade(
     compare interfaces, tunnels, routes and alarms before the ICU and after its end;
     allow_undocumented_path: go ahead on a hop the path table has no answer for (recorded).
     stage: put the package on the node(s) first (as srx_stage), the ICU only once it is there.
+    approved: an approved plan (upgrade --plan): a cluster not in it, or no longer as the
+    plan saw it, is `not-started` with nothing sent.
     dry_run: this call's own (None: Nornir's, task.is_dry_run())."""
     given = dict(locals())  # every keyword argument, each against its rule (tasks.input_rules)
     try:
@@ -99,10 +103,17 @@ def srx_upgrade(
     requested = IcuOptions(no_sync, no_tcp_syn_check, no_validate, unlink)
 
     def plan(task: Task, run: ClusterRun) -> Outcome:
+        entry = None if approved is None else approved.clusters.get(task.host.name)
+        if approved is not None and entry is None:
+            return Outcome(
+                "not-started", "unknown", {}, f"not in the approved plan {approved.source}"
+            )
         staged = None if stage is None else stage_plan(task, run, target, stage)
         if staged is not None and staged.outcome not in ("ok", "skipped"):
             return staged  # not staged (or, in a dry run, would be): no ICU
-        outcome = upgrade_plan(task, run, target, requested)
+        outcome = upgrade_plan(task, run, target, requested, entry)
+        if approved is not None:
+            outcome.extra.setdefault("approved_plan", approved.source)
         if staged is not None:
             outcome.extra.setdefault("stage", staged.extra.get("stage", {"detail": staged.detail}))
         return outcome

@@ -10,6 +10,7 @@ from nornir.core.task import Result
 from runbooks.fleet.approval import DEFAULT_TIMEOUT
 from runbooks.fleet.inventory import Fleet
 from runbooks.fleet.runner import JobOptions
+from runbooks.fleet.waves import WavePlan, parse_marks, wave_ends
 from runbooks.fleet.windows import parse_window
 from runbooks.output.notify import settings_from
 from tasks.errors import BadInput
@@ -31,10 +32,22 @@ def add_fleet_policy(parser: argparse.ArgumentParser) -> None:
         help="stop starting clusters once more than N (or P%%) have failed",
     )
     g.add_argument(
+        "--waves",
+        metavar="MARKS",
+        help="work the fleet in waves ending at these counts or percentages of it, in name "
+        "order, e.g. 1,10%%,50%%,100%%; the next wave starts only if the ones before are ok "
+        "(or within --max-failures)",
+    )
+    g.add_argument(
         "--pause-after-canary",
         action="store_true",
-        help="once the canary is ok, wait for `python -m runbooks approve RUN_ID` (or reject) "
-        "before the rest",
+        help="once the canary (or the first wave) is ok, wait for `python -m runbooks approve "
+        "RUN_ID` (or reject) before the rest",
+    )
+    g.add_argument(
+        "--pause-between-waves",
+        action="store_true",
+        help="with --waves: wait for approve (or reject) before every wave after the first",
     )
     g.add_argument(
         "--approval-timeout",
@@ -72,13 +85,8 @@ def fleet_policy(args: argparse.Namespace, opts: JobOptions) -> None:
         if args.max_in_flight < 1:
             raise BadInput("--max-in-flight must be at least 1")
         opts.max_in_flight = args.max_in_flight
-    canary = getattr(args, "canary", 0) or 0
-    if canary < 0:
-        raise BadInput("--canary must not be negative")
-    opts.canary = canary
-    if getattr(args, "pause_after_canary", False):
-        if not canary:
-            raise BadInput("--pause-after-canary needs --canary N")
+    opts.waves = wave_plan(args)
+    if opts.waves.pause:
         if not args.approval_timeout > 0:
             raise BadInput("--approval-timeout must be a positive number of seconds")
         opts.approval_timeout = float(args.approval_timeout)
@@ -96,6 +104,27 @@ def fleet_policy(args: argparse.Namespace, opts: JobOptions) -> None:
                 raise ValueError
     except ValueError:
         raise BadInput(f"--max-failures must be N or P% (got {raw!r})") from None
+
+
+def wave_plan(args: argparse.Namespace) -> WavePlan:
+    """--canary, --waves and their pauses (runbooks.fleet.waves), checked."""
+    canary = getattr(args, "canary", 0) or 0
+    if canary < 0:
+        raise BadInput("--canary must not be negative")
+    spec = getattr(args, "waves", None)
+    marks = parse_marks(spec) if spec is not None else ()
+    if canary and marks:
+        raise BadInput("give --canary N or --waves, not both (--waves N,... starts with N)")
+    pause = ""
+    if getattr(args, "pause_between_waves", False):
+        if not marks:
+            raise BadInput("--pause-between-waves needs --waves")
+        pause = "between-waves"
+    elif getattr(args, "pause_after_canary", False):
+        if not canary and not marks:
+            raise BadInput("--pause-after-canary needs --canary N (or --waves)")
+        pause = "after-canary"
+    return WavePlan(marks=marks, canary=canary, pause=pause)
 
 
 def schedule(args: argparse.Namespace, opts: JobOptions, fleet: Fleet) -> None:
@@ -118,5 +147,6 @@ def common_options(
 ) -> JobOptions:
     opts = JobOptions(job=job, task=task, events_path=args.events, report_path=args.report)
     fleet_policy(args, opts)
+    wave_ends(opts.waves.marks, len(fleet.names))  # marks that do not grow on this fleet
     opts.notify = settings_from(fleet.user_defined)  # the team's channels (exit 2 if bad)
     return opts

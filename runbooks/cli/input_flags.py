@@ -25,7 +25,7 @@ from tasks.input_rules import (
 )
 from tasks.vocabulary import OUTCOMES
 
-OUTPUT_FLAGS = ("report", "events", "log_file")
+OUTPUT_FLAGS = ("report", "events", "log_file", "save_plan")
 
 
 def check_flags(args: argparse.Namespace) -> Iterator[Problem]:

@@ -170,6 +170,10 @@ def main(argv: list[str] | None = None) -> int:
             origins = {n: f"--from-report {args.from_report}" for n in picked}
         elif args.only:
             raise BadInput("--only needs --from-report")
+        own = module.selected(args) if hasattr(module, "selected") else None
+        if own is not None:  # the job selects its own clusters (upgrade --plan FILE)
+            clusters += own
+            origins = {n: "the approved plan" for n in own}
         fleet = inventory.load(
             config_file=args.config,
             inventory_dir=args.inventory,

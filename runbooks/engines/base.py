@@ -86,6 +86,10 @@ class Launch:
     fleet: Fleet
     opts: JobOptions
     engine: Engine = field(default_factory=LocalEngine)
+    after: Callable[[Report], None] | None = None  # given the finished run's report
 
     def __call__(self, report: Report) -> int:
-        return self.engine.start(self.fleet, report, self.opts)
+        code = self.engine.start(self.fleet, report, self.opts)
+        if self.after is not None:
+            self.after(report)
+        return code

@@ -150,8 +150,12 @@ class CeleryEngine(Engine):
         if isinstance(coord, int):
             return coord
         coord.install_signals(str(runner.opts.policy.get("on_interrupt", "finish")))
-        approve = lambda: runner.await_approval(coord.halted)  # noqa: E731  (a stop ends it)
-        return coord.run(fleet.names, runner.opts.canary, runner.opts.job, approve=approve)
+        waves = runner.waves()
+
+        def between(index: int) -> str | None:  # the same rule and pause as a local run's
+            return runner.between_waves(waves, index, coord.halted)  # a stop ends a wait
+
+        return coord.run(waves, runner.opts.job, between=between)
 
     def status(self, args: argparse.Namespace, fleet: Fleet, local: Job) -> Job:
         del local
@@ -169,7 +173,7 @@ def status_coordinator(args: argparse.Namespace, fleet: Fleet, broker: str) -> J
         if isinstance(coord, int):
             return coord
         coord.install_signals("finish")
-        code = coord.run(fleet.names, 0, "status", summary=False)
+        code = coord.run([fleet.names], "status", summary=False)
         print_status_table([summary_of(n, view.outcomes[n]) for n in fleet.names])
         return code
 
@@ -262,31 +266,27 @@ class Coordinator:
 
     def run(
         self,
-        names: list[str],
-        canary: int,
+        waves: list[list[str]],
         job: str,
         summary: bool = True,
-        approve: Callable[[], str | None] | None = None,  # --pause-after-canary
+        between: Callable[[int], str | None] | None = None,  # may wave N start? (None: yes)
     ) -> int:
+        """The run's clusters wave by wave (runbooks.fleet.waves); a wave is enqueued only
+        once `between` allows it, and nothing at all once the run's halt is set."""
+        names = [n for wave in waves for n in wave]
         self.view.progress.start()
         self._publish(job, EventKind.RUN_STARTED, clusters=len(names))
-        first, rest = (names[:canary], names[canary:]) if canary else ([], names)
         try:
-            if first:
-                self._enqueue(first)
-                self.follow(first)
-                failed = [n for n in first if not self.view.outcomes[n].good]
-                if failed:
-                    self.store.r.hsetnx(self.run_key, "halt", f"canary failed: {', '.join(failed)}")
-                elif rest and approve is not None and (why := approve()):
+            for index, wave in enumerate(waves):
+                if index and between is not None and not self.halted() and (why := between(index)):
                     self.store.r.hsetnx(self.run_key, "halt", why)  # nothing more is enqueued
-            halted = self.store.r.hget(self.run_key, "halt")
-            if rest and halted:
-                for name in rest:
-                    self.view.settle(name, Outcome("not-started", "unknown", {}, str(halted)))
-            elif rest:
-                self._enqueue(rest)
-                self.follow(rest)
+                halted = self.store.r.hget(self.run_key, "halt")
+                if halted:
+                    for name in wave:
+                        self.view.settle(name, Outcome("not-started", "unknown", {}, str(halted)))
+                    continue
+                self._enqueue(wave)
+                self.follow(wave)
         finally:
             self.view.progress.stop()
         return self.end(names, job, summary)

@@ -28,9 +28,10 @@ from nornir.core.task import Result, Task
 from nornir.plugins.runners import ThreadedRunner
 
 from runbooks.cli import signals
-from runbooks.fleet.approval import answer_path, wait_for_answer
+from runbooks.fleet.approval import DEFAULT_TIMEOUT, begin_pause, wait_for_answer
 from runbooks.fleet.inventory import Fleet
 from runbooks.fleet.shards import Shards, auto_processes
+from runbooks.fleet.waves import WavePlan, next_wave_refused, wave_done_words
 from runbooks.fleet.windows import Window, estimate_seconds, fit_reason, icu_history, parse_window
 from runbooks.output.notify import Notifier, NotifySettings
 from runbooks.output.progress import Progress
@@ -52,7 +53,7 @@ class JobOptions:
     job: str
     task: JobTask  # the srx_* Nornir task
     kwargs: dict[str, Any] = field(default_factory=dict)  # its options
-    canary: int = 0
+    waves: WavePlan = field(default_factory=WavePlan)  # --canary / --waves, and their pauses
     max_in_flight: int | None = None
     max_failures: int | None = None
     max_failures_pct: float | None = None
@@ -63,7 +64,7 @@ class JobOptions:
     events_path: Path | None = None
     report_path: Path | None = None
     notify: NotifySettings | None = None  # the team's channels (runbooks.output.notify)
-    approval_timeout: float | None = None  # --pause-after-canary: wait this long for a person
+    approval_timeout: float = DEFAULT_TIMEOUT  # a pause between waves: wait this long
 
 
 class Runner:
@@ -112,11 +113,9 @@ class Runner:
 
     # fleet ----------------------------------------------------------------------------
     def run(self) -> int:
-        """The run on this host (the local engine): canary first, this host's processes, the
-        report."""
+        """The run on this host (the local engine): wave by wave (the canary first), this
+        host's processes, the report."""
         names = self.fleet.names
-        canary = names[: self.opts.canary] if self.opts.canary else []
-        rest = [n for n in names if n not in canary]
         workers = self.fleet.workers
         processes = self.fleet.processes or auto_processes(len(names), workers)
         self._install_signals()  # before the fork: a stop during it is a stop of the run
@@ -130,7 +129,7 @@ class Runner:
         self.view.progress.start()
         self._publish(EventKind.RUN_STARTED, clusters=len(names))
         try:
-            self._run_fleet(canary, rest)
+            self._run_fleet(self.waves())
         finally:
             if self.pool is not None:
                 self.pool.stop()
@@ -138,38 +137,71 @@ class Runner:
             self.close_local()
         return self._end(names)
 
-    def _run_fleet(self, canary: list[str], rest: list[str]) -> None:
-        gate = self.context.gate
-        if canary:
-            self._run_some(canary)
-            failed = [n for n in canary if not self.view.outcomes[n].good]
-            if failed:
-                gate.halt(f"canary failed: {', '.join(failed)}")
-            elif rest and (why := self.await_approval()):
-                gate.halt(why)
-        if rest and gate.halted:
-            for name in rest:
-                self.view.settle(name, Outcome("not-started", "unknown", {}, gate.halted))
-        elif rest:
-            self._run_some(rest)
+    def waves(self) -> list[list[str]]:
+        """The run's clusters, wave by wave (one wave without --canary or --waves)."""
+        return self.opts.waves.split(self.fleet.names)
 
-    def await_approval(self, stopped: Callable[[], str | None] | None = None) -> str | None:
-        """--pause-after-canary: wait for a person's answer (runbooks.fleet.approval); None
-        when approved (or not asked for), else why the rest does not start. `stopped`: why
-        the run stopped meanwhile (default: this host's gate)."""
-        timeout = self.opts.approval_timeout
-        if timeout is None:
-            return None
-        run_id = self.report.run_id
-        path = answer_path(self.fleet.state_dir, run_id)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        how = f"python -m runbooks approve {run_id} (or reject {run_id} --reason ...)"
-        self._publish(EventKind.PAUSED_FOR_APPROVAL, reason="the canary is ok", answer=how)
-        sys.stderr.write(f"\nrun {run_id}: the canary is ok; paused for approval: {how}\n")
-        why = wait_for_answer(
-            path, timeout=timeout, stopped=stopped or (lambda: self.context.gate.halted)
+    def _run_fleet(self, waves: list[list[str]]) -> None:
+        gate = self.context.gate
+        for index, wave in enumerate(waves):
+            if index and not gate.halted and (why := self.between_waves(waves, index)):
+                gate.halt(why)
+            if gate.halted:
+                for name in wave:
+                    self.view.settle(name, Outcome("not-started", "unknown", {}, gate.halted))
+                continue
+            self._run_some(wave)
+
+    def between_waves(
+        self,
+        waves: list[list[str]],
+        index: int,
+        stopped: Callable[[], str | None] | None = None,
+    ) -> str | None:
+        """Why wave `index` must not start (runbooks.fleet.waves): the waves before it, then
+        a person's answer where the run pauses; None: it starts. `stopped`: why the run
+        stopped meanwhile (default: this host's gate)."""
+        plan, outcomes = self.opts.waves, self.view.outcomes
+        refused = next_wave_refused(plan, waves, index, outcomes, self.budget is not None)
+        pauses = refused is None and plan.pauses_before(index)
+        after = "paused for approval" if pauses else f"wave {index + 1} of {len(waves)} starts"
+        self._publish(
+            EventKind.WAVE_ENDED,
+            wave=index,
+            waves=len(waves),
+            canary=bool(plan.canary),
+            outcomes=dict(Counter(outcomes[n].outcome for n in waves[index - 1] if n in outcomes)),
+            next=f"the run stops: {refused}" if refused else after,
         )
-        self._publish(EventKind.APPROVAL, approved=why is None, reason=why or "approved")
+        if not pauses:
+            return refused
+        return self.await_approval(waves, index, stopped)
+
+    def await_approval(
+        self,
+        waves: list[list[str]],
+        index: int,
+        stopped: Callable[[], str | None] | None = None,
+    ) -> str | None:
+        """Wait for a person's answer before wave `index` (runbooks.fleet.approval); None
+        when approved, else why the rest does not start."""
+        run_id = self.report.run_id
+        done = wave_done_words(self.opts.waves, waves, index, self.view.outcomes)
+        coming = f"wave {index + 1} of {len(waves)}, {len(waves[index])} clusters"
+        path = begin_pause(self.fleet.state_dir, run_id, index + 1, done)
+        how = f"python -m runbooks approve {run_id} (or reject {run_id} --reason ...)"
+        self._publish(
+            EventKind.PAUSED_FOR_APPROVAL, reason=done, wave=index + 1, waves=len(waves), answer=how
+        )
+        sys.stderr.write(f"\nrun {run_id}: {done}; paused for approval before {coming}: {how}\n")
+        why = wait_for_answer(
+            path,
+            timeout=self.opts.approval_timeout,
+            stopped=stopped or (lambda: self.context.gate.halted),
+        )
+        self._publish(
+            EventKind.APPROVAL, approved=why is None, reason=why or "approved", wave=index + 1
+        )
         return why
 
     def _end(self, names: list[str]) -> int:

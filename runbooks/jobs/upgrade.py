@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
+from typing import Any
 
 from runbooks.cli.fleet_options import add_fleet_policy, add_schedule, common_options, schedule
+from runbooks.engines import registry
 from runbooks.engines.base import Launch
+from runbooks.fleet import approved_plans
 from runbooks.fleet.inventory import Fleet
 from runbooks.jobs import stage
+from runbooks.output.report import Report
+from tasks.errors import BadInput
 from tasks.jobs import srx_upgrade
 from tasks.state.settings import Target
 from tasks.vocabulary import ICU_OPTION_WORDS, IcuOptions
@@ -21,6 +28,8 @@ sent is followed, never sent again. Targets come from the inventory (target_rele
 package per model group) unless --target-release and --package are both given."""
 EXAMPLES = """\
   python -m runbooks upgrade --filter site=nyc --dry-run
+  python -m runbooks upgrade --filter site=nyc --dry-run --save-plan nyc.plan.json
+  python -m runbooks upgrade --plan nyc.plan.json --waves 1,10%,100% --pause-between-waves
   python -m runbooks upgrade --canary 2 --max-in-flight 20 --max-failures 5% --report up.json
   python -m runbooks upgrade --yes --wait-for-window --at-window-end abort --report night.json"""
 
@@ -89,6 +98,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--yes", "-y", action="store_true", help="never ask: --on-interrupt ask becomes finish"
     )
+    approved = parser.add_argument_group("approved plans")
+    approved.add_argument(
+        "--save-plan",
+        type=Path,
+        metavar="FILE",
+        help="with --dry-run: write what would be done per cluster, with the state seen, to "
+        "FILE (0600) for review",
+    )
+    approved.add_argument(
+        "--plan",
+        type=Path,
+        metavar="FILE",
+        help="carry out an approved plan exactly: its clusters, target and options; a "
+        "cluster whose state changed since is not started",
+    )
     staging = parser.add_argument_group("staging (--stage)")
     staging.add_argument(
         "--stage",
@@ -100,14 +124,47 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_schedule(parser, at_window_end=True)
 
 
+def selected(args: argparse.Namespace) -> list[str] | None:
+    """`--plan FILE` selects the plan's clusters (read and checked here, before the
+    inventory); None without it."""
+    if getattr(args, "plan", None) is None:
+        return None
+    if args.cluster or args.filter or args.from_report is not None:
+        raise BadInput("--plan selects its own clusters: drop --cluster, --filter, --from-report")
+    if args.save_plan is not None:
+        raise BadInput("--save-plan is for a dry run without --plan")
+    given = [f for f, v in planned_flags(args).items() if v]
+    if given:
+        raise BadInput(f"--plan fixes the target and options: drop {', '.join(given)}")
+    args.approved = approved_plans.load(args.plan)
+    return sorted(args.approved[0].clusters)
+
+
+def planned_flags(args: argparse.Namespace) -> dict[str, bool]:
+    """The flags an approved plan fixes, and whether each was given."""
+    flags = {f"--{w}": bool(getattr(args, w.replace("-", "_"))) for w in ICU_OPTION_WORDS}
+    return {
+        "--target-release": args.target_release is not None,
+        "--package": args.package is not None,
+        **flags,
+        "--restore-primary": args.restore_primary is not None,
+        "--allow-alarm": bool(args.allow_alarm),
+        "--align-rgs": args.align_rgs,
+        "--skip-service-checks": args.skip_service_checks,
+        "--allow-undocumented-path": args.allow_undocumented_path,
+        "--stage": args.stage,
+    }
+
+
 def prepare(args: argparse.Namespace, fleet: Fleet) -> Launch:
     opts = common_options(args, "upgrade", srx_upgrade, fleet)
     schedule(args, opts, fleet)
-    for name in fleet.names:  # every cluster's target, checked before any device
-        Target.resolve(
-            fleet.nr.inventory.hosts[name], release=args.target_release, package=args.package
-        )
-    opts.kwargs = {
+    if args.save_plan is not None and not args.dry_run:
+        raise BadInput("--save-plan needs --dry-run (the plan is what a dry run would do)")
+    if (args.plan or args.save_plan) and registry.engine_of(args, fleet)[0] != "local":
+        raise BadInput("--plan and --save-plan run on the local engine only (not yet on celery)")
+    approved = getattr(args, "approved", None)
+    kwargs: dict[str, Any] = {
         "target_release": args.target_release,
         "package": args.package,
         "restore_primary": args.restore_primary,
@@ -118,9 +175,30 @@ def prepare(args: argparse.Namespace, fleet: Fleet) -> Launch:
         "allow_undocumented_path": args.allow_undocumented_path,
         **icu_options(args).__dict__,  # no_sync=..., the srx_upgrade keywords
     }
+    if approved is not None:  # the plan's target and options, and the plan itself
+        kwargs.update(approved[1], approved=approved[0])
+    for name in fleet.names:  # every cluster's target, checked before any device
+        Target.resolve(
+            fleet.nr.inventory.hosts[name],
+            release=kwargs["target_release"],
+            package=kwargs["package"],
+        )
+    opts.kwargs = kwargs
     if args.stage:
         opts.kwargs["stage"] = stage.stage_spec(args, fleet)
     # "ask" prompts at the signal when a terminal is attached, else (or with --yes) "finish".
     on_interrupt = "finish" if args.yes and args.on_interrupt == "ask" else args.on_interrupt
     opts.policy["on_interrupt"] = on_interrupt
-    return Launch(fleet, opts)
+    launch = Launch(fleet, opts)
+    if args.save_plan is not None:
+        launch.after = lambda report: _save_plan(args.save_plan, report, kwargs)
+    return launch
+
+
+def _save_plan(path: Path, report: Report, options: dict[str, Any]) -> None:
+    digest = approved_plans.save(path, report, options)
+    planned = sum(1 for c in report.clusters.values() if c.outcome == "would-upgrade")
+    sys.stderr.write(
+        f"plan saved: {path} (sha256 {digest}), {planned} of {len(report.clusters)} clusters "
+        f"to upgrade; once approved: python -m runbooks upgrade --plan {path}\n"
+    )

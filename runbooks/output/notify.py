@@ -131,10 +131,18 @@ class Notifier:
         if due:
             self._flush()
 
-    def paused(self, answer: str) -> None:
+    def paused(self, reason: str, answer: str) -> None:
         self._flush()
         title = f"{self.job} run {self.run_id} paused for approval"
-        self._say(title, f"the canary is ok; {answer}")
+        self._say(title, f"{reason}; {answer}")
+
+    def wave_ended(self, data: Mapping[str, Any]) -> None:
+        """The canary's (or a wave's) verdict: its counts, and whether the next starts."""
+        self._flush()
+        wave, waves = data.get("wave"), data.get("waves")
+        what = "the canary" if data.get("canary") else f"wave {wave} of {waves}"
+        counts = ", ".join(f"{w} {n}" for w, n in sorted(dict(data.get("outcomes") or {}).items()))
+        self._say(f"{self.job} run {self.run_id}: {what} ended", f"{counts}; {data.get('next')}")
 
     def finished(self, counts: Mapping[str, int], report: Path | None) -> None:
         self._flush()

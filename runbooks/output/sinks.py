@@ -37,6 +37,10 @@ class EventsFile:
         EventKind.PHASE: "cluster-phase",
         EventKind.CLUSTER_FINISHED: "cluster-finished",
         EventKind.RUN_FINISHED: "run-finished",
+        EventKind.PAUSED_FOR_APPROVAL: "paused-for-approval",
+        EventKind.APPROVAL: "approval",
+        EventKind.WAVE_ENDED: "wave-ended",
+        EventKind.WINDOW_ENDED: "window-ended",
     }
 
     def __init__(self, path: Path) -> None:
@@ -125,7 +129,12 @@ class FleetView:
         if event.kind is EventKind.RUN_STARTED:
             self.notifier.started(int(event.data.get("clusters") or 0))
         elif event.kind is EventKind.PAUSED_FOR_APPROVAL:
-            self.notifier.paused(str(event.data.get("answer") or ""))
+            self.notifier.paused(str(event.data.get("reason") or ""), str(event.data["answer"]))
+        elif event.kind is EventKind.WAVE_ENDED:
+            self.notifier.wave_ended(event.data)
+        elif event.kind is EventKind.WINDOW_ENDED:
+            how = "finishing" if event.data.get("at_window_end") == "finish" else "aborting"
+            self.notifier.problem(event.cluster, "window ended", f"still in flight; {how}")
         elif event.kind is EventKind.RUN_FINISHED:
             where = next((p for p in self.paths if p is not None), None)
             self.notifier.finished(dict(event.data.get("outcomes") or {}), where)

@@ -21,6 +21,7 @@ from tasks.device.readings import ClusterView, peer_of
 from tasks.errors import DeviceRefused, NodeUnreachable, SessionLost
 from tasks.events import EventKind
 from tasks.plans.abort import abort_pending, abort_plan
+from tasks.plans.approved_plan import CHANGED, ApprovedCluster
 from tasks.plans.classify import ClusterState, classify
 from tasks.plans.config_backup import backup_after
 from tasks.plans.icu import ORDER, Baseline, Phase, Tracker, inflight
@@ -37,14 +38,23 @@ from tasks.state.settings import Target
 from tasks.vocabulary import NODES, IcuOptions
 
 
-def upgrade_plan(task: Task, run: ClusterRun, target: Target, requested: IcuOptions) -> Outcome:
+def upgrade_plan(
+    task: Task,
+    run: ClusterRun,
+    target: Target,
+    requested: IcuOptions,
+    approved: ApprovedCluster | None = None,
+) -> Outcome:
+    """`approved`: what a reviewed dry run saw and would have sent (upgrade --plan); a
+    cluster that differs now gets nothing."""
     try:
-        return _upgrade(task, run, target, requested)
+        return _upgrade(task, Judged(run, target, requested, approved))
     finally:
         drop_all(task)
 
 
-def _upgrade(task: Task, run: ClusterRun, target: Target, requested: IcuOptions) -> Outcome:
+def _upgrade(task: Task, judged: Judged) -> Outcome:
+    run, target, requested = judged.run, judged.target, judged.requested
     view = step(task, observe_cluster, "connect", run=run)
     # Resume: an ICU this tool sent whose end no run has seen is re-attached, never resent.
     found = inflight(run.history)
@@ -61,11 +71,9 @@ def _upgrade(task: Task, run: ClusterRun, target: Target, requested: IcuOptions)
         drop_all(task)
         view = step(task, observe_cluster, "re-observe", run=run)
         pre = step(task, check_cluster, "pre-checks again", run=run, view=view, target=target)
-    refused = None if pre.already_on_target or pre.failed else _placement_refused(run, view)
-    if refused is not None:
-        return refused
-    if pre.already_on_target or pre.failed or run.dry_run:
-        return before_icu(view, pre, target, requested)
+    ends = judged.no_icu(view, pre)
+    if ends is not None:
+        return ends
     asked = time.monotonic()
     with run.gate.slot():
         if run.window_closed():  # pre-checks or the wait for a slot outlasted the window
@@ -75,8 +83,9 @@ def _upgrade(task: Task, run: ClusterRun, target: Target, requested: IcuOptions)
             # (an RG0 failover since would send the ICU to the secondary). Check again.
             view = step(task, observe_cluster, "re-observe", run=run)
             pre = step(task, check_cluster, "pre-checks again", run=run, view=view, target=target)
-            if pre.already_on_target or pre.failed:
-                return before_icu(view, pre, target, requested)
+            ends = judged.no_icu(view, pre)
+            if ends is not None:
+                return ends
         before = ready_for_icu(task, run, pre)
         if isinstance(before, Outcome):
             return before
@@ -85,16 +94,8 @@ def _upgrade(task: Task, run: ClusterRun, target: Target, requested: IcuOptions)
             detail = f"{why} before the ICU was sent: nothing sent; {classify(view).detail}"
             return outcome_from(view, "aborted", detail, checks=pre.to_json())
         command = IcuCommand.for_model(target.package, pre.model, requested)
-        started = step(
-            task,
-            start_icu,
-            "start-icu",
-            run=run,
-            view=view,
-            pre=pre,
-            command=command,
-            target=target,
-        )
+        what = {"run": run, "view": view, "pre": pre, "command": command, "target": target}
+        started = step(task, start_icu, "start-icu", **what)
         if isinstance(started, Outcome):  # not sent, or refused at once
             return started
         result = follow(task, run, started.base, view, call=started.call)
@@ -137,6 +138,44 @@ def ended_elsewhere(run: ClusterRun) -> dict[str, Any] | None:
             late = "too-late" in str(ended.get("how"))
             return None if late or ended.get("run_id") == run.run_id else ended
     return None
+
+
+@dataclass(frozen=True)
+class Judged:
+    """What ends a cluster with no ICU once its pre-checks are in (each time they are)."""
+
+    run: ClusterRun
+    target: Target
+    requested: IcuOptions
+    approved: ApprovedCluster | None  # upgrade --plan: what the reviewed dry run saw
+
+    def no_icu(self, view: ClusterView, pre: PrecheckResult) -> Outcome | None:
+        """The outcome of a cluster that gets no ICU (changed since its approved plan, a
+        placement refused, on target, a failed check, a dry run); None: it goes on."""
+        changed = self.changed_since_approval(view, pre)
+        if changed is not None:
+            return changed
+        if not (pre.already_on_target or pre.failed):
+            refused = _placement_refused(self.run, view)
+            if refused is not None:
+                return refused
+        if pre.already_on_target or pre.failed or self.run.dry_run:
+            return before_icu(view, pre, self.target, self.requested)
+        return None
+
+    def changed_since_approval(self, view: ClusterView, pre: PrecheckResult) -> Outcome | None:
+        """upgrade --plan: `not-started`, each difference named, when the cluster is no
+        longer what the approved dry run saw or the command would differ."""
+        if self.approved is None or _unanswered(pre):  # an unanswered read: the checks say
+            return None
+        command = IcuCommand.for_model(self.target.package, pre.model, self.requested).cli
+        state = classify(view).state.value
+        changes = self.approved.changes(state, view.versions, pre.primary, command)
+        if not changes:
+            return None
+        detail = f"{CHANGED}: {'; '.join(changes)}; nothing sent"
+        self.run.emit(EventKind.NOTE, message=detail)
+        return outcome_from(view, "not-started", detail, checks=pre.to_json(), phase="pre-checks")
 
 
 def _placement_refused(run: ClusterRun, view: ClusterView) -> Outcome | None:

@@ -109,6 +109,7 @@ class ClusterRun:
     sent: int = 0  # how many (a step is `changed` when it went up while the step ran)
     device: str = ""  # the device key the cluster is locked by (tasks.state.locks.device_key)
     request: AbortRequest | None = None  # an abort another run asked of this one, once taken
+    window_told: bool = False  # the window-ended event went out
 
     @property
     def run_id(self) -> str:
@@ -130,9 +131,19 @@ class ClusterRun:
             return f"abort requested by {self.request.who()}"
         if self.gate.interrupted() and self.gate.interrupt_action == "abort":
             return "interrupted"
-        if self.window_closed() and self.options.get("at_window_end") == "abort":
-            return "maintenance window ended"
+        if self.window_closed():
+            self._tell_window_ended()
+            if self.options.get("at_window_end") == "abort":
+                return "maintenance window ended"
         return None
+
+    def _tell_window_ended(self) -> None:
+        """Once per cluster: its window closed while it was in flight (the team is told)."""
+        if self.window_told:
+            return
+        self.window_told = True
+        how = str(self.options.get("at_window_end") or "finish")
+        self.context.sink.event(self.event(EventKind.WINDOW_ENDED, at_window_end=how))
 
     def tell_busy(self, what: str) -> None:
         """An abort asked while this run waits on something it does not interrupt (the

@@ -3,6 +3,7 @@ shell by `python -m runbooks approve|reject RUN_ID` (runbooks/fleet/approval.py)
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -65,3 +66,63 @@ def test_pause_after_canary_needs_a_canary(make_lab: Any, runbooks_for: Any) -> 
     result = runbooks_for(lab).run("upgrade", "--pause-after-canary")
     assert result.code == 2 and "--pause-after-canary needs --canary N" in result.stderr
     assert lab.audit() == [] or destructive(lab.audit()) == []
+
+
+def test_waves_with_a_pause_before_each_one_approved_then_rejected(
+    make_lab: Any, runbooks_for: Any
+) -> None:
+    # GIVEN four clusters in waves ending at 1, 50% and 100%: waves of 1, 1 and 2
+    lab = make_lab(count=4, speed=300)
+    ops = runbooks_for(lab)
+    events = ops.workdir / "events.jsonl"
+    args = ("--waves", "1,50%,100%", "--pause-between-waves", "--yes", "--events", str(events))
+    proc, report = ops.start("upgrade", *args)
+    err = report.with_suffix(".err")
+
+    def paused_before(wave: int) -> str:
+        pattern = rf"run (\S+): wave {wave - 1} of 3 is ok; paused for approval before wave {wave}"
+
+        def said() -> str | None:
+            found = re.search(pattern, err.read_text())
+            return found.group(1) if found else None
+
+        return str(wait_until(said, 120, message=f"the pause before wave {wave}"))
+
+    def answer(word: str, run_id: str) -> subprocess.CompletedProcess[str]:
+        cmd = [sys.executable, "-m", "runbooks", word, run_id, "--config", str(ops.config)]
+        return subprocess.run(
+            [*cmd, "--reason", f"CHG0002 {word}"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=ops.env(),
+            cwd=ROOT,
+        )
+
+    run_id = paused_before(2)
+    assert len([r for r in lab.audit() if r["rpc"] == ICU]) == 1  # wave 1 only
+    assert answer("approve", run_id).returncode == 0
+    assert paused_before(3) == run_id
+    assert len([r for r in lab.audit() if r["rpc"] == ICU]) == 2  # waves 1 and 2
+    # WHEN the last wave is rejected
+    assert answer("reject", run_id).returncode == 0
+    result = ops.wait(proc, report)
+    # THEN the first two waves are ok, the last two clusters not started with the reason
+    outcomes = sorted(c["outcome"] for c in result.report["clusters"].values())
+    assert outcomes == ["not-started", "not-started", "ok", "ok"] and result.code == 1
+    rejected = [c for c in result.report["clusters"].values() if c["outcome"] == "not-started"]
+    assert all("CHG0002 reject" in c["detail"] for c in rejected), rejected
+    assert len([r for r in destructive(lab.audit()) if r["rpc"] == ICU]) == 2
+    # AND the events tell each wave's end, each pause and each answer, in order
+    kinds = [json.loads(line) for line in events.read_text().splitlines()]
+    said = [(k["event"], k.get("wave")) for k in kinds if k["event"] != "cluster-phase"]
+    told = [s for s in said if s[0] in ("wave-ended", "paused-for-approval", "approval")]
+    assert told == [
+        ("wave-ended", 1),
+        ("paused-for-approval", 2),
+        ("approval", 2),
+        ("wave-ended", 2),
+        ("paused-for-approval", 3),
+        ("approval", 3),
+    ], told
+    assert [k["approved"] for k in kinds if k["event"] == "approval"] == [True, False]

@@ -1,0 +1,129 @@
+"""Approved plans on disk: `upgrade --dry-run --save-plan FILE` writes what the dry run saw
+and would send per cluster; `upgrade --plan FILE` reads it back and carries out exactly that
+(tasks.plans.approved_plan compares each cluster before anything is sent).
+
+The file is JSON, written atomically, mode 0600:
+
+    {"kind": "runbooks-approved-plan", "version": 1, "job": "upgrade",
+     "dry_run": "<run id of the dry run>", "saved": "<ISO time>",
+     "options": {<the upgrade's options: target, ICU words, checks>},
+     "clusters": {"<name>": {"state", "versions", "primary", "command"}},
+     "not_planned": {"<name>": "<outcome>: <detail>"}}
+
+`clusters` holds only the clusters the dry run would upgrade; the others are listed under
+`not_planned` so the reviewer sees them. Its SHA-256 is printed when it is saved and
+recorded in the report of the run that carries it out, so the change record can name the
+exact plan that was approved. A plan is read whole and checked before any device is
+contacted; a file that is not one is refused with exit code 2.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, StrictStr, ValidationError
+
+from runbooks.output.report import Report, now_iso
+from tasks import ApprovedCluster, ApprovedPlan
+from tasks.errors import BadInput
+from tasks.state.paths import write_text_atomic
+
+KIND = "runbooks-approved-plan"
+VERSION = 1
+# upgrade's options a plan fixes (the rest: how and when it runs, is the operator's)
+PLANNED_OPTIONS = (
+    "target_release",
+    "package",
+    "no_sync",
+    "no_tcp_syn_check",
+    "no_validate",
+    "unlink",
+    "restore_primary",
+    "allow_alarms",
+    "align_rgs",
+    "service_checks",
+    "allow_undocumented_path",
+)
+
+
+class _Cluster(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    state: StrictStr
+    versions: dict[StrictStr, StrictStr | None]
+    primary: StrictStr
+    command: StrictStr
+
+
+class _PlanFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: StrictStr
+    version: int
+    job: StrictStr
+    dry_run: StrictStr
+    saved: StrictStr
+    options: dict[StrictStr, Any]
+    clusters: dict[StrictStr, _Cluster]
+    not_planned: dict[StrictStr, StrictStr]
+
+
+def save(path: Path, report: Report, options: dict[str, Any]) -> str:
+    """Write the plan of a finished dry run's report; its SHA-256."""
+    clusters: dict[str, Any] = {}
+    not_planned: dict[str, str] = {}
+    for name, c in sorted(report.clusters.items()):
+        plan = c.extra.get("plan") or {}
+        if c.outcome == "would-upgrade" and plan.get("node") and plan.get("command"):
+            entry = ApprovedCluster(c.state, c.versions, plan["node"], plan["command"])
+            clusters[name] = entry.to_json()
+        else:
+            not_planned[name] = f"{c.outcome}: {c.detail}"
+    data = {
+        "kind": KIND,
+        "version": VERSION,
+        "job": report.job,
+        "dry_run": report.run_id,
+        "saved": now_iso(),
+        "options": {k: _plain(options.get(k)) for k in PLANNED_OPTIONS},
+        "clusters": clusters,
+        "not_planned": not_planned,
+    }
+    text = json.dumps(data, indent=2, sort_keys=True) + "\n"
+    write_text_atomic(path, text)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def load(path: Path) -> tuple[ApprovedPlan, dict[str, Any]]:
+    """The approved plan and the options it fixes; BadInput naming what is wrong."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise BadInput(f"--plan {path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        parsed = _PlanFile.model_validate(json.loads(raw))
+    except (ValueError, UnicodeDecodeError, ValidationError) as exc:
+        first = str(exc).splitlines()[0]
+        raise BadInput(f"--plan {path}: not an approved plan ({first})") from None
+    if parsed.kind != KIND or parsed.job != "upgrade":
+        raise BadInput(f"--plan {path}: not an approved upgrade plan ({parsed.kind})")
+    if parsed.version != VERSION:
+        raise BadInput(f"--plan {path}: plan version {parsed.version}; this release reads 1")
+    unknown = sorted(set(parsed.options) - set(PLANNED_OPTIONS))
+    if unknown:
+        raise BadInput(f"--plan {path}: unknown options {', '.join(unknown)}")
+    if not parsed.clusters:
+        raise BadInput(f"--plan {path}: no cluster would be upgraded by this plan")
+    digest = hashlib.sha256(raw).hexdigest()
+    clusters = {
+        name: ApprovedCluster(c.state, dict(c.versions), c.primary, c.command)
+        for name, c in parsed.clusters.items()
+    }
+    options = dict(parsed.options)
+    options["allow_alarms"] = tuple(options.get("allow_alarms") or ())
+    return ApprovedPlan(f"{path} (sha256 {digest[:16]})", clusters), options
