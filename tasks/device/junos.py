@@ -69,8 +69,12 @@ def _namespaced(elem: Element) -> bool:
     return False
 
 
-def _root(elem: Element) -> Element:
-    """Normalise a reply: strip namespaces, then step inside the rpc-reply envelope if any."""
+def _root(elem: Element | bool) -> Element:
+    """Normalise a reply: strip namespaces, then step inside the rpc-reply envelope if any.
+    PyEZ hands back True for an `<rpc-reply/>` with nothing in it: an empty envelope, which
+    every parser reads as "nothing of what was asked" (no interfaces, no routes, ...)."""
+    if elem is True or elem is False:
+        return etree.Element("rpc-reply")
     if elem.tag == "rpc-reply" and not _namespaced(elem):
         return elem  # what PyEZ hands back: already plain, no copy needed
     root = _strip(elem)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from lxml import etree
@@ -199,6 +200,32 @@ def test_interfaces_nameless_wrappers_of_a_routing_instance_reply_are_no_interfa
 )
 def test_interfaces_an_empty_reply_is_no_interfaces_not_one_down(body: str) -> None:
     assert junos.parse_interfaces(xml(TERSE.format(body))) == {"": {}}
+
+
+@pytest.mark.parametrize(
+    ("parse", "nothing"),
+    [
+        (junos.parse_interfaces, {}),
+        (junos.parse_route_summary, {}),
+        (junos.parse_flow_sessions_per_spu, {}),
+        (junos.parse_ipsec_tunnels, {}),
+        (junos.parse_ipsec_words, ""),
+        (lambda reply: junos.parse_alarms(reply, "chassis"), {}),
+        (junos.parse_software, {}),
+    ],
+    ids=["interfaces", "routes", "sessions", "tunnels", "ipsec-words", "alarms", "software"],
+)
+def test_pyez_true_for_an_empty_reply_is_nothing_not_a_crash(parse: Any, nothing: Any) -> None:
+    # GIVEN PyEZ's answer to an <rpc-reply/> with nothing in it: True, not an element
+    # THEN each parser reads it as an empty reply (it raised AttributeError on 'tag')
+    assert parse(True) == nothing
+    assert parse(xml("")) == nothing
+
+
+def test_pyez_true_for_an_empty_links_reply_is_no_link_state() -> None:
+    links = junos.parse_cluster_links(True)
+    assert (links.control, links.fabric, links.words) == ("", "", "")
+    assert links.evidence() == ["control link unknown", "fabric link unknown"]
 
 
 def test_interfaces_named_entries_unchanged() -> None:
