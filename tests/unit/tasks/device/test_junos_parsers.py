@@ -270,6 +270,33 @@ def test_ipsec_not_configured_keeps_the_device_words(body: str) -> None:
     assert junos.parse_ipsec_words(reply) == "IPSec is not configured"
 
 
+@pytest.mark.parametrize(
+    "text",
+    ["\nIPSec is not configured\n", "\nerror: IPSec is not configured\n"],
+    ids=["plain", "error-line"],
+)
+def test_ipsec_not_configured_as_the_bare_text_of_the_reply_keeps_the_words(text: str) -> None:
+    # constructed: an <rpc-reply> holding nothing but the device's text (PyEZ returns it whole)
+    reply = etree.fromstring(f"<rpc-reply>{text}</rpc-reply>")
+    assert junos.parse_ipsec_tunnels(reply) == {}
+    assert junos.parse_ipsec_words(reply) == text.strip().removeprefix("error: ")
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["\nerror: Chassis cluster is not enabled.\n", "\nChassis cluster is not enabled.\n"],
+    ids=["error-line", "plain"],
+)
+def test_cluster_not_enabled_as_the_bare_text_of_the_reply_is_not_clustered(text: str) -> None:
+    # constructed: the words as bare text, with or without 'error:' (it raised ValueError
+    # without it: the node then read as unreachable, the words lost)
+    reply = etree.fromstring(f"<rpc-reply>{text}</rpc-reply>")
+    assert junos.parse_cluster_status(reply) is None
+    links = junos.parse_cluster_links(reply)
+    assert links.not_clustered and links.words == text.strip().removeprefix("error: ")
+    assert junos.reply_words(reply) == text.strip().removeprefix("error: ")
+
+
 def test_ipsec_no_tunnels_is_not_words() -> None:
     body = (
         '<ipsec-security-associations-information junos:style="brief">'

@@ -144,6 +144,13 @@ def test_ipsec_not_configured_as_an_rpc_error_is_the_same_other_errors_unreadabl
     assert snap.unreadable == ("tunnels: the ipsec-key-management subsystem is not responding",)
 
 
+def test_ipsec_not_configured_as_bare_reply_text_keeps_the_words() -> None:
+    bare = etree.fromstring("<rpc-reply>\nIPSec is not configured\n</rpc-reply>")
+    snap = snapshot(get_security_associations_information=bare)
+    assert snap.services.tunnels == {} and snap.unreadable == ()
+    assert snap.notes == ("no IPsec tunnels (device: IPSec is not configured)",)
+
+
 def test_high_end_sessions_are_added_up_per_node_and_kept_per_spu() -> None:
     # GIVEN an SRX5800 cluster: one summary per SPU on each node (inferred shape)
     reply = etree.parse(
