@@ -93,8 +93,7 @@ def load(
     except OSError as exc:
         raise BadInput(f"state_dir {state_dir} is not writable: {exc.strerror}") from None
     timing = nr.config.user_defined.get("timing") or {}
-    if nr.config.inventory.plugin != "SimpleInventory":
-        plugin_problems(nr, timing)
+    plugin_problems(nr, timing)
     for host in nr.inventory.hosts.values():
         try:
             check_name(host.name)
@@ -111,6 +110,8 @@ def plugin_problems(nr: Nornir, timing: Any) -> None:
     not read its source, so each selected cluster's values are checked here, as Nornir
     resolved them, by the rules every srx_* task applies (tasks.input_rules): bad input is
     exit code 2 before any device, never a cluster's state in the report."""
+    if nr.config.inventory.plugin == "SimpleInventory":
+        return  # its files were checked whole (runbooks.cli.inputs), with their lines
     problems = [
         dataclasses.replace(p, cluster=p.cluster or host.name)
         for host in nr.inventory.hosts.values()
