@@ -355,7 +355,12 @@ async def serve(args: argparse.Namespace, spec: dict[str, Any]) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m simulator")
     ap.add_argument("--clusters", type=int)
-    ap.add_argument("--lab", type=Path)
+    ap.add_argument(
+        "--lab",
+        type=Path,
+        help="a YAML lab file: named clusters with a state, model, release, faults and their "
+        "own inventory data (data: {site: nyc}); docs/development/lab-contract.md",
+    )
     ap.add_argument("--speed", type=float)
     ap.add_argument("--inventory-dir")
     ap.add_argument("--audit")

@@ -5,6 +5,7 @@ Everything here raises BadInput with a one-line message; the CLI turns it into e
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from nornir.core import Nornir
 from nornir.core.inventory import Host
 
 from tasks.errors import BadInput
+from tasks.input_rules import InputRefused, host_problems
 from tasks.nornir_setup import prepare_host, resolved_state_dir
 from tasks.state.paths import check_name, private_dir
 from tasks.state.settings import Timing
@@ -91,6 +93,7 @@ def load(
     except OSError as exc:
         raise BadInput(f"state_dir {state_dir} is not writable: {exc.strerror}") from None
     timing = nr.config.user_defined.get("timing") or {}
+    plugin_problems(nr, timing)
     for host in nr.inventory.hosts.values():
         try:
             check_name(host.name)
@@ -100,6 +103,22 @@ def load(
     return Fleet(
         nr=nr, state_dir=state_dir, user_defined=nr.config.user_defined, processes=processes
     )
+
+
+def plugin_problems(nr: Nornir, timing: Any) -> None:
+    """An inventory from another plugin than SimpleInventory: the CLI's file checks could
+    not read its source, so each selected cluster's values are checked here, as Nornir
+    resolved them, by the rules every srx_* task applies (tasks.input_rules): bad input is
+    exit code 2 before any device, never a cluster's state in the report."""
+    if nr.config.inventory.plugin == "SimpleInventory":
+        return  # its files were checked whole (runbooks.cli.inputs), with their lines
+    problems = [
+        dataclasses.replace(p, cluster=p.cluster or host.name)
+        for host in nr.inventory.hosts.values()
+        for p in host_problems(host, timing)
+    ]
+    if problems:
+        raise InputRefused(problems)
 
 
 def select(

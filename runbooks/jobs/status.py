@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable
 
 from runbooks.fleet.inventory import Fleet
@@ -12,6 +13,8 @@ from tasks import ClusterSummary
 from tasks.jobs import srx_status
 from tasks.state.backends import LocalBackend, build_context
 from tasks.state.run_context import RunContext
+
+EXIT_BAD_INPUT = 2  # runbooks.cli.main's: a cluster refused for its input was not read
 
 SUMMARY = "read-only fleet view: classify every selected cluster"
 DETAILS = """\
@@ -75,4 +78,10 @@ def _run(args: argparse.Namespace, fleet: Fleet, report: Report) -> int:
     report.finished = now_iso()
     report.write(args.report)
     print_status_table(summaries)
+    refused = [s for s in summaries if s.refused]
+    if refused:  # an input refusal is no state of a cluster: exit code 2, in one line
+        why = refused[0].findings[0].removeprefix("bad input: ")
+        more = f" (and {len(refused) - 1} more)" if len(refused) > 1 else ""
+        sys.stderr.write(f"error: {refused[0].name}: {why}{more}\n")
+        return EXIT_BAD_INPUT
     return 0 if all(s.healthy for s in summaries) else 1

@@ -69,8 +69,12 @@ def _namespaced(elem: Element) -> bool:
     return False
 
 
-def _root(elem: Element) -> Element:
-    """Normalise a reply: strip namespaces, then step inside the rpc-reply envelope if any."""
+def _root(elem: Element | bool) -> Element:
+    """Normalise a reply: strip namespaces, then step inside the rpc-reply envelope if any.
+    PyEZ hands back True for an `<rpc-reply/>` with nothing in it: an empty envelope, which
+    every parser reads as "nothing of what was asked" (no interfaces, no routes, ...)."""
+    if elem is True or elem is False:
+        return etree.Element("rpc-reply")
     if elem.tag == "rpc-reply" and not _namespaced(elem):
         return elem  # what PyEZ hands back: already plain, no copy needed
     root = _strip(elem)
@@ -127,13 +131,17 @@ def error_message(root: Element) -> str:
 def reply_words(root: Element) -> str:
     """The device's words in a reply that holds none of the data asked for ('error: Chassis
     cluster is not enabled', 'IPSec is not configured'): its error or warning message, else
-    its text output; one line, '' when it says nothing."""
+    its text output, else the bare text of the reply itself (`<rpc-reply>IPSec is not
+    configured</rpc-reply>`: PyEZ hands such a reply back whole); one line, '' when it says
+    nothing."""
     words = error_message(root)
     if not words:
         warnings = (_text(w, "message") for w in root.iter("warning"))
         words = next((w for w in warnings if w), "")
     if not words:
         words = "\n".join(str(o.text) for o in root.iter("output") if o.text)
+    if not words and isinstance(root.tag, str):
+        words = root.text or ""
     lines = (" ".join(line.split()) for line in words.splitlines())
     return " / ".join(line for line in lines if line)
 
@@ -168,7 +176,7 @@ def parse_cluster_status(elem: Element) -> ClusterStatus | None:
     root = _root(elem)
     status = root.find(".//chassis-cluster-status")
     if status is None:
-        if NOT_CLUSTERED in error_message(root).lower():
+        if NOT_CLUSTERED in reply_words(root).lower():
             return None
         raise ValueError(f"no chassis-cluster-status in reply: {error_message(root)!r}")
     groups = []

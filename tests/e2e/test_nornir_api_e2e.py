@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
 from nornir.core import Nornir
 from nornir.core.task import AggregatedResult, MultiResult, Result
 from nornir_utils.plugins.functions import print_result
@@ -142,3 +143,30 @@ def test_status_then_recover_on_one_nornir_object(make_lab: Any, tmp_path: Path)
     # AND a second look says healthy
     again = nr.run(task=srx_status)["c1"][0].result
     assert again.healthy, again
+
+
+def test_a_wrong_password_is_auth_failed_not_unreachable(
+    make_lab: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a healthy lab cluster, and an operator whose password is not the lab's (no lab
+    # fault: the lab accepts only the credentials it was configured with)
+    lab: LabProcess = make_lab([{"name": "c1"}])
+    monkeypatch.setenv("JUNOS_USERNAME", "lab")
+    monkeypatch.setenv("JUNOS_PASSWORD", "not-the-lab-password")
+    # WHEN status reads it
+    result = nornir_for(lab, tmp_path / "ops").run(task=srx_status)["c1"]
+    # THEN the state says authentication, never a network problem, and each node is named
+    summary = result[0].result
+    assert isinstance(summary, ClusterSummary) and not result.failed  # a report, not a verdict
+    assert summary.state == "auth-failed", summary
+    assert [f.split(" (")[0] for f in summary.findings] == [
+        "authentication failed for lab on node0",
+        "authentication failed for lab on node1",
+    ]
+    assert not any("unreachable" in f for f in summary.findings)
+    # AND with the lab's own credentials (from its inventory) the same cluster is healthy
+    monkeypatch.delenv("JUNOS_USERNAME")
+    monkeypatch.delenv("JUNOS_PASSWORD")
+    again = nornir_for(lab, tmp_path / "ops").run(task=srx_status)["c1"][0].result
+    assert again.state == "healthy", again
+    assert destructive(lab.audit()) == []

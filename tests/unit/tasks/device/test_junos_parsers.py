@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from lxml import etree
@@ -201,6 +202,32 @@ def test_interfaces_an_empty_reply_is_no_interfaces_not_one_down(body: str) -> N
     assert junos.parse_interfaces(xml(TERSE.format(body))) == {"": {}}
 
 
+@pytest.mark.parametrize(
+    ("parse", "nothing"),
+    [
+        (junos.parse_interfaces, {}),
+        (junos.parse_route_summary, {}),
+        (junos.parse_flow_sessions_per_spu, {}),
+        (junos.parse_ipsec_tunnels, {}),
+        (junos.parse_ipsec_words, ""),
+        (lambda reply: junos.parse_alarms(reply, "chassis"), {}),
+        (junos.parse_software, {}),
+    ],
+    ids=["interfaces", "routes", "sessions", "tunnels", "ipsec-words", "alarms", "software"],
+)
+def test_pyez_true_for_an_empty_reply_is_nothing_not_a_crash(parse: Any, nothing: Any) -> None:
+    # GIVEN PyEZ's answer to an <rpc-reply/> with nothing in it: True, not an element
+    # THEN each parser reads it as an empty reply (it raised AttributeError on 'tag')
+    assert parse(True) == nothing
+    assert parse(xml("")) == nothing
+
+
+def test_pyez_true_for_an_empty_links_reply_is_no_link_state() -> None:
+    links = junos.parse_cluster_links(True)
+    assert (links.control, links.fabric, links.words) == ("", "", "")
+    assert links.evidence() == ["control link unknown", "fabric link unknown"]
+
+
 def test_interfaces_named_entries_unchanged() -> None:
     body = _itf("physical-interface", "reth0", "up", _itf("logical-interface", "reth0.0", "up"))
     body += _itf("physical-interface", "reth1", "down")
@@ -241,6 +268,33 @@ def test_ipsec_not_configured_keeps_the_device_words(body: str) -> None:
     reply = xml(body)
     assert junos.parse_ipsec_tunnels(reply) == {}
     assert junos.parse_ipsec_words(reply) == "IPSec is not configured"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["\nIPSec is not configured\n", "\nerror: IPSec is not configured\n"],
+    ids=["plain", "error-line"],
+)
+def test_ipsec_not_configured_as_the_bare_text_of_the_reply_keeps_the_words(text: str) -> None:
+    # constructed: an <rpc-reply> holding nothing but the device's text (PyEZ returns it whole)
+    reply = etree.fromstring(f"<rpc-reply>{text}</rpc-reply>")
+    assert junos.parse_ipsec_tunnels(reply) == {}
+    assert junos.parse_ipsec_words(reply) == text.strip().removeprefix("error: ")
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["\nerror: Chassis cluster is not enabled.\n", "\nChassis cluster is not enabled.\n"],
+    ids=["error-line", "plain"],
+)
+def test_cluster_not_enabled_as_the_bare_text_of_the_reply_is_not_clustered(text: str) -> None:
+    # constructed: the words as bare text, with or without 'error:' (it raised ValueError
+    # without it: the node then read as unreachable, the words lost)
+    reply = etree.fromstring(f"<rpc-reply>{text}</rpc-reply>")
+    assert junos.parse_cluster_status(reply) is None
+    links = junos.parse_cluster_links(reply)
+    assert links.not_clustered and links.words == text.strip().removeprefix("error: ")
+    assert junos.reply_words(reply) == text.strip().removeprefix("error: ")
 
 
 def test_ipsec_no_tunnels_is_not_words() -> None:

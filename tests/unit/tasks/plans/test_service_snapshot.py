@@ -55,7 +55,7 @@ class FakeDevice:
     """A PyEZ Device as NodeRpc uses it: device.rpc.<name>(...) gives the reply element (or
     raises what PyEZ raises)."""
 
-    def __init__(self, replies: dict[str, str | Exception | etree._Element]) -> None:
+    def __init__(self, replies: dict[str, str | bool | Exception | etree._Element]) -> None:
         self.replies = replies
         self.rpc = self
 
@@ -68,6 +68,8 @@ class FakeDevice:
             reply = self.replies[wanted]
             if isinstance(reply, Exception):
                 raise reply
+            if isinstance(reply, bool):  # PyEZ's answer to an empty <rpc-reply/>
+                return reply
             if isinstance(reply, str):
                 return _root(etree.fromstring(f"<rpc-reply>{reply}</rpc-reply>"))
             return _root(reply)
@@ -75,8 +77,8 @@ class FakeDevice:
         return call
 
 
-def snapshot(**replies: str | Exception | etree._Element) -> Snapshot:
-    base: dict[str, str | Exception | etree._Element] = {
+def snapshot(**replies: str | bool | Exception | etree._Element) -> Snapshot:
+    base: dict[str, str | bool | Exception | etree._Element] = {
         "get-interface-information": _terse(("ge-0/0/0", "ge-0/0/0.0", "up")),
         "get-security-associations-information": NOT_CONFIGURED,
         "get-route-summary-information": ROUTES,
@@ -108,6 +110,20 @@ def test_an_empty_interface_reply_is_no_interfaces() -> None:
     assert services_lost(empty, empty, ServicePolicy()) == []
 
 
+def test_an_empty_envelope_is_no_interfaces_and_the_snapshot_is_taken() -> None:
+    # GIVEN an interface reply that is an empty <rpc-reply/> (PyEZ hands back True)
+    empty = snapshot(get_interface_information=True)
+    # THEN no interface, nothing unreadable, the rest of the snapshot read as usual
+    assert empty.services.interfaces == {} and empty.unreadable == ()
+    assert _summary(empty).startswith("0/0 interfaces up")
+    assert empty.services.routes == {"inet.0": 24}
+    before = snapshot()
+    assert services_lost(before, empty, ServicePolicy()) == [
+        "interface ge-0/0/0 up -> missing",
+        "interface ge-0/0/0.0 up -> missing",
+    ]
+
+
 def test_ipsec_not_configured_is_no_tunnels_with_the_device_words() -> None:
     snap = snapshot()
     assert snap.services.tunnels == {} and snap.unreadable == ()
@@ -126,6 +142,13 @@ def test_ipsec_not_configured_as_an_rpc_error_is_the_same_other_errors_unreadabl
     snap = snapshot(get_security_associations_information=broken)
     assert snap.notes == ()
     assert snap.unreadable == ("tunnels: the ipsec-key-management subsystem is not responding",)
+
+
+def test_ipsec_not_configured_as_bare_reply_text_keeps_the_words() -> None:
+    bare = etree.fromstring("<rpc-reply>\nIPSec is not configured\n</rpc-reply>")
+    snap = snapshot(get_security_associations_information=bare)
+    assert snap.services.tunnels == {} and snap.unreadable == ()
+    assert snap.notes == ("no IPsec tunnels (device: IPSec is not configured)",)
 
 
 def test_high_end_sessions_are_added_up_per_node_and_kept_per_spu() -> None:
