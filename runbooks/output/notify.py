@@ -152,6 +152,7 @@ class Notifier:
 
     def close(self) -> Delivery:
         """Wait for what is queued, at most drain_seconds; the rest counts as undelivered."""
+        self._flush()  # problems still waiting for their batch go out with the rest
         self._queue.put(None)
         self._thread.join(self.settings.drain_seconds)
         with self._lock:

@@ -60,3 +60,19 @@ def test_many_clusters_are_a_few_messages(channels: Any) -> None:  # noqa: F811
     batch = [t for t in texts if "need a person" in t or "needs a person" in t]
     assert sum(int(t.split(": ")[1].split(" ")[0]) for t in batch) == 500
     assert any("and 479 more" in t for t in batch), batch
+
+
+def test_a_wave_s_verdict_and_a_pause_say_what_comes_next(channels: Any) -> None:  # noqa: F811
+    from runbooks.output.notify import Notifier, NotifySettings
+
+    got, hook, _, _ = channels
+    notifier = Notifier(NotifySettings((hook,)), "upgrade", "run-2")
+    ended = {"wave": 1, "waves": 3, "outcomes": {"ok": 1}, "next": "paused for approval"}
+    notifier.wave_ended({**ended, "canary": True})
+    notifier.paused("the canary is ok", "python -m runbooks approve run-2")
+    notifier.problem("c7", "window ended", "still in flight; finishing")
+    notifier.close()
+    texts = wait_until(lambda: len(got.texts()) >= 3 and got.texts(), 30, message="3 posts")
+    assert texts[0] == "upgrade run run-2: the canary ended\nok 1; paused for approval", texts
+    assert texts[1].startswith("upgrade run run-2 paused for approval\nthe canary is ok; python")
+    assert "c7: window ended: still in flight; finishing" in texts[2]

@@ -102,14 +102,22 @@ def test_at_window_end_abort_leaves_every_in_flight_cluster_consistent(  # type:
 def test_at_window_end_finish_lets_in_flight_clusters_complete(make_lab, runbooks_for) -> None:  # type: ignore[no-untyped-def]
     lab = make_lab([{"name": "c1"}, {"name": "c2"}], speed=300)
     set_host_data(lab, c1={"timing": {"icu_estimate": 1}}, c2={"timing": {"icu_estimate": 1}})
-    result = runbooks_for(lab).run(
-        "upgrade", "--window", _window_ending_in(6), "--at-window-end", "finish"
+    ops = runbooks_for(lab)
+    events = ops.workdir / "events.jsonl"
+    result = ops.run(
+        "upgrade",
+        *("--window", _window_ending_in(6), "--at-window-end", "finish"),
+        *("--events", str(events)),
     )
     assert result.code == 0, result.report
     for name in ("c1", "c2"):
         assert result.cluster(name)["outcome"] == "ok"
         assert releases(lab, name) == {NEW}
     assert [r["rpc"] for r in destructive(lab.audit())] == [ICU, ICU]
+    # AND the window's end while they ran is told once per cluster (the team hears of it)
+    told = [json.loads(line) for line in events.read_text().splitlines()]
+    ended = sorted((e["cluster"], e["at_window_end"]) for e in told if e["event"] == "window-ended")
+    assert ended == [("c1", "finish"), ("c2", "finish")], ended
 
 
 def test_two_runs_never_work_the_same_cluster(make_lab, runbooks_for) -> None:  # type: ignore[no-untyped-def]
