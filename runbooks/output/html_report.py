@@ -97,10 +97,12 @@ report from before timings were recorded).</p>
 <summary>{{ c.name }}: {{ c.outcome }}</summary>
 {% if c.running %}<p>Running {{ c.running }}; target {{ c.target or "?" }}.</p>
 {% endif %}{% if c.hops %}<p>Hops:</p>
-<table><tr><th>to</th><th>method</th><th>package</th><th>outage</th><th>by</th><th>why</th></tr>
+<table><tr><th>to</th><th>method</th><th>package</th><th>outage</th><th>by</th><th>why</th>
+<th>what it sends</th></tr>
 {% for h in c.hops %}<tr><td>{{ h.to }}</td><td>{{ h.method }}</td><td>{{ h.package or
 "none named" }}</td><td>{{ h.outage }}</td><td>{{ "upgrade" if h.automated else "hand"
-}}</td><td>{{ h.get("reason") or "" }}</td></tr>
+}}</td><td>{{ h.get("reason") or "" }}</td><td>{% for line in h.get("commands") or []
+%}<code>{{ line }}</code><br>{% endfor %}</td></tr>
 {% endfor %}</table>
 {% endif %}{% if c.checks %}<p>Pre-checks:</p>
 <table><tr><th>check</th><th>passed</th><th>evidence</th></tr>

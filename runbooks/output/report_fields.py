@@ -24,10 +24,7 @@ def cluster_fields(c: dict[str, Any], text: Text) -> dict[str, Any]:
         }
         for k in c.get("checks") or []
     ]
-    hops = [
-        {k: v if k == "automated" or v is None else text(v) for k, v in h.items()}
-        for h in plan.get("hops") or []
-    ]
+    hops = [{k: _hop_value(k, v, text) for k, v in h.items()} for h in plan.get("hops") or []]
     diff = config.get("diff") or {}
     return {
         "outcome": text(c.get("outcome")),
@@ -46,6 +43,14 @@ def cluster_fields(c: dict[str, Any], text: Text) -> dict[str, Any]:
         "config_by_node": {text(n): [text(x) for x in lines] for n, lines in sorted(diff.items())},
         "config_dir": config.get("dir", "?"),
     }
+
+
+def _hop_value(key: str, value: Any, text: Text) -> Any:
+    if key == "automated" or value is None:
+        return value
+    if key == "commands" and isinstance(value, list):
+        return [text(v) for v in value]
+    return text(value)
 
 
 def services(snapshots: dict[str, Any]) -> list[tuple[str, str, str]]:

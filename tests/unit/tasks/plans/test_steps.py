@@ -5,6 +5,7 @@ acting tasks' per-call dry_run reaches the plan (tasks.executor)."""
 
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -114,7 +115,7 @@ def test_each_step_is_timed_in_the_cluster_s_timeline(tmp_path: Path) -> None:
     phases = [s["phase"] for s in timeline]
     assert phases[:3] == ["first", "outer", "inner"] and set(phases) <= {"first", "outer", "inner"}
     assert all(s["start"] <= s["end"] for s in timeline)
-    assert all(a["end"] <= b["start"] for a, b in zip(timeline, timeline[1:], strict=False))
+    assert all(a["end"] <= b["start"] for a, b in pairwise(timeline))
     assert all(set(s) == {"phase", "start", "end"} for s in timeline)
 
 
