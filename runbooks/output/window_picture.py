@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from tasks.vocabulary import GOOD_OUTCOMES
+
 OUTCOME_COLOURS = {
     "ok": "#2e7d32",
     "skipped": "#78909c",
@@ -38,7 +40,7 @@ OTHER_COLOUR = "#37474f"
 # The kinds of step, in the order a run goes through them, and how each shades the
 # outcome's colour: toward white (+) or black (-), by that much.
 PHASE_GROUPS: tuple[tuple[str, float], ...] = (
-    ("checks", 0.55),
+    ("checks", 0.45),
     ("install", 0.0),
     ("reboots", -0.35),
     ("verify", 0.3),
@@ -137,9 +139,10 @@ def window_svg(rows: Sequence[Row], started: float | None, finished: float | Non
 
 
 def _grouped(svg: bytes, rows: Sequence[Row]) -> str:
-    """matplotlib's SVG with the bars' segments split into one <g id="cluster-N"> per
-    cluster, each with a <title> (the browser's tooltip): cluster, outcome, first to last
-    step. The segments are in the order _figure drew them, bar_segments(row) for each row."""
+    """matplotlib's SVG with the bars' segments split into one group per cluster, <a
+    id="bar-ANCHOR" class="bar" href="#ANCHOR">, a link to the cluster's section, with a
+    <title> (the browser's tooltip): cluster, outcome, first to last step. The segments are
+    in the order _figure drew them, bar_segments(row) for each row."""
     from lxml import etree
 
     root = etree.fromstring(svg, etree.XMLParser(resolve_entities=False, no_network=True))
@@ -153,7 +156,8 @@ def _grouped(svg: bytes, rows: Sequence[Row]) -> str:
         raise ValueError(f"picture: {len(paths)} segments drawn, {sum(counts)} expected")
     at = 0
     for row, count in zip(rows, counts, strict=True):
-        group = etree.SubElement(bars, f"{ns}g", {"id": row.anchor, "class": "bar"})
+        attrs = {"id": f"bar-{row.anchor}", "class": "bar", "href": f"#{row.anchor}"}
+        group = etree.SubElement(bars, f"{ns}a", attrs)  # a link to the cluster's section
         title = etree.SubElement(group, f"{ns}title")
         first, last = row.segments[0][1], max(e for _, _, e in row.segments)
         title.text = f"{row.name}: {row.outcome}, {when(first)[11:19]}-{when(last)[11:19]} UTC"
@@ -181,7 +185,7 @@ def _figure(rows: Sequence[Row], started: float | None, finished: float | None) 
     from matplotlib.collections import LineCollection, PolyCollection
     from matplotlib.figure import Figure
 
-    top, bottom = 1.3, 0.7  # inches: the legend and the time axis above, the axis below
+    top, bottom = 0.95, 0.7  # inches: the legend and the time axis above, the axis below
     height = top + bottom + ROW * len(rows)
     label_size = 7 if len(rows) > 60 else 8
     longest = max(len(r.name) for r in rows)
@@ -211,6 +215,7 @@ def _figure(rows: Sequence[Row], started: float | None, finished: float | None) 
             ha="right",
             va="center",
             fontsize=label_size,
+            color="#212121" if row.outcome in GOOD_OUTCOMES else colour,  # a failure stands out
         )
     # One collection for every bar (one per cluster draws 100 times slower); split into a
     # group per cluster afterwards (_grouped).

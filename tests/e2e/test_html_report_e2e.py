@@ -17,11 +17,14 @@ from tests.report_factory import synthetic_report
 
 ROOT = Path(__file__).resolve().parents[2]
 
-BARS_JS = """() => Array.from(document.querySelectorAll('#window-picture svg g.bar')).map(g => {
+BARS_JS = """() => Array.from(document.querySelectorAll('#window-picture svg .bar')).map(g => {
   const box = g.getBBox();
+  const target = document.getElementById((g.getAttribute('href') || '').slice(1));
   return {id: g.id, width: box.width, height: box.height,
+          links_to: target ? target.tagName.toLowerCase() : null,
           title: g.querySelector('title') ? g.querySelector('title').textContent : ''};
 })"""
+IDS_JS = "() => Array.from(document.querySelectorAll('[id]')).map(e => e.id)"
 
 
 def page_facts(loaded: Loaded) -> dict[str, Any]:
@@ -36,6 +39,7 @@ def page_facts(loaded: Loaded) -> dict[str, Any]:
         "sections": page.eval_on_selector_all("details[id^=cluster-]", "els => els.length"),
         "svg_box": box,
         "bars": page.evaluate(BARS_JS),
+        "ids": page.evaluate(IDS_JS),
     }
 
 
@@ -43,6 +47,15 @@ def assert_opens_clean(loaded: Loaded) -> None:
     assert loaded.console_errors == []
     assert loaded.page_errors == []
     assert loaded.foreign_requests == []  # nothing fetched: no CDN, no font, no image
+
+
+def assert_bars_drawn(facts: dict[str, Any], clusters: list[str]) -> None:
+    """A bar per cluster named, each of non-zero size, each a link to its section."""
+    bars = facts["bars"]
+    assert sorted(b["title"].split(":")[0] for b in bars) == sorted(clusters)
+    assert all(b["width"] > 0 and b["height"] > 0 for b in bars), bars
+    assert all(b["links_to"] == "details" for b in bars), bars
+    assert len(facts["ids"]) == len(set(facts["ids"]))  # no id twice in the page
 
 
 def test_a_200_cluster_report_opens_offline_with_every_cluster_and_its_bar(tmp_path: Path) -> None:
@@ -67,6 +80,4 @@ def test_a_200_cluster_report_opens_offline_with_every_cluster_and_its_bar(tmp_p
     assert facts["sections"] == 200
     assert facts["svg_box"] and facts["svg_box"]["width"] > 800
     assert facts["svg_box"]["height"] > 198 * 10  # a row of at least 10 px per cluster
-    bars = facts["bars"]
-    assert len(bars) == 198 and all(b["width"] > 0 and b["height"] > 0 for b in bars)
-    assert sorted(b["title"].split(":")[0] for b in bars) == timed
+    assert_bars_drawn(facts, timed)

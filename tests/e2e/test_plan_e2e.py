@@ -6,7 +6,7 @@ from typing import Any
 
 from tests.browser import chromium, load
 from tests.e2e.conftest import destructive
-from tests.e2e.test_html_report_e2e import assert_opens_clean, page_facts
+from tests.e2e.test_html_report_e2e import assert_bars_drawn, assert_opens_clean, page_facts
 
 PKG_244 = "/var/tmp/junos-srxsme-24.4R1.9.tgz"
 
@@ -81,5 +81,4 @@ def test_a_run_s_report_becomes_a_change_report(make_lab: Any, runbooks_for: Any
         facts = page_facts(loaded)
         assert_opens_clean(loaded)
     assert facts["rows"] == ["bad", "good"] and facts["sections"] == 2
-    assert sorted(b["title"].split(":")[0] for b in facts["bars"]) == ["bad", "good"]
-    assert all(b["width"] > 0 and b["height"] > 0 for b in facts["bars"])
+    assert_bars_drawn(facts, ["bad", "good"])

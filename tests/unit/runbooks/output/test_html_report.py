@@ -26,7 +26,7 @@ HOSTILE = '<script>alert("x")</script>&'
 
 def bars(html: str) -> list[str]:
     """The ids of the picture's bars, in the order drawn."""
-    return re.findall(r'<g id="(cluster-\d+)" class="bar">', html)
+    return re.findall(r'<a id="bar-(cluster-\d+)" class="bar" href="#\1">', html)
 
 
 def test_every_value_is_escaped_in_the_page_and_in_the_picture() -> None:
