@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from runbooks.output.html_report import write_html
 from tasks.state.paths import write_json_atomic
 
 log = logging.getLogger(__name__)
@@ -70,6 +69,8 @@ class Report:
         stderr; the run's exit code stays the run's."""
         if self.html is None:
             return
+        from runbooks.output.html_report import write_html  # Jinja2 only when asked for
+
         try:
             write_html(self.html, self.to_json())
         except Exception as exc:  # the run is over: its report must not hide its outcome
