@@ -7,6 +7,7 @@ STAMP := $(VENV)/.installed
 .PHONY: test unit demo lint typecheck clean
 
 REDIS_STAMP := $(VENV)/.redis
+CHROMIUM_STAMP := $(VENV)/.chromium
 
 $(STAMP): requirements.txt
 	@command -v $(PY) >/dev/null 2>&1 || { echo "need $(PY) on PATH (or make PY=python3)"; exit 2; }
@@ -24,8 +25,18 @@ $(REDIS_STAMP): $(STAMP)
 	redis-server --version
 	touch $(REDIS_STAMP)
 
+# The HTML change report's browser tests drive Debian's chromium through Playwright (the
+# playwright package from requirements.txt; no browser of its own is downloaded).
+$(CHROMIUM_STAMP): $(STAMP)
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+	  else echo "need chromium on PATH: sudo apt-get install -y chromium"; exit 2; fi; }
+	chromium --version
+	touch $(CHROMIUM_STAMP)
+
 # Every tier, in parallel; the JUnit file lets .ci/run check how many tests really ran.
-test: $(STAMP) $(REDIS_STAMP)
+test: $(STAMP) $(REDIS_STAMP) $(CHROMIUM_STAMP)
 	$(BIN)/python -m pytest --junitxml=.test-results.xml --durations=15
 
 # The unit tier only (no sockets, a few seconds).

@@ -115,7 +115,11 @@ def cluster_run(
 
 def finish(task: Task, run: ClusterRun, outcome: Outcome, journal: bool = True) -> Result:
     """Journal the outcome (a locked cluster is not this run's to journal), count it
-    against the failure budget, hand it to the sink."""
+    against the failure budget, hand it to the sink. The report's `timeline`: the plan's
+    steps with their times (ClusterRun.timeline), when it ran any."""
+    timeline = run.timeline_so_far()
+    if timeline:
+        outcome.extra.setdefault("timeline", timeline)
     event = run.event(
         EventKind.CLUSTER_FINISHED,
         outcome=outcome.outcome,

@@ -25,7 +25,7 @@ from tasks.input_rules import (
 )
 from tasks.vocabulary import OUTCOMES
 
-OUTPUT_FLAGS = ("report", "events", "log_file", "save_plan")
+OUTPUT_FLAGS = ("report", "html", "events", "log_file", "save_plan")
 
 
 def check_flags(args: argparse.Namespace) -> Iterator[Problem]:
@@ -45,14 +45,15 @@ def check_flags(args: argparse.Namespace) -> Iterator[Problem]:
 
 
 def check_outputs(args: argparse.Namespace) -> Iterator[Problem]:
-    """--report, --events and --log-file: each a writable file in an existing directory."""
+    """--report, --html, --events and --log-file: each a writable file in an existing
+    directory, no two the same."""
     seen: dict[Path, str] = {}
     for attr in OUTPUT_FLAGS:
         path = getattr(args, attr, None)
         if path is None:
             continue
         flag = "--" + attr.replace("_", "-")
-        if why := _output_problem(Path(path)):
+        if why := output_problem(Path(path)):
             yield Problem(flag, why)
         resolved = Path(os.path.abspath(path))
         if resolved in seen:
@@ -60,7 +61,7 @@ def check_outputs(args: argparse.Namespace) -> Iterator[Problem]:
         seen[resolved] = flag
 
 
-def _output_problem(path: Path) -> str | None:
+def output_problem(path: Path) -> str | None:
     if not path.name or path.is_dir():
         return f"is a directory, not a file: {path}"
     if path.exists() and not path.is_file():

@@ -86,6 +86,12 @@ def _selection(parser: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--report", type=Path, metavar="FILE", help="write the JSON report here (0600)")
     g.add_argument(
+        "--html",
+        type=Path,
+        metavar="FILE",
+        help="at the run's end, also write the change report here as HTML (0600)",
+    )
+    g.add_argument(
         "--log-file", type=Path, metavar="FILE", help="log here, with the run id on every line"
     )
     g.add_argument(
@@ -193,7 +199,9 @@ def main(argv: list[str] | None = None) -> int:
         signals.release(replay=False)  # nothing was sent: exit code 2 says what happened
         sys.stderr.write(inputs.error_text(exc, args.verbose))
         return EXIT_BAD_INPUT
-    code: int = job(Report(job=args.job, run_id=run_id))
+    report = Report(job=args.job, run_id=run_id, html=args.html)
+    code: int = job(report)
+    report.write_html()  # --html: once, at the end (an interrupted run's too: runner)
     return code
 
 

@@ -478,4 +478,5 @@ class Coordinator:
                 )
         self.view.report.finished = now_iso()
         self.view.write_report()
+        self.view.report.write_html()  # --html, as the JSON report: also when stopped now
         os._exit(130)

@@ -51,6 +51,7 @@ NOT_DESCRIBED = frozenset(
         "from_report",
         "only",
         "report",
+        "html",
         "events",
         "log_file",
         "verbose",

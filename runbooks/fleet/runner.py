@@ -321,6 +321,7 @@ class Runner:
         self.report.finished = now_iso()
         self.view.write_report()
         self.context.journal.close()
+        self.report.write_html()  # --html, as the JSON report: also when stopped now
         os._exit(130)
 
     def _ask(self) -> None:

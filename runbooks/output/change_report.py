@@ -1,8 +1,10 @@
-"""`python -m runbooks report REPORT.json [--format md] [--out FILE]`: a run's JSON report as a
-change report people read, in Markdown that pastes into a change record (ServiceNow, Jira):
-the run, the outcome counts, one row per cluster, then per cluster what the report holds of
-it: the pre-checks and their evidence, the command sent, the services before and after, the
-plan's hops. Reads only the report file; sends nothing, to no device."""
+"""`python -m runbooks report REPORT.json [--format md|html] [--out FILE]`: a run's JSON
+report as a change report people read, in Markdown that pastes into a change record
+(ServiceNow, Jira), or as one self-contained HTML page with a picture of the window
+(runbooks.output.html_report): the run, the outcome counts, one row per cluster, then per
+cluster what the report holds of it: the pre-checks and their evidence, the command sent, the
+services before and after, the configuration diff, the plan's hops. Reads only the report
+file; sends nothing, to no device."""
 
 from __future__ import annotations
 
@@ -15,7 +17,11 @@ from typing import Any
 
 from jinja2 import Environment, StrictUndefined
 
+from runbooks.cli.input_flags import output_problem
+from runbooks.output.html_report import render_html
+from runbooks.output.report_fields import cluster_fields
 from tasks.state.paths import write_text_atomic
+from tasks.state.redact import redact
 
 TEMPLATE = """\
 # {{ job }} run {{ run_id }}
@@ -78,7 +84,8 @@ def cell(value: Any) -> str:
 
 
 def render_markdown(report: dict[str, Any]) -> str:
-    clusters = [(cell(n), _cluster(c)) for n, c in sorted(report.get("clusters", {}).items())]
+    named = sorted(report.get("clusters", {}).items())
+    clusters = [(cell(n), cluster_fields(c, cell)) for n, c in named]
     counts = Counter(c["outcome"] for _, c in clusters)
     env = Environment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
     return env.from_string(TEMPLATE).render(
@@ -91,88 +98,45 @@ def render_markdown(report: dict[str, Any]) -> str:
     )
 
 
-def _cluster(c: dict[str, Any]) -> dict[str, Any]:
-    versions = c.get("versions") or {}
-    plan = c.get("plan") or {}
-    checks = [
-        {
-            "name": cell(k.get("name")),
-            "passed": bool(k.get("passed")),
-            "evidence": cell(k.get("evidence")),
-        }
-        for k in c.get("checks") or []
-    ]
-    hops = [
-        {k: v if k == "automated" or v is None else cell(v) for k, v in h.items()}
-        for h in plan.get("hops") or []
-    ]
-    return {
-        "outcome": cell(c.get("outcome")),
-        "state": cell(c.get("state")),
-        "node0": cell(versions.get("node0")),
-        "node1": cell(versions.get("node1")),
-        "detail": cell(c.get("detail")),
-        "checks": checks,
-        "command": plan.get("command") and cell(plan["command"]),
-        "command_node": cell(plan.get("node")),
-        "services": _services(c.get("services") or {}),
-        "hops": hops,
-        "config": [
-            line for lines in (c.get("config") or {}).get("diff", {}).values() for line in lines
-        ],
-        "config_dir": (c.get("config") or {}).get("dir", "?"),
-    }
+FORMATS = ("md", "html")
 
 
-def _services(services: dict[str, Any]) -> list[tuple[str, str, str]]:
-    """Interfaces up, tunnels, routes, alarms and sessions, before and after the ICU."""
-    before, after = services.get("before") or {}, services.get("after") or {}
-    if not before:
-        return []
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad flag as one line and exit code 2, as the jobs do."""
 
-    def counts(s: dict[str, Any]) -> dict[str, str]:
-        if not s:
-            return {}
-        up = sum(1 for v in (s.get("interfaces") or {}).values() if v == "up")
-        routes = sum((s.get("routes") or {}).values())
-        return {
-            "interfaces up": f"{up}/{len(s.get('interfaces') or {})}",
-            "IPsec tunnels up": str(len(s.get("tunnels") or [])),
-            "active routes": str(routes),
-            "alarms": str(len(s.get("alarms") or [])),
-            "flow sessions": _sessions(s.get("sessions")),
-        }
-
-    b, a = counts(before), counts(after)
-    return [(name, b[name], a.get(name, "not taken")) for name in b]
-
-
-def _sessions(value: Any) -> str:
-    """Flow sessions as the snapshot holds them: a count, or a count per node."""
-    if isinstance(value, dict):
-        return ", ".join(f"{node} {count}" for node, count in sorted(value.items()))
-    return "?" if value is None else str(value)
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"error: {message}\n")
+        raise SystemExit(2)
 
 
 def main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="python -m runbooks report",
-        description="A run's JSON report as a change report people read (Markdown).",
+        description="A run's JSON report as a change report people read: Markdown (md, the "
+        "default) or one self-contained HTML page with a picture of the window (html).",
     )
     p.add_argument("report", type=Path, metavar="REPORT.json")
-    p.add_argument("--format", choices=("md",), default="md", help="md (Markdown)")
+    p.add_argument("--format", choices=FORMATS, default="md", help="md (Markdown) or html")
     p.add_argument("--out", type=Path, metavar="FILE", help="write here instead of stdout")
-    args = p.parse_args(argv)
+    try:
+        args = p.parse_args(argv)
+    except SystemExit as exc:  # --help is 0; a bad flag 2, said in one line
+        return int(exc.code or 0)
+    if args.out is not None and (why := output_problem(args.out)):
+        sys.stderr.write(f"error: --out {why}\n")  # before the report is even read
+        return 2
     try:
         data = json.loads(args.report.read_text())
         if not isinstance(data, dict) or not isinstance(data.get("clusters"), dict):
             raise ValueError("no clusters")
-        text = render_markdown(data)
+        if not all(isinstance(c, dict) for c in data["clusters"].values()):
+            raise ValueError("a cluster that is not a mapping")
     except (OSError, ValueError) as exc:
         sys.stderr.write(f"error: {args.report}: not a runbooks report ({exc})\n")
         return 2
+    text = render_html(data) if args.format == "html" else render_markdown(data)
     if args.out is None:
-        sys.stdout.write(text)
+        sys.stdout.write(redact(text))
         return 0
     try:
         write_text_atomic(args.out, text)

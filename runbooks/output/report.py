@@ -3,12 +3,16 @@ half a file."""
 
 from __future__ import annotations
 
+import logging
+import sys
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from tasks.state.paths import write_json_atomic
+
+log = logging.getLogger(__name__)
 
 
 def now_iso() -> str:
@@ -41,6 +45,7 @@ class Report:
     finished: str | None = None
     clusters: dict[str, ClusterReport] = field(default_factory=dict)
     notifications: dict[str, Any] | None = None  # delivered / undelivered (runbooks.output.notify)
+    html: Path | None = None  # --html: the change report as HTML, written at the run's end
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -57,3 +62,18 @@ class Report:
     def write(self, path: Path | None) -> None:
         if path is not None:
             write_json_atomic(path, self.to_json())
+
+    def write_html(self) -> None:
+        """--html FILE: the change report as HTML (runbooks.output.html_report), from the
+        report as it stands: once, at the run's end. A failure to write it is said on
+        stderr; the run's exit code stays the run's."""
+        if self.html is None:
+            return
+        from runbooks.output.html_report import write_html  # Jinja2 only when asked for
+
+        try:
+            write_html(self.html, self.to_json())
+        except Exception as exc:  # the run is over: its report must not hide its outcome
+            log.exception("run %s: --html %s not written", self.run_id, self.html)
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            sys.stderr.write(f"error: --html {self.html}: not written ({why})\n")

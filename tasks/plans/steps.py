@@ -36,7 +36,12 @@ class StepResult(Result):
 def step(task: Task, fn: Callable[..., Result], name: str, **kwargs: Any) -> Any:
     """Run `fn` as the subtask `name` and return its value, failed or not: the plan decides
     what a failed step means. An exception a step raised is raised again here, so the
-    plan's own error handling sees it as if the step were a plain call."""
+    plan's own error handling sees it as if the step were a plain call. A step given the
+    cluster's run (run=) is timed in its timeline (ClusterRun.step_began)."""
+    run = kwargs.get("run")
+    timed = run if isinstance(run, ClusterRun) else None
+    if timed is not None:
+        timed.step_began(name)
     try:
         multi = task.run(task=_quiet(fn), name=name, **kwargs)
     except NornirSubTaskError as exc:
@@ -44,6 +49,9 @@ def step(task: Task, fn: Callable[..., Result], name: str, **kwargs: Any) -> Any
         if first.exception is not None:
             raise first.exception from None
         return _value(first)
+    finally:
+        if timed is not None:
+            timed.step_ended()
     return _value(multi[0])
 
 

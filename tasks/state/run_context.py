@@ -110,6 +110,10 @@ class ClusterRun:
     device: str = ""  # the device key the cluster is locked by (tasks.state.locks.device_key)
     request: AbortRequest | None = None  # an abort another run asked of this one, once taken
     window_told: bool = False  # the window-ended event went out
+    # This run's steps, in order: {"phase": step name, "start", "end": epoch seconds}. A step
+    # inside another splits it (the outer step goes on after it); the report's `timeline`.
+    timeline: list[dict[str, Any]] = field(default_factory=list)
+    _steps: list[str] = field(default_factory=list, init=False, repr=False)  # open, outermost first
 
     @property
     def run_id(self) -> str:
@@ -202,3 +206,33 @@ class ClusterRun:
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started
+
+    def step_began(self, name: str) -> None:
+        """A plan step starts (tasks.plans.steps): the step it runs inside pauses."""
+        now = time.time()
+        self._close_segment(now)
+        self._steps.append(name)
+        self.timeline.append({"phase": name, "start": round(now, 3), "end": None})
+
+    def step_ended(self) -> None:
+        """The innermost open step ended: the step it ran inside goes on."""
+        now = time.time()
+        self._close_segment(now)
+        if self._steps:
+            self._steps.pop()
+        if self._steps:  # marked: dropped if it ends at once (the outer step ends too)
+            resumed = {"phase": self._steps[-1], "start": round(now, 3), "end": None}
+            self.timeline.append({**resumed, "resumed": True})
+
+    def _close_segment(self, now: float) -> None:
+        if not self.timeline or self.timeline[-1]["end"] is not None:
+            return
+        last = self.timeline[-1]
+        last["end"] = max(round(now, 3), last["start"])
+        if last.pop("resumed", False) and last["end"] - last["start"] < 0.001:
+            self.timeline.pop()
+
+    def timeline_so_far(self) -> list[dict[str, Any]]:
+        """The timeline with any step still open ended now (a plan that raised)."""
+        self._close_segment(time.time())
+        return [dict(s) for s in self.timeline]

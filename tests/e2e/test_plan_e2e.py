@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from tests.browser import chromium, load
 from tests.e2e.conftest import destructive
+from tests.e2e.test_html_report_e2e import assert_bars_drawn, assert_opens_clean, page_facts
 
 PKG_244 = "/var/tmp/junos-srxsme-24.4R1.9.tgz"
 
@@ -21,8 +23,10 @@ def test_plan_reads_the_running_release_and_sends_nothing(make_lab: Any, runbook
             {"name": "split", "state": "inconsistent"},
         ]
     )
-    # WHEN the fleet is planned
-    result = runbooks_for(lab).run("plan")
+    # WHEN the fleet is planned, with the change report as HTML too
+    ops = runbooks_for(lab)
+    page = ops.workdir / "plan.html"
+    result = ops.run("plan", "--html", str(page))
     c = result.report["clusters"]
     # THEN each cluster's plan is what its running release allows, and nothing was sent
     assert c["plain"]["outcome"] == "ok", c["plain"]
@@ -42,15 +46,22 @@ def test_plan_reads_the_running_release_and_sends_nothing(make_lab: Any, runbook
     assert c["split"]["outcome"] == "refused" and "inconsistent" in c["split"]["detail"]
     assert result.code == 1
     assert destructive(lab.audit()) == []
+    # and the page shows each plan's hops
+    html = page.read_text()
+    assert "<td>dual-reboot</td>" in html and "<td>hand</td>" in html and "<td>upgrade</td>" in html
+    assert all(f'data-cluster="{name}"' in html for name in c)
 
 
 def test_a_run_s_report_becomes_a_change_report(make_lab: Any, runbooks_for: Any) -> None:
     import subprocess
     import sys
 
-    # GIVEN an upgrade run on the lab: one cluster upgraded, one refused by the device
+    # GIVEN an upgrade run on the lab, asked for the HTML change report too: one cluster
+    # upgraded, one refused by the device
     lab = make_lab([{"name": "good"}, {"name": "bad", "faults": ["validation-fails"]}], speed=300)
-    run = runbooks_for(lab).run("upgrade", "--yes")
+    ops = runbooks_for(lab)
+    page = ops.workdir / "change.html"
+    run = ops.run("upgrade", "--yes", "--html", str(page))
     # WHEN its report is turned into Markdown, as the docs say
     out = run.report_path.with_name("change.md")
     cmd = [sys.executable, "-m", "runbooks", "report", str(run.report_path), "--out", str(out)]
@@ -62,3 +73,12 @@ def test_a_run_s_report_becomes_a_change_report(make_lab: Any, runbooks_for: Any
     assert "| good | `ok` |" in text and "| bad | `failed` |" in text
     assert "| path-rules | yes |" in text and "| interfaces up |" in text
     assert "in-service-upgrade /var/tmp/junos-srxsme-24.2R2-S1.3.tgz no-sync`" in text
+    # and the run's own HTML page opens in chromium from the file alone: both clusters, a
+    # bar each in the picture (their steps timed by the run), the ICU's phases among them
+    assert {s["phase"] for s in run.cluster("good")["timeline"]} >= {"connect", "verify"}
+    with chromium() as browser:
+        loaded = load(browser, page)
+        facts = page_facts(loaded)
+        assert_opens_clean(loaded)
+    assert facts["rows"] == ["bad", "good"] and facts["sections"] == 2
+    assert_bars_drawn(facts, ["bad", "good"])

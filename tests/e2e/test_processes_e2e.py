@@ -143,7 +143,8 @@ def test_second_signal_stops_every_process_at_once(make_lab, runbooks_for) -> No
     # GIVEN a fleet upgrade in flight in two worker processes
     lab = make_lab(count=4, speed=150)
     ops = runbooks_for(lab)
-    proc, report = ops.start("upgrade", "--processes", "2", "--workers", "4")
+    page = ops.workdir / "change.html"
+    proc, report = ops.start("upgrade", "--processes", "2", "--workers", "4", "--html", str(page))
     wait_until(lambda: len(icu_sends(lab.audit())) == 4, timeout=60, message="four ICUs sent")
     workers = set(lock_pids(ops.workdir / "state").values())
     # WHEN it is signalled twice
@@ -156,6 +157,8 @@ def test_second_signal_stops_every_process_at_once(make_lab, runbooks_for) -> No
     assert result.code == 130
     for c in result.report["clusters"].values():
         assert c["outcome"] == "failed" and "re-run with --resume" in c["detail"], c
+    html = page.read_text()  # --html written as the JSON report was, before the exit
+    assert html.count("data-cluster=") == 4 and "re-run with --resume" in html
     wait_until(lambda: not any(alive(p) for p in workers), 10, message="workers gone")
     # AND the next run re-attaches without a second ICU
     again = ops.run("upgrade", "--workers", "4", timeout=180)

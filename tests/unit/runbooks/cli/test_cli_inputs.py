@@ -78,6 +78,8 @@ def runbooks(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
         (["status", "--config", "missing.yaml"], "config file not found"),
         (["upgrade", "--bogus"], "unrecognized arguments: --bogus"),
         (["status", "--report", "/nonexistent/dir/r.json"], "--report: directory not writable"),
+        (["upgrade", "--html", "/nonexistent/dir/r.html"], "--html: directory not writable"),
+        (["status", "--report", "/tmp/same", "--html", "/tmp/same"], "--html: is also --report"),
     ],
 )
 def test_bad_input_exit_2_one_line(inv: Path, args: list[str], message: str) -> None:
@@ -214,7 +216,7 @@ def test_a_report_naming_clusters_the_inventory_lacks_names_one_and_counts_the_r
     )
 
 
-@pytest.mark.parametrize("flag", ["--log-file", "--report"])
+@pytest.mark.parametrize("flag", ["--log-file", "--report", "--html"])
 @pytest.mark.parametrize("path", ["/proc/version", "/proc/nope/log", "/proc/new.log"])
 def test_an_unwritable_special_path_is_bad_input(inv: Path, flag: str, path: str) -> None:
     if not Path("/proc/version").is_file():

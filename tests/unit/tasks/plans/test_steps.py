@@ -5,6 +5,7 @@ acting tasks' per-call dry_run reaches the plan (tasks.executor)."""
 
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -90,3 +91,38 @@ def test_a_per_call_dry_run_reaches_the_plan(
     ctx = context(tmp_path)
     nr.run(task=lambda task: execute(task, "upgrade", plan, ctx, {}, per_call))
     assert seen == [expected]
+
+
+def test_each_step_is_timed_in_the_cluster_s_timeline(tmp_path: Path) -> None:
+    # GIVEN a plan whose second step runs a step of its own (an abort inside an ICU phase)
+    def outer(task: Task, *, run: ClusterRun) -> Result:
+        step(task, look, "inner", run=run)
+        return done(task, None)
+
+    def plan(task: Task, run: ClusterRun) -> Outcome:
+        step(task, look, "first", run=run)
+        step(task, outer, "outer", run=run)
+        step(task, refuse, "unrun-by-run")  # no run=: not timed (a pre-check's verdict)
+        return Outcome("ok", "healthy", {}, "done")
+
+    # WHEN the cluster is worked
+    multi = nornir_of().run(
+        task=lambda task: execute(task, "upgrade", plan, context(tmp_path), {})
+    )["c1"]
+    # THEN its outcome holds the steps in order, the outer one split around the inner one
+    # when it went on after it, each with a start and an end, none overlapping
+    timeline = multi[0].result.extra["timeline"]
+    phases = [s["phase"] for s in timeline]
+    assert phases[:3] == ["first", "outer", "inner"] and set(phases) <= {"first", "outer", "inner"}
+    assert all(s["start"] <= s["end"] for s in timeline)
+    assert all(a["end"] <= b["start"] for a, b in pairwise(timeline))
+    assert all(set(s) == {"phase", "start", "end"} for s in timeline)
+
+
+def test_a_cluster_no_step_ran_for_has_no_timeline(tmp_path: Path) -> None:
+    multi = nornir_of().run(
+        task=lambda task: execute(
+            task, "upgrade", lambda t, r: Outcome("ok", "healthy", {}, "d"), context(tmp_path), {}
+        )
+    )["c1"]
+    assert "timeline" not in multi[0].result.extra
