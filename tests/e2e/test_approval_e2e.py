@@ -71,11 +71,13 @@ def test_pause_after_canary_needs_a_canary(make_lab: Any, runbooks_for: Any) -> 
 def test_waves_with_a_pause_before_each_one_approved_then_rejected(
     make_lab: Any, runbooks_for: Any
 ) -> None:
-    # GIVEN four clusters in waves ending at 1, 50% and 100%: waves of 1, 1 and 2
+    # GIVEN four clusters in waves ending at 1, 50% and 100%: waves of 1, 1 and 2, worked
+    # by two worker processes
     lab = make_lab(count=4, speed=300)
     ops = runbooks_for(lab)
     events = ops.workdir / "events.jsonl"
     args = ("--waves", "1,50%,100%", "--pause-between-waves", "--yes", "--events", str(events))
+    args += ("--processes", "2")  # the main process waits; its workers start nothing
     proc, report = ops.start("upgrade", *args)
     err = report.with_suffix(".err")
 

@@ -9,6 +9,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 import yaml
 
 from tests.e2e.celery_rig import ICU, TARGET, CeleryRig, icus, wait_until
@@ -201,35 +202,48 @@ def test_the_icu_estimate_on_the_workers_is_the_median_of_the_stores_past_icus(
     assert icu_sends(rig.audit()) == {"east-00": 1, "east-01": 1}
 
 
+@pytest.mark.parametrize(
+    ("answer", "flags"),
+    [
+        ("approve", ("--canary", "1", "--pause-after-canary")),
+        ("reject", ("--waves", "1,100%", "--pause-between-waves")),
+    ],
+)
 def test_a_celery_run_paused_after_its_canary_enqueues_nothing_until_approved(
-    rig: CeleryRig,
+    rig: CeleryRig, answer: str, flags: tuple[str, ...]
 ) -> None:
     import re
     import subprocess
     import sys
 
-    # GIVEN a fleet over two regions, upgraded with a canary of one and a pause after it
+    # GIVEN a fleet over two regions, upgraded with a first wave of one and a pause after it
     rig.lab("east", 2)
     rig.lab("west", 1)
     for region in ("east", "west"):
         rig.worker(region, threads=2)
-    proc, report = rig.upgrade("--canary", "1", "--pause-after-canary")
+    proc, report = rig.upgrade(*flags)
     out = report.with_suffix(".out")
 
     def paused() -> str | None:
-        found = re.search(r"run (\S+): the canary is ok; paused for approval", out.read_text())
+        said = r"run (\S+): (?:the canary|wave 1 of 2) is ok; paused for approval"
+        found = re.search(said, out.read_text())
         return found.group(1) if found else None
 
     run_id = str(wait_until(paused, 120, message="the coordinator paused"))
     # WHILE it waits: the canary's ICU only, no job of the rest on any queue
     assert sum(icus(rig.audit()).values()) == 1
     assert not rig.r.llen("runbooks.east") and not rig.r.llen("runbooks.west")
-    # WHEN approved from another shell
-    cmd = [sys.executable, "-m", "runbooks", "approve", run_id, "--config", str(rig.config)]
+    # WHEN answered from another shell
+    cmd = [sys.executable, "-m", "runbooks", answer, run_id, "--config", str(rig.config)]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=rig.env())
     assert done.returncode == 0, done.stderr
-    # THEN the rest is enqueued and upgraded, one ICU per cluster
     result = rig.finish(proc, report)
+    if answer == "reject":  # THEN nothing more was enqueued: the rest is not started
+        rest = {n: o for n, o in outcomes_of(result).items() if o != "ok"}
+        assert sorted(rest.values()) == ["not-started", "not-started"], result["out"]
+        assert sum(icus(rig.audit()).values()) == 1 and result["code"] == 1
+        return
+    # THEN the rest is enqueued and upgraded, one ICU per cluster
     assert result["code"] == 0, result["out"]
     assert set(outcomes_of(result).values()) == {"ok"}
     assert sorted(icus(rig.audit()).values()) == [1, 1, 1]
