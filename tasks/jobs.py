@@ -225,7 +225,7 @@ def srx_status(task: Task, *, context: RunContext | None = None) -> Result:
         )
     finally:
         drop_all(task)
-    pending = pending_abort(history, timing.idle_abort_watch, task.host.name)
+    pending = pending_abort(history, timing.idle_abort_watch, task.host.name, now=ctx.clock.time())
     summary = summarize(
         view, icu_started=inflight(history) is not None, prereqs=prereqs, abort_pending=pending
     )

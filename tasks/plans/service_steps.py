@@ -4,7 +4,6 @@ verified end (tasks.plans.service_snapshot). Each is a Nornir subtask of the upg
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 from nornir.core.task import Result, Task
@@ -127,7 +126,7 @@ def services_after(task: Task, run: ClusterRun, prepared: Prepared, outcome: Out
 def compare_services(task: Task, *, run: ClusterRun, before: Snapshot) -> Result:
     """Step: snapshot again until nothing is lost or settle_deadline passes."""
     policy = ServicePolicy.from_data(task.host.get("service_checks"))
-    end = time.monotonic() + run.timing.settle_deadline
+    end = run.clock.monotonic() + run.timing.settle_deadline
     while True:
         view = look(task, run)
         primary = view.status.rg0_primary if view.status else None
@@ -136,9 +135,9 @@ def compare_services(task: Task, *, run: ClusterRun, before: Snapshot) -> Result
                      recorder=run.transcript)
         )  # fmt: skip
         missing = services_lost(before, after, policy)
-        if not missing or time.monotonic() >= end:
+        if not missing or run.clock.monotonic() >= end:
             break
-        time.sleep(run.timing.poll_interval)
+        run.clock.sleep(run.timing.poll_interval)
     evidence = {
         "before": before.to_json(),
         "after": after.to_json(),

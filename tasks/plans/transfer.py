@@ -12,7 +12,6 @@ from __future__ import annotations
 import concurrent.futures
 import hashlib
 import multiprocessing
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -246,13 +245,13 @@ def _transfer(
                 path=path,
                 total=expected.size,
             )
-            started = time.monotonic()
+            started = run.clock.monotonic()
             if spec.push is not None:
                 words = _push(task, run, node, spec.push, path, expected, spec)
             else:
                 assert side is not None
                 words = _pull(run, rpc, side[1], node, source, path, expected, spec)
-            return words, time.monotonic() - started
+            return words, run.clock.monotonic() - started
     finally:
         if side is not None:
             close_quietly(side[0].connection)  # a copy still running dies with its session
@@ -310,7 +309,7 @@ def _push(
     last = [0.0]
 
     def progress(sent: int, total: int) -> None:
-        now = time.monotonic()
+        now = run.clock.monotonic()
         if now - last[0] >= spec.progress_every or sent == total:
             last[0] = now
             _progress(run, node, sent, total)

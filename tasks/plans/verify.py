@@ -3,8 +3,6 @@ and the optional return of every RG to a preferred node (`--restore-primary`).""
 
 from __future__ import annotations
 
-import time
-
 from nornir.core.task import Task
 
 from tasks.device.commands import failover_cli, failover_reset_cli
@@ -105,7 +103,8 @@ def hold_placement(task: Task, run: ClusterRun, preferred: str) -> tuple[Cluster
     reset is done (preempt and hold-down act after it), within settle_deadline. The last
     view, and what moved (empty: it held)."""
     watch = min(run.timing.settle_deadline, PLACEMENT_POLLS * run.timing.poll_interval)
-    end = time.monotonic() + watch
+    clock = run.clock
+    end = clock.monotonic() + watch
     while True:
         view = look(task, run)
         status = view.status
@@ -113,9 +112,9 @@ def hold_placement(task: Task, run: ClusterRun, preferred: str) -> tuple[Cluster
         moved = [g.rg_id for g in groups if g.nodes_with("primary") != (preferred,)]
         if moved:
             return view, _moved_back(status, moved)
-        if time.monotonic() >= end:
+        if clock.monotonic() >= end:
             return view, "" if groups else "no cluster status to confirm it"
-        time.sleep(min(run.timing.poll_interval, max(0.0, end - time.monotonic())))
+        clock.sleep(min(run.timing.poll_interval, max(0.0, end - clock.monotonic())))
 
 
 def _moved_back(status: ClusterStatus | None, moved: list[int]) -> str:
