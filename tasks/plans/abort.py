@@ -11,10 +11,10 @@ from typing import Any
 from nornir.core.task import Result, Task
 
 from tasks.device.commands import ABORT_CLI
-from tasks.device.connections import node_rpc
 from tasks.device.readings import ClusterView
 from tasks.errors import DeadlineExceeded, DeviceRefused, RunbookError
 from tasks.events import EventKind
+from tasks.plans import sessions
 from tasks.plans.classify import ClusterState, classify, icu_evidence
 from tasks.plans.icu import Baseline, Phase, evidence, inflight
 from tasks.plans.outcomes import failed_now, outcome_from
@@ -235,7 +235,7 @@ def send_abort(task: Task, *, run: ClusterRun, node: str, phase: str) -> Result:
     the next step observes, nothing is ever resent."""
     run.emit(EventKind.STEP, step="abort", node=node, phase=phase)
     try:
-        rpc = node_rpc(task, node, timeout=run.timing.rpc_timeout, recorder=run.transcript)
+        rpc = sessions.rpc(task, run, node)
     except RunbookError as exc:  # the session could not even be opened: nothing was sent
         outcome = failed_now(task, run, f"abort not sent: {exc.message}", phase=phase)
         return done(task, outcome, failed=True)

@@ -20,11 +20,11 @@ from typing import Any
 
 from nornir.core.task import Result, Task
 
-from tasks.device.connections import close_quietly, node_rpc, open_side_session
-from tasks.device.junos import NodeRpc
+from tasks.device.rpc import NodeRpc
 from tasks.device.sftp_push import Endpoint, push_file
 from tasks.errors import DeviceRefused, SessionLost
 from tasks.events import EventKind
+from tasks.plans import sessions
 from tasks.plans.steps import done
 from tasks.state.redact import redact
 from tasks.state.run_context import ClusterRun
@@ -150,7 +150,7 @@ def copy_package(
     spec: StageSpec,
 ) -> Result:
     """Step: copy, verify, and once more after removing a partial or corrupt result."""
-    rpc = node_rpc(task, node, timeout=run.timing.rpc_timeout, recorder=run.transcript)
+    rpc = sessions.rpc(task, run, node)
     removed: list[dict[str, Any]] = []
     words = ""
     for attempt in (1, 2):
@@ -233,7 +233,7 @@ def _transfer(
 ) -> tuple[str, float]:
     """One copy inside a link slot (--max-transfers): (what went wrong or '', seconds). The
     session a pull runs on is opened before the slot is taken, so a slot is link time."""
-    side = None if spec.push is not None else open_side_session(task, node, run.transcript)
+    side = None if spec.push is not None else sessions.side(task, run, node)
     try:
         with spec.link.slot(run.gate.check):
             run.emit(
@@ -254,7 +254,7 @@ def _transfer(
             return words, run.clock.monotonic() - started
     finally:
         if side is not None:
-            close_quietly(side[0].connection)  # a copy still running dies with its session
+            side[0].close()  # a copy still running dies with its session
 
 
 def _pull(

@@ -14,11 +14,11 @@ from typing import Any
 from nornir.core.task import Result, Task
 
 from tasks.device.commands import IcuCommand
-from tasks.device.connections import close_quietly, drop_all, node_rpc, take_session
-from tasks.device.junos import NodeRpc
 from tasks.device.readings import ClusterView, peer_of
+from tasks.device.rpc import NodeRpc, Session
 from tasks.errors import DeviceRefused, NodeUnreachable, SessionLost
 from tasks.events import EventKind
+from tasks.plans import sessions
 from tasks.plans.abort import abort_pending, abort_plan
 from tasks.plans.approved_plan import CHANGED, ApprovedCluster
 from tasks.plans.classify import ClusterState, classify
@@ -49,7 +49,7 @@ def upgrade_plan(
     try:
         return _upgrade(task, Judged(run, target, requested, approved))
     finally:
-        drop_all(task)
+        sessions.drop_all(task, run)
 
 
 def _upgrade(task: Task, judged: Judged) -> Outcome:
@@ -67,7 +67,7 @@ def _upgrade(task: Task, judged: Judged) -> Outcome:
     pre = step(task, check_cluster, "pre-checks", run=run, view=view, target=target)
     if _unanswered(pre):  # a read the node did not answer (a dropped session, a garbled
         # reply) is no verdict on the cluster: fresh sessions, a fresh look, the checks again
-        drop_all(task)
+        sessions.drop_all(task, run)
         view = step(task, observe_cluster, "re-observe", run=run)
         pre = step(task, check_cluster, "pre-checks again", run=run, view=view, target=target)
     ends = judged.no_icu(view, pre)
@@ -227,7 +227,7 @@ def check_cluster(task: Task, *, run: ClusterRun, view: ClusterView, target: Tar
     is no verdict on the cluster (the plan looks again), so not a failed step."""
 
     def reader(node: str) -> NodeRpc:
-        return node_rpc(task, node, timeout=run.timing.rpc_timeout, recorder=run.transcript)
+        return sessions.rpc(task, run, node)
 
     def report(check: Check) -> None:
         run.emit(EventKind.CHECK, check=check.name, passed=check.passed, evidence=check.evidence)
@@ -286,10 +286,10 @@ class IcuCall(threading.Thread):
     whose wait for the reply is parked on virtual time)."""
 
     def __init__(
-        self, run: ClusterRun, session: tuple[Any, NodeRpc], command: IcuCommand, timeout: float
+        self, run: ClusterRun, session: tuple[Session, NodeRpc], command: IcuCommand, timeout: float
     ) -> None:
         super().__init__(name=f"icu-{run.cluster}", daemon=True)
-        self.plugin, self.rpc = session
+        self.session, self.rpc = session
         self.command, self.timeout = command, timeout
         self.clock = run.clock
         self.refused: str | None = None
@@ -310,7 +310,7 @@ class IcuCall(threading.Thread):
         except (SessionLost, NodeUnreachable):
             pass  # expected: the session dies with the primary's reboot; polls tell the rest
         finally:
-            close_quietly(self.plugin.connection)
+            self.session.close()
 
 
 @dataclass(frozen=True)
@@ -335,7 +335,7 @@ def start_icu(
     extra: dict[str, Any] = {"checks": pre.to_json(), "phase": "start-icu", "plan": plan}
     run.emit(EventKind.STEP, step="start-icu", node=primary, command=command.cli)
     try:
-        session = take_session(task, primary, run.transcript)
+        session = sessions.take(task, run, primary)
     except NodeUnreachable as exc:
         return done(
             task, failed_now(task, run, f"ICU not sent: {exc.message}", **extra), failed=True

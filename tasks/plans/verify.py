@@ -6,10 +6,10 @@ from __future__ import annotations
 from nornir.core.task import Task
 
 from tasks.device.commands import failover_cli, failover_reset_cli
-from tasks.device.connections import drop_all, node_rpc
 from tasks.device.readings import ClusterStatus, ClusterView, RedundancyGroup, node_id
 from tasks.errors import DeadlineExceeded, NodeUnreachable, RunbookError
 from tasks.events import EventKind
+from tasks.plans import sessions
 from tasks.plans.classify import ClusterState, classify
 from tasks.plans.icu import Baseline
 from tasks.plans.outcomes import failed_now, outcome_from
@@ -137,11 +137,11 @@ def restore_primary(task: Task, run: ClusterRun, view: ClusterView, preferred: s
         run.emit(EventKind.NOTE, message=f"every RG already primary on {preferred}")
         return
     current = status.rg0_primary or preferred
-    rpc = node_rpc(task, current, timeout=run.timing.rpc_timeout, recorder=run.transcript)
+    rpc = sessions.rpc(task, run, current)
     for rg_id in moves:
         run.emit(EventKind.COMMAND, node=current, command=failover_cli(rg_id, node_id(preferred)))
         rpc.failover(rg_id, node_id(preferred))
-    drop_all(task)  # an RG0 move changes which node answers as primary
+    sessions.drop_all(task, run)  # an RG0 move changes which node answers as primary
 
     def moved(v: ClusterView) -> bool:
         st = v.status
@@ -157,7 +157,7 @@ def restore_primary(task: Task, run: ClusterRun, view: ClusterView, preferred: s
         deadline=run.timing.settle_deadline,
         what=f"RGs {moves} primary on {preferred}",
     )
-    rpc = node_rpc(task, preferred, timeout=run.timing.rpc_timeout, recorder=run.transcript)
+    rpc = sessions.rpc(task, run, preferred)
     for rg_id in moves:
         run.emit(EventKind.COMMAND, node=preferred, command=failover_reset_cli(rg_id))
         rpc.failover_reset(rg_id)

@@ -10,6 +10,7 @@ from nornir.core.task import Task
 from tasks.device.observe import observe
 from tasks.device.readings import ClusterView
 from tasks.errors import DeadlineExceeded
+from tasks.plans import sessions
 from tasks.plans.classify import ClusterState, classify
 from tasks.state.run_context import ClusterRun
 
@@ -17,7 +18,9 @@ T = TypeVar("T")
 
 
 def look(task: Task, run: ClusterRun) -> ClusterView:
-    return observe(task, timeout=run.timing.rpc_timeout, recorder=run.transcript)
+    return observe(
+        task, timeout=run.timing.rpc_timeout, recorder=run.transcript, devices=sessions.devices(run)
+    )
 
 
 def track(
@@ -30,6 +33,7 @@ def track(
         recorder=run.transcript,
         booted_before=booted_before,
         installs=installs,
+        devices=sessions.devices(run),
     )
 
 
