@@ -48,7 +48,12 @@ from simulator.server import SimCluster, audit_line, envelope, late_body
 class Clock(Protocol):
     def time(self) -> float: ...
 
-    def park(self, ready: Callable[[], bool], deadline: float) -> bool: ...
+    def park(
+        self,
+        ready: Callable[[], bool],
+        deadline: float,
+        wake: Callable[[], float | None] | None = None,
+    ) -> bool: ...
 
 
 class InProcessLab:
@@ -95,25 +100,35 @@ class InProcessLab:
 
     # the clock ------------------------------------------------------------------------
     def tick(self, sc: SimCluster) -> None:
-        """Bring `sc` to the clock's time and the sessions in line with it (server.reconcile)."""
+        """Bring `sc` to the clock's time, event by event as the SSH lab's clock visits
+        them, each time with the sessions in line with the model (server.reconcile)."""
         with self.lock:
-            sc.model.tick(self.clock.time())
-            for node, n in sc.model.nodes.items():
-                if not n.up:
-                    for wire in list(self._sessions.get((sc.model.name, node), ())):
-                        wire.drop(black_hole="rpc-silent" in sc.faults)
-            while sc.model.drops:
-                node = sc.model.drops.pop()
+            now = self.clock.time()
+            last = None
+            while (due := sc.model.next_event()) is not None and due < now and due != last:
+                last = due
+                sc.model.tick(due)
+                self._reconcile(sc)
+            sc.model.tick(now)
+            self._reconcile(sc)
+
+    def _reconcile(self, sc: SimCluster) -> None:
+        for node, n in sc.model.nodes.items():
+            if not n.up:
                 for wire in list(self._sessions.get((sc.model.name, node), ())):
-                    wire.drop(black_hole=False)
-            if sc.icu_waiter is not None and sc.model.icu_result is not None:
-                waiter, mid = sc.icu_waiter
-                sc.icu_waiter = None
-                if isinstance(waiter, NodeWire) and not waiter.closed:
-                    ok, text = sc.model.icu_result
-                    to = {"to": "request-package-in-service-upgrade", "ok": ok}
-                    self.record(sc, waiter.node, waiter.sid, "late-reply", to, "ok")
-                    waiter.late = waiter.framed(mid, late_body(ok, text))
+                    wire.drop(black_hole="rpc-silent" in sc.faults)
+        while sc.model.drops:
+            node = sc.model.drops.pop()
+            for wire in list(self._sessions.get((sc.model.name, node), ())):
+                wire.drop(black_hole=False)
+        if sc.icu_waiter is not None and sc.model.icu_result is not None:
+            waiter, mid = sc.icu_waiter
+            sc.icu_waiter = None
+            if isinstance(waiter, NodeWire) and not waiter.closed:
+                ok, text = sc.model.icu_result
+                to = {"to": "request-package-in-service-upgrade", "ok": ok}
+                self.record(sc, waiter.node, waiter.sid, "late-reply", to, "ok")
+                waiter.late = waiter.framed(mid, late_body(ok, text))
 
     def record(
         self, sc: SimCluster, node: str, sid: int, rpc: str, args: dict[str, Any], result: str
@@ -228,7 +243,7 @@ class NodeWire:
                 self.lab.tick(self.sc)
                 return self.late is not None or self.closed
 
-        self.lab.clock.park(ready, deadline)
+        self.lab.clock.park(ready, deadline, wake=self.sc.model.next_event)
         if self.late is not None:
             late, self.late = self.late, None
             return late

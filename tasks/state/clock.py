@@ -143,9 +143,15 @@ class VirtualClock:
             thread.join()
 
     # anyone ---------------------------------------------------------------------------
-    def park(self, ready: Callable[[], bool], deadline: float) -> bool:
+    def park(
+        self,
+        ready: Callable[[], bool],
+        deadline: float,
+        wake: Callable[[], float | None] | None = None,
+    ) -> bool:
         """Wait until `ready()` (True) or the virtual `deadline` (False). A participant
-        waits for the driver to move the time; the driver moves it itself, to the deadline."""
+        waits for the driver to move the time; the driver moves it itself: to the deadline,
+        or first to `wake()`, the next time the awaited thing may change (None: unknown)."""
         me = threading.current_thread()
         with self._cond:
             while True:
@@ -156,7 +162,9 @@ class VirtualClock:
                     self._parked.pop(me, None)
                     return False
                 if me not in self._threads:  # the driver: nobody else moves the time
-                    self._advance(deadline - self._now)
+                    due = wake() if wake is not None else None
+                    until = deadline if due is None or not self._now < due < deadline else due
+                    self._advance(until - self._now)
                     continue
                 self._parked[me] = self._generation
                 self._cond.notify_all()
