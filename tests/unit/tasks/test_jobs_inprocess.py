@@ -31,7 +31,7 @@ DESTRUCTIVE = (
     "request-chassis-cluster-failover",
 )
 REAL_SECONDS: dict[str, float] = {}  # test -> real seconds (printed at the end)
-JOB_SECONDS: list[float] = []  # real seconds of each job run
+JOB_SECONDS: list[tuple[float, float]] = []  # (real, CPU) seconds of each job run
 
 
 @dataclass
@@ -51,9 +51,9 @@ class Rig:
             clock=self.clock,
             devices=WireDevices(self.lab),
         )
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         result = nornir_for(self.lab).filter(name=name).run(task=job, context=context, **kwargs)
-        JOB_SECONDS.append(time.perf_counter() - started)
+        JOB_SECONDS.append((time.perf_counter() - started, time.process_time() - cpu))
         outcome = result[name][0].result
         assert isinstance(outcome, Outcome), result[name][0].exception
         return outcome
@@ -210,4 +210,7 @@ def test_a_run_under_a_virtual_clock_replays_exactly(rig: Any) -> None:
 
 
 def test_every_in_process_job_takes_well_under_a_second() -> None:
-    assert JOB_SECONDS and max(JOB_SECONDS) < 1.0, JOB_SECONDS
+    # CPU seconds: on a machine shared with other work the real time stretches, but nothing
+    # here waits for real (about 0.1-0.5 s real on an idle 2-core machine)
+    assert JOB_SECONDS and max(cpu for _, cpu in JOB_SECONDS) < 1.0, JOB_SECONDS
+    assert max(real for real, _ in JOB_SECONDS) < 10.0, JOB_SECONDS
