@@ -293,35 +293,39 @@ def dump_state(lab: Lab, path: Path) -> None:
     """The lab's truth as JSON (tests and scripts compare the runbooks' claims with it)."""
     out: dict[str, Any] = {"clusters": {}}
     for sc in lab.clusters:
-        c = sc.model
-        c.tick(lab.now())
-        out["clusters"][c.name] = {
-            "primary": c.primary,
-            "icu_phase": c.phase,
-            "abort_pending": c.abort_requested,  # asked for, not landed (the step still runs)
-            "rgs": {
-                str(rg.rg_id): {
-                    "primary": rg.primary,
-                    "manual": rg.manual,
-                    "failovers": rg.failovers,
-                    "status": {n: c.rg_status(n, rg.rg_id) for n in c.nodes},
-                }
-                for rg in c.rgs.values()
-            },
-            "nodes": {
-                n.name: {
-                    "release": n.release,
-                    "pending": n.pending,
-                    "up": n.up,
-                    "booted_at": n.booted_at,
-                    "stale_icu": n.stale_icu,
-                }
-                for n in c.nodes.values()
-            },
-        }
+        sc.model.tick(lab.now())
+        out["clusters"][sc.model.name] = truth(sc.model)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(out, indent=1))
     tmp.replace(path)
+
+
+def truth(c: Cluster) -> dict[str, Any]:
+    """One cluster's state as the model holds it (dump_state; simulator/inprocess.py)."""
+    return {
+        "primary": c.primary,
+        "icu_phase": c.phase,
+        "abort_pending": c.abort_requested,  # asked for, not landed (the step still runs)
+        "rgs": {
+            str(rg.rg_id): {
+                "primary": rg.primary,
+                "manual": rg.manual,
+                "failovers": rg.failovers,
+                "status": {n: c.rg_status(n, rg.rg_id) for n in c.nodes},
+            }
+            for rg in c.rgs.values()
+        },
+        "nodes": {
+            n.name: {
+                "release": n.release,
+                "pending": n.pending,
+                "up": n.up,
+                "booted_at": n.booted_at,
+                "stale_icu": n.stale_icu,
+            }
+            for n in c.nodes.values()
+        },
+    }
 
 
 async def serve(args: argparse.Namespace, spec: dict[str, Any]) -> None:

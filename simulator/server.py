@@ -39,6 +39,38 @@ HELLO = """<!-- No zombies were killed during the creation of this user interfac
 ]]>]]>"""
 
 
+def envelope(release: str, mid: str, body: str) -> str:
+    """A reply as the lab frames it (before the end-of-message mark)."""
+    return (
+        '<nc:rpc-reply xmlns:nc="urn:ietf:params:xml:ns:netconf:base:1.0" '
+        f'xmlns:junos="http://xml.juniper.net/junos/{release}/junos" message-id="{mid}">\n'
+        f"{body}\n</nc:rpc-reply>\n"
+    )
+
+
+def late_body(ok: bool, text: str) -> str:
+    """The ICU RPC's answer when the ICU ended without the primary's reboot."""
+    return f"<output>{escape(text)}</output>\n<package-result>{0 if ok else 1}</package-result>"
+
+
+def audit_line(
+    cluster: str, node: str, sid: int, rpc: str, args: dict[str, Any], result: str, ts: float
+) -> dict[str, Any]:
+    """One audit record (docs/development/lab-contract.md, "Audit log")."""
+    clean = {k: v for k, v in args.items() if not k.startswith("_")}
+    if "_text" in args:
+        clean["command"] = args["_text"]
+    return {
+        "ts": round(ts, 3),
+        "cluster": cluster,
+        "node": node,
+        "session": sid,
+        "rpc": rpc,
+        "args": clean,
+        "result": result,
+    }
+
+
 @dataclass(eq=False)
 class SimCluster:
     model: Cluster
@@ -47,6 +79,13 @@ class SimCluster:
     icu_waiter: tuple[NetconfSession, str] | None = None  # the ICU RPC awaiting its reply
     garbled: bool = False  # reply-garbled: the one malformed reply has been sent
     data: dict[str, Any] = field(default_factory=dict)  # the lab file's `data:` (inventory)
+
+    def framed(self, rpc: str, body: str) -> str:
+        """`body` as sent: reply-garbled cuts the first get-system-storage reply in half."""
+        if rpc == GARBLED_RPC and "reply-garbled" in self.faults and not self.garbled:
+            self.garbled = True  # framed, but half its elements are missing
+            return body[: len(body) // 2]
+        return body
 
     @property
     def faults(self) -> frozenset[str]:
@@ -170,32 +209,13 @@ class Lab:
             ok, text = c.model.icu_result
             if not sess.closed:  # the ICU ended without the primary's reboot: answer it now
                 self.record(sess.ns, sess.sid, "late-reply", {"to": ICU_RPC, "ok": ok}, "ok")
-                sess.write(
-                    mid,
-                    f"<output>{escape(text)}</output>\n"
-                    f"<package-result>{0 if ok else 1}</package-result>",
-                )
+                sess.write(mid, late_body(ok, text))
 
     def record(self, ns: NodeServer, sid: int, rpc: str, args: dict[str, Any], result: str) -> None:
         if self.audit is None:
             return
-        clean = {k: v for k, v in args.items() if not k.startswith("_")}
-        if "_text" in args:
-            clean["command"] = args["_text"]
-        self.audit.write(
-            json.dumps(
-                {
-                    "ts": round(time.time(), 3),
-                    "cluster": ns.cluster.model.name,
-                    "node": ns.node,
-                    "session": sid,
-                    "rpc": rpc,
-                    "args": clean,
-                    "result": result,
-                }
-            )
-            + "\n"
-        )
+        line = audit_line(ns.cluster.model.name, ns.node, sid, rpc, args, result, time.time())
+        self.audit.write(json.dumps(line) + "\n")
         self.audit.flush()
 
 
@@ -273,11 +293,7 @@ class NetconfSession(asyncssh.SSHServerSession):
         name, args, reply = dispatch(ctx, ops[0])
         lab.record(self.ns, self.sid, name, args, reply.result)
         if reply.body is not None:
-            body = reply.body
-            if name == GARBLED_RPC and "reply-garbled" in c.faults and not c.garbled:
-                c.garbled = True  # framed, but half its elements are missing
-                body = body[: len(body) // 2]
-            self.write(mid, body)
+            self.write(mid, c.framed(name, reply.body))
         if reply.icu_pending:
             c.icu_waiter = (self, mid)
         if reply.later is not None:
@@ -290,11 +306,7 @@ class NetconfSession(asyncssh.SSHServerSession):
         release = self.ns.cluster.model.nodes[self.ns.node].release
         if self.chan is None or self.closed:
             return
-        self.chan.write(
-            '<nc:rpc-reply xmlns:nc="urn:ietf:params:xml:ns:netconf:base:1.0" '
-            f'xmlns:junos="http://xml.juniper.net/junos/{release}/junos" message-id="{mid}">\n'
-            f"{body}\n</nc:rpc-reply>\n{EOM}"
-        )
+        self.chan.write(envelope(release, mid, body) + EOM)
 
     def drop(self, black_hole: bool) -> None:
         """Close the session (a reboot), or keep TCP open and answer nothing (rpc-silent)."""

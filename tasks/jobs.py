@@ -40,8 +40,9 @@ from typing import Any
 
 from nornir.core.task import Result, Task
 
-from tasks.device.connections import drop_all, node_rpc
+from tasks.device.connections import devices_of
 from tasks.device.hosts import prepare_host
+from tasks.device.rpc import Devices
 from tasks.errors import BadInput
 from tasks.events import Event, EventKind
 from tasks.executor import Plan, default_context, execute
@@ -198,7 +199,7 @@ def _emergency(
         try:
             return body(task, run)
         finally:
-            drop_all(task)
+            devices_of(run.context.devices).drop_all(task)
 
     return execute(task, job, plan, ctx, options, given["dry_run"])
 
@@ -219,13 +220,19 @@ def srx_status(task: Task, *, context: RunContext | None = None) -> Result:
         summary = ClusterSummary.bad_input(task.host.name, exc.message)
         return Result(task.host, result=summary, failed=True)
     try:
-        view = step(task, _observe, "observe", timeout=timing.rpc_timeout)
+        source = devices_of(ctx.devices)
+        view = step(task, _observe, "observe", timeout=timing.rpc_timeout, devices=source)
         prereqs = step(
-            task, _prerequisites, "links and alarms", view=view, timeout=timing.rpc_timeout
+            task,
+            _prerequisites,
+            "links and alarms",
+            view=view,
+            timeout=timing.rpc_timeout,
+            devices=source,
         )
     finally:
-        drop_all(task)
-    pending = pending_abort(history, timing.idle_abort_watch, task.host.name)
+        devices_of(ctx.devices).drop_all(task)
+    pending = pending_abort(history, timing.idle_abort_watch, task.host.name, now=ctx.clock.time())
     summary = summarize(
         view, icu_started=inflight(history) is not None, prereqs=prereqs, abort_pending=pending
     )
@@ -244,27 +251,28 @@ def srx_plan(
         check_call(task, given)
         if target_release is not None and (why := release_problem(target_release)):
             raise BadInput(f"target_release: {why}", cluster=task.host.name)
-        _, timing = _prepared(task, context)
+        ctx, timing = _prepared(task, context)
         target = target_release or task.host.get("target_release")
         if not target:
             raise BadInput("no target_release in inventory and none given", cluster=task.host.name)
     except BadInput as exc:
         log.warning("%s: bad input: %s", task.host.name, exc.message)
         return Result(task.host, result=f"bad input: {exc.message}", failed=True)
+    source = devices_of(ctx.devices)
     try:
-        view = step(task, _observe, "observe", timeout=timing.rpc_timeout)
+        view = step(task, _observe, "observe", timeout=timing.rpc_timeout, devices=source)
     finally:
-        drop_all(task)
+        source.drop_all(task)
     packages = {str(k): str(v) for k, v in (task.host.get("packages") or {}).items()}
     if task.host.get("package") and task.host.get("target_release"):  # the inventory's own
         packages.setdefault(str(task.host.get("target_release")), str(task.host.get("package")))
     return Result(task.host, result=plan_cluster(task.host.name, view, str(target), packages))
 
 
-def _observe(task: Task, *, timeout: float) -> Result:
+def _observe(task: Task, *, timeout: float, devices: Devices) -> Result:
     from tasks.device.observe import observe
 
-    return done(task, observe(task, timeout=timeout))
+    return done(task, observe(task, timeout=timeout, devices=devices))
 
 
 def srx_snapshot(task: Task, *, context: RunContext | None = None) -> Result:
@@ -274,12 +282,13 @@ def srx_snapshot(task: Task, *, context: RunContext | None = None) -> Result:
     given = dict(locals())
     try:
         check_call(task, given)
-        _, timing = _prepared(task, context)
+        ctx, timing = _prepared(task, context)
     except BadInput as exc:
         log.warning("%s: bad input: %s", task.host.name, exc.message)
         return Result(task.host, result=f"bad input: {exc.message}", failed=True)
+    source = devices_of(ctx.devices)
     try:
-        view = step(task, _observe, "observe", timeout=timing.rpc_timeout)
+        view = step(task, _observe, "observe", timeout=timing.rpc_timeout, devices=source)
         primary = view.status.rg0_primary if view.status else None
         up = [n for n in ("node0", "node1") if view.nodes[n].reachable]
         node = primary if primary in up else (up[0] if up else None)
@@ -287,9 +296,9 @@ def srx_snapshot(task: Task, *, context: RunContext | None = None) -> Result:
             verdict = classify(view)
             why = f"no node answers ({verdict.state}): " + "; ".join(verdict.findings)
             return Result(task.host, result=why, failed=True)
-        snap = take_snapshot(node_rpc(task, node, timeout=timing.rpc_timeout))
+        snap = take_snapshot(source.node_rpc(task, node, timeout=timing.rpc_timeout))
     finally:
-        drop_all(task)
+        source.drop_all(task)
     return Result(task.host, result=snap)
 
 
@@ -318,14 +327,14 @@ def _refused(task: Task, job: str, context: RunContext | None, exc: BadInput) ->
     return Result(task.host, result=outcome, failed=True)
 
 
-def _prerequisites(task: Task, *, view: Any, timeout: float) -> Result:
+def _prerequisites(task: Task, *, view: Any, timeout: float, devices: Devices) -> Result:
     """Step: control/fabric links and alarms, on the RG0 primary (or any node that answers)."""
     up = [n for n in ("node0", "node1") if view.nodes[n].reachable]
     primary = view.status.rg0_primary if view.status else None
     node = primary if primary in up else (up[0] if up else None)
     if node is None:
         return done(task, ([], []), summary="not read: no node answers")
-    findings, notes = prerequisites(node_rpc(task, node, timeout=timeout))
+    findings, notes = prerequisites(devices.node_rpc(task, node, timeout=timeout))
     said = "; ".join(findings + notes) or "links up, no alarms"
     return done(task, (findings, notes), summary=said)
 

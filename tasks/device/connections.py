@@ -22,7 +22,8 @@ from nornir_napalm.plugins.connections import Napalm
 
 from tasks.device import session_tuning
 from tasks.device.hosts import PREPARED
-from tasks.device.junos import NodeRpc
+from tasks.device.junos import PyezRpc
+from tasks.device.rpc import Devices
 from tasks.errors import AuthFailed, BadInput, NodeUnreachable
 from tasks.state.transcripts import Recorder
 from tasks.vocabulary import NODES
@@ -116,10 +117,10 @@ def register() -> None:
         ConnectionPluginRegister.register(name, JunosNode)
 
 
-def node_rpc(task: Task, node: str, *, timeout: float, recorder: Recorder | None = None) -> NodeRpc:
+def node_rpc(task: Task, node: str, *, timeout: float, recorder: Recorder | None = None) -> PyezRpc:
     """The RPC client on `node`'s managed session (opened on first use)."""
     driver = task.host.get_connection(node, task.nornir.config)
-    return NodeRpc(
+    return PyezRpc(
         driver.device, cluster=task.host.name, node=node, timeout=timeout, recorder=recorder
     )
 
@@ -138,7 +139,7 @@ def drop_all(task: Task) -> None:
 
 def take_session(
     task: Task, node: str, recorder: Recorder | None = None
-) -> tuple[JunosNode, NodeRpc]:
+) -> tuple[JunosNode, PyezRpc]:
     """A session for an RPC whose reply may never come (the ICU start): `node`'s managed
     session, taken out of the host's pool so nothing else ever uses it again (the next RPC
     to that node opens a fresh one), or a new session when none is held. Taking the one the
@@ -153,7 +154,7 @@ def take_session(
             close_quietly(plugin.connection)
         return open_side_session(task, node, recorder)
     params = task.host.get_connection_parameters(node)
-    rpc = NodeRpc(
+    rpc = PyezRpc(
         plugin.connection.device,
         cluster=task.host.name,
         node=node,
@@ -165,7 +166,7 @@ def take_session(
 
 def open_side_session(
     task: Task, node: str, recorder: Recorder | None = None
-) -> tuple[JunosNode, NodeRpc]:
+) -> tuple[JunosNode, PyezRpc]:
     """A session of its own on `node`, for an RPC whose reply may never come (ICU start)."""
     params = task.host.get_connection_parameters(node)
     plugin = JunosNode()
@@ -179,7 +180,7 @@ def open_side_session(
         configuration=task.nornir.config,
     )
     timeout = float((params.extras or {}).get("timeout", 60))
-    rpc = NodeRpc(
+    rpc = PyezRpc(
         plugin.connection.device,
         cluster=task.host.name,
         node=node,
@@ -187,6 +188,42 @@ def open_side_session(
         recorder=recorder,
     )
     return plugin, rpc
+
+
+class NapalmDevices:
+    """The sessions of every run unless its context names others (tasks.device.rpc.Devices):
+    napalm's junos driver, one pooled Nornir connection per node (the functions above)."""
+
+    sequential = False  # the two nodes of a cluster are observed in parallel
+
+    def node_rpc(
+        self, task: Task, node: str, *, timeout: float, recorder: Recorder | None = None
+    ) -> PyezRpc:
+        return node_rpc(task, node, timeout=timeout, recorder=recorder)
+
+    def take_session(
+        self, task: Task, node: str, recorder: Recorder | None = None
+    ) -> tuple[JunosNode, PyezRpc]:
+        return take_session(task, node, recorder)
+
+    def open_side_session(
+        self, task: Task, node: str, recorder: Recorder | None = None
+    ) -> tuple[JunosNode, PyezRpc]:
+        return open_side_session(task, node, recorder)
+
+    def drop(self, task: Task, node: str) -> None:
+        drop(task, node)
+
+    def drop_all(self, task: Task) -> None:
+        drop_all(task)
+
+
+NAPALM: Devices = NapalmDevices()
+
+
+def devices_of(devices: Any) -> Devices:
+    """A run's devices (RunContext.devices): napalm/PyEZ when it names none."""
+    return NAPALM if devices is None else devices
 
 
 register()  # node0 / node1 exist as soon as the tasks that use them are imported

@@ -9,9 +9,10 @@ on PyEZ's namespace-stripped replies and on raw captures.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
-from typing import Any
+from typing import Any, Protocol
 
 from lxml import etree
 
@@ -30,7 +31,12 @@ from tasks.device.readings import (
     RedundancyGroup,
     RgMember,
 )
-from tasks.errors import DeviceRefused, NodeUnreachable, SessionLost, UnreadableReply
+from tasks.errors import (
+    DeviceRefused,
+    NodeUnreachable,
+    SessionLost,
+    UnreadableReply,
+)
 from tasks.state.transcripts import Recorder
 
 log = logging.getLogger(__name__)
@@ -624,8 +630,10 @@ def parse_configuration(reply: Element, form: str) -> str:
 # ---------------------------------------------------------------------------- RPC client
 
 
-class NodeRpc:
-    """Typed RPCs on one node's NETCONF session (a PyEZ Device, already open)."""
+class XmlRpc:
+    """Typed RPCs on one node's session (tasks.device.rpc.NodeRpc): the RPC XML, the
+    replies parsed, failures mapped onto our errors. How an RPC travels is a subclass's
+    `_send`: PyEZ (PyezRpc) or an in-process wire (WireRpc)."""
 
     def __init__(
         self,
@@ -642,23 +650,24 @@ class NodeRpc:
         self.timeout = timeout
         self.recorder = recorder
 
+    def identity(self) -> str:
+        return session_identity(self.device)
+
     def _record(self, kind: str, text: str) -> None:
         if self.recorder is not None:
             self.recorder(self.node, kind, text)
 
+    def _send(self, rpc: str, wait: float, kwargs: dict[str, Any]) -> Any:
+        """Send one RPC and return PyEZ's answer: the reply's first element, the bare
+        `<rpc-reply>` of a reply of text only, or True for an empty one."""
+        raise NotImplementedError
+
     def _call(self, rpc: str, *, timeout: float | None = None, **kwargs: Any) -> Any:
-        """Send one RPC; map PyEZ/ncclient failures onto our errors; return the reply root."""
+        """Send one RPC; map transport failures onto our errors; return the reply root."""
         wait = timeout or self.timeout
         self._record("sent", " ".join([rpc, *(f"{k}={v}" for k, v in kwargs.items())]))
         try:
-            if rpc == "cli":  # <command format="text">...</command>; rpc.cli takes no timeout
-                command = etree.Element("command", format=kwargs.get("format", "text"))
-                command.text = kwargs["command"]
-                reply = self.device.execute(command, dev_timeout=wait, ignore_warning=True)
-            else:
-                method = getattr(self.device.rpc, rpc.replace("-", "_"))
-                # The parsers strip whitespace themselves; PyEZ's normalize XSLT costs CPU.
-                reply = method(dev_timeout=wait, ignore_warning=True, **kwargs)
+            reply = self._send(rpc, wait, kwargs)
         except Exception as exc:
             self._record("error", f"{rpc}: {type(exc).__name__}: {exc}")
             mapped = _mapped(exc, rpc, wait, {"cluster": self.cluster, "node": self.node})
@@ -833,10 +842,89 @@ class NodeRpc:
         return parse_cleanup(self._call("request-system-storage-cleanup", **kwargs))
 
 
+class PyezRpc(XmlRpc):
+    """The RPCs over a PyEZ `Device` (the one inside napalm's junos driver), already open."""
+
+    def _send(self, rpc: str, wait: float, kwargs: dict[str, Any]) -> Any:
+        if rpc == "cli":  # <command format="text">...</command>; rpc.cli takes no timeout
+            command = etree.Element("command", format=kwargs.get("format", "text"))
+            command.text = kwargs["command"]
+            return self.device.execute(command, dev_timeout=wait, ignore_warning=True)
+        method = getattr(self.device.rpc, rpc.replace("-", "_"))
+        # The parsers strip whitespace themselves; PyEZ's normalize XSLT costs CPU.
+        return method(dev_timeout=wait, ignore_warning=True, **kwargs)
+
+
+NodeRpc = PyezRpc  # the name scripts and tests know it by (the interface: tasks.device.rpc)
+
+
+class Wire(Protocol):
+    """An in-process session (simulator/inprocess.py): one RPC as XML text in, the whole
+    `<rpc-reply>` document as text out. Failures are the builtin errors of a socket:
+    ConnectionResetError (the session closed), TimeoutError (no reply within `timeout`)."""
+
+    identity: str
+
+    def rpc(self, request: str, timeout: float) -> str: ...
+
+
+class _Built:
+    """What PyEZ's RPC builder hands its device: the request element, not sent."""
+
+    transform = None
+
+    def execute(self, rpc: Element, **_: Any) -> Element:
+        return rpc
+
+
+def request_xml(rpc: str, kwargs: dict[str, Any]) -> Element:
+    """The RPC element PyEZ sends for `rpc` with `kwargs` (built by PyEZ's own builder)."""
+    from jnpr.junos.rpcmeta import _RpcMetaExec
+
+    if rpc == "cli":
+        command = etree.Element("command", format=kwargs.get("format", "text"))
+        command.text = kwargs["command"]
+        return command
+    return getattr(_RpcMetaExec(_Built()), rpc.replace("-", "_"))(**kwargs)
+
+
+class WireRpc(XmlRpc):
+    """The RPCs over an in-process wire (`Wire`): the request PyEZ would send, and the reply
+    read as PyEZ reads it (an rpc-error of severity error anywhere in it raises, warnings
+    are ignored; namespaces stripped; the first element handed back)."""
+
+    def identity(self) -> str:
+        return str(self.device.identity)
+
+    def _send(self, rpc: str, wait: float, kwargs: dict[str, Any]) -> Any:
+        request = etree.tostring(request_xml(rpc, kwargs), encoding="unicode")
+        try:
+            text = self.device.rpc(request, wait)
+        except TimeoutError:
+            raise SessionLost(f"no reply to {rpc} within {wait:g}s", step=rpc) from None
+        except ConnectionError:
+            raise SessionLost(f"session closed during {rpc}", step=rpc) from None
+        root = _strip(etree.fromstring(text.encode()))
+        errors = [
+            err
+            for err in root.iter("rpc-error")
+            if _text(err, "error-severity", "error") != "warning"
+        ]
+        if errors:
+            words = "; ".join(m for e in errors if (m := _text(e, "error-message")))
+            raise DeviceRefused(words or "RpcError", step=rpc)
+        children = [c for c in root if isinstance(c.tag, str)]
+        if children:
+            return children[0]
+        return root if (root.text or "").strip() else True
+
+
 def _mapped(exc: Exception, rpc: str, timeout: float, ctx: dict[str, str]) -> Exception:
     """PyEZ/ncclient failures -> our errors. Order matters: RpcTimeoutError is an RpcError."""
     from jnpr.junos import exception as ez
 
+    if isinstance(exc, (SessionLost, DeviceRefused)):  # WireRpc's: ours, without where
+        return type(exc)(exc.message, step=exc.step or rpc, **ctx)
     if isinstance(exc, ez.RpcTimeoutError):
         return SessionLost(f"no reply to {rpc} within {timeout:g}s", step=rpc, **ctx)
     if isinstance(exc, ez.ConnectClosedError):
@@ -854,6 +942,20 @@ def _mapped(exc: Exception, rpc: str, timeout: float, ctx: dict[str, str]) -> Ex
     if isinstance(exc, (OSError, EOFError)) or type(exc).__module__.startswith("ncclient"):
         return SessionLost(f"{type(exc).__name__} during {rpc}", step=rpc, **ctx)
     return exc
+
+
+def session_identity(device: object) -> str:
+    """The SSH host key of the box a PyEZ session reached, as `type:sha256`; '' if unknown.
+
+    Each SRX node has its own host key, so two sessions showing one key reached one box (an
+    inventory giving node1 node0's address): the cluster replies that box sends name both
+    nodes, so nothing else in them tells the two sessions apart. No RPC is sent for this."""
+    try:
+        transport = device._conn._session._transport  # type: ignore[attr-defined]
+        key = transport.get_remote_server_key()
+        return f"{key.get_name()}:{hashlib.sha256(key.asbytes()).hexdigest()}"
+    except Exception:  # no session, another transport, a closed one: unknown, not an error
+        return ""
 
 
 def _named(values: dict[str, Any], node: str) -> dict[str, Any]:

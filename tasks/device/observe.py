@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 
 from nornir.core.task import Task
 
-from tasks.device.connections import drop, node_rpc
-from tasks.device.junos import NodeRpc
+from tasks.device.connections import devices_of, drop, node_rpc
+from tasks.device.junos import session_identity
 from tasks.device.readings import BootTime, ClusterStatus, ClusterView, NodeSoftware, NodeView
+from tasks.device.rpc import Devices, NodeRpc
 from tasks.errors import AuthFailed, RunbookError, UnreadableReply
 from tasks.state.transcripts import Recorder
 from tasks.vocabulary import NODES
@@ -26,34 +26,38 @@ def observe_node(
     recorder: Recorder | None = None,
     booted_before: int | None = None,
     pending: bool = True,
+    devices: Devices | None = None,
 ) -> NodeView:
     """One node's own view. Any failure to talk to it makes it `unreachable` with the reason.
 
     With `booted_before` (tracking an ICU) the view is light: boot time, pending install
     (unless `pending` is False: once both installs are done it tells nothing new), and the
     release only once the node has booted after that time. A fleet of hundreds of clusters
-    polls this every few seconds, so each RPC left out counts."""
+    polls this every few seconds, so each RPC left out counts. `devices`: where the
+    sessions come from (None: napalm/PyEZ, tasks.device.connections)."""
+    open_rpc = node_rpc if devices is None else devices.node_rpc
+    forget = drop if devices is None else devices.drop
     for attempt in (1, 2):  # a garbled reply is read again once, on a fresh session
         try:
-            rpc = node_rpc(task, node, timeout=timeout, recorder=recorder)
+            rpc = open_rpc(task, node, timeout=timeout, recorder=recorder)
             software, (status, words), boot, waiting = _read(rpc, node, booted_before, pending)
             break
         except UnreadableReply as exc:
-            drop(task, node)  # a session that failed once is not trusted again
+            forget(task, node)  # a session that failed once is not trusted again
             log.warning("%s/%s: %s (attempt %d)", task.host.name, node, exc.message, attempt)
             if attempt == 2:
                 return NodeView(node=node, reachable=False, error=exc.message)
         except AuthFailed as exc:  # an answer: the credentials are wrong, not the network
-            drop(task, node)
+            forget(task, node)
             return NodeView(node=node, reachable=False, error=exc.on(node), auth_failed=True)
         except RunbookError as exc:
-            drop(task, node)
+            forget(task, node)
             return NodeView(node=node, reachable=False, error=exc.message)
         except Exception as exc:  # a reply we cannot read (a node half booted): not an answer
             log.warning(
                 "%s/%s: unreadable reply: %s: %s", task.host.name, node, type(exc).__name__, exc
             )
-            drop(task, node)
+            forget(task, node)
             return NodeView(node=node, reachable=False, error=f"unreadable reply ({exc})")
     return NodeView(
         node=node,
@@ -63,9 +67,15 @@ def observe_node(
         booted_at=boot.booted_at if boot else None,
         pending=waiting,
         clustered=status is not None or booted_before is not None,
-        identity=session_identity(rpc.device),
+        identity=_identity(rpc),
         cluster_words=words,
     )
+
+
+def _identity(rpc: NodeRpc) -> str:
+    """Who answered (NodeRpc.identity); a client without one (a test's) by its PyEZ device."""
+    said = getattr(rpc, "identity", None)
+    return said() if callable(said) else session_identity(getattr(rpc, "device", None))
 
 
 def _read(
@@ -88,20 +98,6 @@ def _read(
     return software, status, boot, waiting
 
 
-def session_identity(device: object) -> str:
-    """The SSH host key of the box a PyEZ session reached, as `type:sha256`; '' if unknown.
-
-    Each SRX node has its own host key, so two sessions showing one key reached one box (an
-    inventory giving node1 node0's address): the cluster replies that box sends name both
-    nodes, so nothing else in them tells the two sessions apart. No RPC is sent for this."""
-    try:
-        transport = device._conn._session._transport  # type: ignore[attr-defined]
-        key = transport.get_remote_server_key()
-        return f"{key.get_name()}:{hashlib.sha256(key.asbytes()).hexdigest()}"
-    except Exception:  # no session, another transport, a closed one: unknown, not an error
-        return ""
-
-
 def observe(
     task: Task,
     *,
@@ -109,6 +105,7 @@ def observe(
     recorder: Recorder | None = None,
     booted_before: dict[str, int] | None = None,
     installs: bool = True,
+    devices: Devices | None = None,
 ) -> ClusterView:
     """Both nodes at once (two sessions in parallel halve the wall time of a poll).
 
@@ -120,9 +117,19 @@ def observe(
     def one(node: str) -> None:
         since = booted_before.get(node, 0) if booted_before is not None else None
         views[node] = observe_node(
-            task, node, timeout=timeout, recorder=recorder, booted_before=since, pending=installs
+            task,
+            node,
+            timeout=timeout,
+            recorder=recorder,
+            booted_before=since,
+            pending=installs,
+            devices=devices,
         )
 
+    if devices_of(devices).sequential:  # in-process, virtual time: the same order every run
+        for node in NODES:
+            one(node)
+        return ClusterView(name=task.host.name, nodes={n: views[n] for n in NODES})
     other = threading.Thread(target=one, args=(NODES[1],), daemon=True)
     other.start()
     one(NODES[0])

@@ -11,10 +11,10 @@ from typing import Any
 from nornir.core.task import Result, Task
 
 from tasks.device.commands import ABORT_CLI
-from tasks.device.connections import node_rpc
 from tasks.device.readings import ClusterView
 from tasks.errors import DeadlineExceeded, DeviceRefused, RunbookError
 from tasks.events import EventKind
+from tasks.plans import sessions
 from tasks.plans.classify import ClusterState, classify, icu_evidence
 from tasks.plans.icu import Baseline, Phase, evidence, inflight
 from tasks.plans.outcomes import failed_now, outcome_from
@@ -22,6 +22,7 @@ from tasks.plans.recover import recover_plan
 from tasks.plans.steps import done, step
 from tasks.plans.verify import verify_upgraded
 from tasks.plans.waits import await_healthy, healthy_for, look, poll_until
+from tasks.state.clock import SYSTEM_CLOCK, Clock
 from tasks.state.run_context import ClusterRun, Outcome
 from tasks.vocabulary import NODES
 
@@ -99,7 +100,8 @@ def abort_plan(
     refused = step(task, send_abort, "abort", run=run, node=primary, phase=phase)
     if refused is not None:
         return refused
-    return _follow(task, run, base, phase, target, Landing(time.time(), 0, call))
+    landed = Landing(run.clock.time(), 0, call, clock=run.clock)
+    return _follow(task, run, base, phase, target, landed)
 
 
 def _follow(
@@ -139,7 +141,8 @@ def follow_earlier_abort(
         message=f"the abort sent by run {earlier.get('run_id')} has not been seen to land; "
         "following it (not sent again)",
     )
-    watch = Landing(float(earlier.get("ts", time.time())), 0, call)
+    sent_at = float(earlier.get("ts", run.clock.time()))
+    watch = Landing(sent_at, 0, call, clock=run.clock)
     return _follow(task, run, base, str(earlier.get("phase") or "ICU running"), target, watch)
 
 
@@ -158,16 +161,21 @@ def abort_in_flight(history: list[dict[str, Any]]) -> dict[str, Any] | None:
 def abort_pending(run: ClusterRun) -> str | None:
     """Why no ICU may be sent now: an abort journaled by an earlier run that nobody saw
     land, younger than the longest step an ICU can be in unseen (Landing)."""
-    return pending_abort(run.history, run.timing.idle_abort_watch, run.cluster)
+    return pending_abort(
+        run.history, run.timing.idle_abort_watch, run.cluster, now=run.clock.time()
+    )
 
 
-def pending_abort(history: list[dict[str, Any]], bound: float, cluster: str) -> str | None:
-    """`abort_pending` from a journal's records (status reads it too)."""
+def pending_abort(
+    history: list[dict[str, Any]], bound: float, cluster: str, *, now: float | None = None
+) -> str | None:
+    """`abort_pending` from a journal's records (status reads it too); `now`: epoch seconds
+    (None: the system clock's)."""
     rec = abort_in_flight(history)
     if rec is None:
         return None
     until = float(rec.get("ts", 0)) + bound
-    if time.time() >= until:
+    if (SYSTEM_CLOCK.time() if now is None else now) >= until:
         return None
     when = time.strftime("%H:%M:%S", time.localtime(until))
     return (
@@ -195,9 +203,10 @@ class Landing:
     bound: float
     call: Any = None  # tasks.plans.upgrade.IcuCall
     saw_pending: bool = False
+    clock: Clock = SYSTEM_CLOCK  # the run's
 
     def evidence(self, view: ClusterView) -> str | None:
-        waited = time.time() - self.sent_at
+        waited = self.clock.time() - self.sent_at
         pending = any(view.nodes[n].pending for n in NODES if view.nodes[n].reachable)
         if pending:
             self.saw_pending = True
@@ -226,7 +235,7 @@ def send_abort(task: Task, *, run: ClusterRun, node: str, phase: str) -> Result:
     the next step observes, nothing is ever resent."""
     run.emit(EventKind.STEP, step="abort", node=node, phase=phase)
     try:
-        rpc = node_rpc(task, node, timeout=run.timing.rpc_timeout, recorder=run.transcript)
+        rpc = sessions.rpc(task, run, node)
     except RunbookError as exc:  # the session could not even be opened: nothing was sent
         outcome = failed_now(task, run, f"abort not sent: {exc.message}", phase=phase)
         return done(task, outcome, failed=True)
@@ -279,9 +288,9 @@ def await_abort(
 ) -> Result:
     """Step: wait for the abort to land (the current operation finishes first), then
     classify and finish the cluster from there."""
-    started = time.monotonic()
+    started = run.clock.monotonic()
     goal = base.target if base else target
-    watch = watch or Landing(time.time(), run.timing.idle_abort_watch)
+    watch = watch or Landing(run.clock.time(), run.timing.idle_abort_watch, clock=run.clock)
     try:
         found, view = poll_until(
             task,
@@ -297,7 +306,7 @@ def await_abort(
     if found in ("clean", "pending"):
         how += f" ({watch.evidence(view) or 'seen'})"
     run.emit(EventKind.ICU_ENDED, how=how)
-    extra = {"aborted_during": phase, "abort_wait_s": round(time.monotonic() - started, 1)}
+    extra = {"aborted_during": phase, "abort_wait_s": round(run.clock.monotonic() - started, 1)}
     if found == "too-late":
         outcome = _too_late(task, run, base, goal, phase)
     elif found == "inconsistent":

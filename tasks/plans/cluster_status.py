@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from tasks.device.junos import NodeRpc
 from tasks.device.readings import NOT_CLUSTERED, ClusterView
+from tasks.device.rpc import NodeRpc
 from tasks.errors import RunbookError
 from tasks.plans.classify import ClusterState, classify
 from tasks.vocabulary import NODES

@@ -20,9 +20,9 @@ from typing import Any
 
 from nornir.core.task import Result, Task
 
-from tasks.device.connections import node_rpc
 from tasks.errors import RunbookError
 from tasks.events import EventKind
+from tasks.plans import sessions
 from tasks.plans.outcomes import failed_now
 from tasks.plans.steps import done, step
 from tasks.state.paths import private_dir, under, write_text_atomic
@@ -43,7 +43,7 @@ def save_configuration(task: Task, *, run: ClusterRun, stage: str) -> Result:
     where = private_dir(backup_dir(run))
     files: dict[str, list[str]] = {}
     for node in NODES:
-        rpc = node_rpc(task, node, timeout=run.timing.rpc_timeout, recorder=run.transcript)
+        rpc = sessions.rpc(task, run, node)
         for form, suffix in FORMS.items():
             path = where / f"{node}.{stage}.{suffix}"
             write_text_atomic(path, rpc.configuration(form), redacted=False)

@@ -8,8 +8,9 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from tasks.device.junos import NodeRpc, free_bytes_for
+from tasks.device.junos import free_bytes_for
 from tasks.device.readings import NOT_CLUSTERED, ClusterView, peer_of, with_words
+from tasks.device.rpc import NodeRpc
 from tasks.errors import RunbookError
 from tasks.plans.classify import health_findings, icu_evidence
 from tasks.srx_facts import model_family

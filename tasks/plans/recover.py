@@ -17,11 +17,11 @@ from typing import Any
 from nornir.core.task import Result, Task
 
 from tasks.device.commands import ABORT_CLI, REBOOT_CLI, rollback_cli
-from tasks.device.connections import drop, node_rpc
 from tasks.device.junos import rollback_names
 from tasks.device.readings import ClusterView, node_id, peer_of
 from tasks.errors import DeadlineExceeded, DeviceRefused, NodeUnreachable, RunbookError, SessionLost
 from tasks.events import EventKind
+from tasks.plans import sessions
 from tasks.plans.classify import ClusterState, classify, icu_running
 from tasks.plans.icu import inflight
 from tasks.plans.outcomes import failed_now, outcome_from
@@ -251,7 +251,7 @@ def _recover(
 def recover_abort(task: Task, *, run: ClusterRun, node: str, before: ClusterView) -> Result:
     """Step 1: the abort on the node to recover; verified when no ICU runs any more and the
     releases are as they were (the device finishes its current operation first)."""
-    rpc = node_rpc(task, node, timeout=run.timing.rpc_timeout, recorder=run.transcript)
+    rpc = sessions.rpc(task, run, node)
     run.emit(EventKind.RECOVER_SENDING, step="abort", node=node, command=ABORT_CLI)
     words = rpc.abort_icu()
 
@@ -284,13 +284,13 @@ def recover_rollback(task: Task, *, run: ClusterRun, node: str, want: str | None
     """Step 2: rollback node <id>; its reply must name the primary's release as the one that
     becomes active. A lost reply is not a refusal, and never a reason to send it again: the
     next step reads the device."""
-    rpc = node_rpc(task, node, timeout=run.timing.rpc_timeout, recorder=run.transcript)
+    rpc = sessions.rpc(task, run, node)
     command = rollback_cli(node_id(node))
     run.emit(EventKind.RECOVER_SENDING, step="rollback", node=node, command=command)
     try:
         result = rpc.rollback(node_id(node))
     except SessionLost as exc:
-        drop(task, node)
+        sessions.drop(task, run, node)
         run.emit(EventKind.NOTE, message=f"rollback: {exc.message}; checking {node} itself")
         return done(task, None, changed=True)
     if result.failed:
@@ -334,13 +334,13 @@ def check_rolled_back(task: Task, *, run: ClusterRun, node: str, want: str) -> R
 def recover_reboot(task: Task, *, run: ClusterRun, node: str, boot: int) -> Result:
     """Step 3: reboot the node. A lost reply is expected: the box starts shutting down before
     it finishes the reply; the changed boot time proves the reboot."""
-    rpc = node_rpc(task, node, timeout=run.timing.rpc_timeout, recorder=run.transcript)
+    rpc = sessions.rpc(task, run, node)
     run.emit(
         EventKind.RECOVER_SENDING, step="reboot", node=node, boot_before=boot, command=REBOOT_CLI
     )
     with contextlib.suppress(SessionLost, NodeUnreachable):
         rpc.reboot(node_id(node), timeout=min(run.timing.rpc_timeout, 30))
-    drop(task, node)
+    sessions.drop(task, run, node)
     return done(task, None, changed=True, summary=f"sent '{REBOOT_CLI}' to {node}")
 
 

@@ -12,8 +12,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from tasks.device.junos import NodeRpc
 from tasks.device.readings import Alarm, NodeServices, with_words
+from tasks.device.rpc import NodeRpc
 from tasks.errors import RunbookError
 
 ROUTE_DROP_PCT = 10.0  # a table may lose this share of its active routes (reconvergence)

@@ -4,16 +4,15 @@ verified end (tasks.plans.service_snapshot). Each is a Nornir subtask of the upg
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 from nornir.core.task import Result, Task
 
 from tasks.device.commands import failover_reset_cli
-from tasks.device.connections import node_rpc
 from tasks.device.readings import ClusterView
 from tasks.errors import DeadlineExceeded, RunbookError
 from tasks.events import EventKind
+from tasks.plans import sessions
 from tasks.plans.config_backup import backup_before
 from tasks.plans.outcomes import failed_now, outcome_from
 from tasks.plans.prechecks import PrecheckResult
@@ -83,7 +82,7 @@ def _reset_manual(task: Task, run: ClusterRun, pre: PrecheckResult) -> None:
     ]
     if not manual:
         return
-    rpc = node_rpc(task, pre.primary, timeout=run.timing.rpc_timeout, recorder=run.transcript)
+    rpc = sessions.rpc(task, run, pre.primary)
     for rg_id in manual:
         run.emit(EventKind.COMMAND, node=pre.primary, command=failover_reset_cli(rg_id))
         rpc.failover_reset(rg_id)
@@ -99,7 +98,7 @@ def _reset_manual(task: Task, run: ClusterRun, pre: PrecheckResult) -> None:
 
 def snapshot_services(task: Task, *, run: ClusterRun, node: str) -> Result:
     """Step: the snapshot, read on `node`'s session (the RG0 primary)."""
-    rpc = node_rpc(task, node, timeout=run.timing.rpc_timeout, recorder=run.transcript)
+    rpc = sessions.rpc(task, run, node)
     snap = take_snapshot(rpc)
     run.emit(EventKind.NOTE, message="services before: " + _summary(snap))
     return done(task, snap, summary=_summary(snap))
@@ -127,18 +126,15 @@ def services_after(task: Task, run: ClusterRun, prepared: Prepared, outcome: Out
 def compare_services(task: Task, *, run: ClusterRun, before: Snapshot) -> Result:
     """Step: snapshot again until nothing is lost or settle_deadline passes."""
     policy = ServicePolicy.from_data(task.host.get("service_checks"))
-    end = time.monotonic() + run.timing.settle_deadline
+    end = run.clock.monotonic() + run.timing.settle_deadline
     while True:
         view = look(task, run)
         primary = view.status.rg0_primary if view.status else None
-        after = take_snapshot(
-            node_rpc(task, primary or "node0", timeout=run.timing.rpc_timeout,
-                     recorder=run.transcript)
-        )  # fmt: skip
+        after = take_snapshot(sessions.rpc(task, run, primary or "node0"))
         missing = services_lost(before, after, policy)
-        if not missing or time.monotonic() >= end:
+        if not missing or run.clock.monotonic() >= end:
             break
-        time.sleep(run.timing.poll_interval)
+        run.clock.sleep(run.timing.poll_interval)
     evidence = {
         "before": before.to_json(),
         "after": after.to_json(),

@@ -19,11 +19,12 @@ from typing import Any
 
 from nornir.core.task import Result, Task
 
-from tasks.device.connections import drop_all, node_rpc
-from tasks.device.junos import NodeRpc, free_bytes_for
+from tasks.device.junos import free_bytes_for
 from tasks.device.readings import peer_of
+from tasks.device.rpc import NodeRpc
 from tasks.errors import DeviceRefused, NodeUnreachable, SessionLost
 from tasks.events import EventKind
+from tasks.plans import sessions
 from tasks.plans.steps import done, step
 from tasks.plans.transfer import Expected, OnNode, StageSpec, copy_package, package_on
 from tasks.state.redact import redact
@@ -50,7 +51,7 @@ def stage_plan(task: Task, run: ClusterRun, target: Target, spec: StageSpec) -> 
     try:
         return _stage(task, run, target, spec)
     finally:
-        drop_all(task)
+        sessions.drop_all(task, run)
 
 
 def _stage(task: Task, run: ClusterRun, target: Target, spec: StageSpec) -> Outcome:
@@ -194,7 +195,7 @@ def _note_interrupted(run: ClusterRun) -> None:
 
 
 def _rpc(task: Task, run: ClusterRun, node: str) -> NodeRpc:
-    return node_rpc(task, node, timeout=run.timing.rpc_timeout, recorder=run.transcript)
+    return sessions.rpc(task, run, node)
 
 
 def find_primary(task: Task, *, run: ClusterRun) -> Result:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import concurrent.futures
 import hashlib
 import multiprocessing
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -21,11 +20,11 @@ from typing import Any
 
 from nornir.core.task import Result, Task
 
-from tasks.device.connections import close_quietly, node_rpc, open_side_session
-from tasks.device.junos import NodeRpc
+from tasks.device.rpc import NodeRpc
 from tasks.device.sftp_push import Endpoint, push_file
 from tasks.errors import DeviceRefused, SessionLost
 from tasks.events import EventKind
+from tasks.plans import sessions
 from tasks.plans.steps import done
 from tasks.state.redact import redact
 from tasks.state.run_context import ClusterRun
@@ -151,7 +150,7 @@ def copy_package(
     spec: StageSpec,
 ) -> Result:
     """Step: copy, verify, and once more after removing a partial or corrupt result."""
-    rpc = node_rpc(task, node, timeout=run.timing.rpc_timeout, recorder=run.transcript)
+    rpc = sessions.rpc(task, run, node)
     removed: list[dict[str, Any]] = []
     words = ""
     for attempt in (1, 2):
@@ -234,7 +233,7 @@ def _transfer(
 ) -> tuple[str, float]:
     """One copy inside a link slot (--max-transfers): (what went wrong or '', seconds). The
     session a pull runs on is opened before the slot is taken, so a slot is link time."""
-    side = None if spec.push is not None else open_side_session(task, node, run.transcript)
+    side = None if spec.push is not None else sessions.side(task, run, node)
     try:
         with spec.link.slot(run.gate.check):
             run.emit(
@@ -246,16 +245,16 @@ def _transfer(
                 path=path,
                 total=expected.size,
             )
-            started = time.monotonic()
+            started = run.clock.monotonic()
             if spec.push is not None:
                 words = _push(task, run, node, spec.push, path, expected, spec)
             else:
                 assert side is not None
                 words = _pull(run, rpc, side[1], node, source, path, expected, spec)
-            return words, time.monotonic() - started
+            return words, run.clock.monotonic() - started
     finally:
         if side is not None:
-            close_quietly(side[0].connection)  # a copy still running dies with its session
+            side[0].close()  # a copy still running dies with its session
 
 
 def _pull(
@@ -310,7 +309,7 @@ def _push(
     last = [0.0]
 
     def progress(sent: int, total: int) -> None:
-        now = time.monotonic()
+        now = run.clock.monotonic()
         if now - last[0] >= spec.progress_every or sent == total:
             last[0] = now
             _progress(run, node, sent, total)

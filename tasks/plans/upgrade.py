@@ -8,18 +8,17 @@ subtask (tasks.plans.steps).
 from __future__ import annotations
 
 import threading
-import time
 from dataclasses import dataclass
 from typing import Any
 
 from nornir.core.task import Result, Task
 
 from tasks.device.commands import IcuCommand
-from tasks.device.connections import close_quietly, drop_all, node_rpc, take_session
-from tasks.device.junos import NodeRpc
 from tasks.device.readings import ClusterView, peer_of
+from tasks.device.rpc import NodeRpc, Session
 from tasks.errors import DeviceRefused, NodeUnreachable, SessionLost
 from tasks.events import EventKind
+from tasks.plans import sessions
 from tasks.plans.abort import abort_pending, abort_plan
 from tasks.plans.approved_plan import CHANGED, ApprovedCluster
 from tasks.plans.classify import ClusterState, classify
@@ -50,7 +49,7 @@ def upgrade_plan(
     try:
         return _upgrade(task, Judged(run, target, requested, approved))
     finally:
-        drop_all(task)
+        sessions.drop_all(task, run)
 
 
 def _upgrade(task: Task, judged: Judged) -> Outcome:
@@ -68,17 +67,17 @@ def _upgrade(task: Task, judged: Judged) -> Outcome:
     pre = step(task, check_cluster, "pre-checks", run=run, view=view, target=target)
     if _unanswered(pre):  # a read the node did not answer (a dropped session, a garbled
         # reply) is no verdict on the cluster: fresh sessions, a fresh look, the checks again
-        drop_all(task)
+        sessions.drop_all(task, run)
         view = step(task, observe_cluster, "re-observe", run=run)
         pre = step(task, check_cluster, "pre-checks again", run=run, view=view, target=target)
     ends = judged.no_icu(view, pre)
     if ends is not None:
         return ends
-    asked = time.monotonic()
+    asked = run.clock.monotonic()
     with run.gate.slot():
         if run.window_closed():  # pre-checks or the wait for a slot outlasted the window
             raise NotStarted("window closed before the ICU could be sent")
-        if time.monotonic() - asked > run.timing.poll_interval:
+        if run.clock.monotonic() - asked > run.timing.poll_interval:
             # The wait for an in-flight slot took a while: what the checks saw may be stale
             # (an RG0 failover since would send the ICU to the secondary). Check again.
             view = step(task, observe_cluster, "re-observe", run=run)
@@ -228,7 +227,7 @@ def check_cluster(task: Task, *, run: ClusterRun, view: ClusterView, target: Tar
     is no verdict on the cluster (the plan looks again), so not a failed step."""
 
     def reader(node: str) -> NodeRpc:
-        return node_rpc(task, node, timeout=run.timing.rpc_timeout, recorder=run.transcript)
+        return sessions.rpc(task, run, node)
 
     def report(check: Check) -> None:
         run.emit(EventKind.CHECK, check=check.name, passed=check.passed, evidence=check.evidence)
@@ -282,14 +281,17 @@ def before_icu(
 class IcuCall(threading.Thread):
     """The ICU RPC on a session of its own, which the device will drop when the primary
     reboots. We never close it while the ICU runs: closing could end the operation. The
-    session is opened before the ICU is journaled, so this thread only sends."""
+    session is opened before the ICU is journaled, so this thread only sends. Started and
+    joined through the run's clock (tasks.state.clock: under a virtual clock a participant
+    whose wait for the reply is parked on virtual time)."""
 
     def __init__(
-        self, run: ClusterRun, session: tuple[Any, NodeRpc], command: IcuCommand, timeout: float
+        self, run: ClusterRun, session: tuple[Session, NodeRpc], command: IcuCommand, timeout: float
     ) -> None:
         super().__init__(name=f"icu-{run.cluster}", daemon=True)
-        self.plugin, self.rpc = session
+        self.session, self.rpc = session
         self.command, self.timeout = command, timeout
+        self.clock = run.clock
         self.refused: str | None = None
         self.accepted: str | None = None
         self.answered_at = 0.0  # epoch seconds the RPC answered (0: not, or its session died)
@@ -301,14 +303,14 @@ class IcuCall(threading.Thread):
                 self.refused = result.output or "ICU refused"
             else:  # accepted, or words that prove nothing: the polls tell
                 self.accepted = result.output
-            self.answered_at = time.time()
+            self.answered_at = self.clock.time()
         except DeviceRefused as exc:
             self.refused = exc.message
-            self.answered_at = time.time()
+            self.answered_at = self.clock.time()
         except (SessionLost, NodeUnreachable):
             pass  # expected: the session dies with the primary's reboot; polls tell the rest
         finally:
-            close_quietly(self.plugin.connection)
+            self.session.close()
 
 
 @dataclass(frozen=True)
@@ -333,7 +335,7 @@ def start_icu(
     extra: dict[str, Any] = {"checks": pre.to_json(), "phase": "start-icu", "plan": plan}
     run.emit(EventKind.STEP, step="start-icu", node=primary, command=command.cli)
     try:
-        session = take_session(task, primary, run.transcript)
+        session = sessions.take(task, run, primary)
     except NodeUnreachable as exc:
         return done(
             task, failed_now(task, run, f"ICU not sent: {exc.message}", **extra), failed=True
@@ -355,8 +357,8 @@ def start_icu(
     )
     t = run.timing
     call = IcuCall(run, session, command, timeout=t.install_deadline + 3 * t.reboot_deadline)
-    call.start()
-    call.join(timeout=min(t.icu_reply_timeout, max(t.poll_interval, 1.0)))
+    run.clock.start(call)
+    run.clock.join(call, timeout=min(t.icu_reply_timeout, max(t.poll_interval, 1.0)))
     if call.refused:
         run.emit(EventKind.ICU_ENDED, how="refused", reply=call.refused)
         detail = f"ICU refused by {primary}: {call.refused}"
@@ -391,8 +393,8 @@ def follow(
     """Follow the ICU phase by phase (one subtask each) to the primary's return, then verify.
     Polls are discrete: a phase passed between two polls ends its subtask at once."""
     found = inflight(run.history)
-    sent_at = float(str(found[0].get("ts", 0))) if found else time.time()
-    tracker = Tracker(base, run.timing, since=time.monotonic(), sent_at=sent_at)
+    sent_at = float(str(found[0].get("ts", 0))) if found else run.clock.time()
+    tracker = Tracker(base, run.timing, since=run.clock.monotonic(), sent_at=sent_at)
     run.emit(EventKind.PHASE, phase=tracker.phase.value)
     watch = Watch(run, tracker, view, call)
     for phase in ORDER[1:]:
@@ -408,7 +410,7 @@ def await_phase(task: Task, *, run: ClusterRun, watch: Watch, phase: Phase) -> R
     wait sends nothing (an abort it sends on the way is `changed`: tasks.plans.steps)."""
     tracker = watch.tracker
     while True:
-        moved = tracker.update(watch.view, time.monotonic())
+        moved = tracker.update(watch.view, run.clock.monotonic())
         if moved:
             run.emit(EventKind.PHASE, phase=moved.value)
         if tracker.phase.rank >= phase.rank:
@@ -428,7 +430,7 @@ def _ended(task: Task, watch: Watch) -> Outcome | None:
         run.emit(EventKind.ICU_ENDED, how="failed on the device", reply=watch.call.refused)
         detail = f"ICU failed on the device during {phase}: {watch.call.refused}"
         return failed_now(task, run, detail, phase=phase)
-    reason = tracker.stopped(watch.view, time.time())
+    reason = tracker.stopped(watch.view, run.clock.time())
     if reason:
         run.emit(EventKind.ICU_ENDED, how="stopped by the device", reason=reason)
         return failed_now(task, run, f"ICU stopped during {phase}: {reason}", phase=phase)
@@ -443,7 +445,7 @@ def _ended(task: Task, watch: Watch) -> Outcome | None:
             result.outcome = "aborted"
         result.detail = f"{why}: {result.detail}"
         return result
-    if tracker.overdue(time.monotonic()):
+    if tracker.overdue(run.clock.monotonic()):
         detail = f"deadline: {phase} lasted more than {tracker.deadline():g}s"
         return failed_now(task, run, detail, phase=phase)
     return None

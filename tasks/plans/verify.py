@@ -3,15 +3,13 @@ and the optional return of every RG to a preferred node (`--restore-primary`).""
 
 from __future__ import annotations
 
-import time
-
 from nornir.core.task import Task
 
 from tasks.device.commands import failover_cli, failover_reset_cli
-from tasks.device.connections import drop_all, node_rpc
 from tasks.device.readings import ClusterStatus, ClusterView, RedundancyGroup, node_id
 from tasks.errors import DeadlineExceeded, NodeUnreachable, RunbookError
 from tasks.events import EventKind
+from tasks.plans import sessions
 from tasks.plans.classify import ClusterState, classify
 from tasks.plans.icu import Baseline
 from tasks.plans.outcomes import failed_now, outcome_from
@@ -105,7 +103,8 @@ def hold_placement(task: Task, run: ClusterRun, preferred: str) -> tuple[Cluster
     reset is done (preempt and hold-down act after it), within settle_deadline. The last
     view, and what moved (empty: it held)."""
     watch = min(run.timing.settle_deadline, PLACEMENT_POLLS * run.timing.poll_interval)
-    end = time.monotonic() + watch
+    clock = run.clock
+    end = clock.monotonic() + watch
     while True:
         view = look(task, run)
         status = view.status
@@ -113,9 +112,9 @@ def hold_placement(task: Task, run: ClusterRun, preferred: str) -> tuple[Cluster
         moved = [g.rg_id for g in groups if g.nodes_with("primary") != (preferred,)]
         if moved:
             return view, _moved_back(status, moved)
-        if time.monotonic() >= end:
+        if clock.monotonic() >= end:
             return view, "" if groups else "no cluster status to confirm it"
-        time.sleep(min(run.timing.poll_interval, max(0.0, end - time.monotonic())))
+        clock.sleep(min(run.timing.poll_interval, max(0.0, end - clock.monotonic())))
 
 
 def _moved_back(status: ClusterStatus | None, moved: list[int]) -> str:
@@ -138,11 +137,11 @@ def restore_primary(task: Task, run: ClusterRun, view: ClusterView, preferred: s
         run.emit(EventKind.NOTE, message=f"every RG already primary on {preferred}")
         return
     current = status.rg0_primary or preferred
-    rpc = node_rpc(task, current, timeout=run.timing.rpc_timeout, recorder=run.transcript)
+    rpc = sessions.rpc(task, run, current)
     for rg_id in moves:
         run.emit(EventKind.COMMAND, node=current, command=failover_cli(rg_id, node_id(preferred)))
         rpc.failover(rg_id, node_id(preferred))
-    drop_all(task)  # an RG0 move changes which node answers as primary
+    sessions.drop_all(task, run)  # an RG0 move changes which node answers as primary
 
     def moved(v: ClusterView) -> bool:
         st = v.status
@@ -158,7 +157,7 @@ def restore_primary(task: Task, run: ClusterRun, view: ClusterView, preferred: s
         deadline=run.timing.settle_deadline,
         what=f"RGs {moves} primary on {preferred}",
     )
-    rpc = node_rpc(task, preferred, timeout=run.timing.rpc_timeout, recorder=run.transcript)
+    rpc = sessions.rpc(task, run, preferred)
     for rg_id in moves:
         run.emit(EventKind.COMMAND, node=preferred, command=failover_reset_cli(rg_id))
         rpc.failover_reset(rg_id)

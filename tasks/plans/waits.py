@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -11,6 +10,7 @@ from nornir.core.task import Task
 from tasks.device.observe import observe
 from tasks.device.readings import ClusterView
 from tasks.errors import DeadlineExceeded
+from tasks.plans import sessions
 from tasks.plans.classify import ClusterState, classify
 from tasks.state.run_context import ClusterRun
 
@@ -18,7 +18,9 @@ T = TypeVar("T")
 
 
 def look(task: Task, run: ClusterRun) -> ClusterView:
-    return observe(task, timeout=run.timing.rpc_timeout, recorder=run.transcript)
+    return observe(
+        task, timeout=run.timing.rpc_timeout, recorder=run.transcript, devices=sessions.devices(run)
+    )
 
 
 def track(
@@ -31,6 +33,7 @@ def track(
         recorder=run.transcript,
         booted_before=booted_before,
         installs=installs,
+        devices=sessions.devices(run),
     )
 
 
@@ -43,14 +46,16 @@ def poll_until(
     what: str,
     describe: Callable[[ClusterView], str] | None = None,
 ) -> tuple[T, ClusterView]:
-    """Observe every poll_interval until `until(view)` returns a value or `deadline` passes."""
-    end = time.monotonic() + deadline
+    """Observe every poll_interval until `until(view)` returns a value or `deadline` passes
+    (on the run's clock)."""
+    clock = run.clock
+    end = clock.monotonic() + deadline
     while True:
         view = look(task, run)
         found = until(view)
         if found is not None and found is not False:
             return found, view
-        remaining = end - time.monotonic()
+        remaining = end - clock.monotonic()
         if remaining <= 0:
             seen = describe(view) if describe else ""
             raise DeadlineExceeded(
@@ -58,7 +63,7 @@ def poll_until(
                 cluster=run.cluster,
             )
         run.tell_busy(what)
-        time.sleep(min(run.timing.poll_interval, remaining))
+        clock.sleep(min(run.timing.poll_interval, remaining))
 
 
 def await_healthy(task: Task, run: ClusterRun, *, what: str = "cluster healthy") -> ClusterView:
@@ -78,19 +83,20 @@ def healthy_for(task: Task, run: ClusterRun, seconds: float) -> ClusterView:
     """Healthy on every observation for `seconds` (an abort sent with no ICU visible: an ICU
     that was still validating may show an install before the abort stops it). A change
     restarts the watch; the whole wait is bounded by settle_deadline + seconds."""
-    end = time.monotonic() + run.timing.settle_deadline + seconds
+    clock = run.clock
+    end = clock.monotonic() + run.timing.settle_deadline + seconds
     view = await_healthy(task, run)
-    calm_until = time.monotonic() + seconds
-    while (now := time.monotonic()) < calm_until:
+    calm_until = clock.monotonic() + seconds
+    while (now := clock.monotonic()) < calm_until:
         if now > end:
             raise DeadlineExceeded(
                 f"cluster not steadily healthy within {run.timing.settle_deadline + seconds:g}s "
                 f"({classify(view).detail})",
                 cluster=run.cluster,
             )
-        time.sleep(min(run.timing.poll_interval, calm_until - now))
+        clock.sleep(min(run.timing.poll_interval, calm_until - now))
         view = look(task, run)
         if classify(view).state is not ClusterState.HEALTHY:
             view = await_healthy(task, run)
-            calm_until = time.monotonic() + seconds
+            calm_until = clock.monotonic() + seconds
     return view

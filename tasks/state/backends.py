@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from tasks.state.clock import SYSTEM_CLOCK, Clock
 from tasks.state.gate import FleetGate, SharedGate
 from tasks.state.journal import Journal, LocalJournal
 from tasks.state.locks import ClusterLocks, FlockLocks
@@ -70,9 +71,12 @@ def build_context(
     before_start: BeforeStart | None = None,
     windowed: bool = True,
     policy: dict[str, Any] | None = None,
+    clock: Clock = SYSTEM_CLOCK,
+    devices: Any = None,
 ) -> RunContext:
     """A run's context on `backend`; transcripts under `<state_dir>/runs/<run id>` unless a
-    read-only job asks for none."""
+    read-only job asks for none. `clock` and `devices`: the system clock and napalm/PyEZ
+    sessions unless a test or a simulation gives its own (simulator/inprocess.py)."""
     locks = backend.locks(run_id)
     return RunContext(
         run_id=run_id,
@@ -86,4 +90,6 @@ def build_context(
         before_start=before_start,
         windowed=windowed,
         policy=dict(policy or {}),
+        clock=clock,
+        devices=devices,
     )

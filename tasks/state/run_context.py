@@ -4,7 +4,6 @@ view of the run (ClusterRun: timing, history, options, events out), and how it e
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from tasks.errors import RunbookError
 from tasks.events import Event, EventKind
+from tasks.state.clock import SYSTEM_CLOCK, Clock
 from tasks.state.gate import FleetGate
 from tasks.state.journal import Journal
 from tasks.state.locks import AbortRequest, ClusterLocks
@@ -89,6 +89,12 @@ class RunContext:
     before_start: BeforeStart | None = None
     windowed: bool = True  # abort is an emergency action: never held back by a window
     policy: dict[str, Any] = field(default_factory=dict)  # fleet options (at_window_end, ...)
+    # What the plans read and wait by (tasks.state.clock): the system clock unless a test or a
+    # simulation gives a virtual one.
+    clock: Clock = SYSTEM_CLOCK
+    # Where the plans get their node sessions (tasks.device.rpc.Devices; typed loosely: the
+    # run state sits below the device layer). None: napalm/PyEZ (tasks.device.connections).
+    devices: Any = None
 
 
 @dataclass
@@ -103,7 +109,7 @@ class ClusterRun:
     history: list[dict[str, Any]] = field(default_factory=list)  # earlier records, oldest first
     options: dict[str, Any] = field(default_factory=dict)
     transcript: Recorder | None = None  # (node, direction, text)
-    started: float = field(default_factory=time.monotonic)
+    started: float = -1.0  # the clock's monotonic time the run of this cluster began
     window_end: float | None = None  # epoch seconds the cluster's maintenance window closes
     changed: bool = False  # a destructive command left for this cluster in this run
     sent: int = 0  # how many (a step is `changed` when it went up while the step ran)
@@ -115,16 +121,24 @@ class ClusterRun:
     timeline: list[dict[str, Any]] = field(default_factory=list)
     _steps: list[str] = field(default_factory=list, init=False, repr=False)  # open, outermost first
 
+    def __post_init__(self) -> None:
+        if self.started < 0:
+            self.started = self.context.clock.monotonic()
+
     @property
     def run_id(self) -> str:
         return self.context.run_id
+
+    @property
+    def clock(self) -> Clock:
+        return self.context.clock
 
     @property
     def gate(self) -> FleetGate:
         return self.context.gate
 
     def window_closed(self) -> bool:
-        return self.window_end is not None and time.time() >= self.window_end
+        return self.window_end is not None and self.clock.time() >= self.window_end
 
     def abort_reason(self) -> str | None:
         """Why an in-flight ICU must now be aborted (an abort asked by another run, an
@@ -162,14 +176,18 @@ class ClusterRun:
             self.context.locks.answer(self.cluster, stage="acting", note=note)
 
     def pause(self, seconds: float) -> None:
-        """Wait between two polls; an abort asked by another run ends the wait at once."""
+        """Wait between two polls; an abort asked by another run ends the wait at once. Under
+        a virtual clock an abort already asked ends it (nothing waits for real); one asked
+        during the wait is seen at the next poll (abort_reason)."""
         if self.dry_run or not self.device:
-            time.sleep(seconds)
-        else:
+            self.clock.sleep(seconds)
+        elif self.clock.real:
             self.context.locks.wait_for_request(self.cluster, seconds)
+        elif self.context.locks.abort_requested(self.cluster) is None:
+            self.clock.sleep(seconds)
 
     def event(self, kind: EventKind, **data: Any) -> Event:
-        return Event(time.time(), self.run_id, self.job, self.cluster, kind, data)
+        return Event(self.clock.time(), self.run_id, self.job, self.cluster, kind, data)
 
     def emit(self, kind: EventKind, **data: Any) -> None:
         """Journal first (a dry run leaves nothing to misread), then the run's sink. A
@@ -205,18 +223,18 @@ class ClusterRun:
         return None
 
     def elapsed(self) -> float:
-        return time.monotonic() - self.started
+        return self.clock.monotonic() - self.started
 
     def step_began(self, name: str) -> None:
         """A plan step starts (tasks.plans.steps): the step it runs inside pauses."""
-        now = time.time()
+        now = self.clock.time()
         self._close_segment(now)
         self._steps.append(name)
         self.timeline.append({"phase": name, "start": round(now, 3), "end": None})
 
     def step_ended(self) -> None:
         """The innermost open step ended: the step it ran inside goes on."""
-        now = time.time()
+        now = self.clock.time()
         self._close_segment(now)
         if self._steps:
             self._steps.pop()
@@ -234,5 +252,5 @@ class ClusterRun:
 
     def timeline_so_far(self) -> list[dict[str, Any]]:
         """The timeline with any step still open ended now (a plan that raised)."""
-        self._close_segment(time.time())
+        self._close_segment(self.clock.time())
         return [dict(s) for s in self.timeline]

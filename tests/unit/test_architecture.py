@@ -160,3 +160,16 @@ def long_functions() -> list[str]:
 
 def test_no_function_over_60_lines() -> None:
     assert long_functions() == []
+
+
+def test_the_plans_reach_devices_only_through_the_seam(graph: grimp.ImportGraph) -> None:
+    # tasks.device.rpc (NodeRpc, Devices) is what the plans know of a device; only
+    # tasks.plans.sessions knows the default (napalm/PyEZ) sessions
+    wrong = [
+        f"{module} -> {other}"
+        for module, imported in edges_of(graph).items()
+        if module.startswith("tasks.plans") and module != "tasks.plans.sessions"
+        for other in imported
+        if other in ("tasks.device.connections", "tasks.device.wire")
+    ]
+    assert wrong == []
