@@ -6,6 +6,7 @@ redis-server, real Celery worker processes per region, one simulator lab per reg
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -138,7 +139,9 @@ def test_windows_are_judged_on_the_workers_of_each_region(rig: CeleryRig) -> Non
     clusters = result["report"]["clusters"]
     assert "window closed (opens" in clusters["west-00"]["detail"], clusters["west-00"]
     assert "+10:00" in clusters["west-00"]["detail"], clusters["west-00"]  # its site's zone
-    assert "would not fit: needs 60 min, 30 min left" in clusters["west-01"]["detail"]
+    # the window is 30 min from the run's start: a start slowed by load may see 29 left
+    detail = clusters["west-01"]["detail"]
+    assert re.search(r"would not fit: needs 60 min, (29|30) min left", detail), detail
     for name in ("east-00", "east-01"):
         assert clusters[name]["versions"] == {"node0": TARGET, "node1": TARGET}
     audit = rig.audit()

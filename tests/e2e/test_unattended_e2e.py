@@ -65,7 +65,9 @@ def test_windows_by_cluster_and_time_zone(make_lab, runbooks_for) -> None:  # ty
         "west": "not-started",
     }, result.report
     assert "window closed (opens" in result.cluster("later")["detail"]
-    assert "would not fit: needs 60 min, 30 min left" in result.cluster("short")["detail"]
+    # the window is 30 min from the run's start: a start slowed by load may see 29 left
+    detail = result.cluster("short")["detail"]
+    assert re.search(r"would not fit: needs 60 min, (29|30) min left", detail), detail
     assert "window closed (opens" in result.cluster("west")["detail"]
     assert result.code == 1
     started = {r["cluster"] for r in destructive(lab.audit())}
