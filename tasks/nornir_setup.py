@@ -10,7 +10,7 @@ from typing import Any
 from nornir import InitNornir
 from nornir.core import Nornir
 
-import tasks.device.connections  # noqa: F401  (registers the node0/node1 connection plugins)
+from tasks.device.connections import plugin
 from tasks.device.hosts import prepare_host
 
 __all__ = ["init_nornir", "prepare_host", "resolved_state_dir"]
@@ -27,7 +27,9 @@ def resolved_state_dir(config_file: str | Path, state_dir: str | None) -> Path:
 
 
 def init_nornir(config_file: str | Path, **kwargs: Any) -> Nornir:
-    """InitNornir(config_file, **kwargs), with user_defined.state_dir made absolute."""
+    """InitNornir(config_file, **kwargs), with user_defined.state_dir made absolute, and the
+    node0/node1 connection plugins registered."""
+    plugin()
     nr = InitNornir(config_file=str(config_file), **kwargs)
     user = nr.config.user_defined
     user["state_dir"] = str(resolved_state_dir(config_file, user.get("state_dir")))

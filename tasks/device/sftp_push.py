@@ -10,10 +10,12 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-
-import paramiko
+from typing import TYPE_CHECKING
 
 from tasks.errors import NodeUnreachable
+
+if TYPE_CHECKING:
+    import paramiko
 
 Progress = Callable[[int, int], None]  # (bytes sent, total)
 
@@ -32,6 +34,8 @@ def push_file(
 ) -> str:
     """Copy `local` to `remote` on the node; '' on success, else what went wrong. The
     transfer is cut when it outlasts `deadline` seconds (a partial file may stay)."""
+    import paramiko  # here: input checks import this module and must stay light
+
     try:
         transport = _connect(end, timeout=min(30.0, deadline))
     except (OSError, paramiko.SSHException) as exc:
@@ -58,6 +62,9 @@ def push_file(
 
 
 def _connect(end: Endpoint, *, timeout: float) -> paramiko.Transport:
+
+    import paramiko
+
     sock = socket.create_connection((end.hostname, end.port), timeout=timeout)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     transport = paramiko.Transport(sock)
@@ -73,6 +80,9 @@ def _connect(end: Endpoint, *, timeout: float) -> paramiko.Transport:
 
 
 def _check_key(end: Endpoint, key: paramiko.PKey) -> None:
+
+    import paramiko
+
     if end.known_hosts is None:
         return
     keys = paramiko.HostKeys(str(end.known_hosts))

@@ -21,7 +21,7 @@ from nornir.core import Nornir
 from nornir.core.task import Result
 
 from tasks import init_nornir
-from tasks.device.connections import JunosNode
+from tasks.device.napalm_node import JunosNode
 from tasks.input_rules import (
     ARGUMENT_RULES,
     OVERRIDE,

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from jnpr.junos.exception import ConnectAuthError, ConnectRefusedError
 
-from tasks.device import connections
+from tasks.device import napalm_node
 from tasks.device.hosts import PREPARED
 from tasks.errors import AuthFailed, NodeUnreachable
 
@@ -31,9 +31,9 @@ def open_with(monkeypatch: pytest.MonkeyPatch, error: Exception) -> NodeUnreacha
     def driver(*args: Any, **kwargs: Any) -> Driver:
         return Driver(error)
 
-    monkeypatch.setattr(connections, "get_network_driver", lambda name: driver)
+    monkeypatch.setattr(napalm_node, "get_network_driver", lambda name: driver)
     with pytest.raises(NodeUnreachable) as caught:
-        connections.JunosNode().open(
+        napalm_node.JunosNode().open(
             "10.0.0.1", "ops", "secret", 830, "junos", {PREPARED: True, "timeout": 5}
         )
     return caught.value
@@ -53,3 +53,19 @@ def test_a_refused_connection_stays_unreachable(monkeypatch: pytest.MonkeyPatch)
     exc = open_with(monkeypatch, ConnectRefusedError(device))
     assert not isinstance(exc, AuthFailed)
     assert exc.message == "cannot connect to 10.0.0.1:830: ConnectRefusedError"
+
+
+def test_checking_input_loads_no_device_library() -> None:
+    """The CLI refuses bad input before it touches a device: importing it must not load
+    napalm, PyEZ, ncclient or paramiko (0.75-1.1 s of every `python -m runbooks` that exits 2)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, runbooks.cli.main; "
+        "libs = ('napalm', 'jnpr.junos', 'ncclient', 'paramiko'); "
+        "heavy = [m for m in libs if m in sys.modules]; "
+        "print(heavy); sys.exit(1 if heavy else 0)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
