@@ -95,3 +95,35 @@ def test_a_run_killed_after_the_first_install_resumes_without_resending(
     assert counts[("request-package-add", "node0")] == 1
     assert counts[("request-package-add", "node1")] == 1
     assert lab.state()["clusters"]["c1"]["mixed_release"] == []
+
+
+def test_recover_cancels_a_half_way_dual_reboot(make_lab: Any, runbooks_for: Any) -> None:
+    # GIVEN a run SIGKILLed once its first install is pending on the RG0 secondary
+    lab = make_lab([CLUSTER], speed=300.0)
+    ops = runbooks_for(lab)
+    proc, _ = ops.start("upgrade", "--allow-outage", "--yes")
+
+    def node1_pending() -> bool:
+        return any(
+            r["rpc"] == "late-reply" and r["args"].get("to") == "request-package-add"
+            for r in lab.audit("c1", "node1")
+        )
+
+    wait_until(node1_pending, timeout=120, message="node1's install done")
+    kill_group(proc, signal.SIGKILL)
+    # WHEN recover runs (its dry run first)
+    dry = ops.run("recover", "--dry-run")
+    result = ops.run("recover")
+    # THEN the dry run named the cancel; recover cancelled every pending install once, and the
+    # cluster is back on its release, nothing pending, healthy; nothing rebooted
+    assert "request system software rollback node 1" in dry.cluster("c1")["detail"]
+    c = result.cluster("c1")
+    assert result.code == 0 and c["outcome"] == "ok", c
+    nodes = lab.state()["clusters"]["c1"]["nodes"]
+    assert all(n["pending"] is None and n["release"] == "23.4R2-S3.9" for n in nodes.values())
+    counts = sends(lab.audit("c1"))
+    assert counts[("request-package-rollback", "node1")] == 1
+    assert max(counts.values()) == 1 and ("request-reboot", "node1") not in counts, counts
+    # AND an upgrade afterwards starts the hop afresh and reaches the target
+    again = ops.run("upgrade", "--allow-outage", "--yes")
+    assert again.cluster("c1")["outcome"] == "ok", again.cluster("c1")
