@@ -336,5 +336,5 @@ def plan_hops(
 
 
 def _dual_reboot(to: str, packages: dict[str, str], reason: str) -> Hop:
-    """A dual-reboot hop: `upgrade --allow-outage` carries it out (tasks/plans/dual_reboot)."""
+    """A dual-reboot hop: `upgrade --allow-outage` carries it out (tasks/plans/dual_reboot.py)."""
     return Hop(to, "dual-reboot", packages.get(to), OUTAGE["dual-reboot"], True, reason)
