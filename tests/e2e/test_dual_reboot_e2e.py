@@ -71,7 +71,7 @@ def test_a_run_killed_after_the_first_install_resumes_without_resending(
     # GIVEN a run SIGKILLed once the first install (on the RG0 secondary) is pending and the
     # second has reached node0 (a kill between a journal record and its wire is another
     # case: the re-run fails safe, never resends; recover, then upgrade, see upgrade.md)
-    lab = make_lab([CLUSTER], speed=300.0)
+    lab = make_lab([CLUSTER])
     ops = runbooks_for(lab)
     proc, _ = ops.start("upgrade", "--allow-outage", "--yes")
 
@@ -99,7 +99,7 @@ def test_a_run_killed_after_the_first_install_resumes_without_resending(
 
 def test_recover_cancels_a_half_way_dual_reboot(make_lab: Any, runbooks_for: Any) -> None:
     # GIVEN a run SIGKILLed once its first install is pending on the RG0 secondary
-    lab = make_lab([CLUSTER], speed=300.0)
+    lab = make_lab([CLUSTER])
     ops = runbooks_for(lab)
     proc, _ = ops.start("upgrade", "--allow-outage", "--yes")
 
