@@ -115,18 +115,21 @@ def _entry(number: int, total: int, method: str, to: str, outcome: Outcome) -> d
 
 
 def with_hops(outcome: Outcome, ended: list[dict[str, Any]], method: str, to: str) -> Outcome:
-    """The last hop's outcome, the hops before it named in its detail and the report."""
-    if not ended:
+    """The last hop's outcome, the hops before it named in its detail and the report (one
+    ICU hop: today's outcome, untouched)."""
+    if not ended and method != METHOD:
         return outcome
     number = len(ended) + 1
     last = _entry(number, number, method, to, outcome)
+    outcome.extra["hops"] = [*ended, last]
+    if not ended:
+        return outcome
     for hop in ended:
         hop["of"] = number
     before = "; ".join(
         f"hop {h['hop']}/{number} {h['method']} to {h['to']}: {h['outcome']}" for h in ended
     )
     outcome.detail = f"{before}; hop {number}/{number} {method} to {to}: {outcome.detail}"
-    outcome.extra["hops"] = [*ended, last]
     return outcome
 
 

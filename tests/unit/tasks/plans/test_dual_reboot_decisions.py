@@ -72,6 +72,9 @@ def test_a_two_hop_outcome_names_each_hop() -> None:
     assert [h["of"] for h in out.extra["hops"]] == [2, 2]
     alone = Outcome("ok", "healthy", {}, "d", {})
     assert with_hops(alone, [], "icu", TARGET).detail == "d"  # one hop: today's words
+    assert "hops" not in alone.extra
+    single = with_hops(Outcome("ok", "healthy", {}, "d", {}), [], "dual-reboot", HOP)
+    assert single.detail == "d" and single.extra["hops"][0]["method"] == "dual-reboot"
 
 
 def test_the_commands_install_on_each_node_then_reboot_both() -> None:
