@@ -310,28 +310,54 @@ def both_pending(task: Task, *, run: ClusterRun, hop: Target) -> Result:
 
 
 def reboot_both(task: Task, *, run: ClusterRun, hop: Target, primary: str) -> Result:
-    """Step: one journal record, then `request system reboot` on each node's own session, the
-    RG0 primary first. A lost reply is expected (the box goes down): boot times prove it."""
+    """Step: both sessions open first (a node that cannot be reached gets nothing, nor does
+    its peer), one journal record, then `request system reboot` on each node's own session,
+    the RG0 primary first. A lost reply is expected (the box goes down); each node must then
+    be seen going down (or booted since) before the step ends."""
     view = look(task, run)
     boot = {n: int(view.nodes[n].booted_at or 0) for n in NODES}
     order = [primary, peer_of(primary)]
+    t = run.timing
+    rpcs = {n: node_rpc(task, n, timeout=t.rpc_timeout, recorder=run.transcript) for n in order}
     run.emit(EventKind.COMMAND, dual="reboot", nodes=order, boot_before=boot, command=REBOOT_CLI)
     refused = []
     for node in order:
         with contextlib.suppress(SessionLost, NodeUnreachable):
             try:
-                rpc = node_rpc(task, node, timeout=run.timing.rpc_timeout, recorder=run.transcript)
-                rpc.reboot_self(timeout=min(run.timing.rpc_timeout, 30))
+                rpcs[node].reboot_self(timeout=min(t.rpc_timeout, 30))
             except DeviceRefused as exc:
                 refused.append(f"{node}: {exc.message}")
         drop(task, node)
+    if not refused:
+        refused = _not_going_down(task, run, boot)
     if refused:
         raise DeviceRefused(
-            f"reboot refused ({'; '.join(refused)}); the other node boots {hop.release}: reboot "
-            "the refused one by hand now, before the other is back",
+            f"reboot not done ({'; '.join(refused)}); the other node boots {hop.release}: "
+            "reboot the one named here by hand now, before the other is back",
             step="reboot",
         )
     return done(task, boot, changed=True, summary=f"sent '{REBOOT_CLI}' to {' and '.join(order)}")
+
+
+def _not_going_down(task: Task, run: ClusterRun, boot: dict[str, int]) -> list[str]:
+    """The nodes still up on their old boot once rpc_timeout + poll_interval have passed (a
+    reboot whose request was lost on the wire, unseen), else []. How fast a real SRX stops
+    answering after "Shutdown NOW!" is not published: that bound is ours (inferred)."""
+
+    def gone(v: ClusterView) -> bool:
+        return all(not v.nodes[n].reachable or (v.nodes[n].booted_at or 0) > boot[n] for n in NODES)
+
+    try:
+        wait = run.timing.rpc_timeout + run.timing.poll_interval
+        poll_until(task, run, gone, deadline=wait, what="both nodes down")
+    except DeadlineExceeded:
+        view = look(task, run)
+        return [
+            f"{n} still up since its last boot"
+            for n in NODES
+            if view.nodes[n].reachable and (view.nodes[n].booted_at or 0) <= boot[n]
+        ]
+    return []
 
 
 def both_back(task: Task, *, run: ClusterRun, hop: Target, boot: dict[str, int]) -> Result:
