@@ -127,3 +127,21 @@ def test_recover_cancels_a_half_way_dual_reboot(make_lab: Any, runbooks_for: Any
     # AND an upgrade afterwards starts the hop afresh and reaches the target
     again = ops.run("upgrade", "--allow-outage", "--yes")
     assert again.cluster("c1")["outcome"] == "ok", again.cluster("c1")
+
+
+def test_an_install_the_device_refuses_ends_the_hop_with_its_words_nothing_rebooted(
+    make_lab: Any, runbooks_for: Any
+) -> None:
+    # GIVEN a cluster whose device refuses the package on validation
+    lab = make_lab([{**CLUSTER, "faults": ["validation-fails"]}])
+    # WHEN it is upgraded with --allow-outage
+    result = runbooks_for(lab).run("upgrade", "--allow-outage", "--yes")
+    # THEN hop 1 failed at the first install with the device's words; nothing was rebooted,
+    # nothing is pending, and the second install was never sent
+    c = result.cluster("c1")
+    assert result.code == 1 and c["outcome"] == "failed", c
+    assert "Validation failed" in c["detail"] and c["hops"][0]["method"] == "dual-reboot", c
+    counts = sends(lab.audit("c1"))
+    assert counts == {("request-package-add", "node1"): 1}, counts
+    nodes = lab.state()["clusters"]["c1"]["nodes"]
+    assert all(n["pending"] is None for n in nodes.values())
