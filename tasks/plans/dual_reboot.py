@@ -172,6 +172,11 @@ def dual_reboot_plan(task: Task, run: ClusterRun, hop: Target, view: ClusterView
             "`python -m runbooks recover` cancels what is pending, then upgrade again"
         )
         return outcome_from(view, "failed", detail, phase="install")
+    if prog.active and run.dry_run:  # a dry run never sends, not even to resume
+        detail = f"dry-run: would resume the dual reboot to {prog.release} an earlier run began"
+        return outcome_from(
+            view, "would-upgrade", detail, plan={"commands": commands(prog.package)}
+        )
     if prog.active:
         run.emit(EventKind.NOTE, message=f"resuming the dual reboot to {prog.release}")
         hop = Target(prog.release, prog.package)

@@ -23,7 +23,7 @@ from tasks.plans.dual_reboot import METHOD, DualProgress, commands, dual_reboot_
 from tasks.plans.icu import inflight
 from tasks.plans.outcomes import outcome_from
 from tasks.plans.steps import step
-from tasks.plans.upgrade import observe_cluster, upgrade_plan
+from tasks.plans.upgrade import _left_failed, observe_cluster, upgrade_plan
 from tasks.state.run_context import ClusterRun, Outcome
 from tasks.state.settings import Target
 from tasks.upgrade_paths import OUTAGE, Hop, plan_hops
@@ -83,10 +83,14 @@ def _hops(task: Task, run: ClusterRun, target: Target, requested: IcuOptions) ->
         if not hops or hops[0].method != METHOD:
             if ended:
                 _tell(run, len(ended) + 1, len(ended) + 1, "icu", target.release)
+                # this run verified hop 1 itself: an older run's failure is behind it
+                run.options["retry_failed"] = True
             outcome = upgrade_plan(task, run, target, requested, None, view=view)
             return with_hops(outcome, ended, "icu", target.release)
         if not ended and not prog.active:
-            held = held_for_outage(run, view, hops, target, requested)
+            left = _left_failed(run)  # as the ICU: a cluster a run left failed is left alone
+            held = outcome_from(view, "failed", left) if left else None
+            held = held or held_for_outage(run, view, hops, target, requested)
             if held is not None:
                 return held
         hop, number, total = hops[0], len(ended) + 1, len(ended) + len(hops)
@@ -190,6 +194,8 @@ def would(
     """A dry run: the first hop's checks passed; every command of every hop, in order (the
     hops after the first are checked when the cluster gets there)."""
     plan = _hop_plan(view, hops, target, requested)
-    outcome.detail = "dry-run: would upgrade by " + _words(plan)
+    resume = "would resume the dual reboot" in outcome.detail
+    how = "resume the dual reboot an earlier run began, then go on" if resume else "upgrade"
+    outcome.detail = f"dry-run: would {how} by " + _words(plan)
     outcome.extra["plan"] = {"hops": plan}
     return outcome

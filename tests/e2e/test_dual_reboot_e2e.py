@@ -82,7 +82,11 @@ def test_a_run_killed_after_the_first_install_resumes_without_resending(
     kill_group(proc, signal.SIGKILL)
     nodes = lab.state()["clusters"]["c1"]["nodes"]
     assert nodes["node1"]["pending"] == HOP and nodes["node0"]["release"] != HOP, nodes
-    # AND status calls the half-way cluster pending-install
+    # AND a dry run says it would resume, sending nothing; status calls it pending-install
+    before = sends(lab.audit("c1"))
+    dry = ops.run("upgrade", "--allow-outage", "--dry-run")
+    assert "would resume the dual reboot" in dry.cluster("c1")["detail"], dry.cluster("c1")
+    assert sends(lab.audit("c1")) == before
     status = ops.run("status")
     assert status.cluster("c1")["state"] == "pending-install", status.cluster("c1")
     # WHEN the upgrade runs again
