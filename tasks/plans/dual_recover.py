@@ -32,6 +32,9 @@ from tasks.state.settings import Target
 def recover_dual(task: Task, run: ClusterRun, view: ClusterView, prefix: str = "") -> Outcome:
     """Finish (reboot sent) or cancel (installs only) the dual reboot the journal shows."""
     prog = progress(run.history)
+    if prog.reboot is not None and run.dry_run:
+        detail = prefix + f"dry-run: would wait for both nodes back on {prog.release}, nothing sent"
+        return outcome_from(view, "would-recover", detail)
     if prog.reboot is not None:
         boot = {str(k): int(v) for k, v in dict(prog.reboot.get("boot_before") or {}).items()}
         hop = Target(prog.release, prog.package)
