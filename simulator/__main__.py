@@ -54,7 +54,17 @@ FAULTS = {
     "phase-holds",
     *transfers.FAULTS,
 }
-CLUSTER_KEYS = {"name", "model", "state", "icu_phase", "faults", "release", "target", "data"}
+CLUSTER_KEYS = {
+    "name",
+    "model",
+    "state",
+    "icu_phase",
+    "faults",
+    "release",
+    "target",
+    "data",
+    "packages",
+}
 # Inventory data the lab writes itself (from model, release and target): not in `data:`.
 LAB_DATA = {
     "cluster_id",
@@ -136,6 +146,7 @@ def build(spec: dict[str, Any], now: float) -> list[SimCluster]:
             target=str(entry.get("target", NEW)),
         )
         sim.data = inventory_data(name, entry.get("data"))
+        sim.packages = extra_packages(name, entry.get("packages"), sim)
         out.append(sim)
     return out
 
@@ -156,6 +167,19 @@ def inventory_data(name: str, data: Any) -> dict[str, Any]:
                 f"{name}: data.{key} is written by the lab (from model, release and target)"
             )
     return dict(data)
+
+
+def extra_packages(name: str, releases: Any, sim: SimCluster) -> tuple[str, ...]:
+    """`packages: [24.4R1.9, ...]`: each release's package on both nodes' /var/tmp (a hop of
+    the way to the target), named in the generated inventory's `packages`."""
+    if releases is None:
+        return ()
+    if not isinstance(releases, list) or not all(isinstance(r, str) for r in releases):
+        raise LabError(f"{name}: packages must be a list of releases such as [24.4R1.9]")
+    for release in releases:
+        for node in sim.model.nodes.values():
+            node.files[package_for(release)] = PACKAGE_SIZE
+    return tuple(releases)
 
 
 def package_for(target: str) -> str:
@@ -207,6 +231,7 @@ def make_cluster(
         raise LabError(f"{name}: icu_phase needs state icu-in-progress")
     if "phase-holds" in faults and state != "icu-in-progress":
         raise LabError(f"{name}: fault phase-holds needs state icu-in-progress")
+    c.watch_mixed()  # a cluster left inconsistent before the lab started is recorded
     return SimCluster(c, target)
 
 
@@ -246,6 +271,8 @@ def write_inventory(lab: Lab, directory: Path, speed: float) -> None:
         data["cluster_id"] = sc.model.cluster_id
         if sc.target != NEW:  # a cluster with a target of its own overrides its model group
             data.update(_target_data(sc.target))
+        if sc.packages:  # the hops' packages; the lab file's own `packages:` data wins
+            data["packages"] = {r: package_for(r) for r in sc.packages} | data.get("packages", {})
         hosts[sc.model.name] = {
             "hostname": "127.0.0.1",
             "groups": [sc.model.model],
@@ -322,9 +349,11 @@ def truth(c: Cluster) -> dict[str, Any]:
                 "up": n.up,
                 "booted_at": n.booted_at,
                 "stale_icu": n.stale_icu,
+                "installing": n.installing[1] if n.installing else None,
             }
             for n in c.nodes.values()
         },
+        "mixed_release": c.mixed,
     }
 
 

@@ -13,6 +13,9 @@ Sources ([C] stated there, [I] our reading, the device's words where none are pu
        https://www.juniper.net/documentation/us/en/software/junos/cli-reference/other-topics/other-command/request-system-software-rollback-security.html
 [CAP]  tests/fidelity/captures/core/rpc-error/variant-icu-timestamped-*: a high-end device's
        answer to the command without `reboot`.
+[ADD]  tests/fidelity/captures/core/request-package-add/*: real `request system software add`
+       replies (SRX branch success "JUNOS <release> will become active at next reboot", the
+       "is not found or empty" refusal), from Juniper/py-junos-eznc's test data and issues.
 """
 
 from __future__ import annotations
@@ -178,3 +181,50 @@ def rollback_refusal(model: str, running: str, to: str) -> str | None:
             "install the release instead; rollback aborted"
         )
     return None
+
+
+PENDING_WORDS = (
+    "ERROR: There is already an install pending.\n"
+    "ERROR:     Use the 'request system reboot' command to complete the install,\n"
+    "ERROR:     or the 'request system software rollback' command to back it out."
+)
+
+
+def install_refusal(
+    model: str,
+    *,
+    icu: bool,
+    pending: bool,
+    busy: bool,
+    present: bool,
+    package: str,
+    free: int,
+    size: int,
+    invalid: bool,
+) -> str | None:
+    """The device's answer when `request system software add` on one node is refused at
+    once (None: it installs). The not-found words are [ADD]'s; the others the lab's [I]."""
+    if icu:
+        return "error: in-service-upgrade state active on this node; aborting install"
+    if busy:
+        return "error: Another package installation in progress"
+    if pending:
+        return PENDING_WORDS
+    if not present:
+        return f"ERROR: package: {package} is not found or empty"
+    if free < 2 * size:  # unpacked next to itself, as the ICU's pre-check assumes
+        return f"ERROR: not enough space in /var/tmp to install {package}\nERROR: No packages added"
+    if invalid:
+        return "error: configuration check-out failed\nValidation failed\nERROR: No packages added"
+    return None
+
+
+def install_done(release: str) -> str:
+    """[ADD]: what a successful install on SRX branch prints last."""
+    return (
+        f"JUNOS {release} will become active at next reboot\n"
+        "WARNING: A reboot is required to load this software correctly\n"
+        "WARNING:     Use the 'request system reboot' command\n"
+        "WARNING:         when software installation is complete\n"
+        "Saving state for rollback ..."
+    )

@@ -37,6 +37,7 @@ SESSION_DROP_AFTER = 30.0  # session-drop fault: seconds after the ICU start / a
 ABORT_SLOW_EXTRA = 600.0  # abort-slow fault: the current operation runs this much longer
 SLOW_REBOOT_FACTOR = 2.0  # slow-reboot fault: 30 instead of 15 minutes, within real deadlines
 COLD_SYNC_UNTIL = 180.0  # the CS monitor failure shows from boot until this long after it
+INSTALL_SECONDS = DURATIONS["install-secondary"]  # `request system software add` on one node
 
 
 @dataclass
@@ -52,6 +53,7 @@ class Node:
     files: dict[str, int] = field(default_factory=dict)  # /var/tmp path -> size
     links: dict[str, str] = field(default_factory=dict)  # symlink path -> its target
     free_bytes: int = 4_000_000_000
+    installing: tuple[float, str] | None = None  # a package add under way: (ends, release)
 
     @property
     def node_id(self) -> int:
@@ -107,6 +109,10 @@ class Cluster:
     # is how far it lags the lab's clock (model time = lab time - behind)
     held: bool = False
     behind: float = 0.0
+    # lab truth: every stretch of time both nodes were up and linked on different releases
+    # outside an ICU (KB17947: never let them talk over control/fabric links so)
+    mixed: list[dict[str, object]] = field(default_factory=list)
+    installed: list[tuple[str, bool, str]] = field(default_factory=list)  # finished adds
 
     @property
     def primary(self) -> str:
@@ -129,6 +135,7 @@ class Cluster:
 
     def _next_due(self) -> float | None:
         times = [n.back_at for n in self.nodes.values() if not n.up and n.back_at is not None]
+        times += [n.installing[0] for n in self.nodes.values() if n.installing is not None]
         if self.phase is not None:
             times.append(self.phase_ends)
         if self.drop_at is not None:
@@ -156,7 +163,12 @@ class Cluster:
                 at = self._preempt_at(rg)
                 if at is not None and at <= due:
                     self._preempt(rg)
+            for node in self.nodes.values():
+                if node.installing is not None and node.installing[0] <= due:
+                    self._installed(node)
+            self.watch_mixed()
         self.now = max(self.now, now)
+        self.watch_mixed()
 
     # observations -------------------------------------------------------------------
     def rg_status(self, node: str, rg_id: int = 0, asked: str | None = None) -> str:
@@ -211,7 +223,7 @@ class Cluster:
         refused = device_rules.refusal(self.model, p.release, target, reboot=reboot)
         if refused:  # the device's own rules (simulator/device_rules.py), not the runbooks'
             return False, refused
-        if any(n.pending for n in (p, s)):
+        if any(n.pending or n.installing for n in (p, s)):
             return False, (
                 "ERROR: There is already an install pending.\n"
                 "ERROR:     Use the 'request system reboot' command to complete the install,\n"
@@ -280,12 +292,59 @@ class Cluster:
     def reboot(self, node_name: str, seconds: float = DURATIONS["secondary-reboot"]) -> None:
         node = self.nodes[node_name]
         node.up = False  # its own history restarts at boot; the survivor records the loss
+        if node.installing is not None:  # an install cut short by the reboot: not pending
+            node.installing = None
+            self.installed.append((node_name, False, "error: install interrupted by reboot"))
         hangs = "reboot-hangs" in self.faults
         node.back_at = None if hangs else self.now + seconds * self.reboot_factor
         peer = self._peer(node_name)
         for rg in self.rgs.values():
             if rg.primary == node_name and self.nodes[peer].up:
                 self._move(rg, peer, "Only node present", hold_old=False)
+        self.watch_mixed()
+
+    def install(
+        self, on: str, package: str, target: str | None, *, validate: bool
+    ) -> tuple[bool, str]:
+        """`request system software add <package>` on node `on` alone, no reboot: the
+        package becomes `pending` once the install ends (INSTALL_SECONDS later, `installed`
+        tells the transport). (False, the device's words) when refused at once."""
+        me = self.nodes[on]
+        release = releases.of_package(package) or target or ""
+        refused = device_rules.install_refusal(
+            self.model,
+            icu=self.phase is not None or me.stale_icu,
+            pending=me.pending is not None,
+            busy=me.installing is not None,
+            present=package in me.files,
+            package=package,
+            free=me.free_bytes,
+            size=me.files.get(package, 0),
+            invalid=validate and "validation-fails" in self.faults,
+        )
+        if refused:
+            return False, refused
+        me.installing = (self.now + INSTALL_SECONDS, release)
+        return True, ""
+
+    def _installed(self, node: Node) -> None:
+        assert node.installing is not None
+        _, release = node.installing
+        node.installing, node.pending = None, release
+        self.installed.append((node.name, True, device_rules.install_done(release)))
+
+    def watch_mixed(self) -> None:
+        """Record lab truth: both nodes up and linked on different releases, outside an ICU
+        (an ICU keeps the two releases apart itself). Each stretch: since, until, releases."""
+        up = all(n.up for n in self.nodes.values())
+        linked = "control-link-down" not in self.faults and "fabric-link-down" not in self.faults
+        versions = {n.name: n.release for n in self.nodes.values()}
+        now_mixed = up and linked and self.phase is None and len(set(versions.values())) > 1
+        open_ = self.mixed[-1] if self.mixed and self.mixed[-1]["until"] is None else None
+        if now_mixed and open_ is None:
+            self.mixed.append({"since": self.now, "until": None, "releases": versions})
+        elif not now_mixed and open_ is not None:
+            open_["until"] = self.now
 
     def failover(self, rg_id: int, to: str) -> tuple[bool, str]:
         """request chassis cluster failover redundancy-group N node M."""
@@ -451,3 +510,4 @@ class Cluster:
             rg.hold_until.pop(node.name, None)
             if not self.nodes[peer].up:  # nobody else can hold it
                 self._move(rg, node.name, "Only node present", hold_old=False)
+        self.watch_mixed()

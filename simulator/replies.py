@@ -589,6 +589,25 @@ def rpc_request_package_in_service_upgrade(ctx: Ctx, args: dict[str, Any]) -> Re
     return Reply(None, result="no-reply", icu_pending=True)
 
 
+def rpc_request_package_add(ctx: Ctx, args: dict[str, Any]) -> Reply:
+    """`request system software add <package-name> [no-copy] [no-validate] ...` on this node
+    alone (as PyEZ's sw.install sends it to a branch SRX cluster node): refused at once with
+    the device's words, or answered when the install ends, the package then pending. `reboot`
+    is accepted by the device but not simulated: the lab refuses it rather than pretend."""
+    package = str(args.get("package-name", ""))
+    if args.get("reboot"):
+        return error("the lab does not simulate 'request system software add ... reboot'")
+    validate = not args.get("no-validate")
+    ok, text = ctx.cluster.install(ctx.node, package, ctx.target, validate=validate)
+    if not ok:
+        return _package(False, text)
+
+    def wait(session: Any, mid: str) -> None:  # answered by the transport when it ends
+        session.ns.cluster.install_waiters[ctx.node] = (session, mid)
+
+    return Reply(None, result="installing", later=wait)
+
+
 def rpc_abort_in_service_upgrade(ctx: Ctx, args: dict[str, Any]) -> Reply:
     text = ctx.cluster.abort(ctx.node)
     if text.startswith("error"):

@@ -22,6 +22,7 @@ transfers.register()  # file copy, storage cleanup, checksums of copies
 
 EOM = "]]>]]>"
 ICU_RPC = "request-package-in-service-upgrade"
+ADD_RPC = "request-package-add"
 GARBLED_RPC = "get-system-storage"  # reply-garbled: the first reply to it is cut in half
 HELLO = """<!-- No zombies were killed during the creation of this user interface -->
 <!-- user {user}, class j-super-user -->
@@ -79,6 +80,8 @@ class SimCluster:
     icu_waiter: tuple[NetconfSession, str] | None = None  # the ICU RPC awaiting its reply
     garbled: bool = False  # reply-garbled: the one malformed reply has been sent
     data: dict[str, Any] = field(default_factory=dict)  # the lab file's `data:` (inventory)
+    install_waiters: dict[str, tuple[NetconfSession, str]] = field(default_factory=dict)
+    packages: tuple[str, ...] = ()  # releases whose package the lab put on both nodes
 
     def framed(self, rpc: str, body: str) -> str:
         """`body` as sent: reply-garbled cuts the first get-system-storage reply in half."""
@@ -203,6 +206,14 @@ class Lab:
                 if ns.node == node:
                     for sess in list(ns.sessions):
                         sess.drop(False)
+        while c.model.installed:  # a package add ended: its RPC is answered if still there
+            node, ok, text = c.model.installed.pop(0)
+            waiter = c.install_waiters.pop(node, None)
+            if waiter is not None and not waiter[0].closed:
+                sess, mid = waiter
+                self.record(sess.ns, sess.sid, "late-reply", {"to": ADD_RPC, "ok": ok}, "ok")
+                body = f"<output>{escape(text)}</output>\n<package-result>{0 if ok else 1}"
+                sess.write(mid, body + "</package-result>")
         if c.icu_waiter is not None and c.model.icu_result is not None:
             sess, mid = c.icu_waiter
             c.icu_waiter = None

@@ -34,6 +34,9 @@ class EventKind(StrEnum):
     APPROVAL = "approval"  # the answer (or its absence within --approval-timeout)
     WAVE_ENDED = "wave-ended"  # a wave of the fleet ended (--canary, --waves): its counts
     WINDOW_ENDED = "window-ended"  # a cluster's window closed while it was still in flight
+    HOP = "hop"  # an upgrade hop begins: its number, method and release (upgrade --allow-outage)
+    DUAL_VERIFIED = "dual-reboot-verified"  # a dual reboot's install seen pending (or refused)
+    DUAL_ENDED = "dual-reboot-ended"  # a dual reboot ended: verified, refused, cancelled
 
     @property
     def durable(self) -> bool:
@@ -47,6 +50,8 @@ DURABLE = frozenset(
         EventKind.ICU_ENDED,
         EventKind.RECOVER_SENDING,
         EventKind.RECOVER_VERIFIED,
+        EventKind.DUAL_VERIFIED,
+        EventKind.DUAL_ENDED,
     }
 )
 

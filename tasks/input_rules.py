@@ -446,6 +446,7 @@ FLAGS = (
     "align_rgs",
     "service_checks",
     "allow_undocumented_path",
+    "allow_outage",
     "no_recover",
     "even_if_idle",
 )

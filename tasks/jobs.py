@@ -51,6 +51,8 @@ from tasks.plans.abort import abort_plan, pending_abort
 from tasks.plans.approved_plan import ApprovedPlan
 from tasks.plans.classify import classify
 from tasks.plans.cluster_status import ClusterSummary, prerequisites, summarize
+from tasks.plans.dual_reboot import dual_words
+from tasks.plans.hops import upgrade_by_hops
 from tasks.plans.icu import inflight
 from tasks.plans.path_plan import plan_cluster
 from tasks.plans.recover import recover_plan
@@ -58,7 +60,6 @@ from tasks.plans.service_snapshot import take_snapshot
 from tasks.plans.stage import stage_plan
 from tasks.plans.steps import done, step
 from tasks.plans.transfer import StageSpec
-from tasks.plans.upgrade import upgrade_plan
 from tasks.state.run_context import ClusterRun, Outcome, RunContext
 from tasks.state.settings import Timing
 from tasks.vocabulary import IcuOptions
@@ -81,6 +82,7 @@ def srx_upgrade(
     align_rgs: bool = False,
     service_checks: bool = True,
     allow_undocumented_path: bool = False,
+    allow_outage: bool = False,
     stage: StageSpec | None = None,
     approved: ApprovedPlan | None = None,
     dry_run: bool | None = None,
@@ -91,6 +93,7 @@ def srx_upgrade(
     accepted major alarms; align_rgs: move RG1+ to the RG0 primary first; service_checks:
     compare interfaces, tunnels, routes and alarms before the ICU and after its end;
     allow_undocumented_path: go ahead on a hop the path table has no answer for (recorded).
+    allow_outage: go hop by hop where a hop is a dual reboot (an outage); else refused.
     stage: put the package on the node(s) first (as srx_stage), the ICU only once it is there.
     approved: an approved plan (upgrade --plan): a cluster not in it, or no longer as the
     plan saw it, is `not-started` with nothing sent.
@@ -112,7 +115,7 @@ def srx_upgrade(
         staged = None if stage is None else stage_plan(task, run, target, stage)
         if staged is not None and staged.outcome not in ("ok", "skipped"):
             return staged  # not staged (or, in a dry run, would be): no ICU
-        outcome = upgrade_plan(task, run, target, requested, entry)
+        outcome = upgrade_by_hops(task, run, target, requested, entry)
         if approved is not None:
             outcome.extra.setdefault("approved_plan", approved.source)
         if staged is not None:
@@ -122,7 +125,7 @@ def srx_upgrade(
     options: dict[str, Any] = {"retry_failed": retry_failed, "restore_primary": restore_primary}
     options.update(allow_alarms=tuple(allow_alarms), align_rgs=align_rgs)
     options["service_checks"] = service_checks
-    options["allow_undocumented_path"] = allow_undocumented_path
+    options.update(allow_undocumented_path=allow_undocumented_path, allow_outage=allow_outage)
     return execute(task, "upgrade", plan, ctx, options, dry_run)
 
 
@@ -234,7 +237,11 @@ def srx_status(task: Task, *, context: RunContext | None = None) -> Result:
         devices_of(ctx.devices).drop_all(task)
     pending = pending_abort(history, timing.idle_abort_watch, task.host.name, now=ctx.clock.time())
     summary = summarize(
-        view, icu_started=inflight(history) is not None, prereqs=prereqs, abort_pending=pending
+        view,
+        icu_started=inflight(history) is not None,
+        prereqs=prereqs,
+        abort_pending=pending,
+        dual=dual_words(history),
     )
     return Result(task.host, result=summary)
 

@@ -300,7 +300,7 @@ class Hop:
     method: str  # icu | issu | dual-reboot
     package: str | None  # None: the inventory's `packages` names none for this release
     outage: str
-    automated: bool  # `upgrade` carries it out today; else by hand (the reason says how)
+    automated: bool  # `upgrade` carries it out (a dual reboot with --allow-outage)
     reason: str
 
     def to_json(self) -> dict[str, object]:
@@ -336,4 +336,5 @@ def plan_hops(
 
 
 def _dual_reboot(to: str, packages: dict[str, str], reason: str) -> Hop:
-    return Hop(to, "dual-reboot", packages.get(to), OUTAGE["dual-reboot"], False, reason)
+    """A dual-reboot hop: `upgrade --allow-outage` carries it out (tasks/plans/dual_reboot.py)."""
+    return Hop(to, "dual-reboot", packages.get(to), OUTAGE["dual-reboot"], True, reason)

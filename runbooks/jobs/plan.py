@@ -20,8 +20,9 @@ Per cluster, from the release it runs (read from the device) to its target (the 
 target_release, or --target-release): the hops, each with its method (ICU, ISSU, dual
 reboot), package (the inventory's `packages: {release: package}`), commands and outage, or why
 there is none, with what to do by hand (docs/design/upgrade-paths.md). A plan whose every hop
-`upgrade` carries out is `ok`; a plan with a hop by hand, or no plan, is `refused`; a cluster
-already on its target is `skipped`. Sends nothing that changes a device."""
+`upgrade` carries out is `ok` (a dual-reboot hop needs `upgrade --allow-outage`); no plan is
+`refused`; a cluster already on its target is `skipped`. Sends nothing that changes a
+device."""
 EXAMPLES = """\
   python -m runbooks plan --filter site=nyc
   python -m runbooks plan --target-release 25.2R1.9 --report plan.json"""
@@ -67,7 +68,8 @@ def entry(plan: ClusterPlan) -> ClusterReport:
     if not plan.hops:
         return ClusterReport("skipped", plan.state, versions, "already on the target", extra)
     steps = "; then ".join(
-        f"{h.to} by {h.method}" + ("" if h.automated else " (by hand for now)") for h in plan.hops
+        f"{h.to} by {h.method}" + (" (upgrade --allow-outage)" if h.method == "dual-reboot" else "")
+        for h in plan.hops
     )
     outcome = "ok" if plan.automated else "refused"
     return ClusterReport(outcome, plan.state, versions, f"{plan.running} -> {steps}", extra)

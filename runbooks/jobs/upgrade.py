@@ -23,8 +23,10 @@ SUMMARY = "ICU on every selected cluster, each followed to a verified end"
 DETAILS = """\
 Per cluster: pre-checks (each with evidence), the ICU on the RG0 primary, every phase
 followed (installs, failover, secondary reboot, primary reboot), then verified: both nodes
-on the target, nothing pending, cluster healthy. Re-running resumes: an ICU an earlier run
-sent is followed, never sent again. Targets come from the inventory (target_release and
+on the target, nothing pending, cluster healthy. A cluster whose way needs a dual reboot
+first (SRX300-family before 24.4R1) goes hop by hop with --allow-outage, else is refused.
+Re-running resumes: an ICU (or dual reboot) an earlier run sent is followed, never sent
+again. Targets come from the inventory (target_release and
 package per model group) unless --target-release and --package are both given."""
 EXAMPLES = """\
   python -m runbooks upgrade --filter site=nyc --dry-run
@@ -65,6 +67,13 @@ def _check_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="go ahead where the path table (docs/design/upgrade-paths.md) has no answer for "
         "the model or hop; the report records it. A documented refusal is never overridden",
+    )
+    g.add_argument(
+        "--allow-outage",
+        action="store_true",
+        help="carry out a cluster's way to its target hop by hop where a hop is a dual reboot "
+        "(KB17947: install on both nodes, reboot both together; the whole cluster is down "
+        "15-25 min): without it such a cluster is refused, nothing sent",
     )
 
 
@@ -152,6 +161,7 @@ def planned_flags(args: argparse.Namespace) -> dict[str, bool]:
         "--align-rgs": args.align_rgs,
         "--skip-service-checks": args.skip_service_checks,
         "--allow-undocumented-path": args.allow_undocumented_path,
+        "--allow-outage": args.allow_outage,
         "--stage": args.stage,
     }
 
@@ -173,6 +183,7 @@ def prepare(args: argparse.Namespace, fleet: Fleet) -> Launch:
         "align_rgs": args.align_rgs,
         "service_checks": not args.skip_service_checks,
         "allow_undocumented_path": args.allow_undocumented_path,
+        "allow_outage": args.allow_outage,
         **icu_options(args).__dict__,  # no_sync=..., the srx_upgrade keywords
     }
     if approved is not None:  # the plan's target and options, and the plan itself

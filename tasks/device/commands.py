@@ -13,6 +13,7 @@ ICU_CLI = "request system software in-service-upgrade"
 ABORT_CLI = "request system software abort in-service-upgrade"
 REBOOT_CLI = "request system reboot"
 ICU_TOGGLES = (*ICU_OPTION_WORDS, "reboot")  # the operator's options, then what the model needs
+ADD_CLI = "request system software add"  # the dual reboot's install, on one node's own session
 
 
 @dataclass(frozen=True)
@@ -52,3 +53,25 @@ def failover_cli(rg_id: int, node_id: int) -> str:
 
 def failover_reset_cli(rg_id: int) -> str:
     return f"request chassis cluster failover reset redundancy-group {rg_id}"
+
+
+@dataclass(frozen=True)
+class PackageAdd:
+    """`request system software add <package> no-copy`, sent on one node's own session: that
+    node alone installs it, pending until its reboot (docs/design/upgrade-paths.md, "Dual
+    reboot"). Validated by the device (no `no-validate`) and never with `reboot`: the
+    runbooks reboot both nodes together, each on its own session."""
+
+    package: str
+    no_copy: bool = True
+
+    @property
+    def cli(self) -> str:
+        return f"{ADD_CLI} {self.package}" + (" no-copy" if self.no_copy else "")
+
+    def rpc_args(self) -> dict[str, Any]:
+        """PyEZ keyword arguments of request-package-add (as sw.install sends them)."""
+        args: dict[str, Any] = {"package_name": self.package}
+        if self.no_copy:
+            args["no_copy"] = True
+        return args

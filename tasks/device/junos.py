@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from lxml import etree
 
-from tasks.device.commands import IcuCommand
+from tasks.device.commands import IcuCommand, PackageAdd
 from tasks.device.readings import (
     NOT_CLUSTERED,
     Alarm,
@@ -377,6 +377,21 @@ def parse_icu_result(elem: Element | bool) -> PackageResult:
     """The ICU RPC's reply: 'Validation succeeded' there is one step, not the ICU's success;
     only an explicit result 0 is (the reply rarely arrives: the primary reboots)."""
     return parse_package_result(elem, success=None)
+
+
+def parse_package_add(elem: Element | bool) -> PackageResult:
+    """request-package-add (`request system software add`): ok on a result 0 or on "will
+    become active at next reboot", failed on the device's failure words (a result 0 next to
+    "There is pending upgrade" is no success), else unknown: the device shows it."""
+    return parse_package_result(elem)
+
+
+def added_release(output: str) -> str | None:
+    """The release an install's reply says will become active at the next reboot
+    ('JUNOS 24.4R1.9 will become active at next reboot' -> 24.4R1.9), or None."""
+    named = rollback_release(output)
+    inside = _RELEASE_IN.search(named) if named else None
+    return inside.group(0) if inside else named
 
 
 def parse_pending_install(elem: Element | bool) -> str | None:
@@ -808,6 +823,18 @@ class XmlRpc:
 
     def rollback(self, node_id: int) -> PackageResult:
         return parse_package_result(self._call("request-package-rollback", node=str(node_id)))
+
+    def package_add(self, command: PackageAdd, *, timeout: float) -> PackageResult:
+        """Install a package on this node alone, no reboot (request-package-add). A lost
+        reply is SessionLost: the install may still run; the caller observes, never resends."""
+        return parse_package_add(
+            self._call("request-package-add", timeout=timeout, **command.rpc_args())
+        )
+
+    def reboot_self(self, *, timeout: float) -> str:
+        """`request system reboot` with no node: the node this session is on reboots (what
+        PyEZ's sw.reboot sends to a branch SRX cluster node)."""
+        return reboot_text(self._call("request-reboot", timeout=timeout))
 
     def reboot(self, node_id: int, *, timeout: float) -> str:
         return reboot_text(self._call("request-reboot", timeout=timeout, node=str(node_id)))

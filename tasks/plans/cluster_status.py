@@ -73,6 +73,7 @@ def summarize(
     icu_started: bool = False,
     prereqs: tuple[list[str], list[str]] = ([], []),
     abort_pending: str | None = None,
+    dual: str | None = None,
 ) -> ClusterSummary:
     """`icu_started`: the journal holds an ICU this tool sent whose end no run has seen (it
     explains pending installs). `prereqs`: link and alarm findings and notes; a healthy
@@ -86,6 +87,11 @@ def summarize(
         # `abort_pending`: an abort sent and not seen to land: the device may still be in
         # the ICU's last step (docs/operators/abort.md)
         state, findings = ClusterState.ICU_IN_PROGRESS, (abort_pending, *findings)
+    if dual:  # a dual reboot of this tool's: its installs explain what is pending
+        findings = (dual, *findings)
+        both_up = all(v.reachable for v in view.nodes.values())
+        if state is ClusterState.ICU_IN_PROGRESS and both_up and not icu_started:
+            state = ClusterState.PENDING_INSTALL
     if state is ClusterState.HEALTHY and prereqs[0]:
         state = ClusterState.DEGRADED
     primaries: dict[int, str | None] = {}

@@ -10,6 +10,7 @@ from typing import Any
 from tasks.device.commands import IcuCommand
 from tasks.device.readings import ClusterView
 from tasks.plans.classify import classify
+from tasks.plans.dual_reboot import commands
 from tasks.upgrade_paths import Hop, plan_hops
 from tasks.vocabulary import NODES, ClusterState
 
@@ -36,12 +37,7 @@ class ClusterPlan:
         package = hop.package or "<package of " + hop.to + ">"
         if hop.method in ("icu", "issu"):
             return [IcuCommand.for_model(package, self.model).cli + "  (on the RG0 primary)"]
-        return [  # KB17947's dual reboot, in its words: by hand until the runbooks do it
-            f"install {package} on node0 and on node1, neither rebooting",
-            f"verify both nodes have {hop.to} pending, the same on each",
-            "reboot both nodes together (they never meet on different releases)",
-            f"verify both nodes run {hop.to} and the cluster is healthy",
-        ]
+        return commands(package)  # KB17947's dual reboot: upgrade --allow-outage
 
     def to_json(self) -> dict[str, Any]:
         return {

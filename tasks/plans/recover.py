@@ -23,6 +23,8 @@ from tasks.errors import DeadlineExceeded, DeviceRefused, NodeUnreachable, Runbo
 from tasks.events import EventKind
 from tasks.plans import sessions
 from tasks.plans.classify import ClusterState, classify, icu_running
+from tasks.plans.dual_reboot import progress as dual_progress
+from tasks.plans.dual_recover import recover_dual
 from tasks.plans.icu import inflight
 from tasks.plans.outcomes import failed_now, outcome_from
 from tasks.plans.steps import done, step
@@ -172,6 +174,8 @@ def recover_plan(
     prefix: str = "",
 ) -> Outcome:
     view = view or look(task, run)
+    if dual_progress(run.history).active:  # a dual reboot left half-way: its own recovery
+        return recover_dual(task, run, view, prefix)
     prog = progress(run.history)
     found = inflight(run.history)
     early = screen(view, prog, str(found[0].get("run_id")) if found else None, run.cluster)

@@ -43,18 +43,20 @@ def upgrade_plan(
     target: Target,
     requested: IcuOptions,
     approved: ApprovedCluster | None = None,
+    view: ClusterView | None = None,
 ) -> Outcome:
     """`approved`: what a reviewed dry run saw and would have sent (upgrade --plan); a
-    cluster that differs now gets nothing."""
+    cluster that differs now gets nothing. `view`: the caller's own `connect` observation
+    (tasks.plans.hops), not taken again."""
     try:
-        return _upgrade(task, Judged(run, target, requested, approved))
+        return _upgrade(task, Judged(run, target, requested, approved), view)
     finally:
         sessions.drop_all(task, run)
 
 
-def _upgrade(task: Task, judged: Judged) -> Outcome:
+def _upgrade(task: Task, judged: Judged, seen: ClusterView | None = None) -> Outcome:
     run, target, requested = judged.run, judged.target, judged.requested
-    view = step(task, observe_cluster, "connect", run=run)
+    view = seen or step(task, observe_cluster, "connect", run=run)
     # Resume: an ICU this tool sent whose end no run has seen is re-attached, never resent.
     found = inflight(run.history)
     if found is not None:

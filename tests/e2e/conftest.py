@@ -164,6 +164,7 @@ def kill_group(proc: subprocess.Popen[str], sig: int = signal.SIGKILL) -> None:
 def destructive(audit: list[dict[str, Any]]) -> list[dict[str, Any]]:
     names = {
         "request-package-in-service-upgrade",
+        "request-package-add",
         "abort-in-service-upgrade",
         "request-package-rollback",
         "request-reboot",

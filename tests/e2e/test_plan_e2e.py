@@ -40,7 +40,8 @@ def test_plan_reads_the_running_release_and_sends_nothing(make_lab: Any, runbook
         ("24.4R1.9", "dual-reboot"),
         ("25.2R1.9", "icu"),
     ]
-    assert c["across"]["outcome"] == "refused" and "by hand for now" in c["across"]["detail"]
+    assert c["across"]["outcome"] == "ok" and "--allow-outage" in c["across"]["detail"]
+    assert "request system software add " + PKG_244 + " no-copy" in across[0]["commands"][0]
     assert "name a 24.4R1 build" in c["no-via"]["detail"], c["no-via"]
     assert c["there"]["outcome"] == "skipped", c["there"]
     assert c["split"]["outcome"] == "refused" and "inconsistent" in c["split"]["detail"]

@@ -82,3 +82,13 @@ def test_the_generated_inventory_holds_the_data(tmp_path: Path) -> None:
     # THEN that cluster's data replaces the round-robin site; the others keep theirs
     assert hosts["nyc1"]["data"] == {"site": "nyc", "region": "us-east", "cluster_id": 2}
     assert hosts["a1"]["data"]["site"] == "lab-a" and hosts["a3"]["data"]["site"] == "lab-c"
+
+
+def test_packages_are_put_on_both_nodes_and_bad_ones_refused() -> None:
+    c = one({"packages": ["24.4R1.9"]})
+    path = "/var/tmp/junos-srxsme-24.4R1.9.tgz"
+    assert c.packages == ("24.4R1.9",)
+    assert all(path in n.files for n in c.model.nodes.values())
+    with pytest.raises(LabError, match="packages must be a list"):
+        one({"packages": "24.4R1.9"})
+    assert one({"state": "inconsistent"}).model.mixed[0]["until"] is None  # recorded at start

@@ -119,7 +119,7 @@ def test_across_24_4r1_is_two_hops_through_a_named_24_4r1_build() -> None:
     hops, why = plan_hops("SRX345", "23.4R2-S3.9", "25.2R1.9", packages)
     assert why is None
     assert [(h.to, h.method, h.automated, h.package) for h in hops] == [
-        ("24.4R1.9", "dual-reboot", False, PKG_244),
+        ("24.4R1.9", "dual-reboot", True, PKG_244),  # upgrade --allow-outage
         ("25.2R1.9", "icu", True, PKG_252),
     ]
     # without a 24.4R1 build to go through: no plan, and what to add

@@ -1,0 +1,398 @@
+"""One dual-reboot hop (KB17947's "dual reboot of both nodes after the upgrade", the way an
+SRX300-family cluster reaches 24.4R1: docs/design/upgrade-paths.md, "Dual reboot"):
+
+pre-checks -> install on each node without reboot, each on its own session (the RG0
+secondary first) -> both nodes pending the same release -> reboot both together (the RG0
+primary first, so it boots first and keeps RG0) -> both back on the release, cluster healthy.
+
+The whole cluster is down while both reboot: `upgrade --allow-outage` only. Every command is
+journaled (a `command` record with `dual`) before it leaves and never sent twice: a resumed
+run reads `progress` from the journal, skips an install already pending, waits for one sent
+but not yet seen, and proves a reboot already sent by the boot times. The nodes never meet on
+different releases: neither reboots until both are pending.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from nornir.core.task import Result, Task
+
+from tasks.device.commands import REBOOT_CLI, PackageAdd
+from tasks.device.junos import added_release
+from tasks.device.readings import ClusterView, peer_of
+from tasks.device.rpc import NodeRpc
+from tasks.errors import DeadlineExceeded, DeviceRefused, NodeUnreachable, RunbookError, SessionLost
+from tasks.events import EventKind
+from tasks.plans import prechecks as pc
+from tasks.plans import sessions
+from tasks.plans.outcomes import failed_now, outcome_from
+from tasks.plans.steps import done, step
+from tasks.plans.waits import await_healthy, look, poll_until
+from tasks.state.gate import NotStarted
+from tasks.state.run_context import ClusterRun, Outcome
+from tasks.state.settings import Target
+from tasks.vocabulary import NODES
+
+METHOD = "dual-reboot"
+
+
+@dataclass(frozen=True)
+class DualProgress:
+    """The dual reboot this tool began and no run has seen end, from the journal."""
+
+    release: str = ""
+    package: str = ""
+    sent: dict[str, str] = field(default_factory=dict)  # node -> run id whose install left
+    installed: dict[str, str] = field(default_factory=dict)  # node -> release seen pending
+    refused: dict[str, str] = field(default_factory=dict)  # node -> the device's words
+    reboot: dict[str, Any] | None = None  # the reboot record: nodes, boot_before, run_id
+
+    @property
+    def active(self) -> bool:
+        return bool(self.sent or self.reboot)
+
+
+def progress(history: list[dict[str, Any]]) -> DualProgress:
+    """Read the newest dual reboot from the journal; one that ended (dual-reboot-ended) is
+    no longer active."""
+    found: dict[str, Any] = {"sent": {}, "installed": {}, "refused": {}}
+    for rec in history:
+        event = rec.get("event")
+        if event == EventKind.DUAL_ENDED:
+            found = {"sent": {}, "installed": {}, "refused": {}}
+        elif event == EventKind.COMMAND and rec.get("dual") == "install":
+            found["release"], found["package"] = rec.get("release"), rec.get("package")
+            found["sent"][str(rec.get("node"))] = str(rec.get("run_id"))
+        elif event == EventKind.COMMAND and rec.get("dual") == "reboot":
+            found["reboot"] = rec
+        elif event == EventKind.DUAL_VERIFIED and rec.get("refused"):
+            found["refused"][str(rec.get("node"))] = str(rec.get("refused"))
+        elif event == EventKind.DUAL_VERIFIED:
+            found["installed"][str(rec.get("node"))] = str(rec.get("release"))
+    return DualProgress(
+        str(found.get("release") or ""),
+        str(found.get("package") or ""),
+        found["sent"],
+        found["installed"],
+        found["refused"],
+        found.get("reboot"),
+    )
+
+
+def dual_words(history: list[dict[str, Any]]) -> str | None:
+    """What the journal says of a dual reboot under way (status, recover), else None."""
+    prog = progress(history)
+    if not prog.active:
+        return None
+    if prog.reboot is not None:
+        return (
+            f"dual reboot to {prog.release}: both nodes rebooting (run {prog.reboot.get('run_id')})"
+        )
+    runs = ", ".join(sorted(set(prog.sent.values())))
+    nodes = " and ".join(sorted(prog.sent))
+    return (
+        f"dual reboot to {prog.release}: install sent to {nodes} by run {runs}, no reboot yet; "
+        "`upgrade --allow-outage` goes on, `recover` cancels the pending installs"
+    )
+
+
+def commands(package: str) -> list[str]:
+    """What one dual-reboot hop sends, in order (the plan job, dry runs, the report)."""
+    add = PackageAdd(package).cli
+    return [
+        f"{add}  (on the RG0 secondary's own session)",
+        f"{add}  (on the RG0 primary's own session)",
+        f"{REBOOT_CLI}  (on the RG0 primary's own session, then at once on the secondary's)",
+    ]
+
+
+DUAL_PRECHECKS = tuple(
+    (name, fn)
+    for name, fn in pc.PRECHECKS
+    if name
+    in (
+        "reachable",
+        "cluster-enabled",
+        "no-icu-running",
+        "same-release",
+        "already-on-target",
+        "no-pending-install",
+        "cluster-healthy",
+        "rg0-primary",
+        "cluster-links",
+        "no-major-alarms",
+    )
+)
+
+
+def package_on_both(f: pc.Facts) -> pc.Finding:
+    """Each node installs its own copy: the package must be a file on both nodes."""
+    where = []
+    for node in (f.primary, peer_of(f.primary)):
+        info = f.reader(node).file_info(f.target.package)
+        if info is None or info.kind != "file":
+            what = "not found" if info is None else f"a {info.kind}, not a file"
+            return pc.Finding(False, f"{f.target.package} {what} on {node}")
+        f.package_size = info.size
+        where.append(f"{node} {info.size} bytes")
+    return pc.Finding(True, f"{f.target.package} on both nodes ({', '.join(where)})")
+
+
+DUAL_TABLE = (
+    *DUAL_PRECHECKS,
+    ("package-on-both-nodes", package_on_both),
+    ("free-space", pc.free_space),
+)
+
+
+def check_dual(task: Task, *, run: ClusterRun, view: ClusterView, hop: Target) -> Result:
+    """Step: the pre-checks of a dual reboot (the upgrade's table where it applies)."""
+
+    def reader(node: str) -> NodeRpc:
+        return sessions.rpc(task, run, node)
+
+    def report(check: pc.Check) -> None:
+        run.emit(EventKind.CHECK, check=check.name, passed=check.passed, evidence=check.evidence)
+
+    facts = pc.Facts(view, hop, reader)
+    facts.allow_alarms = tuple(run.options.get("allow_alarms", ()))
+    result = pc.run_prechecks(facts, report, DUAL_TABLE)
+    return done(task, result, failed=bool(result.failed))
+
+
+def dual_reboot_plan(task: Task, run: ClusterRun, hop: Target, view: ClusterView) -> Outcome:
+    """One dual-reboot hop to `hop.release`, resumed from the journal when one is under way."""
+    prog = progress(run.history)
+    if prog.refused:
+        words = "; ".join(f"{n}: {w}" for n, w in prog.refused.items())
+        detail = (
+            f"the dual reboot's install was refused ({words}); nothing rebooted: "
+            "`python -m runbooks recover` cancels what is pending, then upgrade again"
+        )
+        return outcome_from(view, "failed", detail, phase="install")
+    if prog.active and run.dry_run:  # a dry run never sends, not even to resume
+        detail = f"dry-run: would resume the dual reboot to {prog.release} an earlier run began"
+        return outcome_from(
+            view, "would-upgrade", detail, plan={"commands": commands(prog.package)}
+        )
+    if prog.active:
+        run.emit(EventKind.NOTE, message=f"resuming the dual reboot to {prog.release}")
+        hop = Target(prog.release, prog.package)
+        primary = (view.status.rg0_primary if view.status else None) or "node0"
+        return _guarded(task, run, hop, primary, prog)
+    pre = step(task, check_dual, "dual-reboot pre-checks", run=run, view=view, hop=hop)
+    checks = pre.to_json()
+    if pre.failed:
+        first = pre.failed[0]
+        detail = f"pre-check {first.name} failed: {first.evidence}"
+        return outcome_from(view, "failed", detail, checks=checks, phase="pre-checks")
+    if pre.already_on_target:
+        return outcome_from(view, "skipped", f"already on {hop.release}", checks=checks)
+    if run.dry_run:
+        sends = commands(hop.package)
+        detail = f"dry-run: would {METHOD} to {hop.release}: " + "; then ".join(sends)
+        return outcome_from(view, "would-upgrade", detail, checks=checks, plan={"commands": sends})
+    with run.gate.slot():
+        if run.window_closed():
+            raise NotStarted("window closed before the dual reboot could begin")
+        why = run.abort_reason()
+        if why is not None:
+            return outcome_from(view, "aborted", f"{why} before the dual reboot: nothing sent")
+        outcome = _guarded(task, run, hop, pre.primary, prog)
+    outcome.extra.setdefault("checks", checks)
+    return outcome
+
+
+def _guarded(task: Task, run: ClusterRun, hop: Target, primary: str, prog: DualProgress) -> Outcome:
+    try:
+        return _carry_out(task, run, hop, primary, prog)
+    except RunbookError as exc:
+        where = exc.step or METHOD
+        detail = f"dual reboot stopped at {where}: {exc.message}"
+        return failed_now(task, run, detail, phase=where)
+    finally:
+        sessions.drop_all(task, run)
+
+
+def _carry_out(
+    task: Task, run: ClusterRun, hop: Target, primary: str, prog: DualProgress
+) -> Outcome:
+    if prog.reboot is None:
+        for node in (peer_of(primary), primary):  # the secondary first
+            what = {"run": run, "node": node, "hop": hop, "prog": prog}
+            step(task, install_on, f"install {node}", **what)
+        step(task, both_pending, "both pending", run=run, hop=hop)
+        boot = step(task, reboot_both, "reboot both", run=run, hop=hop, primary=primary)
+    else:
+        boot = {str(k): int(v) for k, v in dict(prog.reboot.get("boot_before") or {}).items()}
+        run.emit(EventKind.NOTE, message=f"the reboot was sent by run {prog.reboot.get('run_id')}")
+    return step(task, both_back, "both back", run=run, hop=hop, boot=boot)
+
+
+def install_on(
+    task: Task, *, run: ClusterRun, node: str, hop: Target, prog: DualProgress
+) -> Result:
+    """Step: the install on `node`'s own session, journaled before it leaves; an install this
+    tool sent already (seen pending, or not yet) is never sent again."""
+    if node in prog.installed:
+        return done(task, None, summary=f"{node}: {prog.installed[node]} already pending")
+    if node not in prog.sent:
+        rpc = sessions.rpc(task, run, node)
+        if rpc.pending_install():
+            raise DeviceRefused(
+                f"an install this tool did not request is pending on {node}; check `show "
+                "system software` there and roll it back by hand",
+                step="install",
+                node=node,
+            )
+        _send_install(task, run, rpc, node, hop)
+    else:
+        run.emit(EventKind.NOTE, message=f"the install on {node} was sent by run {prog.sent[node]}")
+    _await_pending(task, run, node, resumed=node in prog.sent)
+    run.emit(EventKind.DUAL_VERIFIED, step="install", node=node, release=hop.release)
+    return done(task, None, changed=node not in prog.sent, summary=f"{node}: {hop.release} pending")
+
+
+def _send_install(task: Task, run: ClusterRun, rpc: NodeRpc, node: str, hop: Target) -> None:
+    add = PackageAdd(hop.package)
+    run.emit(
+        EventKind.COMMAND,
+        dual="install",
+        node=node,
+        command=add.cli,
+        package=hop.package,
+        release=hop.release,
+    )
+    try:
+        result = rpc.package_add(add, timeout=run.timing.install_deadline)
+    except (SessionLost, NodeUnreachable) as exc:  # it may still run: the device tells
+        sessions.drop(task, run, node)
+        run.emit(EventKind.NOTE, message=f"install on {node}: {exc.message}; watching {node}")
+        return
+    named = added_release(result.output)
+    if result.failed or (named is not None and named != hop.release):
+        words = result.output or "install refused"
+        if not result.failed:
+            words = f"the package installs {named}, not {hop.release}: {words}"
+        run.emit(EventKind.DUAL_VERIFIED, step="install", node=node, refused=words)
+        raise DeviceRefused(words, step="install", node=node)
+
+
+def _await_pending(task: Task, run: ClusterRun, node: str, *, resumed: bool) -> None:
+    try:
+        poll_until(
+            task,
+            run,
+            lambda v: v.nodes[node].reachable and bool(v.nodes[node].pending),
+            deadline=run.timing.install_deadline,
+            what=f"the install pending on {node}",
+        )
+    except DeadlineExceeded as exc:
+        why = exc.message
+        if resumed:  # journaled, then the run died: it may never have left this host
+            why += (
+                f"; the earlier run may have died before its install left for {node}. It is "
+                "not sent again: `python -m runbooks recover` cancels what is pending, then "
+                "upgrade --allow-outage starts the hop afresh"
+            )
+        raise DeviceRefused(why, step="install", node=node) from None
+
+
+def both_pending(task: Task, *, run: ClusterRun, hop: Target) -> Result:
+    """Step: both nodes pending, each with the release its install named (the journal): the
+    pending-install check names no release, so the install's own reply is the evidence."""
+    view = look(task, run)
+    installed = progress(run.history).installed
+    wrong = [n for n in NODES if not view.nodes[n].pending or installed.get(n) != hop.release]
+    if wrong:
+        said = ", ".join(f"{n} {installed.get(n) or 'nothing'}" for n in NODES)
+        raise DeviceRefused(
+            f"not both pending {hop.release} ({said}); nothing rebooted", step="both pending"
+        )
+    return done(task, view, summary=f"node0 and node1 pending {hop.release}")
+
+
+def reboot_both(task: Task, *, run: ClusterRun, hop: Target, primary: str) -> Result:
+    """Step: both sessions open first (a node that cannot be reached gets nothing, nor does
+    its peer), one journal record, then `request system reboot` on each node's own session,
+    the RG0 primary first. A lost reply is expected (the box goes down); each node must then
+    be seen going down (or booted since) before the step ends."""
+    view = look(task, run)
+    boot = {n: int(view.nodes[n].booted_at or 0) for n in NODES}
+    order = [primary, peer_of(primary)]
+    t = run.timing
+    rpcs = {n: sessions.rpc(task, run, n) for n in order}
+    run.emit(EventKind.COMMAND, dual="reboot", nodes=order, boot_before=boot, command=REBOOT_CLI)
+    refused = []
+    for node in order:
+        with contextlib.suppress(SessionLost, NodeUnreachable):
+            try:
+                rpcs[node].reboot_self(timeout=min(t.rpc_timeout, 30))
+            except DeviceRefused as exc:
+                refused.append(f"{node}: {exc.message}")
+        sessions.drop(task, run, node)
+    if not refused:
+        refused = _not_going_down(task, run, boot)
+    if refused:
+        raise DeviceRefused(
+            f"reboot not done ({'; '.join(refused)}); the other node boots {hop.release}: "
+            "reboot the one named here by hand now, before the other is back",
+            step="reboot",
+        )
+    return done(task, boot, changed=True, summary=f"sent '{REBOOT_CLI}' to {' and '.join(order)}")
+
+
+def _not_going_down(task: Task, run: ClusterRun, boot: dict[str, int]) -> list[str]:
+    """The nodes still up on their old boot once rpc_timeout + poll_interval have passed (a
+    reboot whose request was lost on the wire, unseen), else []. How fast a real SRX stops
+    answering after "Shutdown NOW!" is not published: that bound is ours (inferred)."""
+
+    def gone(v: ClusterView) -> bool:
+        return all(not v.nodes[n].reachable or (v.nodes[n].booted_at or 0) > boot[n] for n in NODES)
+
+    try:
+        wait = run.timing.rpc_timeout + run.timing.poll_interval
+        poll_until(task, run, gone, deadline=wait, what="both nodes down")
+    except DeadlineExceeded:
+        view = look(task, run)
+        return [
+            f"{n} still up since its last boot"
+            for n in NODES
+            if view.nodes[n].reachable and (view.nodes[n].booted_at or 0) <= boot[n]
+        ]
+    return []
+
+
+def both_back(task: Task, *, run: ClusterRun, hop: Target, boot: dict[str, int]) -> Result:
+    """Step: both nodes booted since the reboot, on the release, nothing pending, then the
+    cluster healthy: the hop's verified end."""
+
+    def back(v: ClusterView) -> bool:
+        return all(
+            v.nodes[n].reachable
+            and (v.nodes[n].booted_at or 0) > boot.get(n, 0)
+            and v.versions[n] == hop.release
+            and not v.nodes[n].pending
+            for n in NODES
+        )
+
+    t = run.timing
+    try:
+        poll_until(
+            task,
+            run,
+            back,
+            deadline=t.reboot_deadline + t.settle_deadline,
+            what=f"both nodes back on {hop.release}",
+            describe=lambda v: v.brief(),
+        )
+        view = await_healthy(task, run, what=f"cluster healthy on {hop.release}")
+    except DeadlineExceeded as exc:
+        outcome = failed_now(task, run, f"dual reboot: {exc.message}", phase="reboot")
+        return done(task, outcome, failed=True)
+    run.emit(EventKind.DUAL_ENDED, how="verified", release=hop.release)
+    detail = f"both nodes on {hop.release} by dual reboot, cluster healthy (verified)"
+    return done(task, outcome_from(view, "ok", detail))

@@ -1,0 +1,122 @@
+"""`recover` of a dual reboot left half-way (a run killed, or a refusal, between the installs
+and the reboot): its pending installs are cancelled with `request system software rollback
+node <id>` on each node's own session (a rollback of a pending install cancels it and names
+the running release as the one for the next boot), each journaled before it leaves and never
+sent twice; the cluster is then verified on one release, nothing pending, healthy. A dual
+reboot whose reboot was sent is finished instead: both nodes are awaited on the new release.
+
+A rollback here only ever cancels a pending install: no running release is rolled back, so the
+post-24.4R1 rollback limit (tasks/upgrade_paths.py) does not arise. A node that booted another
+release than its peer is an inconsistent cluster: recover's own decision (tasks.plans.recover).
+"""
+
+from __future__ import annotations
+
+from nornir.core.task import Result, Task
+
+from tasks.device.commands import rollback_cli
+from tasks.device.readings import ClusterView, node_id
+from tasks.errors import DeadlineExceeded, DeviceRefused, RunbookError
+from tasks.events import EventKind
+from tasks.plans import sessions
+from tasks.plans.dual_reboot import DualProgress, both_back, progress
+from tasks.plans.outcomes import failed_now, outcome_from
+from tasks.plans.steps import done, step
+from tasks.plans.waits import await_healthy, look
+from tasks.state.run_context import ClusterRun, Outcome
+from tasks.state.settings import Target
+
+
+def recover_dual(task: Task, run: ClusterRun, view: ClusterView, prefix: str = "") -> Outcome:
+    """Finish (reboot sent) or cancel (installs only) the dual reboot the journal shows."""
+    prog = progress(run.history)
+    if prog.reboot is not None and run.dry_run:
+        detail = prefix + f"dry-run: would wait for both nodes back on {prog.release}, nothing sent"
+        return outcome_from(view, "would-recover", detail)
+    if prog.reboot is not None:
+        boot = {str(k): int(v) for k, v in dict(prog.reboot.get("boot_before") or {}).items()}
+        hop = Target(prog.release, prog.package)
+        outcome = step(task, both_back, "dual reboot: both back", run=run, hop=hop, boot=boot)
+        outcome.detail = prefix + "finished the dual reboot an earlier run sent: " + outcome.detail
+        return outcome
+    ours = sorted(set(prog.sent) | set(prog.installed))
+    words = [f"{rollback_cli(node_id(n))} (on {n}, if it has an install pending)" for n in ours]
+    if run.dry_run:
+        detail = prefix + "dry-run: would cancel the dual reboot's installs: " + "; ".join(words)
+        return outcome_from(view, "would-recover", detail, plan={"commands": words})
+    try:
+        for node in ours:
+            step(task, cancel_install, f"cancel install {node}", run=run, node=node, prog=prog)
+        view = await_healthy(task, run, what="cluster healthy, nothing pending")
+    except (RunbookError, DeadlineExceeded) as exc:
+        detail = prefix + f"recover of the dual reboot stopped: {exc.message}"
+        return failed_now(task, run, detail, phase="recover")
+    finally:
+        sessions.drop_all(task, run)
+    release = view.versions.get("node0")
+    run.emit(EventKind.DUAL_ENDED, how="cancelled", release=release)
+    detail = (
+        f"cancelled the dual reboot's installs on {' and '.join(ours)}: both nodes on "
+        f"{release}, nothing pending, cluster healthy (verified)"
+    )
+    return outcome_from(view, "ok", prefix + detail)
+
+
+def cancel_install(task: Task, *, run: ClusterRun, node: str, prog: DualProgress) -> Result:
+    """Step: the install this tool sent to `node` cancelled. One still running (sent less than
+    install_deadline ago, not yet pending) is awaited first; a cancel already sent is only
+    verified."""
+    cancelled = _cancel_sent(run, node)
+    view = _settled(task, run, node)
+    if not view.nodes[node].pending:
+        return done(task, None, summary=f"{node}: nothing pending")
+    if cancelled:
+        raise DeviceRefused(
+            f"{node} still has an install pending after the cancel run {cancelled} sent; "
+            "check `show system software` there by hand",
+            step="cancel",
+            node=node,
+        )
+    rpc = sessions.rpc(task, run, node)
+    command = rollback_cli(node_id(node))
+    run.emit(EventKind.COMMAND, dual="cancel", node=node, command=command)
+    result = rpc.rollback(node_id(node))
+    if result.failed:
+        raise DeviceRefused(result.output or "rollback refused", step="cancel", node=node)
+    after = look(task, run)
+    if after.nodes[node].pending:
+        raise DeviceRefused(f"{node}: install still pending after '{command}'", step="cancel")
+    return done(task, result.output, changed=True, summary=f"{node}: pending install cancelled")
+
+
+def _cancel_sent(run: ClusterRun, node: str) -> str | None:
+    """The run that journaled a cancel on `node` for this dual reboot, else None."""
+    for rec in reversed(run.history):
+        if rec.get("event") == EventKind.DUAL_ENDED:
+            return None
+        cancel = rec.get("event") == EventKind.COMMAND and rec.get("dual") == "cancel"
+        if cancel and rec.get("node") == node:
+            return str(rec.get("run_id"))
+    return None
+
+
+def _settled(task: Task, run: ClusterRun, node: str) -> ClusterView:
+    """The cluster once `node`'s install can no longer still be running: pending, or the
+    install deadline since it was journaled passed."""
+    sent = [
+        float(r.get("ts", 0))
+        for r in run.history
+        if r.get("event") == EventKind.COMMAND
+        and r.get("dual") == "install"
+        and r.get("node") == node
+    ]
+    until = (max(sent) if sent else 0.0) + run.timing.install_deadline
+    while True:
+        view = look(task, run)
+        me = view.nodes[node]
+        if not me.reachable:
+            raise DeviceRefused(f"{node} unreachable: {me.error}", step="cancel", node=node)
+        if me.pending or run.clock.time() >= until:
+            return view
+        run.tell_busy(f"the install on {node} to end")
+        run.clock.sleep(min(run.timing.poll_interval, max(0.0, until - run.clock.time())))

@@ -1,0 +1,201 @@
+"""Upgrade hop by hop: a cluster whose way to its target needs a dual reboot first (an
+SRX300-family cluster before 24.4R1: tasks/upgrade_paths.py) goes there in order, hop 1 by
+dual reboot (tasks.plans.dual_reboot), then the ICU of today (tasks.plans.upgrade), each hop
+verified before the next. Only with `upgrade --allow-outage`: without it such a cluster is
+refused with the hops and the reason, nothing sent.
+
+A cluster whose way needs no other method than the ICU goes to `upgrade_plan` with the very
+observation its `connect` step would have made: today's upgrade, unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nornir.core.task import Task
+
+from tasks.device.commands import IcuCommand
+from tasks.device.readings import ClusterView
+from tasks.events import EventKind
+from tasks.plans import sessions
+from tasks.plans.approved_plan import ApprovedCluster
+from tasks.plans.dual_reboot import METHOD, DualProgress, commands, dual_reboot_plan, progress
+from tasks.plans.icu import inflight
+from tasks.plans.outcomes import outcome_from
+from tasks.plans.steps import step
+from tasks.plans.upgrade import _left_failed, observe_cluster, upgrade_plan
+from tasks.state.run_context import ClusterRun, Outcome
+from tasks.state.settings import Target
+from tasks.upgrade_paths import OUTAGE, Hop, plan_hops
+from tasks.vocabulary import IcuOptions
+
+
+def upgrade_by_hops(
+    task: Task,
+    run: ClusterRun,
+    target: Target,
+    requested: IcuOptions,
+    approved: ApprovedCluster | None = None,
+) -> Outcome:
+    """The cluster's hops to `target`, in order; today's upgrade when there is one ICU hop."""
+    if approved is not None or inflight(run.history) is not None:
+        return upgrade_plan(task, run, target, requested, approved)  # as today
+    try:
+        return _hops(task, run, target, requested)
+    finally:
+        sessions.drop_all(task, run)
+
+
+def packages_of(task: Task, target: Target) -> dict[str, str]:
+    """The inventory's `packages: {release: package}` with the target's own package."""
+    found = {str(k): str(v) for k, v in (task.host.get("packages") or {}).items()}
+    found.setdefault(target.release, target.package)
+    return found
+
+
+def way(
+    view: ClusterView, target: Target, packages: dict[str, str], prog: DualProgress
+) -> list[Hop]:
+    """The hops from here ([] when the ICU of today decides: one hop, or none documented);
+    a dual reboot under way is the first."""
+    software = next((n.software for n in view.nodes.values() if n.software), None)
+    model = software.model if software else ""
+    if prog.active:
+        first = Hop(prog.release, METHOD, prog.package, OUTAGE[METHOD], True, "resumed")
+        rest = plan_hops(model, prog.release, target.release, packages)[0]
+        return [first, *(rest if prog.release != target.release else [])]
+    running = set(view.versions.values())
+    if len(running) != 1 or None in running:
+        return []  # the pre-checks say what is wrong
+    hops, _why = plan_hops(model, str(running.pop()), target.release, packages)
+    return hops if any(h.method == METHOD for h in hops) else []
+
+
+def _hops(task: Task, run: ClusterRun, target: Target, requested: IcuOptions) -> Outcome:
+    packages = packages_of(task, target)
+    ended: list[dict[str, Any]] = []
+    name = "connect"
+    while True:
+        view = step(task, observe_cluster, name, run=run)
+        name = "re-observe"
+        prog = progress(run.history)
+        hops = way(view, target, packages, prog)
+        if not hops or hops[0].method != METHOD:
+            if ended:
+                _tell(run, len(ended) + 1, len(ended) + 1, "icu", target.release)
+                # this run verified hop 1 itself: an older run's failure is behind it
+                run.options["retry_failed"] = True
+            outcome = upgrade_plan(task, run, target, requested, None, view=view)
+            return with_hops(outcome, ended, "icu", target.release)
+        if not ended and not prog.active:
+            left = _left_failed(run)  # as the ICU: a cluster a run left failed is left alone
+            held = outcome_from(view, "failed", left) if left else None
+            held = held or held_for_outage(run, view, hops, target, requested)
+            if held is not None:
+                return held
+        hop, number, total = hops[0], len(ended) + 1, len(ended) + len(hops)
+        _tell(run, number, total, hop.method, hop.to)
+        outcome = dual_reboot_plan(task, run, Target(hop.to, hop.package or ""), view)
+        if run.dry_run and outcome.outcome == "would-upgrade":
+            return would(outcome, view, hops, target, requested)
+        ended.append(_entry(number, total, hop.method, hop.to, outcome))
+        if outcome.outcome not in ("ok", "skipped") or hop.to == target.release:
+            return with_hops(outcome, ended[:-1], hop.method, hop.to)
+
+
+def _tell(run: ClusterRun, number: int, total: int, method: str, to: str) -> None:
+    run.emit(EventKind.HOP, hop=number, of=total, method=method, to=to)
+
+
+def _entry(number: int, total: int, method: str, to: str, outcome: Outcome) -> dict[str, Any]:
+    return {
+        "hop": number,
+        "of": total,
+        "method": method,
+        "to": to,
+        "outcome": outcome.outcome,
+        "detail": outcome.detail,
+    }
+
+
+def with_hops(outcome: Outcome, ended: list[dict[str, Any]], method: str, to: str) -> Outcome:
+    """The last hop's outcome, the hops before it named in its detail and the report (one
+    ICU hop: today's outcome, untouched)."""
+    if not ended and method != METHOD:
+        return outcome
+    number = len(ended) + 1
+    last = _entry(number, number, method, to, outcome)
+    outcome.extra["hops"] = [*ended, last]
+    if not ended:
+        return outcome
+    for hop in ended:
+        hop["of"] = number
+    before = "; ".join(
+        f"hop {h['hop']}/{number} {h['method']} to {h['to']}: {h['outcome']}" for h in ended
+    )
+    outcome.detail = f"{before}; hop {number}/{number} {method} to {to}: {outcome.detail}"
+    return outcome
+
+
+def _commands(hop: Hop, target: Target, model: str, requested: IcuOptions) -> list[str]:
+    if hop.method == METHOD:
+        return commands(hop.package or f"<package of {hop.to}>")
+    package = target.package if hop.to == target.release else hop.package or "?"
+    return [IcuCommand.for_model(package, model, requested).cli + "  (on the RG0 primary)"]
+
+
+def _hop_plan(
+    view: ClusterView, hops: list[Hop], target: Target, requested: IcuOptions
+) -> list[dict[str, Any]]:
+    software = next((n.software for n in view.nodes.values() if n.software), None)
+    model = software.model if software else ""
+    return [
+        {
+            "hop": i,
+            "of": len(hops),
+            "method": h.method,
+            "to": h.to,
+            "outage": h.outage,
+            "commands": _commands(h, target, model, requested),
+        }
+        for i, h in enumerate(hops, 1)
+    ]
+
+
+def _words(plan: list[dict[str, Any]]) -> str:
+    return "; ".join(
+        f"hop {h['hop']}/{h['of']} to {h['to']} by {h['method']}: " + "; then ".join(h["commands"])
+        for h in plan
+    )
+
+
+def held_for_outage(
+    run: ClusterRun, view: ClusterView, hops: list[Hop], target: Target, requested: IcuOptions
+) -> Outcome | None:
+    """Without --allow-outage a way with a dual reboot is refused, nothing sent; with it,
+    a hop without its package in the inventory is."""
+    plan = _hop_plan(view, hops, target, requested)
+    first = hops[0]
+    if not run.options.get("allow_outage"):
+        detail = (
+            f"needs a {first.method} to {first.to} first ({first.outage}): "
+            f"{first.reason}; re-run with --allow-outage to carry out every hop; nothing sent"
+        )
+        return outcome_from(view, "refused", detail, phase="pre-checks", plan={"hops": plan})
+    if not first.package:
+        detail = f"no package for {first.to}: name it in the inventory's `packages`; nothing sent"
+        return outcome_from(view, "refused", detail, phase="pre-checks", plan={"hops": plan})
+    return None
+
+
+def would(
+    outcome: Outcome, view: ClusterView, hops: list[Hop], target: Target, requested: IcuOptions
+) -> Outcome:
+    """A dry run: the first hop's checks passed; every command of every hop, in order (the
+    hops after the first are checked when the cluster gets there)."""
+    plan = _hop_plan(view, hops, target, requested)
+    resume = "would resume the dual reboot" in outcome.detail
+    how = "resume the dual reboot an earlier run began, then go on" if resume else "upgrade"
+    outcome.detail = f"dry-run: would {how} by " + _words(plan)
+    outcome.extra["plan"] = {"hops": plan}
+    return outcome
