@@ -102,13 +102,15 @@ def test_at_window_end_abort_leaves_every_in_flight_cluster_consistent(  # type:
 
 
 def test_at_window_end_finish_lets_in_flight_clusters_complete(make_lab, runbooks_for) -> None:  # type: ignore[no-untyped-def]
-    lab = make_lab([{"name": "c1"}, {"name": "c2"}], speed=300)
+    # ICUs of ~20 s (speed 150); the window leaves 12 s to send them (a loaded CI host needs
+    # several seconds to start the run and pass the pre-checks) and closes while they run
+    lab = make_lab([{"name": "c1"}, {"name": "c2"}], speed=150)
     set_host_data(lab, c1={"timing": {"icu_estimate": 1}}, c2={"timing": {"icu_estimate": 1}})
     ops = runbooks_for(lab)
     events = ops.workdir / "events.jsonl"
     result = ops.run(
         "upgrade",
-        *("--window", _window_ending_in(6), "--at-window-end", "finish"),
+        *("--window", _window_ending_in(12), "--at-window-end", "finish"),
         *("--events", str(events)),
     )
     assert result.code == 0, result.report

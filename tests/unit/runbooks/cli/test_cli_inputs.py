@@ -6,7 +6,10 @@ a cluster outcome instead of exit code 2.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -54,15 +57,46 @@ def inv(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def runbooks(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+def runbooks(
+    *args: str, cwd: Path = ROOT, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`python -m runbooks ARGS` in this process (the CLI's main, its exit code, stdout and
+    stderr), with the environment a fresh shell would give it: a subprocess per case cost
+    ~2 s of CPU each (test_the_real_entry_point_says_the_same keeps one real process)."""
+    from runbooks.cli.main import main
+
+    out, err = io.StringIO(), io.StringIO()
+    saved_env, saved_cwd = dict(os.environ), os.getcwd()
+    os.environ.clear()
+    os.environ.update({"PATH": "/usr/bin:/bin", **(env or {})})
+    try:
+        os.chdir(cwd)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main(list(args))
+            except SystemExit as exc:  # argparse's own errors
+                code = exc.code if isinstance(exc.code, int) else 1
+    finally:
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+    return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
+
+
+def test_the_real_entry_point_says_the_same(inv: Path) -> None:
+    """One real `python -m runbooks` process: the entry point exits 2 with the one line."""
+    args = ["upgrade", "--max-in-flight", "0", "--inventory", str(inv)]
+    real = subprocess.run(
         [sys.executable, "-m", "runbooks", *args],
-        cwd=cwd,
+        cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=60,
         env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
     )
+    here = runbooks(*args)
+    assert (real.returncode, real.stderr, real.stdout) == (2, here.stderr, here.stdout)
+    assert real.stderr == "error: --max-in-flight must be at least 1\n"
 
 
 @pytest.mark.parametrize(
@@ -174,14 +208,7 @@ def one_line_exit_2(result: subprocess.CompletedProcess[str]) -> str:
 
 
 def runbooks_env(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "runbooks", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), **env},
-    )
+    return runbooks(*args, env=env)
 
 
 @pytest.mark.parametrize(
