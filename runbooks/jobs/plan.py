@@ -37,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_method(g: argparse._ArgumentGroup) -> None:
-    """`--method` (plan and upgrade): which way to upgrade, tasks/upgrade_paths.METHODS."""
+    """`--method` (plan and upgrade): which way to upgrade, tasks.upgrade_paths.METHODS."""
     g.add_argument(
         "--method",
         choices=METHODS,

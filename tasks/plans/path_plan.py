@@ -26,7 +26,7 @@ class ClusterPlan:
     target: str
     hops: tuple[Hop, ...] = ()
     refused: str | None = None  # why no plan (the cluster's state, or no documented way)
-    method: str = "auto"  # the method asked for (tasks/upgrade_paths.METHODS)
+    method: str = "auto"  # the method asked for (tasks.upgrade_paths.METHODS)
 
     @property
     def automated(self) -> bool:
