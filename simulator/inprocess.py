@@ -20,8 +20,11 @@ of a socket:
   the ICU ends while its session lives (`late-reply` in the audit);
 * every other fault acts in the model and its replies as in the SSH lab.
 
-Not served: `file copy` pulls and SFTP pushes (the stage job): a `file-copy` raises
-NotImplementedError.
+A package add (`request-package-add`, the dual reboot's per-node install) is answered when
+its install ends, as over SSH: the same dispatcher and model, the same answer
+(server.install_body), recorded as a `late-reply`; one whose session closed meanwhile is
+never answered. Not served: `file copy` pulls and SFTP pushes (the stage job): a
+`file-copy` raises NotImplementedError.
 
 `audit` holds every RPC received, as the SSH lab's audit log (`ts` is the clock's time);
 `truth(name)` is the model's state (as `--state-out` writes it).
@@ -42,7 +45,7 @@ from lxml import etree
 
 from simulator.__main__ import build, truth
 from simulator.replies import Ctx, dispatch
-from simulator.server import SimCluster, audit_line, envelope, late_body
+from simulator.server import ADD_RPC, SimCluster, audit_line, envelope, install_body, late_body
 
 
 class Clock(Protocol):
@@ -121,6 +124,13 @@ class InProcessLab:
             node = sc.model.drops.pop()
             for wire in list(self._sessions.get((sc.model.name, node), ())):
                 wire.drop(black_hole=False)
+        while sc.model.installed:  # a package add ended: its RPC is answered if still there
+            node, ok, text = sc.model.installed.pop(0)
+            added = sc.install_waiters.pop(node, None)
+            if added is not None and isinstance(added[0], NodeWire) and not added[0].closed:
+                wire, mid = added
+                self.record(sc, wire.node, wire.sid, "late-reply", {"to": ADD_RPC, "ok": ok}, "ok")
+                wire.late = wire.framed(mid, install_body(ok, text))
         if sc.icu_waiter is not None and sc.model.icu_result is not None:
             waiter, mid = sc.icu_waiter
             sc.icu_waiter = None
@@ -152,7 +162,7 @@ class InProcessLab:
 
     def inventory(self) -> dict[str, dict[str, Any]]:
         """Nornir hosts for the lab's clusters (as the generated inventory, no SSH)."""
-        from simulator.__main__ import NEW, SIM_TIMING, _target_data
+        from simulator.__main__ import NEW, SIM_TIMING, _target_data, package_for
 
         hosts: dict[str, dict[str, Any]] = {}
         for i, sc in enumerate(self.clusters.values()):
@@ -160,6 +170,9 @@ class InProcessLab:
             data.update(cluster_id=sc.model.cluster_id, model=sc.model.model)
             data.update(_target_data(sc.target if sc.target else NEW))
             data.update(timing=dict(SIM_TIMING), host_key_check=False)
+            if sc.packages:  # the hops' packages, as the generated inventory names them
+                data["packages"] = {r: package_for(r) for r in sc.packages}
+                data["packages"] |= sc.data.get("packages", {})
             hosts[sc.model.name] = {
                 "hostname": "inprocess.invalid",
                 "username": self.username,
@@ -228,6 +241,8 @@ class NodeWire:
             raise NotImplementedError(f"{name}: not served by the in-process lab")
         if reply.icu_pending:
             self.sc.icu_waiter = (self, mid)  # type: ignore[assignment]
+        if reply.install_pending:
+            self.sc.install_waiters[self.node] = (self, mid)
         answer = None if reply.body is None else self.framed(mid, self.sc.framed(name, reply.body))
         self.lab.tick(self.sc)  # a reboot or a failover takes effect at once
         if reply.close_after:

@@ -28,6 +28,7 @@ class Reply:
     result: str = "ok"  # audit: ok | error | no-reply
     close_after: bool = False
     icu_pending: bool = False  # the ICU RPC: answered later if its session survives
+    install_pending: bool = False  # a package add: answered when the install ends (both labs)
     later: Callable[[Any, str], None] | None = None  # (session, message-id): replies later
 
 
@@ -601,11 +602,9 @@ def rpc_request_package_add(ctx: Ctx, args: dict[str, Any]) -> Reply:
     ok, text = ctx.cluster.install(ctx.node, package, ctx.target, validate=validate)
     if not ok:
         return _package(False, text)
-
-    def wait(session: Any, mid: str) -> None:  # answered by the transport when it ends
-        session.ns.cluster.install_waiters[ctx.node] = (session, mid)
-
-    return Reply(None, result="installing", later=wait)
+    # answered by the transport (the SSH lab's or the in-process one) when the install ends:
+    # SimCluster.install_waiters, server.install_body
+    return Reply(None, result="installing", install_pending=True)
 
 
 def rpc_abort_in_service_upgrade(ctx: Ctx, args: dict[str, Any]) -> Reply:

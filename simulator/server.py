@@ -54,6 +54,11 @@ def late_body(ok: bool, text: str) -> str:
     return f"<output>{escape(text)}</output>\n<package-result>{0 if ok else 1}</package-result>"
 
 
+def install_body(ok: bool, text: str) -> str:
+    """A package add's answer when its install ended (`request system software add`)."""
+    return f"<output>{escape(text)}</output>\n<package-result>{0 if ok else 1}</package-result>"
+
+
 def audit_line(
     cluster: str, node: str, sid: int, rpc: str, args: dict[str, Any], result: str, ts: float
 ) -> dict[str, Any]:
@@ -80,7 +85,8 @@ class SimCluster:
     icu_waiter: tuple[NetconfSession, str] | None = None  # the ICU RPC awaiting its reply
     garbled: bool = False  # reply-garbled: the one malformed reply has been sent
     data: dict[str, Any] = field(default_factory=dict)  # the lab file's `data:` (inventory)
-    install_waiters: dict[str, tuple[NetconfSession, str]] = field(default_factory=dict)
+    # node -> the package add awaiting its reply (a NetconfSession, or an in-process wire)
+    install_waiters: dict[str, tuple[Any, str]] = field(default_factory=dict)
     packages: tuple[str, ...] = ()  # releases whose package the lab put on both nodes
 
     def framed(self, rpc: str, body: str) -> str:
@@ -212,8 +218,7 @@ class Lab:
             if waiter is not None and not waiter[0].closed:
                 sess, mid = waiter
                 self.record(sess.ns, sess.sid, "late-reply", {"to": ADD_RPC, "ok": ok}, "ok")
-                body = f"<output>{escape(text)}</output>\n<package-result>{0 if ok else 1}"
-                sess.write(mid, body + "</package-result>")
+                sess.write(mid, install_body(ok, text))
         if c.icu_waiter is not None and c.model.icu_result is not None:
             sess, mid = c.icu_waiter
             c.icu_waiter = None
@@ -307,6 +312,8 @@ class NetconfSession(asyncssh.SSHServerSession):
             self.write(mid, c.framed(name, reply.body))
         if reply.icu_pending:
             c.icu_waiter = (self, mid)
+        if reply.install_pending:
+            c.install_waiters[self.ns.node] = (self, mid)
         if reply.later is not None:
             reply.later(self, mid)
         if reply.close_after:

@@ -45,6 +45,7 @@ from tasks.state.paths import check_name
 from tasks.state.redact import redact
 from tasks.state.run_context import RunContext
 from tasks.state.settings import Target, Timing, data_layers
+from tasks.upgrade_paths import METHODS
 from tasks.vocabulary import NODES
 
 DEFAULT_PORT = 830
@@ -456,6 +457,7 @@ FLAGS = (
 ARGUMENT_RULES: dict[str, Rule] = {
     **dict.fromkeys(FLAGS, flag_problem),
     "restore_primary": optional(one_of(NODES, "node")),
+    "method": one_of(METHODS, "method"),  # the upgrade method (docs/design/upgrade-paths.md)
     "allow_alarms": alarms_problem,
     "dry_run": optional(flag_problem),  # None: Nornir's dry_run (task.is_dry_run)
     "context": optional(instance_of(RunContext, "a RunContext (tasks.RunContext) or None")),

@@ -65,6 +65,17 @@ from tasks.state.settings import Timing
 from tasks.vocabulary import IcuOptions
 
 log = logging.getLogger(__name__)
+# srx_upgrade's arguments its plans read from run.options
+UPGRADE_OPTIONS = (
+    "retry_failed",
+    "restore_primary",
+    "allow_alarms",
+    "align_rgs",
+    "service_checks",
+    "allow_undocumented_path",
+    "allow_outage",
+    "method",
+)
 
 
 def srx_upgrade(
@@ -83,6 +94,7 @@ def srx_upgrade(
     service_checks: bool = True,
     allow_undocumented_path: bool = False,
     allow_outage: bool = False,
+    method: str = "auto",
     stage: StageSpec | None = None,
     approved: ApprovedPlan | None = None,
     dry_run: bool | None = None,
@@ -93,11 +105,12 @@ def srx_upgrade(
     accepted major alarms; align_rgs: move RG1+ to the RG0 primary first; service_checks:
     compare interfaces, tunnels, routes and alarms before the ICU and after its end;
     allow_undocumented_path: go ahead on a hop the path table has no answer for (recorded).
-    allow_outage: go hop by hop where a hop is a dual reboot (an outage); else refused.
+    allow_outage: go hop by hop where a hop is a dual reboot (an outage); else refused. method:
+    auto, icu, issu, dual-reboot or minimal-downtime (tasks.upgrade_paths.plan_hops).
     stage: put the package on the node(s) first (as srx_stage), the ICU only once it is there.
     approved: an approved plan (upgrade --plan): a cluster not in it, or no longer as the
-    plan saw it, is `not-started` with nothing sent.
-    dry_run: this call's own (None: Nornir's, task.is_dry_run())."""
+    plan saw it, is `not-started` with nothing sent. dry_run: this call's own (None: Nornir's,
+    task.is_dry_run())."""
     given = dict(locals())  # every keyword argument, each against its rule (tasks.input_rules)
     try:
         target = checked_target(task, given)
@@ -109,9 +122,8 @@ def srx_upgrade(
     def plan(task: Task, run: ClusterRun) -> Outcome:
         entry = None if approved is None else approved.clusters.get(task.host.name)
         if approved is not None and entry is None:
-            return Outcome(
-                "not-started", "unknown", {}, f"not in the approved plan {approved.source}"
-            )
+            why = f"not in the approved plan {approved.source}"
+            return Outcome("not-started", "unknown", {}, why)
         staged = None if stage is None else stage_plan(task, run, target, stage)
         if staged is not None and staged.outcome not in ("ok", "skipped"):
             return staged  # not staged (or, in a dry run, would be): no ICU
@@ -122,10 +134,8 @@ def srx_upgrade(
             outcome.extra.setdefault("stage", staged.extra.get("stage", {"detail": staged.detail}))
         return outcome
 
-    options: dict[str, Any] = {"retry_failed": retry_failed, "restore_primary": restore_primary}
-    options.update(allow_alarms=tuple(allow_alarms), align_rgs=align_rgs)
-    options["service_checks"] = service_checks
-    options.update(allow_undocumented_path=allow_undocumented_path, allow_outage=allow_outage)
+    options: dict[str, Any] = {k: given[k] for k in UPGRADE_OPTIONS}
+    options["allow_alarms"] = tuple(allow_alarms)
     return execute(task, "upgrade", plan, ctx, options, dry_run)
 
 
@@ -247,12 +257,18 @@ def srx_status(task: Task, *, context: RunContext | None = None) -> Result:
 
 
 def srx_plan(
-    task: Task, *, target_release: str | None = None, context: RunContext | None = None
+    task: Task,
+    *,
+    target_release: str | None = None,
+    method: str = "auto",
+    context: RunContext | None = None,
 ) -> Result:
     """Read-only: the cluster's way from the release it runs to its target (the inventory's
     target_release unless given): the hops, each with its method, package, commands and
-    outage, or why there is none (tasks/upgrade_paths.py). Nothing sent that changes a
-    device. A ClusterPlan; refused for its input: failed, "bad input: ...", nothing asked."""
+    outage, or why there is none (tasks/upgrade_paths.py), by `method` (auto: the table's
+    choice; icu, issu, dual-reboot, minimal-downtime: that method, or why not). Nothing sent
+    that changes a device. A ClusterPlan; refused for its input: failed, "bad input: ...",
+    nothing asked."""
     given = dict(locals())
     try:
         check_call(task, given)
@@ -273,7 +289,8 @@ def srx_plan(
     packages = {str(k): str(v) for k, v in (task.host.get("packages") or {}).items()}
     if task.host.get("package") and task.host.get("target_release"):  # the inventory's own
         packages.setdefault(str(task.host.get("target_release")), str(task.host.get("package")))
-    return Result(task.host, result=plan_cluster(task.host.name, view, str(target), packages))
+    plan = plan_cluster(task.host.name, view, str(target), packages, method)
+    return Result(task.host, result=plan)
 
 
 def _observe(task: Task, *, timeout: float, devices: Devices) -> Result:

@@ -307,11 +307,68 @@ class Hop:
         return asdict(self)
 
 
+# the methods an operator may ask for (`--method`, `method=`): auto is the table's choice
+METHODS = ("auto", "icu", "issu", "dual-reboot", "minimal-downtime")
+MINIMAL_DOWNTIME_REFUSAL = (
+    "the minimal-downtime procedure is not carried out: Juniper's public KB17947 gives only "
+    "its overview (disable the backup node's interfaces, deactivate preempt and interface/IP "
+    "monitoring, upgrade the isolated node, move the traffic, upgrade the other, rejoin); its "
+    "detailed steps, above all how the two nodes' control and fabric links are kept apart "
+    "while they run different releases, are in PDF documents this tool has no public text "
+    'of (docs/design/upgrade-paths.md, "Minimal downtime"). Follow KB17947 by hand'
+)
+
+
 def plan_hops(
-    model: str, running: str, target: str, packages: dict[str, str]
+    model: str, running: str, target: str, packages: dict[str, str], method: str = "auto"
 ) -> tuple[list[Hop], str | None]:
     """The hops from `running` to `target` (`packages`: release -> package, the target's
-    among them), or no hops and why none is documented."""
+    among them), or no hops and why none is documented. `method` (METHODS): `auto` is the
+    table's choice; `icu`/`issu` that method for every hop, refused where the table does not
+    allow it; `dual-reboot` the table's hops, each by a dual reboot; `minimal-downtime` is
+    refused (its documented steps are not public)."""
+    if method == "minimal-downtime":
+        return [], MINIMAL_DOWNTIME_REFUSAL
+    if method in ("icu", "issu"):
+        return _forced(model, running, target, packages, method)
+    hops, why = _auto(model, running, target, packages)
+    if method == "dual-reboot" and hops:
+        reason = "dual reboot asked for (--method dual-reboot)"
+        return [_dual_reboot(h.to, packages, f"{reason}; the table: {h.reason}") for h in hops], (
+            None
+        )
+    return hops, why
+
+
+def _forced(
+    model: str, running: str, target: str, packages: dict[str, str], method: str
+) -> tuple[list[Hop], str | None]:
+    """One hop by `method` (icu or issu) where the table allows it, else why not and what
+    to do instead."""
+    family, name = family_of(model), model_family(model) or "unknown model"
+    asked = f"--method {method}"
+    if family is not None and family.method is not None and family.method != method:
+        return [], (
+            f"{asked}: Juniper documents {family.method.upper()} for {name}, not "
+            f"{method.upper()}; use --method auto (or {family.method})"
+        )
+    verdict = judge(model, running, target)
+    if verdict.allowed:
+        hop = Hop(target, method, packages.get(target), OUTAGE[method], True, verdict.reason)
+        return [hop], None
+    if not verdict.documented:  # the pre-checks decide (upgrade --allow-undocumented-path)
+        return [], f"{asked}: {verdict.reason}; upgrade --allow-undocumented-path to go ahead"
+    manual = MANUAL.get(verdict.rule)
+    alternative = f"; by hand: {manual}" if manual else ""
+    if verdict.rule in ("icu-to-24.4R1", "icu-across-24.4R1"):
+        alternative += "; or upgrade --method auto --allow-outage (a dual reboot first)"
+    return [], f"{asked}: {verdict.reason}{alternative}"
+
+
+def _auto(
+    model: str, running: str, target: str, packages: dict[str, str]
+) -> tuple[list[Hop], str | None]:
+    """The table's own choice of hops (method auto)."""
     verdict = judge(model, running, target)
     if verdict.allowed:
         method = str(verdict.method)
@@ -328,11 +385,29 @@ def plan_hops(
                 "plan the way through it"
             )
         first = _dual_reboot(boundary[0], packages, f"reach {BOUNDARY} first: {verdict.reason}")
-        rest, why = plan_hops(model, boundary[0], target, packages)
+        rest, why = _auto(model, boundary[0], target, packages)
         return ([first, *rest], None) if rest else ([], why)
     manual = MANUAL.get(verdict.rule)
     alternative = f"; by hand: {manual}" if manual else ""
     return [], verdict.reason + alternative
+
+
+def method_refusal(
+    model: str, running: str, target: str, packages: dict[str, str], method: str
+) -> str | None:
+    """Why `upgrade --method <method>` refuses this cluster before any command (None: it
+    goes ahead, the pre-checks then judge as always). `auto` never refuses here; a hop the
+    table does not document is left to the pre-checks (--allow-undocumented-path)."""
+    if method == "auto" or running == target:
+        return None
+    hops, why = plan_hops(model, running, target, packages, method)
+    if hops or why is None:
+        return None
+    if method in ("icu", "issu") and not judge(model, running, target).documented:
+        family = family_of(model)
+        if family is None or family.method in (None, method):
+            return None
+    return why
 
 
 def _dual_reboot(to: str, packages: dict[str, str], reason: str) -> Hop:

@@ -13,13 +13,15 @@ from runbooks.jobs.status import read_only_context
 from runbooks.output.report import ClusterReport, Report, now_iso
 from tasks import ClusterPlan
 from tasks.jobs import srx_plan
+from tasks.upgrade_paths import METHODS
 
 SUMMARY = "read-only: each cluster's hops to its target, by the method Juniper documents"
 DETAILS = """\
 Per cluster, from the release it runs (read from the device) to its target (the inventory's
 target_release, or --target-release): the hops, each with its method (ICU, ISSU, dual
 reboot), package (the inventory's `packages: {release: package}`), commands and outage, or why
-there is none, with what to do by hand (docs/design/upgrade-paths.md). A plan whose every hop
+there is none, with what to do by hand (docs/design/upgrade-paths.md). --method forces a
+method: the plan by it, or why it does not apply. A plan whose every hop
 `upgrade` carries out is `ok` (a dual-reboot hop needs `upgrade --allow-outage`); no plan is
 `refused`; a cluster already on its target is `skipped`. Sends nothing that changes a
 device."""
@@ -31,6 +33,20 @@ EXAMPLES = """\
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("plan")
     g.add_argument("--target-release", help="plan to this release instead of the inventory's")
+    add_method(g)
+
+
+def add_method(g: argparse._ArgumentGroup) -> None:
+    """`--method` (plan and upgrade): which way to upgrade, tasks.upgrade_paths.METHODS."""
+    g.add_argument(
+        "--method",
+        choices=METHODS,
+        default="auto",
+        help="auto: the path table's choice (default); icu, issu: that method, the cluster "
+        "refused where the table does not allow it; dual-reboot: every hop by a dual reboot "
+        "(an outage: upgrade needs --allow-outage); minimal-downtime: refused, KB17947's "
+        "detailed steps are not public (follow it by hand)",
+    )
 
 
 def prepare(args: argparse.Namespace, fleet: Fleet) -> Callable[[Report], int]:
@@ -44,6 +60,7 @@ def _run(args: argparse.Namespace, fleet: Fleet, report: Report) -> int:
         name="plan",
         context=context,
         target_release=args.target_release,
+        method=args.method,
         on_failed=True,
     )
     for name in fleet.names:

@@ -13,6 +13,7 @@ from runbooks.engines.base import Launch
 from runbooks.fleet import approved_plans
 from runbooks.fleet.inventory import Fleet
 from runbooks.jobs import stage
+from runbooks.jobs.plan import add_method
 from runbooks.output.report import Report
 from tasks.errors import BadInput
 from tasks.jobs import srx_upgrade
@@ -25,6 +26,8 @@ Per cluster: pre-checks (each with evidence), the ICU on the RG0 primary, every 
 followed (installs, failover, secondary reboot, primary reboot), then verified: both nodes
 on the target, nothing pending, cluster healthy. A cluster whose way needs a dual reboot
 first (SRX300-family before 24.4R1) goes hop by hop with --allow-outage, else is refused.
+--method forces icu, issu or a dual reboot for every hop (a cluster the table does not
+allow it for is refused, nothing sent); minimal-downtime is refused (by hand, KB17947).
 Re-running resumes: an ICU (or dual reboot) an earlier run sent is followed, never sent
 again. Targets come from the inventory (target_release and
 package per model group) unless --target-release and --package are both given."""
@@ -81,6 +84,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("upgrade")
     g.add_argument("--target-release", help="override the inventory's target release")
     g.add_argument("--package", help="override the inventory's package path on the primary")
+    add_method(g)
     for word in ICU_OPTION_WORDS:  # dest no_sync, ...: IcuOptions' fields
         g.add_argument(f"--{word}", action="store_true", help=f"add '{word}' to the ICU command")
     g.add_argument(
@@ -162,6 +166,7 @@ def planned_flags(args: argparse.Namespace) -> dict[str, bool]:
         "--skip-service-checks": args.skip_service_checks,
         "--allow-undocumented-path": args.allow_undocumented_path,
         "--allow-outage": args.allow_outage,
+        "--method": args.method != "auto",
         "--stage": args.stage,
     }
 
@@ -184,6 +189,7 @@ def prepare(args: argparse.Namespace, fleet: Fleet) -> Launch:
         "service_checks": not args.skip_service_checks,
         "allow_undocumented_path": args.allow_undocumented_path,
         "allow_outage": args.allow_outage,
+        "method": args.method,
         **icu_options(args).__dict__,  # no_sync=..., the srx_upgrade keywords
     }
     if approved is not None:  # the plan's target and options, and the plan itself

@@ -227,9 +227,64 @@ def _carry_out(
         step(task, both_pending, "both pending", run=run, hop=hop)
         boot = step(task, reboot_both, "reboot both", run=run, hop=hop, primary=primary)
     else:
-        boot = {str(k): int(v) for k, v in dict(prog.reboot.get("boot_before") or {}).items()}
-        run.emit(EventKind.NOTE, message=f"the reboot was sent by run {prog.reboot.get('run_id')}")
+        run.emit(
+            EventKind.NOTE, message=f"the reboot was journaled by run {prog.reboot.get('run_id')}"
+        )
+        what = {"run": run, "hop": hop, "prog": prog, "primary": primary}
+        boot = step(task, reboot_rest, "reboot resumed", **what)
     return step(task, both_back, "both back", run=run, hop=hop, boot=boot)
+
+
+def boot_before(prog: DualProgress) -> dict[str, int]:
+    """Each node's boot time before the reboot the journal holds."""
+    return {str(k): int(v) for k, v in dict((prog.reboot or {}).get("boot_before") or {}).items()}
+
+
+def not_rebooted(task: Task, run: ClusterRun, prog: DualProgress) -> tuple[list[str], ClusterView]:
+    """The nodes the journaled reboot has not taken (up on their old boot) once it can no
+    longer be on its way: rpc_timeout + poll_interval since its record (the bound a reboot
+    sent has to show, as _not_going_down's: inferred). A node down or booted since is taken."""
+    boot = boot_before(prog)
+    t = run.timing
+    until = float((prog.reboot or {}).get("ts", 0)) + t.rpc_timeout + t.poll_interval
+    while True:
+        view = look(task, run)
+        left = [
+            n
+            for n in NODES
+            if view.nodes[n].reachable and (view.nodes[n].booted_at or 0) <= boot.get(n, 0)
+        ]
+        if not left or run.dry_run or run.clock.time() >= until:
+            return left, view
+        run.tell_busy("the journaled reboot to show")
+        run.clock.sleep(min(t.poll_interval, max(0.0, until - run.clock.time())))
+
+
+def reboot_rest(
+    task: Task, *, run: ClusterRun, hop: Target, prog: DualProgress, primary: str
+) -> Result:
+    """Step: a reboot an earlier run journaled (then died: its record was written, its
+    requests may or may not have left). The device tells: a node down or booted since took
+    it; a node still up on its old boot once the bound passed never got it (the request did
+    not leave, or was lost) and is rebooted now, journaled first, so the two nodes do not meet
+    on different releases. Such a node must still have its install pending, else nothing is
+    sent."""
+    boot = boot_before(prog)
+    left, view = not_rebooted(task, run, prog)
+    if not left:
+        return done(task, boot, summary="the journaled reboot took both nodes")
+    stale = [n for n in left if not view.nodes[n].pending]
+    if stale:
+        raise DeviceRefused(
+            f"{' and '.join(stale)} up since before the journaled reboot with nothing pending; "
+            "check `show system software` there by hand (nothing sent)",
+            step="reboot",
+        )
+    order = [n for n in (primary, peer_of(primary)) if n in left]
+    resumed = str((prog.reboot or {}).get("run_id"))
+    _send_reboots(task, run, order, boot, hop, resumed=resumed)
+    said = " and ".join(order)
+    return done(task, boot, changed=True, summary=f"sent '{REBOOT_CLI}' to {said} (resumed)")
 
 
 def install_on(
@@ -282,21 +337,37 @@ def _send_install(task: Task, run: ClusterRun, rpc: NodeRpc, node: str, hop: Tar
 
 
 def _await_pending(task: Task, run: ClusterRun, node: str, *, resumed: bool) -> None:
+    """The install on `node` seen pending within the install deadline: counted from now for
+    an install this run sent, from its journal record for one an earlier run sent (a re-run
+    long after the kill waits no longer than the install itself could still take)."""
+    deadline = run.timing.install_deadline
+    if resumed:
+        sent = [
+            float(r.get("ts", 0))
+            for r in run.history
+            if r.get("event") == EventKind.COMMAND
+            and r.get("dual") == "install"
+            and r.get("node") == node
+        ]
+        deadline = max(0.0, max(sent, default=run.clock.time()) + deadline - run.clock.time())
     try:
         poll_until(
             task,
             run,
             lambda v: v.nodes[node].reachable and bool(v.nodes[node].pending),
-            deadline=run.timing.install_deadline,
+            deadline=deadline,
             what=f"the install pending on {node}",
         )
     except DeadlineExceeded as exc:
         why = exc.message
         if resumed:  # journaled, then the run died: it may never have left this host
-            why += (
-                f"; the earlier run may have died before its install left for {node}. It is "
-                "not sent again: `python -m runbooks recover` cancels what is pending, then "
-                "upgrade --allow-outage starts the hop afresh"
+            why = (
+                f"the install an earlier run journaled for {node} never showed pending within "
+                f"the install deadline ({run.timing.install_deadline:g}s since its record): "
+                "that run may have died before it left. It is not sent again (the device "
+                "cannot tell an install that never left). Next: `python -m runbooks recover` "
+                "(cancels what is pending, ends this dual reboot), then `upgrade "
+                "--allow-outage` again (starts the hop afresh)"
             )
         raise DeviceRefused(why, step="install", node=node) from None
 
@@ -323,9 +394,31 @@ def reboot_both(task: Task, *, run: ClusterRun, hop: Target, primary: str) -> Re
     view = look(task, run)
     boot = {n: int(view.nodes[n].booted_at or 0) for n in NODES}
     order = [primary, peer_of(primary)]
+    _send_reboots(task, run, order, boot, hop)
+    return done(task, boot, changed=True, summary=f"sent '{REBOOT_CLI}' to {' and '.join(order)}")
+
+
+def _send_reboots(
+    task: Task,
+    run: ClusterRun,
+    order: list[str],
+    boot: dict[str, int],
+    hop: Target,
+    resumed: str | None = None,
+) -> None:
+    """Sessions to `order`'s nodes open first, one journal record, then the reboot on each
+    node's own session in that order; each node then seen going down."""
     t = run.timing
     rpcs = {n: sessions.rpc(task, run, n) for n in order}
-    run.emit(EventKind.COMMAND, dual="reboot", nodes=order, boot_before=boot, command=REBOOT_CLI)
+    extra = {} if resumed is None else {"resumes": resumed}
+    run.emit(
+        EventKind.COMMAND,
+        dual="reboot",
+        nodes=order,
+        boot_before=boot,
+        command=REBOOT_CLI,
+        **extra,
+    )
     refused = []
     for node in order:
         with contextlib.suppress(SessionLost, NodeUnreachable):
@@ -342,7 +435,6 @@ def reboot_both(task: Task, *, run: ClusterRun, hop: Target, primary: str) -> Re
             "reboot the one named here by hand now, before the other is back",
             step="reboot",
         )
-    return done(task, boot, changed=True, summary=f"sent '{REBOOT_CLI}' to {' and '.join(order)}")
 
 
 def _not_going_down(task: Task, run: ClusterRun, boot: dict[str, int]) -> list[str]:

@@ -3,7 +3,10 @@ and the reboot): its pending installs are cancelled with `request system softwar
 node <id>` on each node's own session (a rollback of a pending install cancels it and names
 the running release as the one for the next boot), each journaled before it leaves and never
 sent twice; the cluster is then verified on one release, nothing pending, healthy. A dual
-reboot whose reboot was sent is finished instead: both nodes are awaited on the new release.
+reboot whose journaled reboot a node took (down, or booted since) is finished instead: a node
+the reboot never took (still up on its old boot once it can no longer be on its way) is
+rebooted, then both are awaited on the new release. One whose reboot neither node took is
+cancelled as if no reboot had been journaled.
 
 A rollback here only ever cancels a pending install: no running release is rolled back, so the
 post-24.4R1 rollback limit (tasks/upgrade_paths.py) does not arise. A node that booted another
@@ -19,26 +22,30 @@ from tasks.device.readings import ClusterView, node_id
 from tasks.errors import DeadlineExceeded, DeviceRefused, RunbookError
 from tasks.events import EventKind
 from tasks.plans import sessions
-from tasks.plans.dual_reboot import DualProgress, both_back, progress
+from tasks.plans.dual_reboot import (
+    DualProgress,
+    boot_before,
+    both_back,
+    not_rebooted,
+    progress,
+    reboot_rest,
+)
 from tasks.plans.outcomes import failed_now, outcome_from
 from tasks.plans.steps import done, step
 from tasks.plans.waits import await_healthy, look
 from tasks.state.run_context import ClusterRun, Outcome
 from tasks.state.settings import Target
+from tasks.vocabulary import NODES
 
 
 def recover_dual(task: Task, run: ClusterRun, view: ClusterView, prefix: str = "") -> Outcome:
     """Finish (reboot sent) or cancel (installs only) the dual reboot the journal shows."""
     prog = progress(run.history)
-    if prog.reboot is not None and run.dry_run:
-        detail = prefix + f"dry-run: would wait for both nodes back on {prog.release}, nothing sent"
-        return outcome_from(view, "would-recover", detail)
     if prog.reboot is not None:
-        boot = {str(k): int(v) for k, v in dict(prog.reboot.get("boot_before") or {}).items()}
-        hop = Target(prog.release, prog.package)
-        outcome = step(task, both_back, "dual reboot: both back", run=run, hop=hop, boot=boot)
-        outcome.detail = prefix + "finished the dual reboot an earlier run sent: " + outcome.detail
-        return outcome
+        left, _ = not_rebooted(task, run, prog)
+        if set(left) != set(NODES):  # a node took the reboot: only forward is one release
+            return _finish(task, run, view, prog, left, prefix)
+        # neither node took the journaled reboot: both still pending, cancelled as below
     ours = sorted(set(prog.sent) | set(prog.installed))
     words = [f"{rollback_cli(node_id(n))} (on {n}, if it has an install pending)" for n in ours]
     if run.dry_run:
@@ -60,6 +67,39 @@ def recover_dual(task: Task, run: ClusterRun, view: ClusterView, prefix: str = "
         f"{release}, nothing pending, cluster healthy (verified)"
     )
     return outcome_from(view, "ok", prefix + detail)
+
+
+def _finish(
+    task: Task,
+    run: ClusterRun,
+    view: ClusterView,
+    prog: DualProgress,
+    left: list[str],
+    prefix: str,
+) -> Outcome:
+    """A dual reboot a node already took: the node(s) it has not taken are rebooted (each
+    still pending the release), then both are awaited on the release."""
+    hop = Target(prog.release, prog.package)
+    also = (
+        f"reboot {' and '.join(left)} (the journaled reboot never took it), then " if left else ""
+    )
+    if run.dry_run:
+        detail = prefix + f"dry-run: would {also}wait for both nodes back on {prog.release}"
+        return outcome_from(view, "would-recover", detail)
+    boot = boot_before(prog)
+    try:
+        if left:
+            primary = (view.status.rg0_primary if view.status else None) or "node0"
+            what = {"run": run, "hop": hop, "prog": prog, "primary": primary}
+            boot = step(task, reboot_rest, "dual reboot: reboot the rest", **what)
+    except RunbookError as exc:
+        detail = prefix + f"recover of the dual reboot stopped: {exc.message}"
+        return failed_now(task, run, detail, phase="recover")
+    finally:
+        sessions.drop_all(task, run)
+    outcome = step(task, both_back, "dual reboot: both back", run=run, hop=hop, boot=boot)
+    outcome.detail = prefix + "finished the dual reboot an earlier run sent: " + outcome.detail
+    return outcome
 
 
 def cancel_install(task: Task, *, run: ClusterRun, node: str, prog: DualProgress) -> Result:

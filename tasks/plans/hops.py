@@ -26,7 +26,7 @@ from tasks.plans.steps import step
 from tasks.plans.upgrade import _left_failed, observe_cluster, upgrade_plan
 from tasks.state.run_context import ClusterRun, Outcome
 from tasks.state.settings import Target
-from tasks.upgrade_paths import OUTAGE, Hop, plan_hops
+from tasks.upgrade_paths import OUTAGE, Hop, method_refusal, plan_hops
 from tasks.vocabulary import IcuOptions
 
 
@@ -54,32 +54,53 @@ def packages_of(task: Task, target: Target) -> dict[str, str]:
 
 
 def way(
-    view: ClusterView, target: Target, packages: dict[str, str], prog: DualProgress
-) -> list[Hop]:
+    view: ClusterView,
+    target: Target,
+    packages: dict[str, str],
+    prog: DualProgress,
+    method: str = "auto",
+) -> tuple[list[Hop], str | None]:
     """The hops from here ([] when the ICU of today decides: one hop, or none documented);
-    a dual reboot under way is the first."""
+    a dual reboot under way is the first. With a `method` other than auto (tasks/
+    upgrade_paths.METHODS), also why that method refuses the cluster (else None)."""
     software = next((n.software for n in view.nodes.values() if n.software), None)
     model = software.model if software else ""
     if prog.active:
+        if method not in ("auto", METHOD):
+            return [], (
+                f"a dual reboot to {prog.release} an earlier run began is under way: finish it "
+                f"with --method auto (or {METHOD}) --allow-outage, or `recover` it first; "
+                "nothing sent"
+            )
         first = Hop(prog.release, METHOD, prog.package, OUTAGE[METHOD], True, "resumed")
-        rest = plan_hops(model, prog.release, target.release, packages)[0]
-        return [first, *(rest if prog.release != target.release else [])]
+        rest = plan_hops(model, prog.release, target.release, packages, method)[0]
+        return [first, *(rest if prog.release != target.release else [])], None
     running = set(view.versions.values())
     if len(running) != 1 or None in running:
-        return []  # the pre-checks say what is wrong
-    hops, _why = plan_hops(model, str(running.pop()), target.release, packages)
-    return hops if any(h.method == METHOD for h in hops) else []
+        return [], None  # the pre-checks say what is wrong
+    release = str(running.pop())
+    if release == target.release:
+        return [], None  # the upgrade's pre-checks: already on the target
+    refusal = method_refusal(model, release, target.release, packages, method)
+    if refusal is not None:
+        return [], refusal
+    hops, _why = plan_hops(model, release, target.release, packages, method)
+    return (hops if any(h.method == METHOD for h in hops) else []), None
 
 
 def _hops(task: Task, run: ClusterRun, target: Target, requested: IcuOptions) -> Outcome:
     packages = packages_of(task, target)
+    method = str(run.options.get("method") or "auto")
     ended: list[dict[str, Any]] = []
     name = "connect"
     while True:
         view = step(task, observe_cluster, name, run=run)
         name = "re-observe"
         prog = progress(run.history)
-        hops = way(view, target, packages, prog)
+        hops, refusal = way(view, target, packages, prog, method)
+        if refusal is not None and not ended:
+            detail = f"--method {method}: {refusal}" if not refusal.startswith("--") else refusal
+            return outcome_from(view, "refused", detail, phase="pre-checks")
         if not hops or hops[0].method != METHOD:
             if ended:
                 _tell(run, len(ended) + 1, len(ended) + 1, "icu", target.release)

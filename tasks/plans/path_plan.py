@@ -26,6 +26,7 @@ class ClusterPlan:
     target: str
     hops: tuple[Hop, ...] = ()
     refused: str | None = None  # why no plan (the cluster's state, or no documented way)
+    method: str = "auto"  # the method asked for (tasks.upgrade_paths.METHODS)
 
     @property
     def automated(self) -> bool:
@@ -48,21 +49,22 @@ class ClusterPlan:
             "hops": [{**h.to_json(), "commands": self.commands(h)} for h in self.hops],
             "refused": self.refused,
             "automated": self.automated,
+            "method": self.method,
         }
 
 
 def plan_cluster(
-    name: str, view: ClusterView, target: str, packages: dict[str, str]
+    name: str, view: ClusterView, target: str, packages: dict[str, str], method: str = "auto"
 ) -> ClusterPlan:
-    """The cluster's plan from this observation."""
+    """The cluster's plan from this observation, by `method` (auto: the table's choice)."""
     state = classify(view).state
     software = next((view.nodes[n].software for n in NODES if view.nodes[n].software), None)
     model = software.model if software else ""
     running = view.versions["node0"]
     if state not in PLANNABLE or running is None:
         unfit = f"no plan for a cluster in state {state.value}: status and recover first"
-        return ClusterPlan(name, state.value, model, running, target, refused=unfit)
+        return ClusterPlan(name, state.value, model, running, target, refused=unfit, method=method)
     if running == target:
-        return ClusterPlan(name, state.value, model, running, target)
-    hops, why = plan_hops(model, running, target, packages)
-    return ClusterPlan(name, state.value, model, running, target, tuple(hops), why)
+        return ClusterPlan(name, state.value, model, running, target, method=method)
+    hops, why = plan_hops(model, running, target, packages, method)
+    return ClusterPlan(name, state.value, model, running, target, tuple(hops), why, method)

@@ -266,6 +266,12 @@ def test_flags_are_true_or_false(lab: Lab, job: str, flag: str) -> None:
         ({"allow_alarms": "PEM.*"}, "allow_alarms: must be a list of regular expressions, not str"),
         ({"allow_alarms": [3]}, "allow_alarms: must be a regular expression, not int"),
         ({"stage": {"url": "http://h/"}}, "stage: must be a StageSpec (tasks.StageSpec) or None"),
+        (
+            {"method": "zero-downtime"},
+            "method: unknown method 'zero-downtime' (auto, icu, issu, dual-reboot, "
+            "minimal-downtime)",
+        ),
+        ({"method": None}, "method: unknown method None"),
     ],
     ids=[
         "restore-primary-node2",
@@ -275,6 +281,8 @@ def test_flags_are_true_or_false(lab: Lab, job: str, flag: str) -> None:
         "allow-alarms-a-string",
         "allow-alarms-number",
         "stage-a-dict",
+        "method-unknown",
+        "method-none",
     ],
 )
 def test_upgrade_options(lab: Lab, kwargs: dict[str, Any], expect: str) -> None:

@@ -6,7 +6,17 @@ from __future__ import annotations
 
 import pytest
 
-from tasks.upgrade_paths import FAMILIES, RULES, SOURCES, judge, plan_hops, rollback_refusal
+from tasks.upgrade_paths import (
+    FAMILIES,
+    METHODS,
+    MINIMAL_DOWNTIME_REFUSAL,
+    RULES,
+    SOURCES,
+    judge,
+    method_refusal,
+    plan_hops,
+    rollback_refusal,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -133,3 +143,85 @@ def test_to_24_4r1_is_one_dual_reboot_and_a_refusal_names_the_manual_way() -> No
     hops, why = plan_hops("SRX5800", "23.4R2-S3.9", "22.4R3.25", {})
     assert hops == [] and why is not None and "ISSU does not support downgrades" in why
     assert "by hand: a new install" in why
+
+
+# ------------------------------------------------------------------------------ --method
+
+ACROSS = {"24.4R1.9": PKG_244, "25.2R1.9": PKG_252}
+
+
+def test_method_auto_is_the_tables_own_choice() -> None:
+    assert plan_hops("SRX345", "23.4R2-S3.9", "25.2R1.9", ACROSS, "auto") == plan_hops(
+        "SRX345", "23.4R2-S3.9", "25.2R1.9", ACROSS
+    )
+    assert method_refusal("SRX345", "23.4R2-S3.9", "25.2R1.9", ACROSS, "auto") is None
+
+
+def test_method_icu_where_the_table_allows_it_is_one_icu_hop() -> None:
+    hops, why = plan_hops("SRX345", "23.4R2-S3.9", "24.2R2-S1.3", {}, "icu")
+    assert why is None and [(h.to, h.method) for h in hops] == [("24.2R2-S1.3", "icu")]
+    assert method_refusal("SRX345", "23.4R2-S3.9", "24.2R2-S1.3", {}, "icu") is None
+
+
+def test_method_icu_across_24_4r1_is_refused_with_the_reason_and_the_manual_way() -> None:
+    hops, why = plan_hops("SRX345", "23.4R2-S3.9", "25.2R1.9", ACROSS, "icu")
+    assert hops == [] and why is not None
+    assert why.startswith("--method icu: SRX345 cannot use ICU across 24.4R1")
+    assert "by hand: KB17947 dual reboot" in why and "--method auto --allow-outage" in why
+    assert method_refusal("SRX345", "23.4R2-S3.9", "25.2R1.9", ACROSS, "icu") == why
+
+
+def test_method_issu_on_a_branch_model_and_icu_on_a_high_end_one_are_refused() -> None:
+    hops, why = plan_hops("SRX345", "23.4R2-S3.9", "24.2R2-S1.3", {}, "issu")
+    assert hops == [] and why is not None and "documents ICU for SRX345, not ISSU" in why
+    hops, why = plan_hops("SRX5800", "23.4R2-S3.9", "24.2R2-S1.3", {}, "icu")
+    assert hops == [] and why is not None and "documents ISSU for SRX5800, not ICU" in why
+    hops, why = plan_hops("SRX5800", "23.4R2-S3.9", "24.2R2-S1.3", {}, "issu")
+    assert why is None and [h.method for h in hops] == ["issu"]
+
+
+def test_method_issu_refused_by_a_rule_names_the_rule_and_the_manual_way() -> None:
+    hops, why = plan_hops("SRX5800", "23.4R2-S3.9", "22.4R3.25", {}, "issu")
+    assert hops == [] and why is not None and "ISSU does not support downgrades" in why
+    assert "by hand: a new install" in why
+
+
+def test_method_icu_on_an_undocumented_model_is_left_to_the_pre_checks() -> None:
+    # the plan says why; upgrade goes to the pre-checks (--allow-undocumented-path decides)
+    hops, why = plan_hops("vSRX", "23.4R2-S3.9", "24.2R2-S1.3", {}, "icu")
+    assert hops == [] and why is not None and "--allow-undocumented-path" in why
+    assert method_refusal("vSRX", "23.4R2-S3.9", "24.2R2-S1.3", {}, "icu") is None
+    # a family whose method is another is refused all the same (SRX1500 before D70: ISSU's)
+    assert method_refusal("SRX1500", "15.1X49-D60.7", "15.1X49-D80.4", {}, "icu") is not None
+
+
+def test_method_dual_reboot_makes_every_hop_a_dual_reboot() -> None:
+    hops, why = plan_hops("SRX345", "23.4R2-S3.9", "25.2R1.9", ACROSS, "dual-reboot")
+    assert why is None
+    assert [(h.to, h.method, h.package) for h in hops] == [
+        ("24.4R1.9", "dual-reboot", PKG_244),
+        ("25.2R1.9", "dual-reboot", PKG_252),
+    ]
+    assert all("--method dual-reboot" in h.reason and "15-25 min" in h.outage for h in hops)
+    hops, why = plan_hops("SRX345", "23.4R2-S3.9", "24.2R2-S1.3", {}, "dual-reboot")
+    assert why is None and [(h.to, h.method) for h in hops] == [("24.2R2-S1.3", "dual-reboot")]
+
+
+def test_method_dual_reboot_is_refused_where_the_table_knows_no_way() -> None:
+    hops, why = plan_hops("SRX5800", "23.4R2-S3.9", "22.4R3.25", {}, "dual-reboot")
+    assert hops == [] and why is not None and "ISSU does not support downgrades" in why
+    refusal = method_refusal("SRX5800", "23.4R2-S3.9", "22.4R3.25", {}, "dual-reboot")
+    assert refusal == why
+
+
+def test_method_minimal_downtime_is_always_refused_with_what_is_public_and_missing() -> None:
+    for model, running, target in (
+        ("SRX345", "23.4R2-S3.9", "24.4R1.9"),
+        ("SRX5800", "23.4R2-S3.9", "24.2R2-S1.3"),
+    ):
+        hops, why = plan_hops(model, running, target, ACROSS, "minimal-downtime")
+        assert hops == [] and why == MINIMAL_DOWNTIME_REFUSAL
+    assert "KB17947" in MINIMAL_DOWNTIME_REFUSAL
+    assert "control and fabric links" in MINIMAL_DOWNTIME_REFUSAL
+    assert MINIMAL_DOWNTIME_REFUSAL.endswith("Follow KB17947 by hand")
+    assert set(METHODS) == {"auto", "icu", "issu", "dual-reboot", "minimal-downtime"}

@@ -51,16 +51,34 @@ def test_a_refused_install_is_remembered_with_the_devices_words() -> None:
 
 def test_the_way_needs_a_dual_reboot_only_across_24_4r1_on_srx300() -> None:
     target = Target(TARGET, PACKAGES[TARGET])
-    hops = way(cluster(), target, PACKAGES, progress([]))
+    hops, refusal = way(cluster(), target, PACKAGES, progress([]))
+    assert refusal is None
     assert [(h.method, h.to) for h in hops] == [("dual-reboot", HOP), ("icu", TARGET)]
     # one ICU hop (or none documented): today's upgrade decides, so no way is returned
-    assert way(cluster(), Target("24.2R2-S1.3", "/p.tgz"), PACKAGES, progress([])) == []
-    assert way(cluster(), target, {TARGET: "/p.tgz"}, progress([])) == []  # no 24.4R1 build
+    assert way(cluster(), Target("24.2R2-S1.3", "/p.tgz"), PACKAGES, progress([])) == ([], None)
+    assert way(cluster(), target, {TARGET: "/p.tgz"}, progress([])) == ([], None)  # no 24.4R1
     split = cluster(n1=node("node1", "24.2R2-S1.3"))
-    assert way(split, target, PACKAGES, progress([])) == []  # the pre-checks say why
+    assert way(split, target, PACKAGES, progress([])) == ([], None)  # the pre-checks say why
     # a dual reboot under way is the first hop, whatever the cluster runs now
-    resumed = way(cluster(), target, PACKAGES, progress([install("node1")]))
+    resumed, _ = way(cluster(), target, PACKAGES, progress([install("node1")]))
     assert [(h.method, h.to) for h in resumed] == [("dual-reboot", HOP), ("icu", TARGET)]
+
+
+def test_the_way_by_a_method_or_why_that_method_refuses() -> None:
+    target = Target(TARGET, PACKAGES[TARGET])
+    hops, refusal = way(cluster(), target, PACKAGES, progress([]), "dual-reboot")
+    assert refusal is None and [h.method for h in hops] == ["dual-reboot", "dual-reboot"]
+    hops, refusal = way(cluster(), target, PACKAGES, progress([]), "icu")
+    assert hops == [] and refusal is not None and refusal.startswith("--method icu:")
+    hops, refusal = way(cluster(), target, PACKAGES, progress([]), "minimal-downtime")
+    assert hops == [] and refusal is not None and "Follow KB17947 by hand" in refusal
+    # a dual reboot under way is finished by auto or dual-reboot only
+    hops, refusal = way(cluster(), target, PACKAGES, progress([install("node1")]), "icu")
+    assert hops == [] and refusal is not None and "`recover` it first" in refusal
+    # on the target already: nothing to refuse, the pre-checks say skipped
+    running = str(cluster().versions["node0"])
+    on = Target(running, "/p.tgz")
+    assert way(cluster(), on, PACKAGES, progress([]), "dual-reboot") == ([], None)
 
 
 def test_a_two_hop_outcome_names_each_hop() -> None:
