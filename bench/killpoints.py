@@ -57,7 +57,7 @@ KINDS = ("journal", "before-send", "after-send", "reply")
 _NAME = re.compile(r"\s*<([\w:.-]+)")
 
 
-class Killed(BaseException):  # noqa: N818 - what happened, not an error the runbooks handle
+class Killed(BaseException):
     """The run's process died here (SIGKILL): caught by nothing in the runbooks."""
 
 
@@ -270,13 +270,13 @@ class SecondAbort:
 
     def fire(self) -> None:
         """Ask the holder (as hand_over does), and the holder's watcher looks."""
-        held = self.holder._held.get(self.cluster) if self.holder else None  # noqa: SLF001
+        held = self.holder._held.get(self.cluster) if self.holder else None
         if held is None or not held.device or self.holder is None:
             return  # nobody holds it now: the abort will run by itself
         self.device = held.device
         self.mine = SimLocks(self.state_dir, "second-abort", coord=self.state_dir / "coord")
         self.request = self.mine.request_abort(self.cluster, self.device, "second-abort")
-        self.holder._look(self.device, self.cluster)  # noqa: SLF001
+        self.holder._look(self.device, self.cluster)
 
     def verdict(self) -> Any:
         """The abort's Outcome as hand_over returns it from the holder's answer, or None."""

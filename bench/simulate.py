@@ -10,7 +10,8 @@ time. A scenario is a lab state x a fault x a job x a schedule:
 * or a second process's `abort` at a virtual time during an upgrade (the hand-off through the
   lock's mailbox: killpoints.SecondAbort), its verdict read as hand_over reads it (the
   abort runs by itself when nobody held the cluster then);
-* and a redelivery: the same job once more after the end (an engine that delivers twice).
+* and a redelivery: the same job once more after the end, under the same run id (an
+  engine that delivers a job twice).
 
 Each scenario is checked from the model's truth (after 10 virtual minutes of settling), the
 audit of what each node received, the outcomes and the journal:
@@ -216,6 +217,7 @@ class Bench:
         self.lab = SimLab(self.clock, {"clusters": [scenario.cluster()]})  # LabError
         self.nr = nornir_for(self.lab)
         self.runs = 0
+        self.last_ids: dict[str, str] = {}  # job -> the run id it last ran under
         self.start = self.clock.time()
         truth = self.lab.truth(CLUSTER)
         self.primary = truth["primary"]
@@ -224,11 +226,18 @@ class Bench:
         self.records: list[tuple[int, dict[str, Any]]] = []
 
     def job(
-        self, job: str, killer: Killer | None = None, ctx_hook: Any = None, **kwargs: Any
+        self,
+        job: str,
+        killer: Killer | None = None,
+        ctx_hook: Any = None,
+        run_id: str = "",
+        **kwargs: Any,
     ) -> Outcome | None:
-        """Run `job` once (a new run id); None when its process was killed."""
+        """Run `job` once (a new run id unless given: a redelivery keeps its job's); None
+        when its process was killed."""
         self.runs += 1
-        run_id = f"sim-{self.scenario.seed}-{self.runs}"
+        run_id = run_id or f"sim-{self.scenario.seed}-{self.runs}"
+        self.last_ids[job] = run_id
         killer = killer or Killer(run_id)
         killer.run_id = run_id
         runlab = RunLab(self.lab, killer)
@@ -241,6 +250,7 @@ class Bench:
             clock=self.clock,
             devices=WireDevices(runlab),
         )
+
         def seen(event: Any) -> None:
             self.records.append((len(self.lab.audit), event.to_json()))
 
@@ -326,7 +336,7 @@ def _play(bench: Bench, scenario: Scenario, base: Baseline | None) -> Report:
         killer = Killer("", scenario.kill)
         first = bench.job(scenario.job, killer)
         if first is None:
-            kind, _, step = killer.where.partition(" in ")
+            _, _, step = killer.where.partition(" in ")
             report.fired = (scenario.kill.at, step)
             report.outcomes.append(f"killed at {killer.where}")
             outcome = bench.job(scenario.job)
@@ -340,7 +350,7 @@ def _play(bench: Bench, scenario: Scenario, base: Baseline | None) -> Report:
     report.outcomes.append(outcome.outcome)
     if scenario.redeliver:
         sent = len(bench.lab.audit)
-        again = bench.job(scenario.job)
+        again = bench.job(scenario.job, run_id=bench.last_ids[scenario.job])
         assert again is not None
         report.outcomes.append(f"redelivered: {again.outcome}")
         if outcome.good:
@@ -433,11 +443,15 @@ def sent_twice(audit: list[dict[str, Any]], records: list[tuple[int, dict[str, A
         last[key] = i
     for (rpc, node), n in sorted(counts.items()):
         where = f" to {node}" if node else ""
-        out.append(f"{rpc} sent again{where} ({n} time(s)) with nothing showing the previous one ended")
+        out.append(
+            f"{rpc} sent again{where} ({n} time(s)) with nothing showing the previous one ended"
+        )
     return out
 
 
-def mixed(truth: dict[str, Any], before: int, audit: list[dict[str, Any]], outcome: str) -> list[str]:
+def mixed(
+    truth: dict[str, Any], before: int, audit: list[dict[str, Any]], outcome: str
+) -> list[str]:
     """Two nodes of different releases connected outside an ICU (the model's record)."""
     new = truth["mixed_release"][before:]
     aborted = any(r["rpc"] == "abort-in-service-upgrade" for r in audit)
@@ -518,7 +532,7 @@ def shrink(scenario: Scenario, state_dir: Path) -> Scenario:
         {"abort_at": None},
         {"kill_at": None, "kill_n": 0},
     ):
-        candidate = dataclasses.replace(current, **change)  # type: ignore[arg-type]
+        candidate = dataclasses.replace(current, **change)
         if candidate != current and fails(candidate):
             current = candidate
     lower = 1  # the kill moved earlier: the first point, else halving the way there
@@ -566,7 +580,9 @@ def explore(seeds: list[int], options: dict[str, Any]) -> Tally:
                 fired[step].add((scenario.lab_key, kind, report.scenario.kill_n))
             if options.get("verbose"):
                 said = " -> ".join(report.outcomes)
-                tally.lines.append((seed, f"seed {seed}: {report.scenario}: {report.scenario.schedule()}: {said}"))
+                tally.lines.append(
+                    (seed, f"seed {seed}: {report.scenario}: {report.scenario.schedule()}: {said}")
+                )
             if report.violations:
                 tally.violations += len(report.violations)
                 tally.lines.append((seed, describe(report, Path(tmp) / f"{i}-shrink", options)))
@@ -581,7 +597,10 @@ def explore(seeds: list[int], options: dict[str, Any]) -> Tally:
 
 def describe(report: Report, state_dir: Path, options: dict[str, Any]) -> str:
     s = report.scenario
-    lines = [f"seed {s.seed}: {s}: {s.schedule()} ({' -> '.join(report.outcomes)}): {v}" for v in report.violations]
+    lines = [
+        f"seed {s.seed}: {s}: {s.schedule()} ({' -> '.join(report.outcomes)}): {v}"
+        for v in report.violations
+    ]
     lines.append(f"  replay: python -m bench.simulate --replay {s.seed} {s.flags()}")
     if options.get("shrink", True):
         small = shrink(s, state_dir)
@@ -625,8 +644,11 @@ def _override(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(prog="python -m bench.simulate", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m bench.simulate",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ap.add_argument("--scenarios", type=int, default=100)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--workers", type=int, default=1, help="processes (2 on a 2-core machine)")
@@ -635,8 +657,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--states", help=f"comma-separated, of {','.join(STATES)}")
     ap.add_argument("--faults", help="comma-separated fault names (none: no fault)")
     ap.add_argument("--fault", help="override the drawn fault (none: no fault)")
-    ap.add_argument("--kill", help="override the kill point: KIND:N (KIND one of "
-                    f"{', '.join(KINDS)}) or none")
+    ap.add_argument(
+        "--kill", help=f"override the kill point: KIND:N (KIND one of {', '.join(KINDS)}) or none"
+    )
     ap.add_argument("--abort-at", help="override: a second abort at +SECONDS, or none")
     ap.add_argument("--redeliver", action=argparse.BooleanOptionalAction, default=None)
     ap.add_argument("--no-shrink", action="store_true")
@@ -650,12 +673,14 @@ def main(argv: list[str] | None = None) -> int:
         "verbose": args.verbose,
         "shrink": not args.no_shrink,
         "override": _override(args),
-        "tmp": "/dev/shm" if Path("/dev/shm").is_dir() else None,  # noqa: S108 - no disk waits
+        "tmp": "/dev/shm" if Path("/dev/shm").is_dir() else None,
     }
     for key in ("jobs", "states", "faults"):
         value = getattr(args, key)
         options[key] = set(value.split(",")) if value else None
-    seeds = [args.replay] if args.replay is not None else [args.seed + i for i in range(args.scenarios)]
+    seeds = (
+        [args.replay] if args.replay is not None else [args.seed + i for i in range(args.scenarios)]
+    )
     started = time.perf_counter()
     tally = run_all(seeds, options, max(1, args.workers))
     seconds = time.perf_counter() - started
@@ -696,7 +721,7 @@ def print_coverage(tally: Tally, file: Any) -> None:
     if not steps:
         return
     width = max(len(s) for s in steps)
-    print(f"kill points per step (fired / seen in left-alone runs), by kind:", file=file)
+    print("kill points per step (fired / seen in left-alone runs), by kind:", file=file)
     print(f"  {'step':<{width}}  " + "  ".join(f"{k:>13}" for k in KINDS), file=file)
     for step in steps:
         cells = [f"{tally.fired[step][k]:>5} / {tally.seen[step][k]:<5}" for k in KINDS]
