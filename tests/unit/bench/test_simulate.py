@@ -1,25 +1,97 @@
-"""bench/simulate.py: seeded scenarios replay, and its invariants catch what they are for."""
+"""bench/simulate.py: seeded scenarios replay, its kill points kill as a SIGKILL would, and
+its invariants catch what they are for (a planted bug is found, with its replay line)."""
 
 from __future__ import annotations
 
+import dataclasses
+import logging
+from pathlib import Path
 from typing import Any
 
-from bench.simulate import Scenario, check, main, order_violations
-from simulator.inprocess import InProcessLab
-from tasks.state.clock import VirtualClock
+import pytest
+
+from bench.killpoints import Kill
+from bench.simulate import Scenario, main, order_violations, run, sent_twice, shrink
+from tasks.state.journal import LocalJournal
+
+logging.disable(logging.WARNING)
 
 
 def test_a_seed_draws_the_same_scenario_every_time() -> None:
     assert Scenario.draw(7) == Scenario.draw(7)
     assert len({Scenario.draw(s) for s in range(50)}) > 20
+    assert {Scenario.draw(s).kill_at for s in range(200)} >= {"journal", "reply", None}
+
+
+def test_a_kill_point_is_parsed_and_refused_when_malformed() -> None:
+    assert Kill.parse("after-send:2") == Kill("after-send", 2)
+    assert Kill.parse("none") is None
+    with pytest.raises(ValueError):
+        Kill.parse("somewhere:1")
 
 
 def test_a_few_scenarios_run_with_no_violation(capsys: Any) -> None:
     assert main(["--scenarios", "3", "--seed", "11"]) == 0
-    assert capsys.readouterr().out.splitlines()[-1] == "3 scenarios, 0 violations"
+    out = capsys.readouterr()
+    assert out.out.splitlines()[-1] == "3 scenarios, 0 violations"
+    assert "scenarios/s" in out.err
 
 
-def test_the_invariants_catch_a_second_reboot_a_wrong_order_and_a_false_ok() -> None:
+def test_a_killed_upgrade_run_again_sends_one_icu_and_ends_as_left_alone(tmp_path: Path) -> None:
+    for kill in ("after-send:1", "reply:30", "journal:12"):
+        at, _, n = kill.partition(":")
+        report = run(Scenario(5, "healthy", None, None, "upgrade", at, int(n)), tmp_path / at)
+        assert report is not None
+        assert report.fired is not None, kill  # the kill point was reached
+        assert report.violations == [], (kill, report.outcomes)
+        assert report.outcomes[-1] == "ok"
+
+
+def test_a_second_abort_is_handed_to_the_upgrade_and_the_cluster_ends_on_the_old_release(
+    tmp_path: Path,
+) -> None:
+    scenario = Scenario(5, "healthy", None, None, "upgrade", abort_at=600.0)
+    report = run(scenario, tmp_path)
+    assert report is not None and report.violations == [], report.outcomes
+    assert report.outcomes[0] == "upgrade aborted" and report.outcomes[-1] == "ok"
+
+
+def _drop_icu_intent(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The planted bug: the journal loses the ICU's intent record."""
+    write = LocalJournal.write
+
+    def lossy(self: LocalJournal, event: Any) -> None:
+        if str(event.kind) != "icu-sending":
+            write(self, event)
+
+    monkeypatch.setattr(LocalJournal, "write", lossy)
+
+
+def test_a_journal_that_drops_the_icu_record_is_caught_sending_it_twice(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    _drop_icu_intent(monkeypatch)
+    scenario = Scenario(5, "healthy", None, None, "upgrade", "after-send", 1)
+    report = run(scenario, tmp_path)
+    assert report is not None
+    assert any("request-package-in-service-upgrade sent again" in v for v in report.violations)
+    small = shrink(dataclasses.replace(scenario, fault="session-drop", redeliver=True), tmp_path)
+    assert (small.fault, small.redeliver, small.kill) == (None, False, Kill("after-send", 1))
+
+
+def test_the_explorer_prints_the_replay_line_of_a_failing_seed(
+    monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    _drop_icu_intent(monkeypatch)
+    flags = ["--fault", "none", "--kill", "after-send:1", "--abort-at", "none", "--no-redeliver"]
+    assert main(["--replay", "5", "--jobs", "upgrade", "--states", "healthy", *flags]) == 1
+    out = capsys.readouterr().out
+    assert "replay: python -m bench.simulate --replay 5 --fault none --kill after-send:1" in out
+    assert "replay shrunk: python -m bench.simulate --replay 5" in out
+    assert out.splitlines()[-1].startswith("1 scenarios, ") and "0 violations" not in out
+
+
+def test_the_invariants_catch_a_resend_and_a_wrong_order() -> None:
     audit = [
         {"node": "node1", "rpc": "request-package-rollback"},
         {"node": "node1", "rpc": "request-reboot"},
@@ -28,9 +100,8 @@ def test_the_invariants_catch_a_second_reboot_a_wrong_order_and_a_false_ok() -> 
     assert order_violations(audit) == [
         "request-package-rollback on node1 without abort-in-service-upgrade before it"
     ]
-    clock = VirtualClock()
-    lab = InProcessLab(clock, {"clusters": [{"name": "sim-1", "state": "inconsistent"}]})
-    lab.audit.extend({"result": "ok", **r} for r in audit)
-    found = check(Scenario(1, "inconsistent", None, None, "recover"), lab, "node0", "ok")
-    assert "request-reboot sent 2 times to node1" in found
-    assert any(f.startswith("ok, but the nodes run") for f in found)
+    assert sent_twice(audit, []) == [
+        "request-reboot sent again to node1 (1 time(s)) with nothing showing the previous one ended"
+    ]
+    shown = [(2, {"event": "recover-done"})]  # journaled between the two reboots
+    assert sent_twice(audit, shown) == []
