@@ -117,6 +117,9 @@ def _held_back(run: ClusterRun, view: ClusterView) -> Outcome | None:
         detail = f"this run's ICU was ended by {other}; not sent again"
         healthy = classify(view).state is ClusterState.HEALTHY
         return outcome_from(view, "aborted" if healthy else "failed", detail)
+    own = ended_in_this_run(run)
+    if own is not None:  # a job delivered again after its ICU ended: one ICU per run
+        return _ended_here(view, own)
     left = _left_failed(run)
     if left:
         return outcome_from(view, "failed", left)
@@ -139,6 +142,35 @@ def ended_elsewhere(run: ClusterRun) -> dict[str, Any] | None:
             late = "too-late" in str(ended.get("how"))
             return None if late or ended.get("run_id") == run.run_id else ended
     return None
+
+
+def ended_in_this_run(run: ClusterRun) -> dict[str, Any] | None:
+    """The `icu-ended` record of the newest ICU this very run sent, written by this run (its
+    own end, or an abort handed to it), else None. A run sends at most one ICU per cluster:
+    a job an engine delivers again under the same run id must not send another."""
+    ended: dict[str, Any] | None = None
+    for rec in reversed(run.history):
+        if rec.get("event") == EventKind.ICU_ENDED and ended is None:
+            ended = rec
+        elif rec.get("event") == EventKind.ICU_SENDING:
+            mine = rec.get("run_id") == run.run_id and ended is not None
+            return ended if mine and ended and ended.get("run_id") == run.run_id else None
+    return None
+
+
+def _ended_here(view: ClusterView, ended: dict[str, Any]) -> Outcome:
+    """The outcome of a job delivered again after this run's ICU ended: nothing is sent;
+    aborted, on target, or failed, as the cluster now is."""
+    how = str(ended.get("how"))
+    detail = f"this run's ICU already ended ({how}); nothing sent again"
+    verdict = classify(view)
+    if verdict.state is not ClusterState.HEALTHY:
+        return outcome_from(view, "failed", f"{detail}; {verdict.detail}")
+    if "abort landed" in how and "too-late" not in how:
+        return outcome_from(view, "aborted", detail)
+    if how == "primary back" or "too-late" in how:
+        return outcome_from(view, "skipped", detail)
+    return outcome_from(view, "failed", detail)  # refused, failed or stopped by the device
 
 
 @dataclass(frozen=True)

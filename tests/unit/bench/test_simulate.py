@@ -105,3 +105,15 @@ def test_the_invariants_catch_a_resend_and_a_wrong_order() -> None:
     ]
     shown = [(2, {"event": "recover-done"})]  # journaled between the two reboots
     assert sent_twice(audit, shown) == []
+
+
+def test_a_job_delivered_again_after_a_handed_over_abort_sends_no_second_icu(
+    tmp_path: Path,
+) -> None:
+    """Finding F5 (seed 399), fixed: an upgrade that took another run's abort, delivered
+    again under its run id (an engine's redelivery), sent a new ICU; one ICU per run now."""
+    scenario = Scenario.draw(399)
+    assert scenario.abort_at is not None and scenario.redeliver, scenario
+    report = run(scenario, tmp_path)
+    assert report is not None and report.violations == [], report.outcomes
+    assert report.outcomes[0] == "upgrade aborted", report.outcomes
