@@ -71,7 +71,10 @@ def rig(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
 
     def make(*clusters: dict[str, Any]) -> Rig:
         clock = VirtualClock()
-        made.append(Rig(clock, InProcessLab(clock, {"clusters": list(clusters)}), tmp_path))
+        # each lab its own state directory: its run ids start again at run-0, and a journal
+        # of another lab's run-0 would be a world no device is in
+        state = tmp_path / f"rig{len(made)}"
+        made.append(Rig(clock, InProcessLab(clock, {"clusters": list(clusters)}), state))
         return made[-1]
 
     started = time.perf_counter()
@@ -200,12 +203,19 @@ def test_a_node_down_and_refused_credentials_send_nothing(rig: Any) -> None:
     assert r.lab.sent("br-2") == []
 
 
-def test_a_run_under_a_virtual_clock_replays_exactly(rig: Any) -> None:
+def test_a_run_under_a_virtual_clock_replays_exactly(
+    rig: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def once() -> list[tuple[float, str, str, str]]:
+        # a world of its own: the device lock (keyed by the nodes' addresses, which both labs
+        # share) would otherwise show the first run's journal to the second
+        monkeypatch.setenv("RUNBOOKS_COORD_DIR", str(tmp_path / f"coord-{len(seen)}"))
+        seen.append(1)
         r = rig({"name": "br-1", "faults": ["session-drop"]})
         r.run(srx_upgrade)
         return [(a["ts"], a["node"], a["rpc"], a["result"]) for a in r.lab.audit]
 
+    seen: list[int] = []
     assert once() == once()
 
 
