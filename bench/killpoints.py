@@ -35,6 +35,7 @@ from typing import Any
 
 from simulator.inprocess import InProcessLab, NodeWire
 from simulator.server import SimCluster
+from simulator.testing import DESTRUCTIVE_RPCS
 from tasks.events import Event
 from tasks.state.backends import LocalBackend
 from tasks.state.clock import VirtualClock
@@ -42,17 +43,7 @@ from tasks.state.journal import Journal
 from tasks.state.locks import AbortRequest, ClusterLocks, FlockLocks
 from tasks.state.run_context import ClusterRun
 
-DESTRUCTIVE = frozenset(
-    {
-        "request-package-in-service-upgrade",
-        "abort-in-service-upgrade",
-        "request-package-rollback",
-        "request-reboot",
-        "request-chassis-cluster-failover",
-        "request-chassis-cluster-failover-reset",
-        "request-package-add",
-    }
-)
+DESTRUCTIVE = DESTRUCTIVE_RPCS
 KINDS = ("journal", "before-send", "after-send", "reply")
 _NAME = re.compile(r"\s*<([\w:.-]+)")
 

@@ -32,6 +32,7 @@ from typing import Any
 
 from bench.common import ROOT  # noqa: F401  (puts the repository on sys.path)
 from simulator.inprocess import InProcessLab, nornir_for
+from simulator.testing import DESTRUCTIVE_RPCS
 from tasks.device.wire import WireDevices
 from tasks.events import EventKind
 from tasks.executor import LogSink
@@ -42,14 +43,7 @@ from tasks.state.journal import LocalJournal
 
 ICU_ONLY = {"model": "SRX345", "target": "24.2R2-S1.3"}
 DUAL_THEN_ICU = {"model": "SRX345", "target": "25.2R1.9", "packages": ["24.4R1.9"]}
-DESTRUCTIVE = (
-    "request-package-in-service-upgrade",
-    "request-package-add",
-    "request-package-rollback",
-    "request-reboot",
-    "abort-in-service-upgrade",
-    "request-chassis-cluster-failover",
-)
+DESTRUCTIVE = DESTRUCTIVE_RPCS
 
 
 class Quiet(LogSink):

@@ -16,6 +16,20 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# The RPCs that change a device: what tests and benchmarks count as destructive in a lab's
+# audit (the runbooks' own list of commands is tasks.device.commands)
+DESTRUCTIVE_RPCS = frozenset(
+    {
+        "request-package-in-service-upgrade",
+        "request-package-add",
+        "abort-in-service-upgrade",
+        "request-package-rollback",
+        "request-reboot",
+        "request-chassis-cluster-failover",
+        "request-chassis-cluster-failover-reset",
+    }
+)
+
 
 def wait_until(
     predicate: Callable[[], Any], timeout: float, interval: float = 0.05, message: str = "condition"

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from simulator.testing import LabProcess, private_config, start_lab, wait_until
+from simulator.testing import DESTRUCTIVE_RPCS, LabProcess, private_config, start_lab, wait_until
 from tasks.state.journal import read_records
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -162,16 +162,7 @@ def kill_group(proc: subprocess.Popen[str], sig: int = signal.SIGKILL) -> None:
 
 
 def destructive(audit: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    names = {
-        "request-package-in-service-upgrade",
-        "request-package-add",
-        "abort-in-service-upgrade",
-        "request-package-rollback",
-        "request-reboot",
-        "request-chassis-cluster-failover",
-        "request-chassis-cluster-failover-reset",
-    }
-    return [r for r in audit if r["rpc"] in names]
+    return [r for r in audit if r["rpc"] in DESTRUCTIVE_RPCS]
 
 
 __all__ = ["ROOT", "SPEED", "Runbooks", "destructive", "kill_group", "wait_until"]

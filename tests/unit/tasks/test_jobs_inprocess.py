@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from simulator.inprocess import InProcessLab, nornir_for
+from simulator.testing import DESTRUCTIVE_RPCS
 from tasks.device.wire import WireDevices
 from tasks.executor import LogSink
 from tasks.jobs import srx_abort, srx_recover, srx_upgrade
@@ -23,13 +24,7 @@ from tasks.state.clock import VirtualClock
 from tasks.state.run_context import Outcome
 
 NEW, OLD = "24.2R2-S1.3", "23.4R2-S3.9"
-DESTRUCTIVE = (
-    "request-package-in-service-upgrade",
-    "abort-in-service-upgrade",
-    "request-package-rollback",
-    "request-reboot",
-    "request-chassis-cluster-failover",
-)
+DESTRUCTIVE = DESTRUCTIVE_RPCS
 REAL_SECONDS: dict[str, float] = {}  # test -> real seconds (printed at the end)
 JOB_SECONDS: list[tuple[float, float]] = []  # (real, CPU) seconds of each job run
 

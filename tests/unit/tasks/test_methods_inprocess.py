@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from simulator.inprocess import InProcessLab, nornir_for
+from simulator.testing import DESTRUCTIVE_RPCS
 from tasks.device.wire import WireDevices
 from tasks.executor import LogSink
 from tasks.jobs import srx_plan, srx_upgrade
@@ -26,14 +27,7 @@ pytestmark = pytest.mark.unit
 
 OLD, HOP, TARGET = "23.4R2-S3.9", "24.4R1.9", "25.2R1.9"
 ACROSS = {"name": "c1", "model": "SRX345", "target": TARGET, "packages": [HOP]}
-DESTRUCTIVE = (
-    "request-package-in-service-upgrade",
-    "request-package-add",
-    "request-package-rollback",
-    "request-reboot",
-    "abort-in-service-upgrade",
-    "request-chassis-cluster-failover",
-)
+DESTRUCTIVE = DESTRUCTIVE_RPCS
 
 
 @dataclass
