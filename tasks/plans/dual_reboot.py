@@ -342,13 +342,7 @@ def _await_pending(task: Task, run: ClusterRun, node: str, *, resumed: bool) -> 
     long after the kill waits no longer than the install itself could still take)."""
     deadline = run.timing.install_deadline
     if resumed:
-        sent = [
-            float(r.get("ts", 0))
-            for r in run.history
-            if r.get("event") == EventKind.COMMAND
-            and r.get("dual") == "install"
-            and r.get("node") == node
-        ]
+        sent = installs_journaled(run, node)
         deadline = max(0.0, max(sent, default=run.clock.time()) + deadline - run.clock.time())
     try:
         poll_until(
@@ -488,3 +482,15 @@ def both_back(task: Task, *, run: ClusterRun, hop: Target, boot: dict[str, int])
     run.emit(EventKind.DUAL_ENDED, how="verified", release=hop.release)
     detail = f"both nodes on {hop.release} by dual reboot, cluster healthy (verified)"
     return done(task, outcome_from(view, "ok", detail))
+
+
+def installs_journaled(run: ClusterRun, node: str) -> list[float]:
+    """When each dual-reboot install on `node` was journaled (epoch seconds, this run's and
+    earlier runs')."""
+    return [
+        float(r.get("ts", 0))
+        for r in run.history
+        if r.get("event") == EventKind.COMMAND
+        and r.get("dual") == "install"
+        and r.get("node") == node
+    ]

@@ -26,6 +26,7 @@ from tasks.plans.dual_reboot import (
     DualProgress,
     boot_before,
     both_back,
+    installs_journaled,
     not_rebooted,
     progress,
     reboot_rest,
@@ -143,13 +144,7 @@ def _cancel_sent(run: ClusterRun, node: str) -> str | None:
 def _settled(task: Task, run: ClusterRun, node: str) -> ClusterView:
     """The cluster once `node`'s install can no longer still be running: pending, or the
     install deadline since it was journaled passed."""
-    sent = [
-        float(r.get("ts", 0))
-        for r in run.history
-        if r.get("event") == EventKind.COMMAND
-        and r.get("dual") == "install"
-        and r.get("node") == node
-    ]
+    sent = installs_journaled(run, node)
     until = (max(sent) if sent else 0.0) + run.timing.install_deadline
     while True:
         view = look(task, run)
