@@ -191,7 +191,10 @@ def recover_plan(
             f"{prog.reboot['run_id']}; waiting for it to rejoin",
         )
         boot = int(prog.reboot["boot_before"])
-        return step(task, rejoin, "recover rejoin", run=run, node=node, boot=boot, prefix=prefix)
+        sent = float(str(prog.reboot.get("ts", 0)))
+        return step(
+            task, rejoin, "recover rejoin", run=run, node=node, boot=boot, prefix=prefix, sent=sent
+        )
     decision = decide(view, target)
     if decision.node is None:
         return outcome_from(view, "refused", prefix + f"refused: {decision.reason}")
@@ -348,9 +351,11 @@ def recover_reboot(task: Task, *, run: ClusterRun, node: str, boot: int) -> Resu
     return done(task, None, changed=True, summary=f"sent '{REBOOT_CLI}' to {node}")
 
 
-def rejoin(task: Task, *, run: ClusterRun, node: str, boot: int, prefix: str) -> Result:
+def rejoin(
+    task: Task, *, run: ClusterRun, node: str, boot: int, prefix: str, sent: float | None = None
+) -> Result:
     """Wait for the rebooted node to come back as RG0 secondary on the primary's release,
-    then verify the cluster."""
+    then verify the cluster. `sent`: when an earlier run journaled the reboot (a resume)."""
     primary = peer_of(node)
 
     def gone_or_rebooted(v: ClusterView) -> bool:
@@ -368,13 +373,25 @@ def rejoin(task: Task, *, run: ClusterRun, node: str, boot: int, prefix: str) ->
 
     t = run.timing
     try:
-        poll_until(
-            task,
-            run,
-            gone_or_rebooted,
-            deadline=t.reboot_deadline,
-            what=f"{node} rebooting (boot time change)",
-        )
+        try:
+            poll_until(
+                task,
+                run,
+                gone_or_rebooted,
+                deadline=t.reboot_deadline,
+                what=f"{node} rebooting (boot time change)",
+            )
+        except DeadlineExceeded:
+            if not _reboot_never_left(task, run, node, boot, sent):
+                raise
+            step(task, recover_reboot, "recover reboot again", run=run, node=node, boot=boot)
+            poll_until(
+                task,
+                run,
+                gone_or_rebooted,
+                deadline=t.reboot_deadline,
+                what=f"{node} rebooting (boot time change)",
+            )
         _, view = poll_until(
             task,
             run,
@@ -389,6 +406,27 @@ def rejoin(task: Task, *, run: ClusterRun, node: str, boot: int, prefix: str) ->
     else:
         outcome = verified(task, run, node, str(view.versions[primary]), prefix, "reboot")
     return done(task, outcome, failed=not outcome.good)
+
+
+def _reboot_never_left(
+    task: Task, run: ClusterRun, node: str, boot: int, sent: float | None
+) -> bool:
+    """A reboot an earlier run journaled (then died, before or while sending it) that the
+    device shows never happened: the node is up on its old boot time a whole reboot deadline
+    after the record. Then, and only then, it is sent again (journaled first): the device
+    showed the first one did not take effect. Without this a recovery killed between the
+    record and the send waited for that reboot on every later run, for ever."""
+    if sent is None or run.clock.time() - sent < run.timing.reboot_deadline:
+        return False
+    me = look(task, run).nodes[node]
+    if not me.reachable or (me.booted_at or 0) != boot:
+        return False
+    run.emit(
+        EventKind.NOTE,
+        message=f"the reboot of {node} journaled at {sent:.0f} never took effect ({node} is "
+        f"up on the same boot time {run.timing.reboot_deadline:.0f} s later): sending it again",
+    )
+    return True
 
 
 def verified(

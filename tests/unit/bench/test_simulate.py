@@ -117,3 +117,17 @@ def test_a_job_delivered_again_after_a_handed_over_abort_sends_no_second_icu(
     report = run(scenario, tmp_path)
     assert report is not None and report.violations == [], report.outcomes
     assert report.outcomes[0] == "upgrade aborted", report.outcomes
+
+
+@pytest.mark.parametrize("seed", [415, 753])
+def test_a_recovery_killed_between_its_reboot_record_and_the_send_is_finished_on_a_re_run(
+    seed: int, tmp_path: Path
+) -> None:
+    """Finding F2 for recover's reboot, fixed: the re-run waited for a reboot that never
+    left, on every later run. Now, a whole reboot deadline after the record with the node
+    up on its old boot time, the device has shown the reboot did not happen: sent again."""
+    scenario = Scenario.draw(seed)
+    assert scenario.job == "recover", scenario
+    report = run(scenario, tmp_path)
+    assert report is not None and report.fired is not None, scenario
+    assert report.violations == [], report.outcomes
