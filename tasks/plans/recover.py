@@ -372,26 +372,15 @@ def rejoin(
         return same and bool(member and member.status == "secondary")
 
     t = run.timing
+    what = f"{node} rebooting (boot time change)"
     try:
         try:
-            poll_until(
-                task,
-                run,
-                gone_or_rebooted,
-                deadline=t.reboot_deadline,
-                what=f"{node} rebooting (boot time change)",
-            )
+            poll_until(task, run, gone_or_rebooted, deadline=t.reboot_deadline, what=what)
         except DeadlineExceeded:
             if not _reboot_never_left(task, run, node, boot, sent):
                 raise
             step(task, recover_reboot, "recover reboot again", run=run, node=node, boot=boot)
-            poll_until(
-                task,
-                run,
-                gone_or_rebooted,
-                deadline=t.reboot_deadline,
-                what=f"{node} rebooting (boot time change)",
-            )
+            poll_until(task, run, gone_or_rebooted, deadline=t.reboot_deadline, what=what)
         _, view = poll_until(
             task,
             run,
