@@ -129,33 +129,33 @@ def _held_back(run: ClusterRun, view: ClusterView) -> Outcome | None:
     return None
 
 
-def ended_elsewhere(run: ClusterRun) -> dict[str, Any] | None:
-    """The `icu-ended` record another run wrote for the newest ICU this run sent (an abort
-    that was not too late), else None."""
+def _end_of_this_runs_icu(run: ClusterRun) -> dict[str, Any] | None:
+    """The `icu-ended` record that follows the newest ICU sent, when this run sent it (by
+    whichever run it was written), else None."""
     ended: dict[str, Any] | None = None
     for rec in reversed(run.history):
         if rec.get("event") == EventKind.ICU_ENDED and ended is None:
             ended = rec
         elif rec.get("event") == EventKind.ICU_SENDING:
-            if rec.get("run_id") != run.run_id or ended is None:
-                return None
-            late = "too-late" in str(ended.get("how"))
-            return None if late or ended.get("run_id") == run.run_id else ended
+            return ended if rec.get("run_id") == run.run_id else None
     return None
+
+
+def ended_elsewhere(run: ClusterRun) -> dict[str, Any] | None:
+    """The `icu-ended` record another run wrote for the newest ICU this run sent (an abort
+    that was not too late), else None."""
+    ended = _end_of_this_runs_icu(run)
+    if ended is None or ended.get("run_id") == run.run_id:
+        return None
+    return None if "too-late" in str(ended.get("how")) else ended
 
 
 def ended_in_this_run(run: ClusterRun) -> dict[str, Any] | None:
     """The `icu-ended` record of the newest ICU this very run sent, written by this run (its
     own end, or an abort handed to it), else None. A run sends at most one ICU per cluster:
     a job an engine delivers again under the same run id must not send another."""
-    ended: dict[str, Any] | None = None
-    for rec in reversed(run.history):
-        if rec.get("event") == EventKind.ICU_ENDED and ended is None:
-            ended = rec
-        elif rec.get("event") == EventKind.ICU_SENDING:
-            mine = rec.get("run_id") == run.run_id and ended is not None
-            return ended if mine and ended and ended.get("run_id") == run.run_id else None
-    return None
+    ended = _end_of_this_runs_icu(run)
+    return ended if ended is not None and ended.get("run_id") == run.run_id else None
 
 
 def _ended_here(view: ClusterView, ended: dict[str, Any]) -> Outcome:
