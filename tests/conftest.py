@@ -19,6 +19,23 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if tier not in TIERS:
             raise pytest.UsageError(f"{item.nodeid}: tests live in tests/{{{','.join(TIERS)}}}/")
         item.add_marker(tier)
+        group = shared_fixture_home(item)
+        if group:
+            item.add_marker(pytest.mark.xdist_group(group))
+
+
+def shared_fixture_home(item: pytest.Item) -> str | None:
+    """Where a module- or session-scoped fixture of ours that the test uses is set up once: its
+    module, or the directory of its conftest. pytest-xdist's `loadgroup` keeps those tests on
+    one worker (the fixture built once) and spreads every other test on its own."""
+    info = getattr(item, "_fixtureinfo", None)
+    for defs in info.name2fixturedefs.values() if info else ():
+        for fixture in defs:
+            if fixture.baseid.startswith("tests") and fixture.scope == "session":
+                return fixture.baseid
+            if fixture.baseid.startswith("tests") and fixture.scope == "module":
+                return str(Path(item.path).relative_to(Path(__file__).parent.parent))
+    return None
 
 
 @pytest.fixture(autouse=True)

@@ -1,11 +1,13 @@
 """Faults under load (issue 14): each failure a seeded fault campaign found, reproduced
 against the lab and checked to be gone.
 
-1. --restore-primary reported a placement that preempt undid a moment later.
-2. A run hung forever once one of its worker processes was killed.
-3. A garbled reply became an internal error and a sticky `failed`.
-4. recover called a cluster it had just recovered `refused`.
-5. SIGTERM early in a run left no report.
+1. A run hung forever once one of its worker processes was killed.
+2. A garbled reply became an internal error and a sticky `failed`.
+3. SIGTERM early in a run left no report.
+
+Two more the campaign found are proven on the in-process lab: --restore-primary reporting a
+placement that preempt undid (tests/unit/tasks/test_upgrade_jobs.py), and recover calling a
+cluster it had just recovered `refused` (tests/unit/tasks/test_abort_recover_jobs.py).
 """
 
 from __future__ import annotations
@@ -17,12 +19,10 @@ import signal
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
-from tests.e2e.conftest import destructive, icu_sends, lock_pids, wait_until
+from tests.e2e.conftest import icu_sends, lock_pids, wait_until
 
 ICU = "request-package-in-service-upgrade"
-FAILOVER = "request-chassis-cluster-failover"
 STORAGE = "get-system-storage"
 TARGET = "24.2R2-S1.3"
 
@@ -37,59 +37,7 @@ def catches_sigterm(pid: int) -> bool:
     return bool(m and int(m.group(1), 16) & (1 << (signal.SIGTERM - 1)))
 
 
-def primaries(lab: Any, cluster: str) -> dict[str, str]:
-    rgs = lab.state()["clusters"][cluster]["rgs"]
-    return {rg: data["primary"] for rg, data in rgs.items()}
-
-
 # 1 ------------------------------------------------------------------------------------
-def test_restore_primary_against_preempt_is_refused_up_front(make_lab, runbooks_for) -> None:  # type: ignore[no-untyped-def]
-    # GIVEN the lab's priorities: node0 200 / node1 100 in both RGs, preempt on RG1 only
-    lab = make_lab([{"name": "c1"}, {"name": "c2"}])
-    ops = runbooks_for(lab)
-    # WHEN a dry run, then the upgrade, is asked to leave every RG primary on node1
-    dry = ops.run("upgrade", "--yes", "--dry-run", "--restore-primary", "node1")
-    result = ops.run("upgrade", "--yes", "--restore-primary", "node1")
-    # THEN both refuse the placement with the reason before any ICU, and never say ok
-    for run in (dry, result):
-        assert run.code == 1, run.stderr
-        for name in ("c1", "c2"):
-            c = run.cluster(name)
-            assert c["outcome"] == "refused", c
-            assert "RG1 has preempt" in c["detail"] and "200 over 100" in c["detail"], c
-            assert "refused before the ICU, nothing sent" in c["detail"], c
-        assert "Traceback" not in run.stderr
-    assert destructive(lab.audit()) == []
-    # AND without the flag the same clusters upgrade: the refusal was not sticky
-    plain = ops.run("upgrade", "--yes")
-    assert plain.code == 0 and {c["outcome"] for c in plain.report["clusters"].values()} == {
-        "ok"
-    }, plain.report
-    # AND asking again once upgraded changes nothing: on target, skipped, no failover sent
-    again = ops.run("upgrade", "--yes", "--restore-primary", "node1")
-    assert {c["outcome"] for c in again.report["clusters"].values()} == {"skipped"}
-    assert [r for r in lab.audit() if r["rpc"].startswith(FAILOVER)] == []
-    # (RG1 went back to node0 by preempt after the ICU; RG0 stays where the ICU left it)
-    assert primaries(lab, "c1") == {"0": "node1", "1": "node0"}
-
-
-def test_restore_primary_ok_only_for_a_placement_that_held(make_lab, runbooks_for) -> None:  # type: ignore[no-untyped-def]
-    # GIVEN a cluster whose priorities favour node0 (RG0 without preempt, RG1 with)
-    lab = make_lab([{"name": "c1"}])
-    # WHEN every RG is restored to node0 after the upgrade
-    result = runbooks_for(lab).run("upgrade", "--yes", "--restore-primary", "node0")
-    # THEN `ok` says the placement held, and the lab shows it, settled, with no manual flag
-    c = result.cluster("c1")
-    assert result.code == 0, result.stderr + str(c)
-    assert c["outcome"] == "ok" and "every RG primary on node0 (held)" in c["detail"], c
-    state = lab.state()["clusters"]["c1"]
-    assert primaries(lab, "c1") == {"0": "node0", "1": "node0"}
-    assert not any(rg["manual"] for rg in state["rgs"].values())
-    moves = [r for r in lab.audit("c1") if r["rpc"] == FAILOVER]
-    assert [r["node"] for r in moves] == ["node1"], moves  # RG0 only, sent to its primary
-
-
-# 2 ------------------------------------------------------------------------------------
 def test_killed_worker_holding_the_in_flight_slot_ends_the_run(make_lab, runbooks_for) -> None:  # type: ignore[no-untyped-def]
     # GIVEN four clusters in two worker processes, one thread each, one ICU at a time
     lab = make_lab(count=4, speed=300)
@@ -127,7 +75,7 @@ def test_killed_worker_holding_the_in_flight_slot_ends_the_run(make_lab, runbook
     assert icu_sends(lab.audit()) == Counter({f"br-{i:04d}": 1 for i in range(1, 5)})
 
 
-# 3 ------------------------------------------------------------------------------------
+# 2 ------------------------------------------------------------------------------------
 def test_a_garbled_reply_is_read_again_not_an_internal_error(make_lab, runbooks_for) -> None:  # type: ignore[no-untyped-def]
     # GIVEN a cluster whose first storage reply arrives cut in half (framed, unparseable)
     lab = make_lab([{"name": "c1", "faults": ["reply-garbled"]}, {"name": "c2"}])
@@ -154,24 +102,7 @@ def test_a_garbled_reply_is_read_again_not_an_internal_error(make_lab, runbooks_
     assert icu_sends(lab.audit()) == Counter({"c1": 1, "c2": 1})
 
 
-# 4 ------------------------------------------------------------------------------------
-def test_recover_again_after_a_recovery_is_skipped(make_lab, runbooks_for) -> None:  # type: ignore[no-untyped-def]
-    # GIVEN a cluster a failed window left inconsistent, recovered by a first sweep
-    lab = make_lab([{"name": "c1", "state": "inconsistent"}])
-    ops = runbooks_for(lab)
-    first = ops.run("recover")
-    assert first.code == 0 and first.cluster("c1")["outcome"] == "ok", first.report
-    sent = len(destructive(lab.audit()))
-    # WHEN the morning sweep runs recover again
-    again = ops.run("recover")
-    # THEN nothing to do is skipped, exit 0, and nothing is sent
-    c = again.cluster("c1")
-    assert again.code == 0, c
-    assert c["outcome"] == "skipped" and c["state"] == "healthy", c
-    assert len(destructive(lab.audit())) == sent
-
-
-# 5 ------------------------------------------------------------------------------------
+# 3 ------------------------------------------------------------------------------------
 def test_sigterm_at_the_first_instant_still_ends_with_a_report(make_lab, runbooks_for) -> None:  # type: ignore[no-untyped-def]
     # GIVEN four clusters and a run shared among two worker processes
     lab = make_lab(count=4)

@@ -6,87 +6,13 @@ RPCs it received, and takes well under a second of real time."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from simulator.inprocess import InProcessLab, nornir_for
-from simulator.testing import DESTRUCTIVE_RPCS
-from tasks.device.wire import WireDevices
-from tasks.executor import LogSink
 from tasks.jobs import srx_abort, srx_recover, srx_upgrade
-from tasks.state.backends import LocalBackend, build_context
-from tasks.state.clock import VirtualClock
-from tasks.state.run_context import Outcome
-
-NEW, OLD = "24.2R2-S1.3", "23.4R2-S3.9"
-DESTRUCTIVE = DESTRUCTIVE_RPCS
-REAL_SECONDS: dict[str, float] = {}  # test -> real seconds (printed at the end)
-JOB_SECONDS: list[tuple[float, float]] = []  # (real, CPU) seconds of each job run
-
-
-@dataclass
-class Rig:
-    clock: VirtualClock
-    lab: InProcessLab
-    state: Path
-
-    def run(self, job: Any, name: str = "br-1", **kwargs: Any) -> Outcome:
-        """One job on one cluster, in a run of its own (its own context, shared journal)."""
-        context = build_context(
-            LocalBackend(self.state),
-            run_id=f"run-{len(self.lab.audit)}",
-            state_dir=self.state,
-            sink=LogSink(),
-            transcripts=False,
-            clock=self.clock,
-            devices=WireDevices(self.lab),
-        )
-        started, cpu = time.perf_counter(), time.process_time()
-        result = nornir_for(self.lab).filter(name=name).run(task=job, context=context, **kwargs)
-        JOB_SECONDS.append((time.perf_counter() - started, time.process_time() - cpu))
-        outcome = result[name][0].result
-        assert isinstance(outcome, Outcome), result[name][0].exception
-        return outcome
-
-    def destructive(self, name: str = "br-1") -> list[tuple[str, str]]:
-        return [(r["node"], r["rpc"]) for r in self.lab.sent(name, *DESTRUCTIVE)]
-
-    def truth(self, name: str = "br-1") -> dict[str, Any]:
-        return self.lab.truth(name)
-
-
-@pytest.fixture
-def rig(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
-    made: list[Rig] = []
-
-    def make(*clusters: dict[str, Any]) -> Rig:
-        clock = VirtualClock()
-        # each lab its own state directory: its run ids start again at run-0, and a journal
-        # of another lab's run-0 would be a world no device is in
-        state = tmp_path / f"rig{len(made)}"
-        made.append(Rig(clock, InProcessLab(clock, {"clusters": list(clusters)}), state))
-        return made[-1]
-
-    started = time.perf_counter()
-    yield make
-    REAL_SECONDS[request.node.name] = time.perf_counter() - started
-    for r in made:
-        r.lab.close()
-        r.clock.close()
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _print_real_seconds() -> Iterator[None]:
-    yield
-    width = max((len(n) for n in REAL_SECONDS), default=0)
-    print("\nreal seconds per in-process scenario:")
-    for name, seconds in REAL_SECONDS.items():
-        print(f"  {name:<{width}}  {seconds:.3f}")
+from tests.inprocess import JOB_SECONDS, NEW, OLD
 
 
 def versions(truth: dict[str, Any]) -> dict[str, str]:
