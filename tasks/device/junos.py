@@ -51,21 +51,20 @@ _NOT_CONFIGURED = re.compile(r"\bnot (?:configured|enabled)\b", re.IGNORECASE)
 
 
 def _local(tag: object) -> str:
-    return etree.QName(tag).localname if isinstance(tag, str) else ""
+    return tag.rpartition("}")[2] if isinstance(tag, str) else ""
 
 
-def _strip(elem: Element) -> Element:
-    """A copy of `elem` with namespaces removed from tags and attributes."""
-    copy = etree.fromstring(etree.tostring(elem))
-    for el in copy.iter():
-        if not isinstance(el.tag, str):
-            continue
-        el.tag = _local(el.tag)
-        for key in [str(k) for k in el.attrib]:
-            if key.startswith("{"):
-                el.attrib[_local(key)] = el.attrib.pop(key)
-    etree.cleanup_namespaces(copy)
-    return copy
+def _strip(elem: Element, *, in_place: bool = False) -> Element:
+    """`elem` with namespaces removed from tags and attributes: a copy, or `elem` itself when
+    nothing else holds it (a reply just parsed)."""
+    root = elem if in_place else etree.fromstring(etree.tostring(elem))
+    for el in root.iter(etree.Element):  # elements only: no comments or processing steps
+        if el.tag[0] == "{":
+            el.tag = el.tag.rpartition("}")[2]
+        for key in [k for k in el.attrib if k[0] == "{"]:
+            el.attrib[_local(key)] = el.attrib.pop(key)
+    etree.cleanup_namespaces(root)
+    return root
 
 
 def _namespaced(elem: Element) -> bool:
@@ -931,7 +930,7 @@ class WireRpc(XmlRpc):
             raise SessionLost(f"no reply to {rpc} within {wait:g}s", step=rpc) from None
         except ConnectionError:
             raise SessionLost(f"session closed during {rpc}", step=rpc) from None
-        root = _strip(etree.fromstring(text.encode()))
+        root = _strip(etree.fromstring(text.encode()), in_place=True)
         errors = [
             err
             for err in root.iter("rpc-error")
