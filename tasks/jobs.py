@@ -289,7 +289,7 @@ def srx_plan(
     packages = {str(k): str(v) for k, v in (task.host.get("packages") or {}).items()}
     if task.host.get("package") and task.host.get("target_release"):  # the inventory's own
         packages.setdefault(str(task.host.get("target_release")), str(task.host.get("package")))
-    plan = plan_cluster(task.host.name, view, str(target), packages, method)
+    plan = plan_cluster(task.host.name, view, str(target), packages, method, timing)
     return Result(task.host, result=plan)
 
 

@@ -20,6 +20,7 @@ from tasks.events import EventKind
 from tasks.plans import sessions
 from tasks.plans.approved_plan import ApprovedCluster
 from tasks.plans.dual_reboot import METHOD, DualProgress, commands, dual_reboot_plan, progress
+from tasks.plans.estimates import estimate, minutes
 from tasks.plans.icu import inflight
 from tasks.plans.outcomes import outcome_from
 from tasks.plans.steps import step
@@ -112,13 +113,14 @@ def _hops(task: Task, run: ClusterRun, target: Target, requested: IcuOptions) ->
             left = _left_failed(run)  # as the ICU: a cluster a run left failed is left alone
             held = outcome_from(view, "failed", left) if left else None
             held = held or held_for_outage(run, view, hops, target, requested)
+            held = held or too_long(run, view, hops, target, requested)
             if held is not None:
                 return held
         hop, number, total = hops[0], len(ended) + 1, len(ended) + len(hops)
         _tell(run, number, total, hop.method, hop.to)
         outcome = dual_reboot_plan(task, run, Target(hop.to, hop.package or ""), view)
         if run.dry_run and outcome.outcome == "would-upgrade":
-            return would(outcome, view, hops, target, requested)
+            return would(run, outcome, view, hops, target, requested)
         ended.append(_entry(number, total, hop.method, hop.to, outcome))
         if outcome.outcome not in ("ok", "skipped") or hop.to == target.release:
             return with_hops(outcome, ended[:-1], hop.method, hop.to)
@@ -190,33 +192,67 @@ def _words(plan: list[dict[str, Any]]) -> str:
     )
 
 
+def _plan_of(
+    run: ClusterRun, view: ClusterView, hops: list[Hop], target: Target, requested: IcuOptions
+) -> dict[str, Any]:
+    """The report's plan: every hop's commands, and the estimate the window fit judges."""
+    guess = estimate(hops, run.timing, run.icu_estimate)
+    return {"hops": _hop_plan(view, hops, target, requested), "estimate": guess.to_json()}
+
+
+def too_long(
+    run: ClusterRun, view: ClusterView, hops: list[Hop], target: Target, requested: IcuOptions
+) -> Outcome | None:
+    """A way with a dual reboot judged against the cluster's window as a whole, every hop by
+    its method (tasks/plans/estimates.py): one that would not fit is not started, nothing
+    sent (the runner judged only an ICU's figure before the cluster was observed)."""
+    if run.window_end is None:
+        return None
+    guess = estimate(hops, run.timing, run.icu_estimate)
+    left = run.window_end - run.clock.time()
+    if guess.seconds <= left:
+        return None
+    detail = (
+        f"would not fit: the plan needs {minutes(guess.seconds)} ({guess.words()}), "
+        f"{minutes(max(0.0, left))} left in the window; nothing sent"
+    )
+    plan = _plan_of(run, view, hops, target, requested)
+    return outcome_from(view, "not-started", detail, phase="window", plan=plan)
+
+
 def held_for_outage(
     run: ClusterRun, view: ClusterView, hops: list[Hop], target: Target, requested: IcuOptions
 ) -> Outcome | None:
     """Without --allow-outage a way with a dual reboot is refused, nothing sent; with it,
     a hop without its package in the inventory is."""
-    plan = _hop_plan(view, hops, target, requested)
+    plan = _plan_of(run, view, hops, target, requested)
     first = hops[0]
     if not run.options.get("allow_outage"):
         detail = (
             f"needs a {first.method} to {first.to} first ({first.outage}): "
             f"{first.reason}; re-run with --allow-outage to carry out every hop; nothing sent"
         )
-        return outcome_from(view, "refused", detail, phase="pre-checks", plan={"hops": plan})
+        return outcome_from(view, "refused", detail, phase="pre-checks", plan=plan)
     if not first.package:
         detail = f"no package for {first.to}: name it in the inventory's `packages`; nothing sent"
-        return outcome_from(view, "refused", detail, phase="pre-checks", plan={"hops": plan})
+        return outcome_from(view, "refused", detail, phase="pre-checks", plan=plan)
     return None
 
 
 def would(
-    outcome: Outcome, view: ClusterView, hops: list[Hop], target: Target, requested: IcuOptions
+    run: ClusterRun,
+    outcome: Outcome,
+    view: ClusterView,
+    hops: list[Hop],
+    target: Target,
+    requested: IcuOptions,
 ) -> Outcome:
-    """A dry run: the first hop's checks passed; every command of every hop, in order (the
-    hops after the first are checked when the cluster gets there)."""
-    plan = _hop_plan(view, hops, target, requested)
+    """A dry run: the first hop's checks passed; every command of every hop, in order, and
+    the estimate of the whole way."""
+    plan = _plan_of(run, view, hops, target, requested)
     resume = "would resume the dual reboot" in outcome.detail
     how = "resume the dual reboot an earlier run began, then go on" if resume else "upgrade"
-    outcome.detail = f"dry-run: would {how} by " + _words(plan)
-    outcome.extra["plan"] = {"hops": plan}
+    took = minutes(plan["estimate"]["seconds"])
+    outcome.detail = f"dry-run: would {how} by " + _words(plan["hops"]) + f" (estimate {took})"
+    outcome.extra["plan"] = plan
     return outcome

@@ -1,0 +1,137 @@
+"""Around a way with a dual reboot, through the real jobs against in-process clusters
+(simulator/inprocess.py) in virtual time: the window fit of the whole way (every hop by its
+method), `status` between hops, every hop's package checked before anything is sent, and
+`abort` at each phase of a dual reboot. Nothing here opens an SSH session."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from simulator.inprocess import InProcessLab, nornir_for
+from simulator.testing import DESTRUCTIVE_RPCS
+from tasks.device.wire import WireDevices
+from tasks.executor import LogSink
+from tasks.jobs import srx_plan, srx_upgrade
+from tasks.plans.estimates import estimate
+from tasks.srx_facts import DEFAULT_TIMING
+from tasks.state.backends import LocalBackend, build_context
+from tasks.state.clock import VirtualClock
+from tasks.state.run_context import ClusterRun
+from tasks.state.settings import Timing
+from tasks.upgrade_paths import plan_hops
+
+pytestmark = pytest.mark.unit
+
+OLD, HOP, TARGET = "23.4R2-S3.9", "24.4R1.9", "25.2R1.9"
+ACROSS = {"name": "c1", "model": "SRX345", "target": TARGET, "packages": [HOP]}
+HOUR = 3600.0
+
+
+@dataclass
+class Rig:
+    clock: VirtualClock
+    lab: InProcessLab
+    state: Path
+    runs: int = 0
+
+    def run(self, job: Any, window: float | None = None, **kwargs: Any) -> Any:
+        """One job on c1 in a run of its own; `window`: seconds its window has left."""
+
+        def before_start(task: Any, run: ClusterRun) -> None:
+            if window is not None:
+                run.window_end = self.clock.time() + window
+                run.icu_estimate = (HOUR, "timing.icu_estimate")
+
+        self.runs += 1
+        context = build_context(
+            LocalBackend(self.state),
+            run_id=f"run-{self.runs}",
+            state_dir=self.state,
+            sink=LogSink(),
+            transcripts=False,
+            clock=self.clock,
+            devices=WireDevices(self.lab),
+            before_start=before_start,
+        )
+        result = nornir_for(self.lab).filter(name="c1").run(task=job, context=context, **kwargs)
+        found = result["c1"][0].result
+        assert found is not None, result["c1"][0].exception
+        return found
+
+    def sends(self) -> Counter[tuple[str, str]]:
+        return Counter((r["rpc"], r["node"]) for r in self.lab.sent("c1", *DESTRUCTIVE_RPCS))
+
+    def releases(self) -> set[str]:
+        return {n["release"] for n in self.lab.truth("c1")["nodes"].values()}
+
+
+@pytest.fixture
+def rig(tmp_path: Path) -> Iterator[Any]:
+    made: list[Rig] = []
+
+    def make(cluster: dict[str, Any] = ACROSS) -> Rig:
+        clock = VirtualClock()
+        made.append(Rig(clock, InProcessLab(clock, {"clusters": [cluster]}), tmp_path))
+        return made[-1]
+
+    yield make
+    for r in made:
+        r.lab.close()
+        r.clock.close()
+
+
+# 1. the window fit of the whole way ----------------------------------------------------
+
+
+def test_estimate_is_per_hop_and_per_method() -> None:
+    timing = Timing(**{k: float(v) for k, v in DEFAULT_TIMING.items()})
+    hops, _ = plan_hops("SRX345", OLD, TARGET, {HOP: "h.tgz", TARGET: "t.tgz"})
+    guess = estimate(hops, timing)
+    dual = timing.install_deadline + timing.reboot_deadline + timing.settle_deadline
+    assert [(h.method, h.seconds) for h in guess.hops] == [
+        ("dual-reboot", dual),
+        ("icu", timing.icu_estimate),
+    ]
+    assert guess.seconds == dual + timing.icu_estimate == 3 * HOUR
+    assert guess.words().startswith("hop 1/2 dual-reboot to 24.4R1.9 120 min (install + reboot")
+    assert "hop 2/2 icu to 25.2R1.9 60 min (timing.icu_estimate)" in guess.words()
+    past = estimate(hops, timing, (600.0, "median of 3 past ICUs of SRX345"))
+    assert past.hops[1].seconds == 600 and past.hops[0].seconds == dual
+
+
+def test_a_way_that_does_not_fit_the_window_is_not_started_nothing_sent(rig: Any) -> None:
+    r = rig()
+    # 2 h 30 min left: the ICU's hour fits (the runner's check), the whole way's 3 h not
+    outcome = r.run(srx_upgrade, window=2.5 * HOUR, allow_outage=True)
+    assert outcome.outcome == "not-started", outcome.detail
+    assert outcome.detail.startswith("would not fit: the plan needs 180 min (hop 1/2 dual-reboot")
+    assert "hop 2/2 icu to 25.2R1.9 60 min (timing.icu_estimate)" in outcome.detail
+    assert outcome.detail.endswith("150 min left in the window; nothing sent")
+    assert outcome.extra["plan"]["estimate"]["seconds"] == 3 * HOUR
+    assert r.sends() == Counter() and r.releases() == {OLD}
+
+
+def test_a_dry_run_names_the_estimate_and_a_window_that_holds_it_is_carried_out(rig: Any) -> None:
+    r = rig({**ACROSS, "packages": [HOP, TARGET]})
+    dry = r.run(srx_upgrade, window=4 * HOUR, allow_outage=True, dry_run=True)
+    assert dry.outcome == "would-upgrade" and dry.detail.endswith("(estimate 180 min)"), dry
+    assert [h["method"] for h in dry.extra["plan"]["estimate"]["hops"]] == ["dual-reboot", "icu"]
+    outcome = r.run(srx_upgrade, window=4 * HOUR, allow_outage=True)
+    assert outcome.outcome == "ok", outcome.detail
+    assert r.releases() == {TARGET}
+
+
+def test_the_plan_job_shows_each_hops_estimate(rig: Any) -> None:
+    plan = rig().run(srx_plan)
+    said = plan.to_json()["estimate"]
+    assert [(h["method"], h["basis"]) for h in said["hops"]] == [
+        ("dual-reboot", "install + reboot + settle deadlines: a dual reboot cannot be stopped"),
+        ("icu", "timing.icu_estimate"),  # the plan job reads no journal: the timing's figure
+    ]
+    assert said["seconds"] == sum(h["seconds"] for h in said["hops"]) > 0
