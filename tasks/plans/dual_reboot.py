@@ -99,6 +99,24 @@ def dual_words(history: list[dict[str, Any]]) -> str | None:
     )
 
 
+def between_hops(
+    history: list[dict[str, Any]], view: ClusterView, target: str | None
+) -> str | None:
+    """Both nodes on the release this tool's newest dual reboot ended verified on, short of
+    the cluster's target: the way stopped between two hops (status), else None."""
+    ended = [r for r in history if r.get("event") == EventKind.DUAL_ENDED]
+    if not target or not ended or ended[-1].get("how") != "verified":
+        return None
+    release = str(ended[-1].get("release") or "")
+    if not release or release == target or set(view.versions.values()) != {release}:
+        return None
+    return (
+        f"between hops: both nodes on {release}, the dual reboot to it verified by run "
+        f"{ended[-1].get('run_id')}; the target {target} is the next hop's: `upgrade` goes "
+        "on (with the options of the first run)"
+    )
+
+
 def commands(package: str) -> list[str]:
     """What one dual-reboot hop sends, in order (the plan job, dry runs, the report)."""
     add = PackageAdd(package).cli

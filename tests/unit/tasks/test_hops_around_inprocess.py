@@ -135,3 +135,35 @@ def test_the_plan_job_shows_each_hops_estimate(rig: Any) -> None:
         ("icu", "timing.icu_estimate"),  # the plan job reads no journal: the timing's figure
     ]
     assert said["seconds"] == sum(h["seconds"] for h in said["hops"]) > 0
+
+
+# 2. status between hops ----------------------------------------------------------------
+
+
+def test_status_names_a_cluster_between_hops(rig: Any) -> None:
+    from tasks.jobs import srx_status
+
+    r = rig()  # no 25.2R1 package on node1: the way stops after its first hop
+    before = r.run(srx_status)
+    assert before.state == "healthy" and before.between is None
+    # hop 1 alone: a run to 24.4R1.9 (a way stopped after its first hop looks the same)
+    hop = r.run(srx_upgrade, allow_outage=True, target_release=HOP, package=_package(HOP))
+    assert hop.outcome == "ok" and r.releases() == {HOP}, hop.detail
+    between = r.run(srx_status)
+    assert between.state == "healthy" and between.healthy
+    assert between.between is not None and between.between.startswith(
+        f"between hops: both nodes on {HOP}, the dual reboot to it verified by run run-"
+    )
+    assert f"the target {TARGET} is the next hop's" in between.between
+    assert between.extra()["between_hops"] == between.between
+    assert between.words == between.between  # no finding: the table's column says it
+    # the next hop carried out: on the target, no longer between hops
+    done = r.run(srx_upgrade)
+    assert done.outcome == "ok" and r.releases() == {TARGET}, done.detail
+    assert r.run(srx_status).between is None
+
+
+def _package(release: str) -> str:
+    from simulator.__main__ import package_for
+
+    return package_for(release)
