@@ -21,6 +21,7 @@ from tasks.plans import sessions
 from tasks.plans.approved_plan import ApprovedCluster
 from tasks.plans.dual_reboot import METHOD, DualProgress, commands, dual_reboot_plan, progress
 from tasks.plans.estimates import estimate, minutes
+from tasks.plans.hop_checks import check_hop_packages
 from tasks.plans.icu import inflight
 from tasks.plans.outcomes import outcome_from
 from tasks.plans.steps import step
@@ -114,6 +115,7 @@ def _hops(task: Task, run: ClusterRun, target: Target, requested: IcuOptions) ->
             held = outcome_from(view, "failed", left) if left else None
             held = held or held_for_outage(run, view, hops, target, requested)
             held = held or too_long(run, view, hops, target, requested)
+            held = held or later_packages(task, run, view, hops, target)
             if held is not None:
                 return held
         hop, number, total = hops[0], len(ended) + 1, len(ended) + len(hops)
@@ -218,6 +220,22 @@ def too_long(
     )
     plan = _plan_of(run, view, hops, target, requested)
     return outcome_from(view, "not-started", detail, phase="window", plan=plan)
+
+
+def later_packages(
+    task: Task, run: ClusterRun, view: ClusterView, hops: list[Hop], target: Target
+) -> Outcome | None:
+    """Every later hop's package where its method needs it (tasks.plans.hop_checks), before
+    the first hop sends anything; a dry run checks it too."""
+    if len(hops) < 2:
+        return None
+    check = step(
+        task, check_hop_packages, "hop packages", run=run, view=view, hops=hops, target=target
+    )
+    if check.passed:
+        return None
+    detail = f"pre-check {check.name} failed: {check.evidence}; nothing sent"
+    return outcome_from(view, "failed", detail, checks=[check.to_json()], phase="pre-checks")
 
 
 def held_for_outage(

@@ -167,3 +167,33 @@ def _package(release: str) -> str:
     from simulator.__main__ import package_for
 
     return package_for(release)
+
+
+# 3. every hop's package before anything is sent ---------------------------------------
+
+
+def test_dual_reboot_for_every_hop_checks_hop_2s_package_on_both_nodes_first(rig: Any) -> None:
+    r = rig()  # 25.2R1's package on node0 only: hop 2's dual reboot needs it on both
+    for dry in (True, False):
+        outcome = r.run(srx_upgrade, method="dual-reboot", allow_outage=True, dry_run=dry)
+        assert outcome.outcome == "failed", outcome.detail
+        assert outcome.detail == (
+            f"pre-check hop-packages failed: hop 2/2 dual-reboot to {TARGET}: "
+            f"{_package(TARGET)} not found on node1; nothing sent"
+        )
+        assert outcome.extra["checks"][0]["name"] == "hop-packages"
+    assert r.sends() == Counter() and r.releases() == {OLD}
+
+
+def test_auto_checks_the_icu_hops_package_on_the_primary_first(rig: Any) -> None:
+    r = rig({**ACROSS, "faults": ["package-missing"]})
+    outcome = r.run(srx_upgrade, allow_outage=True)
+    assert outcome.outcome == "failed", outcome.detail
+    assert f"hop 2/2 icu to {TARGET}: {_package(TARGET)} not found on node0" in outcome.detail
+    assert r.sends() == Counter() and r.releases() == {OLD}
+
+
+def test_every_hops_package_in_place_the_check_passes_with_its_evidence(rig: Any) -> None:
+    r = rig()
+    dry = r.run(srx_upgrade, allow_outage=True, dry_run=True)  # auto: hop 2 by ICU, node0
+    assert dry.outcome == "would-upgrade", dry.detail
