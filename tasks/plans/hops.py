@@ -18,7 +18,8 @@ from tasks.device.commands import IcuCommand
 from tasks.device.readings import ClusterView
 from tasks.events import EventKind
 from tasks.plans import sessions
-from tasks.plans.approved_plan import ApprovedCluster
+from tasks.plans.approved_plan import CHANGED, ApprovedCluster, ApprovedHop
+from tasks.plans.classify import classify
 from tasks.plans.dual_reboot import METHOD, DualProgress, commands, dual_reboot_plan, progress
 from tasks.plans.estimates import estimate, minutes
 from tasks.plans.hop_checks import check_hop_packages
@@ -40,10 +41,10 @@ def upgrade_by_hops(
     approved: ApprovedCluster | None = None,
 ) -> Outcome:
     """The cluster's hops to `target`, in order; today's upgrade when there is one ICU hop."""
-    if approved is not None or inflight(run.history) is not None:
+    if (approved is not None and not approved.hops) or inflight(run.history) is not None:
         return upgrade_plan(task, run, target, requested, approved)  # as today
     try:
-        return _hops(task, run, target, requested)
+        return _hops(task, run, target, requested, approved)
     finally:
         sessions.drop_all(task, run)
 
@@ -90,7 +91,15 @@ def way(
     return (hops if any(h.method == METHOD for h in hops) else []), None
 
 
-def _hops(task: Task, run: ClusterRun, target: Target, requested: IcuOptions) -> Outcome:
+def _hops(
+    task: Task,
+    run: ClusterRun,
+    target: Target,
+    requested: IcuOptions,
+    approved: ApprovedCluster | None = None,
+) -> Outcome:
+    """`approved` (upgrade --plan): the reviewed way with its hops, compared before the first
+    hop, and its ICU hop's command compared by the ICU as always."""
     packages = packages_of(task, target)
     method = str(run.options.get("method") or "auto")
     ended: list[dict[str, Any]] = []
@@ -108,14 +117,11 @@ def _hops(task: Task, run: ClusterRun, target: Target, requested: IcuOptions) ->
                 _tell(run, len(ended) + 1, len(ended) + 1, "icu", target.release)
                 # this run verified hop 1 itself: an older run's failure is behind it
                 run.options["retry_failed"] = True
-            outcome = upgrade_plan(task, run, target, requested, None, view=view)
+            last = approved_icu(approved, view) if ended else approved
+            outcome = upgrade_plan(task, run, target, requested, last, view=view)
             return with_hops(outcome, ended, "icu", target.release)
         if not ended and not prog.active:
-            left = _left_failed(run)  # as the ICU: a cluster a run left failed is left alone
-            held = outcome_from(view, "failed", left) if left else None
-            held = held or held_for_outage(run, view, hops, target, requested)
-            held = held or too_long(run, view, hops, target, requested)
-            held = held or later_packages(task, run, view, hops, target)
+            held = _held(task, run, view, hops, target, requested, approved)
             if held is not None:
                 return held
         hop, number, total = hops[0], len(ended) + 1, len(ended) + len(hops)
@@ -126,6 +132,67 @@ def _hops(task: Task, run: ClusterRun, target: Target, requested: IcuOptions) ->
         ended.append(_entry(number, total, hop.method, hop.to, outcome))
         if outcome.outcome not in ("ok", "skipped") or hop.to == target.release:
             return with_hops(outcome, ended[:-1], hop.method, hop.to)
+
+
+def _held(
+    task: Task,
+    run: ClusterRun,
+    view: ClusterView,
+    hops: list[Hop],
+    target: Target,
+    requested: IcuOptions,
+    approved: ApprovedCluster | None,
+) -> Outcome | None:
+    """Why a way with a dual reboot does not begin, before anything is sent (None: it may)."""
+    left = _left_failed(run)  # as the ICU: a cluster a run left failed is left alone
+    held = outcome_from(view, "failed", left) if left else None
+    held = held or changed_since(run, view, hops, target, requested, approved)
+    held = held or held_for_outage(run, view, hops, target, requested)
+    held = held or too_long(run, view, hops, target, requested)
+    return held or later_packages(task, run, view, hops, target)
+
+
+def changed_since(
+    run: ClusterRun,
+    view: ClusterView,
+    hops: list[Hop],
+    target: Target,
+    requested: IcuOptions,
+    approved: ApprovedCluster | None,
+) -> Outcome | None:
+    """upgrade --plan with hops: `not-started`, each difference named, when the cluster or
+    its way is no longer what the reviewed dry run saw (state, releases, RG0 primary, each
+    hop's method, release and commands)."""
+    if approved is None:
+        return None
+    now = [
+        ApprovedHop(h["method"], h["to"], tuple(h["commands"]))
+        for h in _hop_plan(view, hops, target, requested)
+    ]
+    primary = view.status.rg0_primary if view.status else None
+    state = classify(view).state.value
+    changes = approved.changes(state, view.versions, primary, ApprovedHop.joined(now))
+    changes = [c for c in changes if not c.startswith("command ")] + approved.hop_changes(now)
+    if not changes:
+        return None
+    detail = f"{CHANGED}: {'; '.join(changes)}; nothing sent"
+    run.emit(EventKind.NOTE, message=detail)
+    return outcome_from(view, "not-started", detail, phase="pre-checks")
+
+
+def approved_icu(approved: ApprovedCluster | None, view: ClusterView) -> ApprovedCluster | None:
+    """The ICU hop after a verified dual reboot, as the reviewed plan has it: its command,
+    on both nodes on the release hop 1 reached, healthy, on the RG0 primary the reboot left
+    (the dual reboot reboots the primary first so it keeps RG0; either way the ICU goes to
+    the RG0 primary)."""
+    if approved is None or not approved.hops:
+        return None
+    last = approved.hops[-1]
+    before = approved.hops[-2].to if len(approved.hops) > 1 else None
+    command = last.commands[0].split("  (")[0] if last.commands else ""
+    primary = (view.status.rg0_primary if view.status else None) or approved.primary
+    versions = dict.fromkeys(approved.versions, before)
+    return ApprovedCluster("healthy", versions, primary, command)
 
 
 def _tell(run: ClusterRun, number: int, total: int, method: str, to: str) -> None:
@@ -272,5 +339,6 @@ def would(
     how = "resume the dual reboot an earlier run began, then go on" if resume else "upgrade"
     took = minutes(plan["estimate"]["seconds"])
     outcome.detail = f"dry-run: would {how} by " + _words(plan["hops"]) + f" (estimate {took})"
-    outcome.extra["plan"] = plan
+    primary = view.status.rg0_primary if view.status else None
+    outcome.extra["plan"] = {**plan, "node": primary}  # what --save-plan records
     return outcome

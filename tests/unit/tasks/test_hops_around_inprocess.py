@@ -197,3 +197,80 @@ def test_every_hops_package_in_place_the_check_passes_with_its_evidence(rig: Any
     r = rig()
     dry = r.run(srx_upgrade, allow_outage=True, dry_run=True)  # auto: hop 2 by ICU, node0
     assert dry.outcome == "would-upgrade", dry.detail
+
+
+# 4. an approved plan with hops and the outage approved --------------------------------
+
+
+def _approve(r: Rig, tmp: Path, **options: Any) -> tuple[Any, dict[str, Any]]:
+    """The dry run saved as a plan file and read back, as `--dry-run --save-plan` then
+    `--plan` do (runbooks.fleet.approved_plans)."""
+    from runbooks.fleet import approved_plans
+    from runbooks.output.report import ClusterReport, Report
+
+    dry = r.run(srx_upgrade, dry_run=True, **options)
+    assert dry.outcome == "would-upgrade", dry.detail
+    report = Report(job="upgrade", run_id="dry")
+    report.clusters["c1"] = ClusterReport(
+        dry.outcome, dry.state, dry.versions, dry.detail, dry.extra
+    )
+    path = tmp / "plan.json"
+    approved_plans.save(path, report, {**CLI_DEFAULTS, **options})
+    return approved_plans.load(path)
+
+
+# the options a plan fixes as the CLI gives them when no flag is given
+CLI_DEFAULTS: dict[str, Any] = {
+    "target_release": None,
+    "package": None,
+    "no_sync": False,
+    "no_tcp_syn_check": False,
+    "no_validate": False,
+    "unlink": False,
+    "restore_primary": None,
+    "allow_alarms": (),
+    "align_rgs": False,
+    "service_checks": True,
+    "allow_undocumented_path": False,
+    "allow_outage": False,
+    "method": "auto",
+}
+
+
+def test_an_approved_plan_carries_its_hops_and_its_outage_out(rig: Any, tmp_path: Path) -> None:
+    r = rig({**ACROSS, "packages": [HOP, TARGET]})
+    plan, options = _approve(r, tmp_path, allow_outage=True)
+    entry = plan.clusters["c1"]
+    assert [(h.method, h.to) for h in entry.hops] == [("dual-reboot", HOP), ("icu", TARGET)]
+    assert options["allow_outage"] is True and options["method"] == "auto"
+    outcome = r.run(srx_upgrade, approved=plan, **options)
+    assert outcome.outcome == "ok", outcome.detail
+    assert [(h["to"], h["outcome"]) for h in outcome.extra["hops"]] == [(HOP, "ok"), (TARGET, "ok")]
+    assert outcome.extra["approved_plan"] == plan.source
+    assert r.releases() == {TARGET}
+    assert r.sends()[("request-package-in-service-upgrade", "node0")] == 1
+
+
+def test_an_approved_plan_whose_cluster_changed_is_not_started(rig: Any, tmp_path: Path) -> None:
+    r = rig({**ACROSS, "packages": [HOP, TARGET]})
+    plan, options = _approve(r, tmp_path, allow_outage=True)
+    # someone takes the cluster to 24.4R1 between the review and the approved run
+    r.run(srx_upgrade, allow_outage=True, target_release=HOP, package=_package(HOP))
+    before = r.sends()
+    outcome = r.run(srx_upgrade, approved=plan, **options)
+    assert outcome.outcome == "not-started", outcome.detail
+    assert outcome.detail.startswith("state changed since the plan was approved: node0 ")
+    assert f"{OLD} -> {HOP}" in outcome.detail and outcome.detail.endswith("nothing sent")
+    assert r.sends() == before
+
+
+def test_an_approved_plan_for_every_hop_by_dual_reboot(rig: Any, tmp_path: Path) -> None:
+    r = rig({**ACROSS, "packages": [HOP, TARGET]})
+    plan, options = _approve(r, tmp_path, allow_outage=True, method="dual-reboot")
+    assert options["method"] == "dual-reboot"
+    assert {h.method for h in plan.clusters["c1"].hops} == {"dual-reboot"}
+    outcome = r.run(srx_upgrade, approved=plan, **options)
+    assert outcome.outcome == "ok", outcome.detail
+    assert (
+        r.releases() == {TARGET} and r.sends()[("request-package-in-service-upgrade", "node0")] == 0
+    )
