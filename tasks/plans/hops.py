@@ -20,7 +20,15 @@ from tasks.events import EventKind
 from tasks.plans import sessions
 from tasks.plans.approved_plan import CHANGED, ApprovedCluster, ApprovedHop
 from tasks.plans.classify import classify
-from tasks.plans.dual_reboot import METHOD, DualProgress, commands, dual_reboot_plan, progress
+from tasks.plans.dual_reboot import (
+    ABORT_ASKED,
+    METHOD,
+    DualProgress,
+    commands,
+    dual_reboot_plan,
+    progress,
+)
+from tasks.plans.dual_recover import recover_dual
 from tasks.plans.estimates import estimate, minutes
 from tasks.plans.hop_checks import check_hop_packages
 from tasks.plans.icu import inflight
@@ -127,6 +135,7 @@ def _hops(
         hop, number, total = hops[0], len(ended) + 1, len(ended) + len(hops)
         _tell(run, number, total, hop.method, hop.to)
         outcome = dual_reboot_plan(task, run, Target(hop.to, hop.package or ""), view)
+        outcome = abort_asked(task, run, outcome)
         if run.dry_run and outcome.outcome == "would-upgrade":
             return would(run, outcome, view, hops, target, requested)
         ended.append(_entry(number, total, hop.method, hop.to, outcome))
@@ -193,6 +202,28 @@ def approved_icu(approved: ApprovedCluster | None, view: ClusterView) -> Approve
     primary = (view.status.rg0_primary if view.status else None) or approved.primary
     versions = dict.fromkeys(approved.versions, before)
     return ApprovedCluster("healthy", versions, primary, command)
+
+
+def abort_asked(task: Task, run: ClusterRun, outcome: Outcome) -> Outcome:
+    """An abort asked while a dual-reboot hop ran (docs/operators/abort.md, "A dual reboot"):
+    before its reboots, the installs it sent are cancelled as `recover` does and the cluster
+    ends `aborted` on its old release (verified); after them nothing can be stopped: the hop
+    ends and is verified, `too-late`, and no further hop begins."""
+    why = outcome.extra.get(ABORT_ASKED)
+    if why is not None:
+        view = step(task, observe_cluster, "abort: observe", run=run)
+        stopped = recover_dual(task, run, view, prefix=f"{why} before the dual reboot's reboots: ")
+        if stopped.outcome == "ok":
+            stopped.outcome = "aborted"
+        return stopped
+    why = run.abort_reason() if outcome.outcome == "ok" and not run.dry_run else None
+    if why is not None:
+        outcome.outcome = "too-late"
+        outcome.detail = (
+            f"{why} after the dual reboot's reboots were sent: a dual reboot cannot be stopped "
+            f"then; {outcome.detail}; no further hop"
+        )
+    return outcome
 
 
 def _tell(run: ClusterRun, number: int, total: int, method: str, to: str) -> None:

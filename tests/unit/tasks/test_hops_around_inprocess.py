@@ -40,8 +40,9 @@ class Rig:
     state: Path
     runs: int = 0
 
-    def run(self, job: Any, window: float | None = None, **kwargs: Any) -> Any:
-        """One job on c1 in a run of its own; `window`: seconds its window has left."""
+    def run(self, job: Any, window: float | None = None, sink: Any = None, **kwargs: Any) -> Any:
+        """One job on c1 in a run of its own; `window`: seconds its window has left; `sink`:
+        the run's (a Killer's: the run dies at a journal record, returns None)."""
 
         def before_start(task: Any, run: ClusterRun) -> None:
             if window is not None:
@@ -53,13 +54,18 @@ class Rig:
             LocalBackend(self.state),
             run_id=f"run-{self.runs}",
             state_dir=self.state,
-            sink=LogSink(),
+            sink=sink or LogSink(),
             transcripts=False,
             clock=self.clock,
             devices=WireDevices(self.lab),
             before_start=before_start,
         )
-        result = nornir_for(self.lab).filter(name="c1").run(task=job, context=context, **kwargs)
+        if sink is not None:
+            sink.context = context
+        try:
+            result = nornir_for(self.lab).filter(name="c1").run(task=job, context=context, **kwargs)
+        except Killed:
+            return None
         found = result["c1"][0].result
         assert found is not None, result["c1"][0].exception
         return found
@@ -69,6 +75,30 @@ class Rig:
 
     def releases(self) -> set[str]:
         return {n["release"] for n in self.lab.truth("c1")["nodes"].values()}
+
+
+class Killed(BaseException):
+    """The run dies here (not an Exception: nothing of the runbooks catches it)."""
+
+
+class At(LogSink):
+    """At the journal record of `dual` on `node`: the run dies (`kill`) or is interrupted
+    with `--on-interrupt abort` (else), as a Ctrl-C would."""
+
+    def __init__(self, dual: str, node: str, kill: bool) -> None:
+        self.want, self.kill, self.fired = (dual, node), kill, False
+        self.context: Any = None
+
+    def event(self, event: Any, *, quiet: bool = False) -> None:
+        super().event(event, quiet=quiet)
+        data = event.data
+        node = str(data.get("node") or (data.get("nodes") or [""])[0])
+        if self.fired or (data.get("dual"), node) != self.want:
+            return
+        self.fired = True
+        if self.kill:
+            raise Killed(str(self.want))
+        self.context.gate.interrupt("abort")
 
 
 @pytest.fixture
@@ -274,3 +304,87 @@ def test_an_approved_plan_for_every_hop_by_dual_reboot(rig: Any, tmp_path: Path)
     assert (
         r.releases() == {TARGET} and r.sends()[("request-package-in-service-upgrade", "node0")] == 0
     )
+
+
+# 5. abort during a dual reboot ---------------------------------------------------------
+
+ICU_ABORT = "request-abort-in-service-upgrade"
+
+
+def _installs_pending(r: Rig) -> None:
+    """An upgrade killed with node1's install pending and node0's journaled, never sent."""
+    assert r.run(srx_upgrade, sink=At("install", "node0", kill=True), allow_outage=True) is None
+    pending = {n: v["pending"] for n, v in r.lab.truth("c1")["nodes"].items()}
+    assert pending == {"node0": None, "node1": HOP} or pending["node1"], pending
+
+
+def test_abort_before_the_reboots_cancels_the_installs_as_recover_does(rig: Any) -> None:
+    from tasks.jobs import srx_abort
+
+    r = rig()
+    _installs_pending(r)
+    dry = r.run(srx_abort, dry_run=True)
+    assert dry.outcome == "would-abort" and "would cancel the dual reboot's installs" in dry.detail
+    before = r.sends()
+    outcome = r.run(srx_abort)
+    assert outcome.outcome == "ok", outcome.detail
+    assert outcome.detail.startswith(
+        f"no ICU to abort: the dual reboot to {HOP} has installs sent to node0 and node1"
+    )
+    assert "cancelled the dual reboot's installs" in outcome.detail
+    sent = r.sends() - before
+    assert sent == Counter({("request-package-rollback", "node1"): 1}), sent  # no ICU abort
+    truth = r.lab.truth("c1")
+    assert r.releases() == {OLD} and not any(n["pending"] for n in truth["nodes"].values())
+    assert truth["mixed_release"] == []
+
+
+def test_abort_no_recover_before_the_reboots_sends_nothing_and_names_recover(rig: Any) -> None:
+    from tasks.jobs import srx_abort
+
+    r = rig()
+    _installs_pending(r)
+    before = r.sends()
+    outcome = r.run(srx_abort, no_recover=True)
+    assert outcome.outcome == "refused", outcome.detail
+    assert "--no-recover: nothing sent. `python -m runbooks recover` cancels" in outcome.detail
+    assert r.sends() == before
+
+
+def test_abort_after_the_reboots_were_sent_sends_nothing_too_late(rig: Any) -> None:
+    from tasks.jobs import srx_abort, srx_recover
+
+    r = rig()
+    assert r.run(srx_upgrade, sink=At("reboot", "node0", kill=True), allow_outage=True) is None
+    before = r.sends()
+    outcome = r.run(srx_abort)
+    assert outcome.outcome == "refused", outcome.detail
+    assert outcome.detail.startswith(f"too late to abort: the dual reboot to {HOP} sent its")
+    assert "nothing sent" in outcome.detail and "`python -m runbooks recover`" in outcome.detail
+    assert r.sends() == before
+    assert r.run(srx_recover).outcome == "ok"  # as it says: recover finishes it
+
+
+def test_an_abort_asked_of_the_upgrade_before_its_reboots_stops_and_cancels(rig: Any) -> None:
+    r = rig()
+    outcome = r.run(srx_upgrade, sink=At("install", "node1", kill=False), allow_outage=True)
+    assert outcome.outcome == "aborted", outcome.detail
+    assert outcome.detail.startswith("interrupted before the dual reboot's reboots: cancelled")
+    sends = r.sends()
+    assert ("request-reboot", "node0") not in sends and (
+        "request-package-add",
+        "node0",
+    ) not in sends
+    assert sends[("request-package-rollback", "node1")] == 1
+    assert r.releases() == {OLD} and r.lab.truth("c1")["mixed_release"] == []
+
+
+def test_an_abort_asked_of_the_upgrade_after_its_reboots_ends_the_hop_too_late(rig: Any) -> None:
+    r = rig({**ACROSS, "packages": [HOP, TARGET]})
+    outcome = r.run(srx_upgrade, sink=At("reboot", "node0", kill=False), allow_outage=True)
+    assert outcome.outcome == "too-late", outcome.detail
+    assert outcome.detail.startswith("interrupted after the dual reboot's reboots were sent")
+    assert outcome.detail.endswith("no further hop")
+    assert r.releases() == {HOP}  # hop 1 verified, hop 2's ICU never sent
+    assert r.sends()[("request-package-in-service-upgrade", "node0")] == 0
+    assert r.sends()[(ICU_ABORT, "node0")] == 0
