@@ -25,7 +25,7 @@ if TYPE_CHECKING:
         srx_upgrade,
     )
     from tasks.nornir_setup import init_nornir
-    from tasks.plans.approved_plan import ApprovedCluster, ApprovedPlan
+    from tasks.plans.approved_plan import ApprovedCluster, ApprovedHop, ApprovedPlan
     from tasks.plans.cluster_status import ClusterSummary
     from tasks.plans.path_plan import ClusterPlan
     from tasks.plans.service_snapshot import (
@@ -50,6 +50,7 @@ _EXPORTS = {
     "ClusterPlan": "tasks.plans.path_plan",
     "ApprovedPlan": "tasks.plans.approved_plan",
     "ApprovedCluster": "tasks.plans.approved_plan",
+    "ApprovedHop": "tasks.plans.approved_plan",
     # what the snapshot and stage jobs return or take, for a script as for the CLI
     "ServicePolicy": "tasks.plans.service_snapshot",
     "Snapshot": "tasks.plans.service_snapshot",
@@ -61,6 +62,7 @@ _EXPORTS = {
 }
 __all__ = [
     "ApprovedCluster",
+    "ApprovedHop",
     "ApprovedPlan",
     "ClusterPlan",
     "ClusterSummary",

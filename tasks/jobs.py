@@ -51,7 +51,7 @@ from tasks.plans.abort import abort_plan, pending_abort
 from tasks.plans.approved_plan import ApprovedPlan
 from tasks.plans.classify import classify
 from tasks.plans.cluster_status import ClusterSummary, prerequisites, summarize
-from tasks.plans.dual_reboot import dual_words
+from tasks.plans.dual_reboot import between_hops, dual_words
 from tasks.plans.hops import upgrade_by_hops
 from tasks.plans.icu import inflight
 from tasks.plans.path_plan import plan_cluster
@@ -252,6 +252,7 @@ def srx_status(task: Task, *, context: RunContext | None = None) -> Result:
         prereqs=prereqs,
         abort_pending=pending,
         dual=dual_words(history),
+        between=between_hops(history, view, task.host.get("target_release")),
     )
     return Result(task.host, result=summary)
 
@@ -289,7 +290,7 @@ def srx_plan(
     packages = {str(k): str(v) for k, v in (task.host.get("packages") or {}).items()}
     if task.host.get("package") and task.host.get("target_release"):  # the inventory's own
         packages.setdefault(str(task.host.get("target_release")), str(task.host.get("package")))
-    plan = plan_cluster(task.host.name, view, str(target), packages, method)
+    plan = plan_cluster(task.host.name, view, str(target), packages, method, timing)
     return Result(task.host, result=plan)
 
 

@@ -7,8 +7,14 @@ The file is JSON, written atomically, mode 0600:
     {"kind": "runbooks-approved-plan", "version": 1, "job": "upgrade",
      "dry_run": "<run id of the dry run>", "saved": "<ISO time>",
      "options": {<the upgrade's options: target, ICU words, checks>},
-     "clusters": {"<name>": {"state", "versions", "primary", "command"}},
+     "clusters": {"<name>": {"state", "versions", "primary", "command"[, "hops"]}},
      "not_planned": {"<name>": "<outcome>: <detail>"}}
+
+A cluster whose way has a dual reboot (`--allow-outage`) also has its `hops`, each
+`{"method", "to", "commands"}`, and `command` is every hop's commands in order; `options`
+then records `allow_outage` (the outage was approved with the plan) and `method`, so
+`--plan` carries the hops out without the flags, and a file whose hops need an outage it does
+not approve, or whose hops' methods are not its `method`, is refused (exit 2).
 
 `clusters` holds only the clusters the dry run would upgrade; the others are listed under
 `not_planned` so the reviewer sees them. Its SHA-256 is printed when it is saved and
@@ -27,9 +33,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, StrictStr, ValidationError
 
 from runbooks.output.report import Report, now_iso
-from tasks import ApprovedCluster, ApprovedPlan
+from tasks import ApprovedCluster, ApprovedHop, ApprovedPlan
 from tasks.errors import BadInput
 from tasks.state.paths import write_text_atomic
+from tasks.upgrade_paths import METHODS
 
 KIND = "runbooks-approved-plan"
 VERSION = 1
@@ -46,7 +53,16 @@ PLANNED_OPTIONS = (
     "align_rgs",
     "service_checks",
     "allow_undocumented_path",
+    "allow_outage",
+    "method",
 )
+
+
+class _Hop(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    method: StrictStr
+    to: StrictStr
+    commands: list[StrictStr]
 
 
 class _Cluster(BaseModel):
@@ -55,6 +71,7 @@ class _Cluster(BaseModel):
     versions: dict[StrictStr, StrictStr | None]
     primary: StrictStr
     command: StrictStr
+    hops: list[_Hop] = []
 
 
 class _PlanFile(BaseModel):
@@ -75,8 +92,12 @@ def save(path: Path, report: Report, options: dict[str, Any]) -> str:
     not_planned: dict[str, str] = {}
     for name, c in sorted(report.clusters.items()):
         plan = c.extra.get("plan") or {}
-        if c.outcome == "would-upgrade" and plan.get("node") and plan.get("command"):
-            entry = ApprovedCluster(c.state, c.versions, plan["node"], plan["command"])
+        hops = [
+            ApprovedHop(h["method"], h["to"], tuple(h["commands"])) for h in plan.get("hops") or []
+        ]
+        command = ApprovedHop.joined(hops) if hops else plan.get("command")
+        if c.outcome == "would-upgrade" and plan.get("node") and command:
+            entry = ApprovedCluster(c.state, c.versions, plan["node"], command, tuple(hops))
             clusters[name] = entry.to_json()
         else:
             not_planned[name] = f"{c.outcome}: {c.detail}"
@@ -121,9 +142,38 @@ def load(path: Path) -> tuple[ApprovedPlan, dict[str, Any]]:
         raise BadInput(f"--plan {path}: no cluster would be upgraded by this plan")
     digest = hashlib.sha256(raw).hexdigest()
     clusters = {
-        name: ApprovedCluster(c.state, dict(c.versions), c.primary, c.command)
+        name: ApprovedCluster(
+            c.state,
+            dict(c.versions),
+            c.primary,
+            c.command,
+            tuple(ApprovedHop(h.method, h.to, tuple(h.commands)) for h in c.hops),
+        )
         for name, c in parsed.clusters.items()
     }
     options = dict(parsed.options)
     options["allow_alarms"] = tuple(options.get("allow_alarms") or ())
+    options["allow_outage"] = bool(options.get("allow_outage"))
+    options["method"] = str(options.get("method") or "auto")
+    _check_hops(path, options, clusters)
     return ApprovedPlan(f"{path} (sha256 {digest[:16]})", clusters), options
+
+
+def _check_hops(path: Path, options: dict[str, Any], clusters: dict[str, ApprovedCluster]) -> None:
+    """The hops a plan holds agree with the options it records (a file edited by hand, or
+    written by another tool, is refused before any device is contacted)."""
+    method = options["method"]
+    if method not in METHODS:
+        raise BadInput(f"--plan {path}: unknown method {method!r} (one of {', '.join(METHODS)})")
+    for name, c in sorted(clusters.items()):
+        methods = {h.method for h in c.hops}
+        if "dual-reboot" in methods and not options["allow_outage"]:
+            raise BadInput(
+                f"--plan {path}: {name}'s hops have a dual reboot (an outage) but the plan was "
+                "not saved with --allow-outage: save it again with --dry-run --allow-outage"
+            )
+        if method != "auto" and methods - {method}:
+            raise BadInput(
+                f"--plan {path}: {name}'s hops are by {', '.join(sorted(methods))}, the plan's "
+                f"method is {method}"
+            )

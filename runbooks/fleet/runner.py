@@ -32,7 +32,7 @@ from runbooks.fleet.approval import DEFAULT_TIMEOUT, begin_pause, wait_for_answe
 from runbooks.fleet.inventory import Fleet
 from runbooks.fleet.shards import Shards, auto_processes
 from runbooks.fleet.waves import WavePlan, next_wave_refused, wave_done_words
-from runbooks.fleet.windows import Window, estimate_seconds, fit_reason, icu_history, parse_window
+from runbooks.fleet.windows import Window, fit_reason, icu_estimate, icu_history, parse_window
 from runbooks.output.notify import Notifier, NotifySettings
 from runbooks.output.progress import Progress
 from runbooks.output.report import Report, now_iso
@@ -259,13 +259,14 @@ class Runner:
             return
         if self.opts.window is not None and not window.zoned and host.get("timezone"):
             window = parse_window(window.text, host.get("timezone"))  # naive: the site's zone
-        needed = 0.0
+        needed, basis = 0.0, ""
         if self.opts.job == "upgrade":
             family = model_family(str(host.get("model") or ""))
-            needed = estimate_seconds(family, self.icu_history, run.timing.icu_estimate)
+            needed, basis = icu_estimate(family, self.icu_history, run.timing.icu_estimate)
+            run.icu_estimate = (needed, basis)
         while True:
             now = datetime.now(UTC)
-            reason, wait = fit_reason(window, now, needed)
+            reason, wait = fit_reason(window, now, needed, basis)
             if reason is None:
                 occ = window.open_now(now)
                 run.window_end = occ[1].timestamp() if occ else None

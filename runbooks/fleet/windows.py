@@ -1,4 +1,4 @@
-"""Maintenance windows: when a cluster may start, and whether its ICU fits before the end.
+"""Maintenance windows: when a cluster may start, and whether its upgrade fits before the end.
 
 Two forms, from the command line (`--window`) or inventory data (`window:`, inherited from
 groups, so a site group can carry its own):
@@ -156,12 +156,24 @@ def icu_durations(records: list[dict[str, Any]]) -> list[tuple[str, float, str]]
 
 def estimate_seconds(model: str, history: dict[str, list[float]], default: float) -> float:
     """Median of past ICUs of this model, else the default."""
+    return icu_estimate(model, history, default)[0]
+
+
+def icu_estimate(model: str, history: dict[str, list[float]], default: float) -> tuple[float, str]:
+    """(median of past ICUs of this model, else the default; where the figure comes from)."""
     past = history.get(model)
-    return statistics.median(past) if past else default
+    if past:
+        return statistics.median(past), f"median of {len(past)} past ICUs of {model}"
+    return default, "timing.icu_estimate"
 
 
-def fit_reason(window: Window, now: datetime, needed: float) -> tuple[str | None, float]:
-    """(why the cluster may not start now, seconds until the window next opens)."""
+def fit_reason(
+    window: Window, now: datetime, needed: float, basis: str = ""
+) -> tuple[str | None, float]:
+    """(why the cluster may not start now, seconds until the window next opens). `basis`:
+    where `needed` comes from, named in a refusal. Before the cluster is observed its plan is
+    not known: `needed` is its ICU's; a way with a dual reboot is judged again, whole, once
+    observed (tasks/plans/estimates.py)."""
     occ = window.occurrence(now)
     if occ is None:
         return "window closed", float("inf")
@@ -172,8 +184,9 @@ def fit_reason(window: Window, now: datetime, needed: float) -> tuple[str | None
         ).total_seconds()
     left = (end - now).total_seconds()
     if needed > left:
+        said = f" (the ICU: {basis})" if basis else ""
         return (
-            f"would not fit: needs {_minutes(needed)}, {_minutes(left)} left",
+            f"would not fit: needs {_minutes(needed)}, {_minutes(left)} left{said}",
             (end - now).total_seconds() + 1,
         )
     return None, 0.0

@@ -89,6 +89,9 @@ def entry(plan: ClusterPlan) -> ClusterReport:
         for h in plan.hops
     )
     outcome = "ok" if plan.automated else "refused"
+    took = extra["plan"].get("estimate") or {}
+    if took.get("seconds"):  # the window fit's figure: every hop by its method
+        steps += f" (estimate {took['seconds'] / 60:.0f} min)"
     return ClusterReport(outcome, plan.state, versions, f"{plan.running} -> {steps}", extra)
 
 

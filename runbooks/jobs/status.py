@@ -72,7 +72,7 @@ def _run(args: argparse.Namespace, fleet: Fleet, report: Report) -> int:
             found = ClusterSummary.unreachable(name, f"status failed: {err.splitlines()[0]}")
         summaries.append(found)
     for s in summaries:
-        detail = "; ".join(s.findings) if s.findings else "healthy"
+        detail = "; ".join(s.findings or ("healthy",)) + (f"; {s.between}" if s.between else "")
         outcome = "ok" if s.healthy else "failed"
         report.clusters[s.name] = ClusterReport(outcome, s.state, s.versions, detail, s.extra())
     report.finished = now_iso()

@@ -52,7 +52,7 @@ def print_status_table(summaries: list[ClusterSummary]) -> None:
             s.rg_primaries.get(0) or "-",
             s.rg_primaries.get(1) or "-",
             pending,
-            "; ".join(s.findings) or "-",
+            s.words or "-",
         )
     out.print(table)
     counts = Counter(s.state for s in summaries)

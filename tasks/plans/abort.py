@@ -16,6 +16,8 @@ from tasks.errors import DeadlineExceeded, DeviceRefused, RunbookError
 from tasks.events import EventKind
 from tasks.plans import sessions
 from tasks.plans.classify import ClusterState, classify, icu_evidence
+from tasks.plans.dual_abort import abort_dual
+from tasks.plans.dual_reboot import progress as dual_progress
 from tasks.plans.icu import Baseline, Phase, evidence, inflight
 from tasks.plans.outcomes import failed_now, outcome_from
 from tasks.plans.recover import recover_plan
@@ -74,6 +76,8 @@ def abort_plan(
     if base is None:
         found = inflight(run.history)
         base = found[1] if found else None
+    if base is None and dual_progress(run.history).active:  # no ICU: tasks.plans.dual_abort
+        return abort_dual(task, run, view)
     earlier = abort_in_flight(run.history)
     if earlier is not None and not run.dry_run:
         return follow_earlier_abort(task, run, earlier, base=base, target=target, call=call)

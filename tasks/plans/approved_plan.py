@@ -21,13 +21,33 @@ CHANGED = "state changed since the plan was approved"
 
 
 @dataclass(frozen=True)
+class ApprovedHop:
+    """One hop of a reviewed way with a dual reboot: its method, release and commands."""
+
+    method: str
+    to: str
+    commands: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"method": self.method, "to": self.to, "commands": list(self.commands)}
+
+    @staticmethod
+    def joined(hops: list[ApprovedHop] | tuple[ApprovedHop, ...]) -> str:
+        """A way's commands as one line (an approved cluster's `command`)."""
+        return "; then ".join(c for h in hops for c in h.commands)
+
+
+@dataclass(frozen=True)
 class ApprovedCluster:
-    """What the reviewed dry run saw of one cluster and would have sent."""
+    """What the reviewed dry run saw of one cluster and would have sent. A way with a dual
+    reboot (`upgrade --allow-outage`) has its `hops`, and `command` is every hop's commands
+    in order; an ICU alone has none."""
 
     state: str
     versions: Mapping[str, str | None]
     primary: str
     command: str
+    hops: tuple[ApprovedHop, ...] = ()
 
     def changes(
         self, state: str, versions: Mapping[str, str | None], primary: str | None, command: str
@@ -45,13 +65,28 @@ class ApprovedCluster:
             found.append(f"command '{self.command}' -> '{command}'")
         return found
 
+    def hop_changes(self, hops: list[ApprovedHop]) -> list[str]:
+        """Each way the hops planned now differ from the approved ones, in words."""
+        said = [f"{h.method} to {h.to}" for h in self.hops]
+        now = [f"{h.method} to {h.to}" for h in hops]
+        if said != now:
+            return [f"hops {', '.join(said) or 'none'} -> {', '.join(now) or 'none'}"]
+        return [
+            f"hop {i} commands '{'; '.join(a.commands)}' -> '{'; '.join(b.commands)}'"
+            for i, (a, b) in enumerate(zip(self.hops, hops, strict=True), 1)
+            if a.commands != b.commands
+        ]
+
     def to_json(self) -> dict[str, Any]:
-        return {
+        found: dict[str, Any] = {
             "state": self.state,
             "versions": dict(self.versions),
             "primary": self.primary,
             "command": self.command,
         }
+        if self.hops:
+            found["hops"] = [h.to_json() for h in self.hops]
+        return found
 
 
 @dataclass(frozen=True)

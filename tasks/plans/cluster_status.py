@@ -24,6 +24,9 @@ class ClusterSummary:
     pending: dict[str, bool]
     findings: tuple[str, ...]
     notes: tuple[str, ...]
+    # a way with hops stopped between two of them: both nodes on a hop's release, healthy or
+    # degraded, short of the target (tasks.plans.dual_reboot.between_hops); else None
+    between: str | None = None
 
     @property
     def healthy(self) -> bool:
@@ -35,7 +38,13 @@ class ClusterSummary:
             "pending_install": self.pending,
             "findings": list(self.findings),
             "notes": list(self.notes),
+            "between_hops": self.between,
         }
+
+    @property
+    def words(self) -> str:
+        """The findings, and where the way stands between its hops, in one line."""
+        return "; ".join([*self.findings, *([self.between] if self.between else [])])
 
     @property
     def refused(self) -> bool:
@@ -74,6 +83,7 @@ def summarize(
     prereqs: tuple[list[str], list[str]] = ([], []),
     abort_pending: str | None = None,
     dual: str | None = None,
+    between: str | None = None,
 ) -> ClusterSummary:
     """`icu_started`: the journal holds an ICU this tool sent whose end no run has seen (it
     explains pending installs). `prereqs`: link and alarm findings and notes; a healthy
@@ -107,4 +117,5 @@ def summarize(
         pending={n: bool(v.pending) for n, v in view.nodes.items()},
         findings=findings,
         notes=notes,
+        between=between if state in (ClusterState.HEALTHY, ClusterState.DEGRADED) else None,
     )

@@ -99,6 +99,24 @@ def dual_words(history: list[dict[str, Any]]) -> str | None:
     )
 
 
+def between_hops(
+    history: list[dict[str, Any]], view: ClusterView, target: str | None
+) -> str | None:
+    """Both nodes on the release this tool's newest dual reboot ended verified on, short of
+    the cluster's target: the way stopped between two hops (status), else None."""
+    ended = [r for r in history if r.get("event") == EventKind.DUAL_ENDED]
+    if not target or not ended or ended[-1].get("how") != "verified":
+        return None
+    release = str(ended[-1].get("release") or "")
+    if not release or release == target or set(view.versions.values()) != {release}:
+        return None
+    return (
+        f"between hops: both nodes on {release}, the dual reboot to it verified by run "
+        f"{ended[-1].get('run_id')}; the target {target} is the next hop's: `upgrade` goes "
+        "on (with the options of the first run)"
+    )
+
+
 def commands(package: str) -> list[str]:
     """What one dual-reboot hop sends, in order (the plan job, dry runs, the report)."""
     add = PackageAdd(package).cli
@@ -206,9 +224,29 @@ def dual_reboot_plan(task: Task, run: ClusterRun, hop: Target, view: ClusterView
     return outcome
 
 
+class AbortAsked(Exception):
+    """An abort asked of this run (by another run, an interrupt, the window's end) before the
+    dual reboot's reboots: nothing more is sent; the caller cancels what was (tasks.plans.hops)."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__(why)
+        self.why = why
+
+
+ABORT_ASKED = "abort_asked"  # the outcome's extra key: the hop stopped for an abort, and why
+
+
+def _unless_abort_asked(run: ClusterRun) -> None:
+    why = run.abort_reason()
+    if why is not None:
+        raise AbortAsked(why)
+
+
 def _guarded(task: Task, run: ClusterRun, hop: Target, primary: str, prog: DualProgress) -> Outcome:
     try:
         return _carry_out(task, run, hop, primary, prog)
+    except AbortAsked as exc:
+        return Outcome("aborted", "unknown", {}, exc.why, {ABORT_ASKED: exc.why})
     except RunbookError as exc:
         where = exc.step or METHOD
         detail = f"dual reboot stopped at {where}: {exc.message}"
@@ -222,9 +260,12 @@ def _carry_out(
 ) -> Outcome:
     if prog.reboot is None:
         for node in (peer_of(primary), primary):  # the secondary first
+            if node not in prog.sent:  # an abort asked: no further install
+                _unless_abort_asked(run)
             what = {"run": run, "node": node, "hop": hop, "prog": prog}
             step(task, install_on, f"install {node}", **what)
         step(task, both_pending, "both pending", run=run, hop=hop)
+        _unless_abort_asked(run)  # the last moment an abort can stop a dual reboot
         boot = step(task, reboot_both, "reboot both", run=run, hop=hop, primary=primary)
     else:
         run.emit(

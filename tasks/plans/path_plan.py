@@ -11,6 +11,8 @@ from tasks.device.commands import IcuCommand
 from tasks.device.readings import ClusterView
 from tasks.plans.classify import classify
 from tasks.plans.dual_reboot import commands
+from tasks.plans.estimates import PlanEstimate, estimate
+from tasks.state.settings import Timing
 from tasks.upgrade_paths import Hop, plan_hops
 from tasks.vocabulary import NODES, ClusterState
 
@@ -27,6 +29,7 @@ class ClusterPlan:
     hops: tuple[Hop, ...] = ()
     refused: str | None = None  # why no plan (the cluster's state, or no documented way)
     method: str = "auto"  # the method asked for (tasks.upgrade_paths.METHODS)
+    estimate: PlanEstimate | None = None  # how long the hops take (tasks/plans/estimates.py)
 
     @property
     def automated(self) -> bool:
@@ -50,13 +53,20 @@ class ClusterPlan:
             "refused": self.refused,
             "automated": self.automated,
             "method": self.method,
+            "estimate": self.estimate.to_json() if self.estimate else None,
         }
 
 
 def plan_cluster(
-    name: str, view: ClusterView, target: str, packages: dict[str, str], method: str = "auto"
+    name: str,
+    view: ClusterView,
+    target: str,
+    packages: dict[str, str],
+    method: str = "auto",
+    timing: Timing | None = None,
 ) -> ClusterPlan:
-    """The cluster's plan from this observation, by `method` (auto: the table's choice)."""
+    """The cluster's plan from this observation, by `method` (auto: the table's choice);
+    with `timing`, each hop's estimate by its method."""
     state = classify(view).state
     software = next((view.nodes[n].software for n in NODES if view.nodes[n].software), None)
     model = software.model if software else ""
@@ -67,4 +77,5 @@ def plan_cluster(
     if running == target:
         return ClusterPlan(name, state.value, model, running, target, method=method)
     hops, why = plan_hops(model, running, target, packages, method)
-    return ClusterPlan(name, state.value, model, running, target, tuple(hops), why, method)
+    guess = estimate(hops, timing) if timing is not None and hops else None
+    return ClusterPlan(name, state.value, model, running, target, tuple(hops), why, method, guess)

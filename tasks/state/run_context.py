@@ -111,6 +111,9 @@ class ClusterRun:
     transcript: Recorder | None = None  # (node, direction, text)
     started: float = -1.0  # the clock's monotonic time the run of this cluster began
     window_end: float | None = None  # epoch seconds the cluster's maintenance window closes
+    # the window fit's ICU figure and its basis (the runner's: past ICUs of the model, else
+    # timing.icu_estimate); a plan with other hops judges its whole way once it observed
+    icu_estimate: tuple[float, str] | None = None
     changed: bool = False  # a destructive command left for this cluster in this run
     sent: int = 0  # how many (a step is `changed` when it went up while the step ran)
     device: str = ""  # the device key the cluster is locked by (tasks.state.locks.device_key)

@@ -91,3 +91,67 @@ def test_every_difference_from_the_approved_cluster_is_named() -> None:
         "RG0 primary node0 -> node1",
         f"command '{CMD}' -> '{CMD} x'",
     ]
+
+
+HOPS = [
+    {"method": "dual-reboot", "to": "24.4R1.9", "commands": ["add a", "add b", "reboot"]},
+    {"method": "icu", "to": "25.2R1.9", "commands": [CMD + "  (on the RG0 primary)"]},
+]
+
+
+def hop_report() -> Report:
+    report = Report(job="upgrade", run_id="20261207T200000Z-abcdef")
+    plan = {"node": "node0", "hops": HOPS, "estimate": {"seconds": 10800}}
+    versions = {"node0": OLD, "node1": OLD}
+    report.clusters["a"] = ClusterReport(
+        "would-upgrade", "healthy", versions, "dry", {"plan": plan}
+    )
+    return report
+
+
+def test_a_plan_with_hops_records_them_and_the_outage_approved(tmp_path: Path) -> None:
+    path = tmp_path / "plan.json"
+    approved_plans.save(path, hop_report(), {**options(), "allow_outage": True, "method": "auto"})
+    data = json.loads(path.read_text())
+    assert data["options"]["allow_outage"] is True and data["options"]["method"] == "auto"
+    assert data["clusters"]["a"]["hops"] == HOPS
+    assert (
+        data["clusters"]["a"]["command"]
+        == f"add a; then add b; then reboot; then {HOPS[1]['commands'][0]}"
+    )
+    plan, opts = approved_plans.load(path)
+    hops = plan.clusters["a"].hops
+    assert [(h.method, h.to) for h in hops] == [("dual-reboot", "24.4R1.9"), ("icu", "25.2R1.9")]
+    assert opts["allow_outage"] is True and opts["method"] == "auto"
+
+
+def test_an_older_plan_without_the_new_options_reads_as_no_outage_auto(tmp_path: Path) -> None:
+    path = tmp_path / "plan.json"
+    approved_plans.save(path, dry_run_report(), options())
+    data = json.loads(path.read_text())
+    for key in ("allow_outage", "method"):
+        del data["options"][key]
+    path.write_text(json.dumps(data))
+    _, opts = approved_plans.load(path)
+    assert opts["allow_outage"] is False and opts["method"] == "auto"
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"allow_outage": False}, "a's hops have a dual reboot (an outage) but the plan was not"),
+        ({"method": "icu"}, "a's hops are by dual-reboot, icu, the plan's method is icu"),
+        ({"method": "sideways"}, "unknown method 'sideways'"),
+    ],
+)
+def test_a_plan_whose_hops_and_options_disagree_is_refused(
+    tmp_path: Path, change: dict[str, object], words: str
+) -> None:
+    path = tmp_path / "plan.json"
+    approved_plans.save(path, hop_report(), {**options(), "allow_outage": True, "method": "auto"})
+    data = json.loads(path.read_text())
+    data["options"].update(change)
+    path.write_text(json.dumps(data))
+    with pytest.raises(BadInput, match=words.replace("(", r"\(").replace(")", r"\)")) as exc:
+        approved_plans.load(path)
+    assert "\n" not in exc.value.message

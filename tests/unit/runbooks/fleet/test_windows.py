@@ -6,7 +6,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from runbooks.fleet.windows import estimate_seconds, fit_reason, icu_history, parse_window
+from runbooks.fleet.windows import (
+    estimate_seconds,
+    fit_reason,
+    icu_estimate,
+    icu_history,
+    parse_window,
+)
 from tasks.errors import BadInput
 
 UTC = UTC
@@ -38,6 +44,8 @@ def test_fit_reasons() -> None:
     assert fit_reason(w, datetime(2026, 12, 5, 1, 0, tzinfo=UTC), 1800)[0] is None
     reason, _ = fit_reason(w, datetime(2026, 12, 5, 1, 29, tzinfo=UTC), 52 * 60)
     assert reason == "would not fit: needs 52 min, 31 min left"
+    reason, _ = fit_reason(w, datetime(2026, 12, 5, 1, 29, tzinfo=UTC), 52 * 60, "the basis")
+    assert reason == "would not fit: needs 52 min, 31 min left (the ICU: the basis)"
     reason, wait = fit_reason(w, datetime(2026, 12, 5, 0, 0, tzinfo=UTC), 60)
     assert reason is not None and reason.startswith("window closed (opens") and wait == 3600
     assert fit_reason(w, datetime(2026, 12, 6, tzinfo=UTC), 60)[0] == "window closed"
@@ -70,3 +78,5 @@ def test_estimate_is_the_median_of_past_icus_of_the_model(tmp_path: Path) -> Non
     assert history == {"SRX345": [100, 300, 200]}
     assert estimate_seconds("SRX345", history, 3600) == 200
     assert estimate_seconds("SRX380", history, 3600) == 3600
+    assert icu_estimate("SRX345", history, 3600) == (200, "median of 3 past ICUs of SRX345")
+    assert icu_estimate("SRX380", history, 3600) == (3600, "timing.icu_estimate")
