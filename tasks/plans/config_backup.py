@@ -7,6 +7,9 @@ and `format="set"`), and written whole, secrets included, to
 directories): the one place the secrets are kept. Everything shown elsewhere (the report's
 diff, logs, transcripts, notifications) goes through tasks.state.redact.
 
+In a run of several hops (a dual reboot, then an ICU), `before` is what the cluster had before
+the run's first change and `after` what it has after the last verified hop.
+
 A backup that cannot be read stops the upgrade before it changes anything: the operator was
 promised the configuration saved first. The one after the verified end is best effort: the
 upgrade is done, a failed read is a note in the report.
@@ -42,6 +45,9 @@ def save_configuration(task: Task, *, run: ClusterRun, stage: str) -> Result:
     """Step: both nodes' configuration, text and set form, saved for `stage` (before, after)."""
     where = private_dir(backup_dir(run))
     files: dict[str, list[str]] = {}
+    if stage == "before" and all((where / f"{n}.before.set").exists() for n in NODES):
+        # a later hop of the same run: `before` stays what the cluster had before the first
+        return done(task, files, summary="configuration before: kept from this run's first hop")
     for node in NODES:
         rpc = sessions.rpc(task, run, node)
         for form, suffix in FORMS.items():

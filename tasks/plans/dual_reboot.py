@@ -28,7 +28,9 @@ from tasks.errors import DeadlineExceeded, DeviceRefused, NodeUnreachable, Runbo
 from tasks.events import EventKind
 from tasks.plans import prechecks as pc
 from tasks.plans import sessions
+from tasks.plans.config_backup import backup_after
 from tasks.plans.outcomes import failed_now, outcome_from
+from tasks.plans.service_steps import ready_for_dual_reboot, services_after
 from tasks.plans.steps import done, step
 from tasks.plans.waits import await_healthy, look, poll_until
 from tasks.state.gate import NotStarted
@@ -219,7 +221,11 @@ def dual_reboot_plan(task: Task, run: ClusterRun, hop: Target, view: ClusterView
         why = run.abort_reason()
         if why is not None:
             return outcome_from(view, "aborted", f"{why} before the dual reboot: nothing sent")
+        before = ready_for_dual_reboot(task, run, pre.primary)
+        if isinstance(before, Outcome):
+            return before
         outcome = _guarded(task, run, hop, pre.primary, prog)
+    outcome = backup_after(task, run, services_after(task, run, before, outcome))
     outcome.extra.setdefault("checks", checks)
     return outcome
 

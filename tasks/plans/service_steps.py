@@ -1,6 +1,7 @@
-"""The upgrade's steps around the ICU that are not the ICU: RGs aligned on the RG0 primary
-(--align-rgs), the service snapshot just before the ICU, and the comparison after the
-verified end (tasks.plans.service_snapshot). Each is a Nornir subtask of the upgrade plan."""
+"""The upgrade's steps around the ICU (or a dual reboot) that are not the ICU: the
+configuration saved, RGs aligned on the RG0 primary (--align-rgs, ICU only), the service
+snapshot just before the first change, and the comparison after the verified end
+(tasks.plans.service_snapshot). Each is a Nornir subtask of the upgrade plan."""
 
 from __future__ import annotations
 
@@ -51,9 +52,25 @@ def ready_for_icu(task: Task, run: ClusterRun, pre: PrecheckResult) -> Prepared 
         if refused is not None:
             return refused
         aligned = pre.misplaced
+    return _services_before(task, run, pre.primary, aligned)
+
+
+def ready_for_dual_reboot(task: Task, run: ClusterRun, primary: str) -> Prepared | Outcome:
+    """Before a dual reboot's first install: the configuration saved, then the services'
+    snapshot on the RG0 primary (unless service checks are off). No RG is moved: both nodes
+    reboot together, whatever holds what."""
+    failed = backup_before(task, run)
+    if failed is not None:
+        return failed
+    return _services_before(task, run, primary, ())
+
+
+def _services_before(
+    task: Task, run: ClusterRun, primary: str, aligned: tuple[int, ...]
+) -> Prepared:
     if not run.options.get("service_checks", True):
         return Prepared(None, aligned)
-    snap = step(task, snapshot_services, "services before", run=run, node=pre.primary)
+    snap = step(task, snapshot_services, "services before", run=run, node=primary)
     return Prepared(snap, aligned)
 
 
