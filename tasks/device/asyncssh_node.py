@@ -168,7 +168,7 @@ class _Channel(asyncssh.SSHClientSession[bytes]):
         self.closed = False
         self.chan: asyncssh.SSHClientChannel[bytes] | None = None
 
-    def connection_made(self, chan: asyncssh.SSHClientChannel[bytes]) -> None:  # type: ignore[override]
+    def connection_made(self, chan: asyncssh.SSHClientChannel[bytes]) -> None:
         self.chan = chan
 
     def data_received(self, data: bytes, datatype: asyncssh.DataType) -> None:
@@ -264,10 +264,12 @@ class NetconfSession:
 async def _start(loop: EventLoop, end: Endpoint) -> NetconfSession:
     conn = await ssh_connect(end)
     try:
-        chan, channel = await asyncio.wait_for(
+        chan, made = await asyncio.wait_for(
             conn.create_session(_Channel, subsystem="netconf", encoding=None),
             end.connect_timeout,
         )
+        assert isinstance(made, _Channel)
+        channel = made
         chan.write(client_hello())
         hello = parse_hello(await asyncio.wait_for(channel.hello, end.connect_timeout))
     except BaseException as exc:
@@ -315,9 +317,7 @@ async def _push(
             def told(_src: bytes, _dst: bytes, sent: int, total: int) -> None:
                 progress(sent, total)
 
-            await asyncio.wait_for(
-                sftp.put(str(local), remote, progress_handler=told), deadline
-            )
+            await asyncio.wait_for(sftp.put(str(local), remote, progress_handler=told), deadline)
         return ""
     except TimeoutError:
         return f"the push outlasted its deadline of {deadline:.0f}s"
