@@ -6,7 +6,7 @@ import signal
 
 import pytest
 
-from tests.e2e.conftest import destructive, kill_group, wait_until
+from tests.e2e.conftest import both_transports, destructive, kill_group, wait_until
 
 OLD, NEW = "23.4R2-S3.9", "24.2R2-S1.3"
 ABORT, ROLLBACK, REBOOT = "abort-in-service-upgrade", "request-package-rollback", "request-reboot"
@@ -18,18 +18,19 @@ def releases(lab, cluster: str) -> dict[str, str]:  # type: ignore[no-untyped-de
 
 
 @pytest.mark.parametrize(
-    ("phase", "outcome", "final"),
+    ("phase", "outcome", "final", "transport"),
     [
-        ("validate", "ok", OLD),
-        ("push", "ok", OLD),
-        ("install-secondary", "ok", OLD),
-        ("install-primary", "ok", OLD),
-        ("failover", "ok", OLD),
-        ("secondary-reboot", "ok", OLD),  # inconsistent, then recovered
-        ("primary-reboot", "too-late", NEW),
+        ("validate", "ok", OLD, "napalm"),
+        ("push", "ok", OLD, "napalm"),
+        ("install-secondary", "ok", OLD, "napalm"),
+        ("install-primary", "ok", OLD, "napalm"),
+        ("failover", "ok", OLD, "napalm"),
+        ("secondary-reboot", "ok", OLD, "napalm"),  # inconsistent, then recovered
+        ("primary-reboot", "too-late", NEW, "napalm"),
+        ("secondary-reboot", "ok", OLD, "asyncssh"),  # parity: abort, then recover
     ],
 )
-def test_abort_at_every_phase(make_lab, runbooks_for, phase, outcome, final) -> None:  # type: ignore[no-untyped-def]
+def test_abort_at_every_phase(make_lab, runbooks_for, phase, outcome, final, transport) -> None:  # type: ignore[no-untyped-def]
     # GIVEN an ICU somebody started, now in `phase`; it stands still until the abort reaches
     # the cluster (phase-holds), so a loaded machine cannot let the phase end first
     lab = make_lab(
@@ -202,7 +203,8 @@ def test_abort_survives_session_drops_and_slow_landing(make_lab, runbooks_for, f
     assert releases(lab, "c1") == {"node0": OLD, "node1": OLD}
 
 
-def test_recover_resumes_at_the_reboot(make_lab, runbooks_for) -> None:  # type: ignore[no-untyped-def]
+@both_transports
+def test_recover_resumes_at_the_reboot(make_lab, runbooks_for, transport) -> None:  # type: ignore[no-untyped-def]
     # GIVEN a recovery killed after the rollback took effect, its reply still outstanding
     lab = make_lab([{"name": "c1", "state": "inconsistent", "faults": ["rollback-reply-lost"]}])
     ops = runbooks_for(lab)
