@@ -37,8 +37,7 @@ EXPECTED = {
 }
 
 
-@both_transports
-def test_status_classifies_a_mixed_lab(make_lab, runbooks_for, transport) -> None:  # type: ignore[no-untyped-def]
+def test_status_classifies_a_mixed_lab(make_lab, runbooks_for) -> None:  # type: ignore[no-untyped-def]
     # GIVEN a lab where a previous window left clusters in every state
     lab = make_lab(MIXED, speed=1)  # slow clock: nothing moves while we look
     ops = runbooks_for(lab)
@@ -83,7 +82,8 @@ def test_status_classifies_a_mixed_lab(make_lab, runbooks_for, transport) -> Non
     assert "unreachable" not in rec["detail"], rec
 
 
-def test_status_all_healthy_exit_0(make_lab, runbooks_for) -> None:  # type: ignore[no-untyped-def]
+@both_transports
+def test_status_all_healthy_exit_0(make_lab, runbooks_for, transport) -> None:  # type: ignore[no-untyped-def]
     lab = make_lab(count=6)
     result = runbooks_for(lab).run("status", "--filter", "site=lab-a")
     assert result.code == 0, result.stderr

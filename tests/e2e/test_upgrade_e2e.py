@@ -158,9 +158,9 @@ def test_dry_run_sends_nothing_destructive(make_lab, runbooks_for) -> None:  # t
         (["validation-fails"], "failed", "ICU refused", "napalm"),
         (["reboot-hangs"], "failed", "secondary-rebooting", "napalm"),
         (["icu-fails"], "failed", "install on node1 failed", "napalm"),
-        # parity: upgrades to ok over asyncssh, the ICU's reply lost or never sent
+        # parity: an upgrade to ok over asyncssh, the ICU's reply lost with its session (the
+        # reply that never comes, rpc-silent, takes 28 s here: tests/unit/.../test_asyncssh_node)
         (["session-drop"], "ok", None, "asyncssh"),
-        (["rpc-silent"], "ok", None, "asyncssh"),
     ],
 )
 def test_faults_during_icu(  # type: ignore[no-untyped-def]
