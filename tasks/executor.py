@@ -30,6 +30,7 @@ from tasks.state.paths import check_name
 from tasks.state.redact import redact
 from tasks.state.run_context import ClusterRun, Outcome, RunContext
 from tasks.state.settings import Timing
+from tasks.transports import devices_for
 
 log = logging.getLogger(__name__)
 
@@ -174,5 +175,6 @@ def default_context(task: Task) -> RunContext:
                 state_dir=state,
                 sink=LogSink(),
                 timing_defaults=config.user_defined.get("timing"),
+                devices=devices_for(config.user_defined.get("transport")),
             )
         return _DEFAULTS[key]

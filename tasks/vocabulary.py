@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 NODES = ("node0", "node1")  # the two nodes of a chassis cluster, as Junos names them
+# How node sessions travel (--transport, config user_defined.transport; tasks.transports):
+# napalm/PyEZ (ncclient, paramiko) or asyncssh (tasks.device.asyncssh_node). The default first.
+TRANSPORTS = ("napalm", "asyncssh")
 
 
 class ClusterState(StrEnum):

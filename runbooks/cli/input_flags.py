@@ -23,6 +23,7 @@ from tasks.input_rules import (
     schema_problems,
     source_url_problem,
 )
+from tasks.transports import checked_transport
 from tasks.vocabulary import OUTCOMES
 
 OUTPUT_FLAGS = ("report", "html", "events", "log_file", "save_plan")
@@ -37,6 +38,11 @@ def check_flags(args: argparse.Namespace) -> Iterator[Problem]:
     yield from check_from_report(getattr(args, "from_report", None), getattr(args, "only", None))
     yield from check_override(getattr(args, "target_release", None), getattr(args, "package", None))
     yield from check_job_flags(args)
+    if getattr(args, "transport", None) is not None:
+        try:
+            checked_transport(args.transport)
+        except BadInput as exc:
+            yield Problem("--transport", exc.message)
     if getattr(args, "window", None) is not None:
         try:
             parse_window(args.window)

@@ -22,11 +22,12 @@ from tasks.input_rules import (
     checked,
     one_of,
 )
-from tasks.vocabulary import JOB_NAMES, OUTCOMES
+from tasks.vocabulary import JOB_NAMES, OUTCOMES, TRANSPORTS
 
 _S = Field(strict=True)
 Outcome = Annotated[str, _S, AfterValidator(checked(one_of(OUTCOMES, "outcome")))]
 Job = Annotated[str, _S, AfterValidator(checked(one_of(JOB_NAMES, "job")))]
+Transport = Annotated[str, _S, AfterValidator(checked(one_of(TRANSPORTS, "transport")))]
 
 
 class DefaultsEntry(Closed):
@@ -64,6 +65,7 @@ class RunnerConfig(Closed):
 class UserDefined(Open):
     state_dir: Text | None = None
     timing: TimingValues | None = None
+    transport: Transport | None = None  # napalm | asyncssh (tasks.transports)
 
 
 class ConfigFile(Closed):

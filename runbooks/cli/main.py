@@ -84,6 +84,12 @@ def _selection(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="clusters worked at once (config: runner num_workers)",
     )
+    g.add_argument(
+        "--transport",
+        metavar="NAME",
+        help="how node sessions travel: napalm (PyEZ) or asyncssh "
+        "(config: user_defined.transport; default napalm)",
+    )
     g.add_argument("--report", type=Path, metavar="FILE", help="write the JSON report here (0600)")
     g.add_argument(
         "--html",
@@ -189,6 +195,7 @@ def main(argv: list[str] | None = None) -> int:
             dry_run=getattr(args, "dry_run", False),
             processes=getattr(args, "processes", None),
             origins=origins,
+            transport=args.transport,
         )
         job = module.prepare(args, fleet)  # the job's own input, checked per cluster
         if args.job in registry.ENGINE_JOBS:  # --engine celery: this process coordinates

@@ -13,6 +13,7 @@ from tasks.jobs import srx_status
 from tasks.state.backends import build_context
 from tasks.state.redis_store import RedisBackend, RedisStore
 from tasks.state.run_context import Outcome, Sink
+from tasks.transports import devices_for
 
 if TYPE_CHECKING:
     from runbooks.fleet.inventory import Fleet
@@ -27,6 +28,7 @@ def work_status(store: RedisStore, fleet: Fleet, run_id: str, cluster: str, sink
         sink=sink,
         timing_defaults=fleet.user_defined.get("timing"),
         transcripts=False,
+        devices=devices_for(fleet.user_defined.get("transport")),
     )
     results = fleet.nr.run(task=srx_status, name="status", context=context, on_failed=True)
     multi = results.get(cluster)

@@ -21,6 +21,7 @@ from tasks.input_rules import InputRefused, host_problems
 from tasks.nornir_setup import prepare_host, resolved_state_dir
 from tasks.state.paths import check_name, private_dir
 from tasks.state.settings import Timing
+from tasks.transports import checked_transport
 
 
 @dataclass
@@ -53,8 +54,10 @@ def load(
     dry_run: bool = False,
     processes: int | None = None,
     origins: dict[str, str] | None = None,
+    transport: str | None = None,
 ) -> Fleet:
-    """`origins`: where a cluster name came from when not --cluster (fleet.select)."""
+    """`origins`: where a cluster name came from when not --cluster (fleet.select).
+    `transport`: --transport, over the config's user_defined.transport (tasks.transports)."""
     config_path = Path(config_file)
     if not config_path.is_file():
         raise BadInput(f"config file not found: {config_file}")
@@ -83,15 +86,9 @@ def load(
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise BadInput(f"cannot load config/inventory: {type(exc).__name__}: {first}") from exc
     nr = select(nr, clusters, filters, origins)
-    state_dir = resolved_state_dir(config_path, nr.config.user_defined.get("state_dir"))
-    nr.config.user_defined["state_dir"] = str(state_dir)
-    try:
-        private_dir(state_dir)
-        probe = state_dir / f".probe-{os.getpid()}-{threading.get_ident()}"  # threads load too
-        probe.touch()
-        probe.unlink()
-    except OSError as exc:
-        raise BadInput(f"state_dir {state_dir} is not writable: {exc.strerror}") from None
+    state_dir = _state_dir(config_path, nr)
+    user = nr.config.user_defined
+    user["transport"] = checked_transport(transport or user.get("transport"))
     timing = nr.config.user_defined.get("timing") or {}
     plugin_problems(nr, timing)
     for host in nr.inventory.hosts.values():
@@ -103,6 +100,20 @@ def load(
     return Fleet(
         nr=nr, state_dir=state_dir, user_defined=nr.config.user_defined, processes=processes
     )
+
+
+def _state_dir(config_path: Path, nr: Nornir) -> Path:
+    """The config's state_dir, absolute (written back into the config) and writable."""
+    state_dir = resolved_state_dir(config_path, nr.config.user_defined.get("state_dir"))
+    nr.config.user_defined["state_dir"] = str(state_dir)
+    try:
+        private_dir(state_dir)
+        probe = state_dir / f".probe-{os.getpid()}-{threading.get_ident()}"  # threads load too
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        raise BadInput(f"state_dir {state_dir} is not writable: {exc.strerror}") from None
+    return state_dir
 
 
 def plugin_problems(nr: Nornir, timing: Any) -> None:

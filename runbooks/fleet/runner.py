@@ -42,6 +42,7 @@ from tasks.srx_facts import model_family
 from tasks.state.backends import Backend, LocalBackend, build_context
 from tasks.state.gate import NotStarted
 from tasks.state.run_context import ClusterRun, Outcome, Sink
+from tasks.transports import devices_for
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +107,7 @@ class Runner:
             before_start=self._await_window,
             windowed=opts.windowed,
             policy=opts.policy,
+            devices=devices_for(fleet.user_defined.get("transport")),
         )
         self.icu_history = icu_history(state)
         self.pool: Shards | None = None

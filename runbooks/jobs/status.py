@@ -13,6 +13,7 @@ from tasks import ClusterSummary
 from tasks.jobs import srx_status
 from tasks.state.backends import LocalBackend, build_context
 from tasks.state.run_context import RunContext
+from tasks.transports import devices_for
 
 EXIT_BAD_INPUT = 2  # runbooks.cli.main's: a cluster refused for its input was not read
 
@@ -57,6 +58,7 @@ def read_only_context(fleet: Fleet, run_id: str) -> RunContext:
         sink=_Quiet(),
         timing_defaults=fleet.user_defined.get("timing"),
         transcripts=False,
+        devices=devices_for(fleet.user_defined.get("transport")),
     )
 
 

@@ -314,7 +314,9 @@ def _push(
             last[0] = now
             _progress(run, node, sent, total)
 
-    return push_file(end, local, path, deadline=deadline(expected, spec, run), progress=progress)
+    # over the run's transport when it has a push of its own (asyncssh's SFTP), else paramiko
+    push = getattr(sessions.devices(run), "push_file", push_file)
+    return str(push(end, local, path, deadline=deadline(expected, spec, run), progress=progress))
 
 
 def _progress(run: ClusterRun, node: str, sent: int, total: int) -> None:

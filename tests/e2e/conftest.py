@@ -23,6 +23,9 @@ from tasks.state.journal import read_records
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEED = 600.0
+# Parity (issue 23): a test marked so runs once per transport; its runbooks get --transport.
+TRANSPORTS = ("napalm", "asyncssh")
+both_transports = pytest.mark.parametrize("transport", TRANSPORTS)
 
 
 @dataclass
@@ -40,8 +43,8 @@ class RunResult:
 class Runbooks:
     """Runs `python -m runbooks` against a lab, with its own state directory."""
 
-    def __init__(self, lab: LabProcess, workdir: Path) -> None:
-        self.lab, self.workdir = lab, workdir
+    def __init__(self, lab: LabProcess, workdir: Path, transport: str | None = None) -> None:
+        self.lab, self.workdir, self.transport = lab, workdir, transport
         self.config = private_config(workdir)
         self._n = 0
         self._procs: list[subprocess.Popen[str]] = []
@@ -60,6 +63,8 @@ class Runbooks:
         ]
         if report is not None:
             cmd += ["--report", str(report)]
+        if self.transport is not None:
+            cmd += ["--transport", self.transport]
         return cmd
 
     def env(self) -> dict[str, str]:
@@ -143,11 +148,15 @@ def make_lab(tmp_path: Path) -> Iterator[Any]:
 
 
 @pytest.fixture
-def runbooks_for(tmp_path: Path) -> Iterator[Any]:
+def runbooks_for(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """Runbooks on a lab; over the transport a test is parametrised with (both_transports,
+    or a `transport` column of its own), else the default one."""
     made: list[Runbooks] = []
+    transport = getattr(request.node, "callspec", None)
+    transport = transport.params.get("transport") if transport is not None else None
 
     def make(lab: LabProcess) -> Runbooks:
-        made.append(Runbooks(lab, tmp_path / "ops"))
+        made.append(Runbooks(lab, tmp_path / "ops", transport))
         return made[-1]
 
     yield make

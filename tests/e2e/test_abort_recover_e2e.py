@@ -18,14 +18,15 @@ def releases(lab, cluster: str) -> dict[str, str]:  # type: ignore[no-untyped-de
 
 
 @pytest.mark.parametrize(
-    ("phase", "outcome", "final"),
+    ("phase", "outcome", "final", "transport"),
     [
-        ("secondary-reboot", "ok", OLD),  # inconsistent, then recovered
-        ("primary-reboot", "too-late", NEW),
+        ("secondary-reboot", "ok", OLD, "napalm"),  # inconsistent, then recovered
+        ("primary-reboot", "too-late", NEW, "napalm"),
+        ("secondary-reboot", "ok", OLD, "asyncssh"),  # parity: abort, then recover
     ],
 )
 def test_abort_after_the_secondary_reboot_and_too_late(  # type: ignore[no-untyped-def]
-    make_lab, runbooks_for, phase, outcome, final
+    make_lab, runbooks_for, phase, outcome, final, transport
 ) -> None:
     # GIVEN an ICU somebody started, now in `phase`; it stands still until the abort reaches
     # the cluster (phase-holds), so a loaded machine cannot let the phase end first

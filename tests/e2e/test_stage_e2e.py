@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from tests.e2e.conftest import kill_group, wait_until
+from tests.e2e.conftest import both_transports, kill_group, wait_until
 
 COPY = "file-copy"
 UPLOAD = "sftp-upload"
@@ -71,7 +71,8 @@ def test_stage_twenty_clusters_by_pull(make_lab, runbooks_for):
     assert per_cluster(lab.audit(), COPY) == per_cluster(audit, COPY)
 
 
-def test_stage_twenty_clusters_by_push_to_both_nodes(make_lab, runbooks_for, tmp_path):
+@both_transports  # parity: the push over paramiko's SFTP and over asyncssh's
+def test_stage_twenty_clusters_by_push_to_both_nodes(make_lab, runbooks_for, tmp_path, transport):
     lab = make_lab(missing(20))
     without_package_facts(lab)
     package = tmp_path / "junos.tgz"

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import re
 
-from tests.e2e.conftest import destructive
+import asyncssh
+import yaml
+
+from tests.e2e.conftest import both_transports, destructive
 
 MIXED = [
     {"name": "c-healthy", "state": "healthy"},
@@ -79,7 +82,8 @@ def test_status_classifies_a_mixed_lab(make_lab, runbooks_for) -> None:  # type:
     assert "unreachable" not in rec["detail"], rec
 
 
-def test_status_all_healthy_exit_0(make_lab, runbooks_for) -> None:  # type: ignore[no-untyped-def]
+@both_transports
+def test_status_all_healthy_exit_0(make_lab, runbooks_for, transport) -> None:  # type: ignore[no-untyped-def]
     lab = make_lab(count=6)
     result = runbooks_for(lab).run("status", "--filter", "site=lab-a")
     assert result.code == 0, result.stderr
@@ -106,3 +110,29 @@ def test_a_lab_cluster_carries_its_own_inventory_data(make_lab, runbooks_for) ->
         assert list(result.report["clusters"]) == ["nyc-fw1"]
     # and the others keep the lab's round-robin sites
     assert list(ops.run("status", "--filter", "site=lab-c").report["clusters"]) == ["br-0003"]
+
+
+@both_transports
+def test_a_node_whose_host_key_is_not_the_known_one_is_never_talked_to(  # type: ignore[no-untyped-def]
+    make_lab, runbooks_for, transport
+) -> None:
+    # GIVEN a lab whose known_hosts holds another key for br-0001's node1 (a box in its place)
+    lab = make_lab(count=2, speed=1)
+    port = yaml.safe_load((lab.inventory_dir / "hosts.yaml").read_text())["br-0001"][
+        "connection_options"
+    ]["node1"]["port"]
+    other = asyncssh.generate_private_key("ssh-ed25519").export_public_key().decode().strip()
+    lines = lab.known_hosts.read_text().splitlines()
+    name = f"[127.0.0.1]:{port}"
+    lab.known_hosts.write_text(
+        "\n".join(f"{name} {other}" if ln.startswith(name + " ") else ln for ln in lines) + "\n"
+    )
+    # WHEN status runs over the lab
+    result = runbooks_for(lab).run("status")
+    # THEN that node is unreachable, the rest is read, and it received no RPC at all
+    assert result.code == 1, result.stderr
+    bad = result.cluster("br-0001")
+    assert "node1 unreachable" in bad["detail"], bad
+    assert result.cluster("br-0002")["state"] == "healthy"
+    assert [r for r in lab.audit("br-0001", "node1")] == []
+    assert lab.audit("br-0001", "node0")

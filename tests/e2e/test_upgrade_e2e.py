@@ -114,6 +114,16 @@ def test_dry_run_sends_nothing_destructive(make_lab, runbooks_for) -> None:  # t
     assert result.stdout.splitlines()[0].split()[:3] == ["cluster", "outcome", "state"]
 
 
+def test_an_upgrade_over_asyncssh_rides_out_the_icu_session_dropped(make_lab, runbooks_for) -> None:  # type: ignore[no-untyped-def]
+    # parity (the asyncssh transport): the ICU's session drops with its reply; the ICU is
+    # followed to its verified end and never sent again
+    lab = make_lab([{"name": "c1", "faults": ["session-drop"]}])
+    result = runbooks_for(lab).run("upgrade", "--transport", "asyncssh")
+    c = result.cluster("c1")
+    assert c["outcome"] == "ok" and c["versions"] == {"node0": TARGET, "node1": TARGET}, c
+    assert icu_sends(lab.audit())["c1"] == 1
+
+
 def test_canary_failure_stops_the_fleet(make_lab, runbooks_for) -> None:  # type: ignore[no-untyped-def]
     clusters = [{"name": "a-canary", "state": "healthy", "faults": ["package-missing"]}]
     clusters += [{"name": f"b-{i}", "state": "healthy"} for i in range(3)]

@@ -173,3 +173,53 @@ def test_the_plans_reach_devices_only_through_the_seam(graph: grimp.ImportGraph)
         if other in ("tasks.device.connections", "tasks.device.wire")
     ]
     assert wrong == []
+
+
+ASYNCSSH_TRANSPORT = (
+    "tasks.device.netconf_framing",
+    "tasks.device.asyncssh_node",
+    "tasks.device.asyncssh_devices",
+)
+
+
+def test_the_plans_reach_the_asyncssh_transport_only_through_the_seam(
+    graph: grimp.ImportGraph,
+) -> None:
+    # a run picks its transport in one place (tasks.transports, RunContext.devices); no plan
+    # and no other device module knows the asyncssh one exists
+    importers = {
+        module
+        for module, imported in edges_of(graph).items()
+        if module not in ASYNCSSH_TRANSPORT and imported & set(ASYNCSSH_TRANSPORT)
+    }
+    assert importers == {"tasks.transports"}
+
+
+def test_the_asyncssh_transport_stands_apart_from_the_napalm_stack(
+    graph: grimp.ImportGraph,
+) -> None:
+    # the framing is pure; the session imports only the framing and the errors; the devices
+    # reuse the one XML module (tasks.device.junos), never napalm's plugin or its patches
+    edges = edges_of(graph)
+    assert edges["tasks.device.netconf_framing"] == set()
+    assert edges["tasks.device.asyncssh_node"] == {"tasks.device.netconf_framing", "tasks.errors"}
+    napalm_stack = {
+        "tasks.device.connections",
+        "tasks.device.napalm_node",
+        "tasks.device.session_tuning",
+    }
+    for module in ASYNCSSH_TRANSPORT:
+        assert not edges[module] & napalm_stack, module
+        assert not third_party(module) & {"napalm", "ncclient", "paramiko", "jnpr"}, module
+
+
+def third_party(module: str) -> set[str]:
+    """The top-level packages `module`'s own source imports (grimp sees only ours)."""
+    tree = ast.parse((ROOT / (module.replace(".", "/") + ".py")).read_text())
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module.split(".")[0])
+    return names
