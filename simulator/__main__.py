@@ -103,7 +103,7 @@ FLOORS = {
     "connect_timeout": 30,  # set-up time is real, not simulated: never scaled down
     "poll_interval": 0.2,
     "settle_deadline": 8,
-    "reboot_deadline": 8,
+    "reboot_deadline": 15,  # 30 clusters rebooting at once on a loaded machine took > 8 s
     "install_deadline": 8,
     "abort_deadline": 8,
     "icu_reply_timeout": 2,
