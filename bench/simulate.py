@@ -102,8 +102,13 @@ ONCE_PER_NODE = ("request-package-rollback", "request-reboot", "abort-in-service
 # no resend: the journal records, written after it and before the next one (of its node).
 ENDED_BY: dict[str, tuple[str, ...]] = {
     "request-package-in-service-upgrade": ("icu-ended",),
-    "abort-in-service-upgrade": ("icu-ended", "recover-verified", "recover-done"),
-    "request-package-rollback": ("recover-done",),
+    "abort-in-service-upgrade": (
+        "icu-ended",
+        "recover-verified",
+        "recover-refused",
+        "recover-done",
+    ),
+    "request-package-rollback": ("recover-refused", "recover-done"),
     "request-reboot": ("recover-done",),
 }
 SETTLE = 600.0  # virtual seconds the model runs on after the last job, before it is judged
@@ -465,10 +470,11 @@ def mixed(
 
 
 def order_violations(audit: list[dict[str, Any]]) -> list[str]:
-    """Recovery on a node: its rollback after an abort on it, its reboot after its rollback."""
+    """Recovery on a node: its rollback after an abort on it, its reboot after its rollback
+    (a command the device refused took no effect: it neither counts nor needs one before)."""
     out = []
     for node in ("node0", "node1"):
-        mine = [r["rpc"] for r in audit if r["node"] == node]
+        mine = [r["rpc"] for r in audit if r["node"] == node and r.get("result") != "error"]
         for step, before in (
             ("request-package-rollback", "abort-in-service-upgrade"),
             ("request-reboot", "request-package-rollback"),

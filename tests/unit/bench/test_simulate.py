@@ -131,3 +131,34 @@ def test_a_recovery_killed_between_its_reboot_record_and_the_send_is_finished_on
     report = run(scenario, tmp_path)
     assert report is not None and report.fired is not None, scenario
     assert report.violations == [], report.outcomes
+
+
+@pytest.mark.parametrize("seed", [50, 265, 349, 477, 591, 766])
+def test_a_recovery_killed_after_its_abort_left_does_not_send_it_again(
+    seed: int, tmp_path: Path
+) -> None:
+    """Finding F1, fixed: a recovery killed after its abort left (its reply unread, or read
+    and not yet verified) sent the abort again on its re-run. Now the re-run follows it:
+    the device is observed until it shows what a landed abort shows, nothing is resent; an
+    abort the device refused is journaled (`recover-refused`) and took no effect."""
+    scenario = Scenario.draw(seed)
+    assert scenario.job == "recover", scenario
+    report = run(scenario, tmp_path)
+    assert report is not None and report.fired is not None, scenario
+    assert report.violations == [], report.outcomes
+
+
+@pytest.mark.parametrize("kill", ["before-send:1", "journal:3"])
+def test_a_recovery_abort_journaled_and_never_sent_is_sent_once_the_rollback_shows_it(
+    kill: str, tmp_path: Path
+) -> None:
+    """The other side of F1: an abort journaled and never sent is followed all the same (the
+    journal cannot tell it from one that left); when the rollback is then refused because
+    the ICU state the abort clears is still on the node, the device has shown the abort
+    never took effect: it is sent (journaled first), then the rollback, in that order."""
+    at, _, n = kill.partition(":")
+    scenario = Scenario(71, "inconsistent", None, None, "recover", at, int(n))
+    report = run(scenario, tmp_path)
+    assert report is not None and report.fired is not None, scenario
+    assert report.violations == [], report.outcomes
+    assert report.outcomes[-1] == "ok", report.outcomes
