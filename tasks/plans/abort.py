@@ -77,12 +77,14 @@ def abort_plan(
     earlier = abort_in_flight(run.history)
     if earlier is not None and not run.dry_run:
         return follow_earlier_abort(task, run, earlier, base=base, target=target, call=call)
+    left = recovery_left(run.history)
+    if left is not None:
+        return finish_recovery(task, run, view, left, target)
     activity = icu_activity(view, base, target)
     if activity is None:
-        state = classify(view).state
-        if not (run.options.get("even_if_idle") and state is ClusterState.HEALTHY):
-            hint = f" ({INVISIBLE})" if state is ClusterState.HEALTHY else ""
-            return outcome_from(view, "skipped", f"no ICU visible ({state}); nothing sent{hint}")
+        refused = _nothing_to_abort(run, view)
+        if refused is not None:
+            return refused
     phase = activity or NONE_VISIBLE
     if phase == Phase.STARTED.value:  # sent, nothing a second session can see yet
         phase = "the ICU's first steps (validate, push, the secondary's install)"
@@ -102,6 +104,65 @@ def abort_plan(
         return refused
     landed = Landing(run.clock.time(), 0, call, clock=run.clock)
     return _follow(task, run, base, phase, target, landed)
+
+
+def _nothing_to_abort(run: ClusterRun, view: ClusterView) -> Outcome | None:
+    """No ICU visible: `skipped` (nothing sent), but never on an inconsistent cluster, which
+    gets its own word and the command that recovers it. None: --even-if-idle on a healthy
+    cluster (the abort is sent anyway)."""
+    verdict = classify(view)
+    state = verdict.state
+    if run.options.get("even_if_idle") and state is ClusterState.HEALTHY:
+        return None
+    if state is ClusterState.INCONSISTENT:
+        return outcome_from(
+            view,
+            "inconsistent",
+            f"no ICU visible, but the cluster is inconsistent ({verdict.detail}); nothing "
+            f"sent; run `python -m runbooks recover --cluster {run.cluster}`",
+        )
+    hint = f" ({INVISIBLE})" if state is ClusterState.HEALTHY else ""
+    return outcome_from(view, "skipped", f"no ICU visible ({state}); nothing sent{hint}")
+
+
+def recovery_left(history: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The journal record that shows a recovery unfinished: an abort that landed and left
+    the cluster inconsistent, or a recovery step, with no `recover-done` (nor a new ICU)
+    after it; else None."""
+    for rec in reversed(history):
+        event = rec.get("event")
+        if event in (EventKind.RECOVER_DONE, EventKind.ICU_SENDING):
+            return None
+        if event in (EventKind.RECOVER_SENDING, EventKind.RECOVER_VERIFIED):
+            return rec
+        if event == EventKind.ICU_ENDED:
+            return rec if str(rec.get("how")).startswith(INCONSISTENT_END) else None
+    return None
+
+
+INCONSISTENT_END = "abort landed: inconsistent"
+
+
+def finish_recovery(
+    task: Task, run: ClusterRun, view: ClusterView, left: dict[str, Any], target: str | None
+) -> Outcome:
+    """An abort run again after an earlier run's abort left the cluster inconsistent and its
+    recovery unfinished (killed while it recovered, or while it waited for the landing it
+    then saw): the recovery is finished from where the journal and the device say it
+    stopped (tasks.plans.recover resumes, never sends a step twice). With --no-recover the
+    cluster is reported with the command that finishes it."""
+    who = left.get("run_id")
+    begun = f"the recovery after the abort of run {who} was not finished"
+    if run.options.get("no_recover") and classify(view).state is not ClusterState.HEALTHY:
+        return outcome_from(
+            view,
+            "inconsistent",
+            f"{begun}; run `python -m runbooks recover --cluster {run.cluster}`",
+        )
+    if run.dry_run:
+        return outcome_from(view, "would-recover", f"dry-run: {begun}; would finish it")
+    run.emit(EventKind.NOTE, message=f"{begun}; finishing it")
+    return recover_plan(task, run, target=target, view=view, prefix=f"{begun}; ")
 
 
 def _follow(

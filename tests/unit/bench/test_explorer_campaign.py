@@ -22,11 +22,6 @@ KNOWN = {
         r"killed at (before-send|journal):\d+ in (abort|start-icu) .*"
         r"and run again"
     ),
-    # F3: an abort killed while it recovers or waits for its landing: run again, it finds no
-    # ICU and says `skipped`, leaving the recovery unfinished (inconsistent cluster)
-    "abort re-run leaves its recovery": re.compile(
-        r"abort on .*killed at \S+ in (recover \w+|abort landed) .*and run again"
-    ),
     # F4: an upgrade on a lab whose own ICU (not this tool's) runs, killed at its ICU send:
     # the lab's ICU and ours race; the ends differ in timing
     "upgrade over a foreign ICU": re.compile(
@@ -34,6 +29,8 @@ KNOWN = {
     ),
     # F1 (a recovery killed after its abort left sent it again on its re-run) is fixed:
     # tasks.plans.recover._abort_once follows an abort an earlier run journaled
+    # F3 (an abort killed while it recovered said `skipped` when run again) is fixed:
+    # tasks.plans.abort.finish_recovery
     # F5 (an upgrade that took another run's abort, delivered again under its run id, sent
     # a new ICU) is fixed: tasks.plans.upgrade.ended_in_this_run, one ICU per run
 }

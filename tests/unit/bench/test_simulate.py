@@ -10,8 +10,16 @@ from typing import Any
 
 import pytest
 
-from bench.killpoints import Kill
-from bench.simulate import Scenario, main, order_violations, run, sent_twice, shrink
+from bench.killpoints import DESTRUCTIVE, Kill
+from bench.simulate import (
+    Bench,
+    Scenario,
+    main,
+    order_violations,
+    run,
+    sent_twice,
+    shrink,
+)
 from tasks.state.journal import LocalJournal
 
 logging.disable(logging.WARNING)
@@ -162,3 +170,34 @@ def test_a_recovery_abort_journaled_and_never_sent_is_sent_once_the_rollback_sho
     assert report is not None and report.fired is not None, scenario
     assert report.violations == [], report.outcomes
     assert report.outcomes[-1] == "ok", report.outcomes
+
+
+@pytest.mark.parametrize("seed", [181, 709])
+def test_an_abort_killed_while_it_recovers_finishes_the_recovery_when_run_again(
+    seed: int, tmp_path: Path
+) -> None:
+    """Finding F3, fixed: an abort killed during its recovery (181: after the reboot left)
+    or after its landing was journaled and before the recovery sent anything (709) said
+    `skipped` when run again (no ICU visible) and left the cluster inconsistent. Now the
+    journal shows the recovery unfinished and the re-run finishes it, nothing sent twice."""
+    scenario = Scenario.draw(seed)
+    assert scenario.job == "abort", scenario
+    report = run(scenario, tmp_path)
+    assert report is not None and report.fired is not None, scenario
+    assert report.violations == [], report.outcomes
+    assert report.outcomes[1] == "ok", report.outcomes
+
+
+def test_an_abort_on_an_inconsistent_cluster_with_no_icu_names_the_recovery(
+    tmp_path: Path,
+) -> None:
+    """No ICU visible and nothing in the journal: nothing is sent, but an inconsistent
+    cluster is never `skipped`: it is reported `inconsistent` with the command."""
+    bench = Bench(Scenario(3, "inconsistent", None, None, "abort"), tmp_path)
+    try:
+        outcome = bench.job("abort")
+    finally:
+        bench.close()
+    assert outcome is not None and outcome.outcome == "inconsistent", outcome
+    assert "python -m runbooks recover --cluster sim-1" in outcome.detail
+    assert not [r for r in bench.lab.audit if r["rpc"] in DESTRUCTIVE]
