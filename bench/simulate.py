@@ -112,6 +112,7 @@ ENDED_BY: dict[str, tuple[str, ...]] = {
     "request-reboot": ("recover-done",),
 }
 SETTLE = 600.0  # virtual seconds the model runs on after the last job, before it is judged
+QUIET = 4 * 3600.0  # at most this much more before two ends are compared (Bench.quiet_end)
 CLUSTER = "sim-1"
 GOOD_CLAIMS = ("ok", "aborted", "too-late")  # outcomes that say the cluster is consistent
 
@@ -284,9 +285,25 @@ class Bench:
         self.clock.sleep(SETTLE)
         return self.lab.truth(CLUSTER)
 
+    def quiet_end(self, truth: dict[str, Any]) -> dict[str, Any]:
+        """What 'the same end' compares, once the lab is quiet: an ICU still running (the
+        lab's own, which no run of the tool started or stops, outlasts a run that ends at
+        once) or a node still booting is followed for up to QUIET more virtual seconds. Two
+        ends judged at different moments of the same ICU are not two ends."""
+        waited = 0.0
+        while _busy(truth) and waited < QUIET:
+            self.clock.sleep(SETTLE)
+            waited += SETTLE
+            truth = self.lab.truth(CLUSTER)
+        return end_state(truth)
+
     def close(self) -> None:
         self.lab.close()
         self.clock.close()
+
+
+def _busy(truth: dict[str, Any]) -> bool:
+    return bool(truth["icu_phase"]) or not all(n["up"] for n in truth["nodes"].values())
 
 
 def end_state(truth: dict[str, Any]) -> dict[str, Any]:
@@ -312,7 +329,7 @@ def baseline(scenario: Scenario, state_dir: Path) -> Baseline | None:
         duration = bench.clock.time() - bench.start
         truth = bench.end()
         said = outcome.outcome if outcome else "killed"
-        return Baseline(end_state(truth), said, duration, killer.counts, killer.points)
+        return Baseline(bench.quiet_end(truth), said, duration, killer.counts, killer.points)
     finally:
         bench.close()
 
@@ -369,7 +386,7 @@ def _play(bench: Bench, scenario: Scenario, base: Baseline | None) -> Report:
     job = "abort" if scenario.abort_at is not None else scenario.job  # whose outcome it is
     report.violations += check(job, bench, truth, outcome.outcome)
     if scenario.kill is not None and base is not None and report.fired:
-        mine = end_state(truth)
+        mine = bench.quiet_end(truth)
         if mine != base.end and _intent_unsent(bench):
             # Documented: an ICU journaled but never seen is waited for, never sent again
             # (the re-run fails, nothing sent); `upgrade --retry-failed` then goes on.
@@ -377,13 +394,43 @@ def _play(bench: Bench, scenario: Scenario, base: Baseline | None) -> Report:
             report.outcomes.append(f"retry-failed: {again.outcome if again else 'killed'}")
             truth = bench.end()
             report.violations += check("upgrade", bench, truth, again.outcome if again else "")
-            mine = end_state(truth)
+            mine = bench.quiet_end(truth)
+        if mine != base.end and _abort_unsent(bench) and mine == untouched(scenario, bench):
+            # Documented: an abort journaled and never sent is followed, and sent only once
+            # the device shows it never arrived (a node up at the re-run's first look has
+            # booted since: a new ICU step). When only the ICU's last step (or nothing) could
+            # show it, the ICU ends as it would have with nobody asking for an abort.
+            report.outcomes.append("the abort never left: the ICU's own end")
+            mine = base.end
         if mine != base.end:
             report.violations.append(
                 f"killed at {scenario.kill} and run again ({' -> '.join(report.outcomes)}): "
                 f"ends {mine}; left alone ({base.outcome}): {base.end}"
             )
     return report
+
+
+def _abort_unsent(bench: Bench) -> bool:
+    """The killed run (the scenario's first) journaled an abort of the ICU that never reached
+    the device: no abort RPC between its record and the next run's first record."""
+    first = f"sim-{bench.scenario.seed}-1"
+    at = [n for n, r in bench.records if r["event"] == "command" and r["run_id"] == first]
+    later = [n for n, r in bench.records if r["run_id"] != first]
+    if bench.scenario.job != "abort" or not at or not later:
+        return False
+    between = bench.lab.audit[at[-1] : later[0]]
+    return not any(r["rpc"] == "abort-in-service-upgrade" for r in between)
+
+
+def untouched(scenario: Scenario, bench: Bench) -> dict[str, Any]:
+    """The end of the scenario's lab with no job run at all (its own ICU left to its end),
+    as long after the start as the scenario's runs took."""
+    lab = Bench(scenario, bench.state_dir / "untouched")
+    try:
+        lab.clock.sleep(bench.clock.time() - bench.start)
+        return lab.quiet_end(lab.lab.truth(CLUSTER))
+    finally:
+        lab.close()
 
 
 def _intent_unsent(bench: Bench) -> bool:

@@ -5,7 +5,7 @@ classify, and recover an inconsistent result unless told not to (docs/design/dev
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from nornir.core.task import Result, Task
@@ -76,7 +76,9 @@ def abort_plan(
         base = found[1] if found else None
     earlier = abort_in_flight(run.history)
     if earlier is not None and not run.dry_run:
-        return follow_earlier_abort(task, run, earlier, base=base, target=target, call=call)
+        return follow_earlier_abort(
+            task, run, earlier, base=base, target=target, call=call, view=view
+        )
     left = recovery_left(run.history)
     if left is not None:
         return finish_recovery(task, run, view, left, target)
@@ -195,8 +197,10 @@ def follow_earlier_abort(
     base: Baseline | None,
     target: str | None,
     call: Any,
+    view: ClusterView | None = None,
 ) -> Outcome:
-    """An abort an earlier run sent and nobody saw land: followed, never sent again."""
+    """An abort an earlier run journaled and nobody saw land: followed, not sent again,
+    unless the device shows it never arrived (Landing.never_arrived)."""
     run.emit(
         EventKind.NOTE,
         message=f"the abort sent by run {earlier.get('run_id')} has not been seen to land; "
@@ -204,7 +208,22 @@ def follow_earlier_abort(
     )
     sent_at = float(earlier.get("ts", run.clock.time()))
     watch = Landing(sent_at, 0, call, clock=run.clock)
+    if view is not None and not _answered(run.history, earlier):
+        watch.watch_reboots(view)
     return _follow(task, run, base, str(earlier.get("phase") or "ICU running"), target, watch)
+
+
+def _answered(history: list[dict[str, Any]], command: dict[str, Any]) -> bool:
+    """The device answered the journaled abort: its run read a reply (an `abort-sent` record
+    after it whose words are the device's, not a lost reply's)."""
+    after = history[history.index(command) + 1 :] if command in history else []
+    for rec in after:
+        if rec.get("event") == EventKind.ABORT_SENT and rec.get("run_id") == command.get("run_id"):
+            return not str(rec.get("reply", "")).startswith(LOST_REPLY)
+    return False
+
+
+LOST_REPLY = "no reply ("
 
 
 def abort_in_flight(history: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -265,6 +284,32 @@ class Landing:
     call: Any = None  # tasks.plans.upgrade.IcuCall
     saw_pending: bool = False
     clock: Clock = SYSTEM_CLOCK  # the run's
+    # an abort journaled by a run that died unanswered: the nodes up (not the RG0 primary)
+    # when this run first looked, with their boot times (never_arrived)
+    unanswered: dict[str, int] = field(default_factory=dict)
+
+    def watch_reboots(self, view: ClusterView) -> None:
+        primary = abort_target(view)
+        for n in NODES:
+            me = view.nodes[n]
+            if n != primary and me.reachable and me.booted_at:
+                self.unanswered[n] = int(me.booted_at)
+
+    def never_arrived(self, view: ClusterView) -> str | None:
+        """Why the device shows that the journaled abort never reached it, or None.
+
+        An ICU with an abort pending ends after its current step and begins no other; a
+        reboot is a step of its own (the secondary's; the primary's is the last, and an
+        abort then has nothing left to stop, so it is not watched). So a node that was up
+        when this run first looked (after the abort's record) and has since booted again
+        proves the ICU went on to a new step: the abort never arrived, and sending it now
+        is its first arrival, not a second. Nothing else proves it: while the ICU stays in
+        one step, an abort that arrived and one that never left look the same."""
+        for n, boot in self.unanswered.items():
+            me = view.nodes[n]
+            if me.reachable and (me.booted_at or 0) > boot:
+                return f"{n} rebooted (boot time {me.booted_at}, {boot} before) after the abort"
+        return None
 
     def evidence(self, view: ClusterView) -> str | None:
         waited = self.clock.time() - self.sent_at
@@ -353,16 +398,12 @@ def await_abort(
     goal = base.target if base else target
     watch = watch or Landing(run.clock.time(), run.timing.idle_abort_watch, clock=run.clock)
     try:
-        found, view = poll_until(
-            task,
-            run,
-            lambda v: landing(v, base, goal, watch),
-            deadline=run.timing.abort_deadline,
-            what="the abort to land",
-            describe=lambda v: "abort pending: " + classify(v).detail,
-        )
+        landed = _await_landing(task, run, base, goal, watch, phase)
     except DeadlineExceeded as exc:
         return done(task, failed_now(task, run, exc.message, phase=phase), failed=True)
+    if isinstance(landed, Outcome):  # sent again, and refused or not sent
+        return done(task, landed, failed=True)
+    found, view = landed
     how = f"abort landed: {found}"
     if found in ("clean", "pending"):
         how += f" ({watch.evidence(view) or 'seen'})"
@@ -376,6 +417,48 @@ def await_abort(
         outcome = _clean(task, run, phase, extra)
     outcome.extra.update(extra)
     return done(task, outcome, failed=not outcome.good)
+
+
+NEVER_ARRIVED = "never arrived: "
+
+
+def _await_landing(
+    task: Task,
+    run: ClusterRun,
+    base: Baseline | None,
+    goal: str | None,
+    watch: Landing,
+    phase: str,
+) -> tuple[str, ClusterView] | Outcome:
+    """Poll until the abort lands (how, the view); an abort an earlier run journaled that
+    the device shows never arrived is sent now, journaled first, and followed instead (an
+    Outcome when that send was refused or could not leave). DeadlineExceeded past
+    abort_deadline (counted again from a new send)."""
+
+    def seen(v: ClusterView) -> str | None:
+        why = watch.never_arrived(v)
+        return landing(v, base, goal, watch) or (NEVER_ARRIVED + why if why else None)
+
+    while True:
+        found, view = poll_until(
+            task,
+            run,
+            seen,
+            deadline=run.timing.abort_deadline,
+            what="the abort to land",
+            describe=lambda v: "abort pending: " + classify(v).detail,
+        )
+        if not found.startswith(NEVER_ARRIVED):
+            return found, view
+        primary = abort_target(view)
+        if primary is None:
+            return failed_now(task, run, f"abort {found}; no reachable RG0 primary to send it")
+        run.emit(EventKind.NOTE, message=f"the journaled abort {found}: sending it now")
+        refused = step(task, send_abort, "abort again", run=run, node=primary, phase=phase)
+        if refused is not None:
+            return refused
+        watch.unanswered.clear()
+        watch.sent_at, watch.saw_pending = run.clock.time(), False
 
 
 def _too_late(

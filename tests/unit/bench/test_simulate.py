@@ -14,6 +14,7 @@ from bench.killpoints import DESTRUCTIVE, Kill
 from bench.simulate import (
     Bench,
     Scenario,
+    baseline,
     main,
     order_violations,
     run,
@@ -201,3 +202,69 @@ def test_an_abort_on_an_inconsistent_cluster_with_no_icu_names_the_recovery(
     assert outcome is not None and outcome.outcome == "inconsistent", outcome
     assert "python -m runbooks recover --cluster sim-1" in outcome.detail
     assert not [r for r in bench.lab.audit if r["rpc"] in DESTRUCTIVE]
+
+
+def _audited(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """Every RPC the scenario's labs received (each Bench's audit, kept when it closes)."""
+    seen: list[dict[str, Any]] = []
+    close = Bench.close
+
+    def keep(self: Bench) -> None:
+        seen.extend(self.lab.audit)
+        close(self)
+
+    monkeypatch.setattr(Bench, "close", keep)
+    return seen
+
+
+def test_an_abort_journaled_and_never_sent_is_sent_once_the_device_shows_it_never_arrived(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Finding F2 for abort's abort (seed 580), fixed: killed between the abort's record and
+    its send, the re-run followed an abort that never left while the ICU ran on to its end.
+    Now the re-run sends it when the device shows it never arrived: a node up at the
+    re-run's first look has booted since (an ICU with an abort pending begins no new step).
+    It reaches the device once: the first never did."""
+    scenario = Scenario.draw(580)
+    assert (scenario.job, scenario.kill_at) == ("abort", "before-send"), scenario
+    base = baseline(scenario, tmp_path / "alone")
+    assert base is not None
+    audit = _audited(monkeypatch)
+    report = run(scenario, tmp_path, base)
+    assert report is not None and report.fired is not None, scenario
+    assert report.violations == [], report.outcomes
+    to_primary = [
+        r for r in audit if r["rpc"] == "abort-in-service-upgrade" and r["node"] == "node0"
+    ]
+    assert len(to_primary) == 1, audit
+
+
+def test_an_abort_the_device_could_not_show_missing_is_followed_to_the_icus_own_end(
+    tmp_path: Path,
+) -> None:
+    """F2 for abort's abort, the documented limit (seed 551): killed between the record and
+    the send while the secondary was already rebooting, only the primary's reboot (the ICU's
+    last step: nothing left to stop) could show the abort never arrived. Nothing is sent
+    again; the ICU ends as it would have with nobody asking, which the explorer accepts."""
+    scenario = Scenario.draw(551)
+    report = run(scenario, tmp_path)
+    assert report is not None and report.fired is not None, scenario
+    assert report.violations == [], report.outcomes
+    assert report.outcomes[-1] == "the abort never left: the ICU's own end", report.outcomes
+
+
+@pytest.mark.parametrize("seed", [35, 229, 310, 727])
+def test_an_upgrade_killed_at_its_icu_over_the_labs_own_icu_ends_as_left_alone(
+    seed: int, tmp_path: Path
+) -> None:
+    """Findings F4 (229) and F2 for the ICU on a lab whose own ICU runs (35, 310, 727): the
+    harness's comparison, not the plans. Left alone, our ICU is refused (one is already in
+    progress) and the run fails at once; killed at the send, the re-run re-attaches and
+    follows the lab's ICU to its end (nothing sent). The left-alone end was judged 10
+    virtual minutes after a run that ended at once, in the middle of the lab's ICU: two
+    moments of the same ICU. Ends are now compared once the lab is quiet."""
+    scenario = Scenario.draw(seed)
+    assert scenario.state == "icu-in-progress" and scenario.job == "upgrade", scenario
+    report = run(scenario, tmp_path)
+    assert report is not None and report.fired is not None, scenario
+    assert report.violations == [], report.outcomes
