@@ -24,8 +24,12 @@ audit of what each node received, the outcomes and the journal:
   release, nothing pending, no ICU running; for an upgrade's ok, the target;
 * no new `mixed_release` record in the model's truth (two nodes of different releases
   connected outside an ICU) for an upgrade that sent no abort; after any `ok`, none open;
-* killed and run again: the same end (releases, pending installs, nodes up, ICU running)
-  as the same scenario left alone, which is run first (and cached per lab and job);
+* killed and run again: the same end (releases, pending installs, nodes up, ICU running,
+  compared once the lab is quiet: its own ICU over, its nodes up, Bench.quiet_end) as the
+  same scenario left alone, which is run first (and cached per lab and job); an ICU
+  journaled and never sent may take `upgrade --retry-failed` to get there, and an abort
+  journaled and never sent that the device could not show missing may end as the lab's
+  ICU does with no job at all (docs/design/decisions.md);
 * a redelivered job after a good end sends nothing destructive.
 
 Scenario i runs on seed S + i. A failing one prints the command that replays it and a
