@@ -50,7 +50,7 @@ import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -474,7 +474,7 @@ def check(job: str, bench: Bench, truth: dict[str, Any], outcome: str) -> list[s
     if icus and icus[0]["node"] != bench.primary:
         out.append(f"the ICU went to {icus[0]['node']}, the RG0 primary was {bench.primary}")
     out += sent_twice(audit, bench.records)
-    out += order_violations(audit)
+    out += order_violations(audit, bench.records)
     if outcome in GOOD_CLAIMS:
         out += disagreement(job, truth, outcome)
     out += mixed(truth, bench.mixed_before, audit, outcome)
@@ -520,19 +520,44 @@ def mixed(
     return out
 
 
-def order_violations(audit: list[dict[str, Any]]) -> list[str]:
+def order_violations(
+    audit: list[dict[str, Any]], records: Sequence[tuple[int, dict[str, Any]]] = ()
+) -> list[str]:
     """Recovery on a node: its rollback after an abort on it, its reboot after its rollback
-    (a command the device refused took no effect: it neither counts nor needs one before)."""
+    (a command the device refused took no effect: it neither counts nor needs one before).
+    A rollback whose recovery journaled the abort on that node before it is in order: that
+    abort never left (its run died between the record and the send), its re-run followed
+    it, and a node with in-service-upgrade state left refuses the rollback (then the abort
+    is sent: tasks.plans.recover._rollback)."""
     out = []
     for node in ("node0", "node1"):
-        mine = [r["rpc"] for r in audit if r["node"] == node and r.get("result") != "error"]
+        mine = [
+            (i, r["rpc"])
+            for i, r in enumerate(audit)
+            if r["node"] == node and r.get("result") != "error"
+        ]
+        rpcs = [rpc for _, rpc in mine]
         for step, before in (
             ("request-package-rollback", "abort-in-service-upgrade"),
             ("request-reboot", "request-package-rollback"),
         ):
-            if step in mine and before not in mine[: mine.index(step)]:
-                out.append(f"{step} on {node} without {before} before it")
+            if step not in rpcs or before in rpcs[: rpcs.index(step)]:
+                continue
+            at = mine[rpcs.index(step)][0]
+            if before == "abort-in-service-upgrade" and _abort_journaled(records, node, at):
+                continue
+            out.append(f"{step} on {node} without {before} before it")
     return out
+
+
+def _abort_journaled(records: Sequence[tuple[int, dict[str, Any]]], node: str, at: int) -> bool:
+    return any(
+        n <= at
+        and r["event"] == "recover-sending"
+        and r.get("step") == "abort"
+        and r.get("node") == node
+        for n, r in records
+    )
 
 
 def disagreement(job: str, truth: dict[str, Any], outcome: str = "ok") -> list[str]:

@@ -18,6 +18,7 @@ from tasks.plans import sessions
 from tasks.plans.classify import ClusterState, classify, icu_evidence
 from tasks.plans.icu import Baseline, Phase, evidence, inflight
 from tasks.plans.outcomes import failed_now, outcome_from
+from tasks.plans.recover import progress as recovery_progress
 from tasks.plans.recover import recover_plan
 from tasks.plans.steps import done, step
 from tasks.plans.verify import verify_upgraded
@@ -80,8 +81,9 @@ def abort_plan(
             task, run, earlier, base=base, target=target, call=call, view=view
         )
     left = recovery_left(run.history)
-    if left is not None:
-        return finish_recovery(task, run, view, left, target)
+    finished = finish_recovery(task, run, view, left, target) if left is not None else None
+    if finished is not None:
+        return finished
     activity = icu_activity(view, base, target)
     if activity is None:
         refused = _nothing_to_abort(run, view)
@@ -147,15 +149,26 @@ INCONSISTENT_END = "abort landed: inconsistent"
 
 def finish_recovery(
     task: Task, run: ClusterRun, view: ClusterView, left: dict[str, Any], target: str | None
-) -> Outcome:
+) -> Outcome | None:
     """An abort run again after an earlier run's abort left the cluster inconsistent and its
     recovery unfinished (killed while it recovered, or while it waited for the landing it
     then saw): the recovery is finished from where the journal and the device say it
     stopped (tasks.plans.recover resumes, never sends a step twice). With --no-recover the
-    cluster is reported with the command that finishes it."""
+    cluster is reported with the command that finishes it. None when the cluster shows no
+    recovery to finish: healthy (recovered since: the journal says so now), or in another
+    state with no reboot of the recovery journaled (an ICU running: the abort's own path)."""
+    state = classify(view).state
+    if state is ClusterState.HEALTHY:
+        if not run.dry_run:
+            release = view.versions.get("node0")
+            run.emit(EventKind.RECOVER_DONE, node="", release=release, seen="healthy by abort")
+        return None
+    unfinished = (ClusterState.INCONSISTENT, ClusterState.PENDING_INSTALL)
+    if state not in unfinished and recovery_progress(run.history).reboot is None:
+        return None
     who = left.get("run_id")
     begun = f"the recovery after the abort of run {who} was not finished"
-    if run.options.get("no_recover") and classify(view).state is not ClusterState.HEALTHY:
+    if run.options.get("no_recover"):
         return outcome_from(
             view,
             "inconsistent",
@@ -352,7 +365,7 @@ def send_abort(task: Task, *, run: ClusterRun, node: str, phase: str) -> Result:
         outcome = failed_now(task, run, f"abort refused by {node}: {exc.message}", phase=phase)
         return done(task, outcome, changed=True, failed=True)
     except RunbookError as exc:
-        words = f"no reply ({exc.message}); observing"
+        words = f"{LOST_REPLY}{exc.message}); observing"
     run.emit(EventKind.ABORT_SENT, node=node, phase=phase, reply=words)
     return done(task, None, changed=True, summary=f"sent '{ABORT_CLI}' to {node}: {words}")
 

@@ -268,3 +268,27 @@ def test_an_upgrade_killed_at_its_icu_over_the_labs_own_icu_ends_as_left_alone(
     report = run(scenario, tmp_path)
     assert report is not None and report.fired is not None, scenario
     assert report.violations == [], report.outcomes
+
+
+@pytest.mark.parametrize("seed", [5087, 5283])
+def test_a_leftover_install_whose_journaled_abort_never_left_is_rolled_back_in_order(
+    seed: int, tmp_path: Path
+) -> None:
+    """F1's other side on a leftover install (seeds of --seed 5000): the abort journaled and
+    never sent is followed; the node has no in-service-upgrade state, so the rollback is
+    accepted. The plan's order held (the abort's record before the rollback), which the
+    explorer's order check now reads from the journal as well as from the audit."""
+    scenario = Scenario.draw(seed)
+    assert (scenario.job, scenario.kill_at) == ("recover", "before-send"), scenario
+    report = run(scenario, tmp_path)
+    assert report is not None and report.fired is not None, scenario
+    assert report.violations == [], report.outcomes
+
+
+def test_the_order_check_reads_an_abort_journaled_before_the_rollback() -> None:
+    audit = [{"node": "node1", "rpc": "request-package-rollback", "result": "ok"}]
+    assert order_violations(audit) != []
+    journaled = [(0, {"event": "recover-sending", "step": "abort", "node": "node1"})]
+    assert order_violations(audit, journaled) == []
+    refused = [{"node": "node1", "rpc": "request-package-rollback", "result": "error"}]
+    assert order_violations(refused) == []  # refused: it took no effect
