@@ -28,6 +28,7 @@ class EventKind(StrEnum):
     ABORT_SENT = "abort-sent"  # the abort's reply (or its loss)
     RECOVER_SENDING = "recover-sending"  # a recovery command (abort, rollback, reboot) is leaving
     RECOVER_VERIFIED = "recover-verified"  # that recovery step was verified on the device
+    RECOVER_REFUSED = "recover-refused"  # the device refused that recovery step: no effect
     RECOVER_DONE = "recover-done"  # the recovered cluster was verified healthy
     TRANSFER = "transfer"  # a package copy: started, progress (not journaled), done, failed
     PAUSED_FOR_APPROVAL = "paused-for-approval"  # the run waits for approve/reject RUN_ID
@@ -50,6 +51,7 @@ DURABLE = frozenset(
         EventKind.ICU_ENDED,
         EventKind.RECOVER_SENDING,
         EventKind.RECOVER_VERIFIED,
+        EventKind.RECOVER_REFUSED,
         EventKind.DUAL_VERIFIED,
         EventKind.DUAL_ENDED,
     }

@@ -5,7 +5,7 @@ classify, and recover an inconsistent result unless told not to (docs/design/dev
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from nornir.core.task import Result, Task
@@ -20,6 +20,7 @@ from tasks.plans.dual_abort import abort_dual
 from tasks.plans.dual_reboot import progress as dual_progress
 from tasks.plans.icu import Baseline, Phase, evidence, inflight
 from tasks.plans.outcomes import failed_now, outcome_from
+from tasks.plans.recover import progress as recovery_progress
 from tasks.plans.recover import recover_plan
 from tasks.plans.steps import done, step
 from tasks.plans.verify import verify_upgraded
@@ -80,13 +81,18 @@ def abort_plan(
         return abort_dual(task, run, view)
     earlier = abort_in_flight(run.history)
     if earlier is not None and not run.dry_run:
-        return follow_earlier_abort(task, run, earlier, base=base, target=target, call=call)
+        return follow_earlier_abort(
+            task, run, earlier, base=base, target=target, call=call, view=view
+        )
+    left = recovery_left(run.history)
+    finished = finish_recovery(task, run, view, left, target) if left is not None else None
+    if finished is not None:
+        return finished
     activity = icu_activity(view, base, target)
     if activity is None:
-        state = classify(view).state
-        if not (run.options.get("even_if_idle") and state is ClusterState.HEALTHY):
-            hint = f" ({INVISIBLE})" if state is ClusterState.HEALTHY else ""
-            return outcome_from(view, "skipped", f"no ICU visible ({state}); nothing sent{hint}")
+        refused = _nothing_to_abort(run, view)
+        if refused is not None:
+            return refused
     phase = activity or NONE_VISIBLE
     if phase == Phase.STARTED.value:  # sent, nothing a second session can see yet
         phase = "the ICU's first steps (validate, push, the secondary's install)"
@@ -106,6 +112,76 @@ def abort_plan(
         return refused
     landed = Landing(run.clock.time(), 0, call, clock=run.clock)
     return _follow(task, run, base, phase, target, landed)
+
+
+def _nothing_to_abort(run: ClusterRun, view: ClusterView) -> Outcome | None:
+    """No ICU visible: `skipped` (nothing sent), but never on an inconsistent cluster, which
+    gets its own word and the command that recovers it. None: --even-if-idle on a healthy
+    cluster (the abort is sent anyway)."""
+    verdict = classify(view)
+    state = verdict.state
+    if run.options.get("even_if_idle") and state is ClusterState.HEALTHY:
+        return None
+    if state is ClusterState.INCONSISTENT:
+        return outcome_from(
+            view,
+            "inconsistent",
+            f"no ICU visible, but the cluster is inconsistent ({verdict.detail}); nothing "
+            f"sent; run `python -m runbooks recover --cluster {run.cluster}`",
+        )
+    hint = f" ({INVISIBLE})" if state is ClusterState.HEALTHY else ""
+    return outcome_from(view, "skipped", f"no ICU visible ({state}); nothing sent{hint}")
+
+
+def recovery_left(history: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The journal record that shows a recovery unfinished: an abort that landed and left
+    the cluster inconsistent, or a recovery step, with no `recover-done` (nor a new ICU)
+    after it; else None."""
+    for rec in reversed(history):
+        event = rec.get("event")
+        if event in (EventKind.RECOVER_DONE, EventKind.ICU_SENDING):
+            return None
+        if event in (EventKind.RECOVER_SENDING, EventKind.RECOVER_VERIFIED):
+            return rec
+        if event == EventKind.ICU_ENDED:
+            return rec if str(rec.get("how")).startswith(INCONSISTENT_END) else None
+    return None
+
+
+INCONSISTENT_END = "abort landed: inconsistent"
+
+
+def finish_recovery(
+    task: Task, run: ClusterRun, view: ClusterView, left: dict[str, Any], target: str | None
+) -> Outcome | None:
+    """An abort run again after an earlier run's abort left the cluster inconsistent and its
+    recovery unfinished (killed while it recovered, or while it waited for the landing it
+    then saw): the recovery is finished from where the journal and the device say it
+    stopped (tasks.plans.recover resumes, never sends a step twice). With --no-recover the
+    cluster is reported with the command that finishes it. None when the cluster shows no
+    recovery to finish: healthy (recovered since: the journal says so now), or in another
+    state with no reboot of the recovery journaled (an ICU running: the abort's own path)."""
+    state = classify(view).state
+    if state is ClusterState.HEALTHY:
+        if not run.dry_run:
+            release = view.versions.get("node0")
+            run.emit(EventKind.RECOVER_DONE, node="", release=release, seen="healthy by abort")
+        return None
+    unfinished = (ClusterState.INCONSISTENT, ClusterState.PENDING_INSTALL)
+    if state not in unfinished and recovery_progress(run.history).reboot is None:
+        return None
+    who = left.get("run_id")
+    begun = f"the recovery after the abort of run {who} was not finished"
+    if run.options.get("no_recover"):
+        return outcome_from(
+            view,
+            "inconsistent",
+            f"{begun}; run `python -m runbooks recover --cluster {run.cluster}`",
+        )
+    if run.dry_run:
+        return outcome_from(view, "would-recover", f"dry-run: {begun}; would finish it")
+    run.emit(EventKind.NOTE, message=f"{begun}; finishing it")
+    return recover_plan(task, run, target=target, view=view, prefix=f"{begun}; ")
 
 
 def _follow(
@@ -138,8 +214,10 @@ def follow_earlier_abort(
     base: Baseline | None,
     target: str | None,
     call: Any,
+    view: ClusterView | None = None,
 ) -> Outcome:
-    """An abort an earlier run sent and nobody saw land: followed, never sent again."""
+    """An abort an earlier run journaled and nobody saw land: followed, not sent again,
+    unless the device shows it never arrived (Landing.never_arrived)."""
     run.emit(
         EventKind.NOTE,
         message=f"the abort sent by run {earlier.get('run_id')} has not been seen to land; "
@@ -147,7 +225,22 @@ def follow_earlier_abort(
     )
     sent_at = float(earlier.get("ts", run.clock.time()))
     watch = Landing(sent_at, 0, call, clock=run.clock)
+    if view is not None and not _answered(run.history, earlier):
+        watch.watch_reboots(view)
     return _follow(task, run, base, str(earlier.get("phase") or "ICU running"), target, watch)
+
+
+def _answered(history: list[dict[str, Any]], command: dict[str, Any]) -> bool:
+    """The device answered the journaled abort: its run read a reply (an `abort-sent` record
+    after it whose words are the device's, not a lost reply's)."""
+    after = history[history.index(command) + 1 :] if command in history else []
+    for rec in after:
+        if rec.get("event") == EventKind.ABORT_SENT and rec.get("run_id") == command.get("run_id"):
+            return not str(rec.get("reply", "")).startswith(LOST_REPLY)
+    return False
+
+
+LOST_REPLY = "no reply ("
 
 
 def abort_in_flight(history: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -208,6 +301,32 @@ class Landing:
     call: Any = None  # tasks.plans.upgrade.IcuCall
     saw_pending: bool = False
     clock: Clock = SYSTEM_CLOCK  # the run's
+    # an abort journaled by a run that died unanswered: the nodes up (not the RG0 primary)
+    # when this run first looked, with their boot times (never_arrived)
+    unanswered: dict[str, int] = field(default_factory=dict)
+
+    def watch_reboots(self, view: ClusterView) -> None:
+        primary = abort_target(view)
+        for n in NODES:
+            me = view.nodes[n]
+            if n != primary and me.reachable and me.booted_at:
+                self.unanswered[n] = int(me.booted_at)
+
+    def never_arrived(self, view: ClusterView) -> str | None:
+        """Why the device shows that the journaled abort never reached it, or None.
+
+        An ICU with an abort pending ends after its current step and begins no other; a
+        reboot is a step of its own (the secondary's; the primary's is the last, and an
+        abort then has nothing left to stop, so it is not watched). So a node that was up
+        when this run first looked (after the abort's record) and has since booted again
+        proves the ICU went on to a new step: the abort never arrived, and sending it now
+        is its first arrival, not a second. Nothing else proves it: while the ICU stays in
+        one step, an abort that arrived and one that never left look the same."""
+        for n, boot in self.unanswered.items():
+            me = view.nodes[n]
+            if me.reachable and (me.booted_at or 0) > boot:
+                return f"{n} rebooted (boot time {me.booted_at}, {boot} before) after the abort"
+        return None
 
     def evidence(self, view: ClusterView) -> str | None:
         waited = self.clock.time() - self.sent_at
@@ -250,7 +369,7 @@ def send_abort(task: Task, *, run: ClusterRun, node: str, phase: str) -> Result:
         outcome = failed_now(task, run, f"abort refused by {node}: {exc.message}", phase=phase)
         return done(task, outcome, changed=True, failed=True)
     except RunbookError as exc:
-        words = f"no reply ({exc.message}); observing"
+        words = f"{LOST_REPLY}{exc.message}); observing"
     run.emit(EventKind.ABORT_SENT, node=node, phase=phase, reply=words)
     return done(task, None, changed=True, summary=f"sent '{ABORT_CLI}' to {node}: {words}")
 
@@ -296,16 +415,12 @@ def await_abort(
     goal = base.target if base else target
     watch = watch or Landing(run.clock.time(), run.timing.idle_abort_watch, clock=run.clock)
     try:
-        found, view = poll_until(
-            task,
-            run,
-            lambda v: landing(v, base, goal, watch),
-            deadline=run.timing.abort_deadline,
-            what="the abort to land",
-            describe=lambda v: "abort pending: " + classify(v).detail,
-        )
+        landed = _await_landing(task, run, base, goal, watch, phase)
     except DeadlineExceeded as exc:
         return done(task, failed_now(task, run, exc.message, phase=phase), failed=True)
+    if isinstance(landed, Outcome):  # sent again, and refused or not sent
+        return done(task, landed, failed=True)
+    found, view = landed
     how = f"abort landed: {found}"
     if found in ("clean", "pending"):
         how += f" ({watch.evidence(view) or 'seen'})"
@@ -319,6 +434,48 @@ def await_abort(
         outcome = _clean(task, run, phase, extra)
     outcome.extra.update(extra)
     return done(task, outcome, failed=not outcome.good)
+
+
+NEVER_ARRIVED = "never arrived: "
+
+
+def _await_landing(
+    task: Task,
+    run: ClusterRun,
+    base: Baseline | None,
+    goal: str | None,
+    watch: Landing,
+    phase: str,
+) -> tuple[str, ClusterView] | Outcome:
+    """Poll until the abort lands (how, the view); an abort an earlier run journaled that
+    the device shows never arrived is sent now, journaled first, and followed instead (an
+    Outcome when that send was refused or could not leave). DeadlineExceeded past
+    abort_deadline (counted again from a new send)."""
+
+    def seen(v: ClusterView) -> str | None:
+        why = watch.never_arrived(v)
+        return landing(v, base, goal, watch) or (NEVER_ARRIVED + why if why else None)
+
+    while True:
+        found, view = poll_until(
+            task,
+            run,
+            seen,
+            deadline=run.timing.abort_deadline,
+            what="the abort to land",
+            describe=lambda v: "abort pending: " + classify(v).detail,
+        )
+        if not found.startswith(NEVER_ARRIVED):
+            return found, view
+        primary = abort_target(view)
+        if primary is None:
+            return failed_now(task, run, f"abort {found}; no reachable RG0 primary to send it")
+        run.emit(EventKind.NOTE, message=f"the journaled abort {found}: sending it now")
+        refused = step(task, send_abort, "abort again", run=run, node=primary, phase=phase)
+        if refused is not None:
+            return refused
+        watch.unanswered.clear()
+        watch.sent_at, watch.saw_pending = run.clock.time(), False
 
 
 def _too_late(

@@ -115,6 +115,7 @@ class RecoveryProgress:
     sent: frozenset[str] = frozenset()  # steps whose command left (abort, rollback, reboot)
     verified: frozenset[str] = frozenset()
     reboot: dict[str, Any] | None = None  # the reboot that was sent: node, boot_before, run_id
+    observed: frozenset[str] = frozenset()  # verified by observation alone: no reply was read
 
     @property
     def resuming(self) -> bool:
@@ -128,17 +129,21 @@ class RecoveryProgress:
 def progress(history: list[dict[str, Any]]) -> RecoveryProgress:
     sent: set[str] = set()
     verified: set[str] = set()
+    observed: set[str] = set()
     reboot: dict[str, Any] | None = None
     for rec in history:
         event, name = rec.get("event"), str(rec.get("step"))
         if event in (EventKind.RECOVER_DONE, EventKind.ICU_SENDING):
-            sent, verified, reboot = set(), set(), None
+            sent, verified, observed, reboot = set(), set(), set(), None
         elif event == EventKind.RECOVER_SENDING or (event == LEGACY_STEP and name == "reboot"):
             sent.add(name)
             reboot = rec if name == "reboot" else reboot
         elif event in (EventKind.RECOVER_VERIFIED, LEGACY_STEP):
             verified.add(name)
-    return RecoveryProgress(frozenset(sent), frozenset(verified), reboot)
+            (observed.add if rec.get("followed") else observed.discard)(name)
+        elif event == EventKind.RECOVER_REFUSED:  # the device refused it: not in effect
+            sent.discard(name)
+    return RecoveryProgress(frozenset(sent), frozenset(verified), reboot, frozenset(observed))
 
 
 def screen(
@@ -242,9 +247,9 @@ def _recover(
     if rolled_back:
         run.emit(EventKind.NOTE, message=f"{node} already rolled back; resuming at the reboot")
     else:
-        step(task, recover_abort, "recover abort", run=run, node=node, before=view)
+        answered = _abort_once(task, run, node, view, prog)
         named = want if differs else None  # a leftover install: the reply names the current one
-        step(task, recover_rollback, "recover rollback", run=run, node=node, want=named)
+        _rollback(task, run, node, view, named, answered)
     boot = step(task, check_rolled_back, "rollback verified", run=run, node=node, want=want)
     if boot is None:
         run.emit(
@@ -255,12 +260,93 @@ def _recover(
     return step(task, rejoin, "recover rejoin", run=run, node=node, boot=boot, prefix=prefix)
 
 
+def _abort_once(
+    task: Task, run: ClusterRun, node: str, view: ClusterView, prog: RecoveryProgress
+) -> bool:
+    """Step 1 once per recovery: sent, or (journaled by an earlier run) followed. True when
+    the device answered it (now, or an earlier run read its reply).
+
+    An abort this recovery verified is not sent again. One an earlier run journaled and
+    never saw verified (it died after the record: before the send, after it, or before the
+    reply) is not sent again either: the journal cannot tell whether it left, and no read
+    shows whether it reached the node, so the device is observed until it shows what a
+    landed abort shows (no ICU running, the releases as they were) and the step is verified
+    on that alone (`followed`). A refused abort (`recover-refused`) took no effect: it does
+    not count as sent."""
+    if "abort" in prog.verified:
+        run.emit(EventKind.NOTE, message=f"the abort on {node} was verified by an earlier run")
+        return "abort" not in prog.observed
+    if "abort" in prog.sent:
+        step(
+            task, recover_abort_followed, "recover abort followed", run=run, node=node, before=view
+        )
+        return False
+    step(task, recover_abort, "recover abort", run=run, node=node, before=view)
+    return True
+
+
+ICU_STATE = "in-service-upgrade state"  # the words of a rollback refused for ICU state [I]
+
+
+def _rollback(
+    task: Task, run: ClusterRun, node: str, before: ClusterView, want: str | None, answered: bool
+) -> None:
+    """Step 2 (rollback node <id>). When the abort before it was only followed (an earlier
+    run journaled it and died unanswered) and the device refuses the rollback because
+    in-service-upgrade state is still active on the node, the device has shown that abort
+    never took effect (clearing that state is what it does): it is sent now, journaled
+    first, and the rollback after it (the refused one took no effect either)."""
+    try:
+        step(task, recover_rollback, "recover rollback", run=run, node=node, want=want)
+        return
+    except DeviceRefused as exc:
+        if answered or ICU_STATE not in exc.message.lower():
+            raise
+        words = exc.message
+    run.emit(
+        EventKind.NOTE,
+        message=f"the rollback was refused ({words}): the abort an earlier run journaled never "
+        f"cleared the ICU state on {node}; sending the abort, then the rollback",
+    )
+    step(task, recover_abort, "recover abort again", run=run, node=node, before=before)
+    step(task, recover_rollback, "recover rollback again", run=run, node=node, want=want)
+
+
 def recover_abort(task: Task, *, run: ClusterRun, node: str, before: ClusterView) -> Result:
     """Step 1: the abort on the node to recover; verified when no ICU runs any more and the
-    releases are as they were (the device finishes its current operation first)."""
+    releases are as they were (the device finishes its current operation first). A refusal
+    is journaled (`recover-refused`): the device showed it took no effect."""
     rpc = sessions.rpc(task, run, node)
     run.emit(EventKind.RECOVER_SENDING, step="abort", node=node, command=ABORT_CLI)
-    words = rpc.abort_icu()
+    try:
+        words = rpc.abort_icu()
+    except DeviceRefused as exc:
+        run.emit(EventKind.RECOVER_REFUSED, step="abort", node=node, reply=exc.message)
+        raise
+    _abort_settled(task, run, node, before)
+    run.emit(EventKind.RECOVER_VERIFIED, step="abort", node=node, reply=words)
+    return done(task, words, changed=True)
+
+
+def recover_abort_followed(
+    task: Task, *, run: ClusterRun, node: str, before: ClusterView
+) -> Result:
+    """Step 1 resumed: the abort an earlier run journaled, observed to its landing and
+    verified as if sent now; nothing is sent."""
+    run.emit(
+        EventKind.NOTE,
+        message=f"the abort on {node} was journaled by an earlier run that did not see it "
+        "verified; observing the device (not sent again)",
+    )
+    _abort_settled(task, run, node, before)
+    words = "sent by an earlier run; seen landed (no ICU running, releases unchanged)"
+    run.emit(EventKind.RECOVER_VERIFIED, step="abort", node=node, reply=words, followed=True)
+    return done(task, words)
+
+
+def _abort_settled(task: Task, run: ClusterRun, node: str, before: ClusterView) -> None:
+    """Wait for what a landed abort shows: both nodes up, no ICU running, the releases as in
+    `before`; DeviceRefused (step abort) otherwise."""
 
     def settled(v: ClusterView) -> bool:
         return all(v.nodes[n].reachable for n in NODES) and not icu_running(v)
@@ -283,8 +369,6 @@ def recover_abort(task: Task, *, run: ClusterRun, node: str, before: ClusterView
             step="abort",
             node=node,
         )
-    run.emit(EventKind.RECOVER_VERIFIED, step="abort", node=node, reply=words)
-    return done(task, words, changed=True)
 
 
 def recover_rollback(task: Task, *, run: ClusterRun, node: str, want: str | None) -> Result:
@@ -301,7 +385,9 @@ def recover_rollback(task: Task, *, run: ClusterRun, node: str, want: str | None
         run.emit(EventKind.NOTE, message=f"rollback: {exc.message}; checking {node} itself")
         return done(task, None, changed=True)
     if result.failed:
-        raise DeviceRefused(result.output or "rollback refused", step="rollback", node=node)
+        words = result.output or "rollback refused"
+        run.emit(EventKind.RECOVER_REFUSED, step="rollback", node=node, reply=words)
+        raise DeviceRefused(words, step="rollback", node=node)
     if not result.ok:  # no evidence either way: the device shows it in the next step
         run.emit(EventKind.NOTE, message=f"rollback answered {result.output!r}; checking {node}")
         return done(task, result.output, changed=True)

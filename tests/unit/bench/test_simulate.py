@@ -10,8 +10,17 @@ from typing import Any
 
 import pytest
 
-from bench.killpoints import Kill
-from bench.simulate import Scenario, main, order_violations, run, sent_twice, shrink
+from bench.killpoints import DESTRUCTIVE, Kill
+from bench.simulate import (
+    Bench,
+    Scenario,
+    baseline,
+    main,
+    order_violations,
+    run,
+    sent_twice,
+    shrink,
+)
 from tasks.state.journal import LocalJournal
 
 logging.disable(logging.WARNING)
@@ -131,3 +140,155 @@ def test_a_recovery_killed_between_its_reboot_record_and_the_send_is_finished_on
     report = run(scenario, tmp_path)
     assert report is not None and report.fired is not None, scenario
     assert report.violations == [], report.outcomes
+
+
+@pytest.mark.parametrize("seed", [50, 265, 349, 477, 591, 766])
+def test_a_recovery_killed_after_its_abort_left_does_not_send_it_again(
+    seed: int, tmp_path: Path
+) -> None:
+    """Finding F1, fixed: a recovery killed after its abort left (its reply unread, or read
+    and not yet verified) sent the abort again on its re-run. Now the re-run follows it:
+    the device is observed until it shows what a landed abort shows, nothing is resent; an
+    abort the device refused is journaled (`recover-refused`) and took no effect."""
+    scenario = Scenario.draw(seed)
+    assert scenario.job == "recover", scenario
+    report = run(scenario, tmp_path)
+    assert report is not None and report.fired is not None, scenario
+    assert report.violations == [], report.outcomes
+
+
+@pytest.mark.parametrize("kill", ["before-send:1", "journal:3"])
+def test_a_recovery_abort_journaled_and_never_sent_is_sent_once_the_rollback_shows_it(
+    kill: str, tmp_path: Path
+) -> None:
+    """The other side of F1: an abort journaled and never sent is followed all the same (the
+    journal cannot tell it from one that left); when the rollback is then refused because
+    the ICU state the abort clears is still on the node, the device has shown the abort
+    never took effect: it is sent (journaled first), then the rollback, in that order."""
+    at, _, n = kill.partition(":")
+    scenario = Scenario(71, "inconsistent", None, None, "recover", at, int(n))
+    report = run(scenario, tmp_path)
+    assert report is not None and report.fired is not None, scenario
+    assert report.violations == [], report.outcomes
+    assert report.outcomes[-1] == "ok", report.outcomes
+
+
+@pytest.mark.parametrize("seed", [181, 709])
+def test_an_abort_killed_while_it_recovers_finishes_the_recovery_when_run_again(
+    seed: int, tmp_path: Path
+) -> None:
+    """Finding F3, fixed: an abort killed during its recovery (181: after the reboot left)
+    or after its landing was journaled and before the recovery sent anything (709) said
+    `skipped` when run again (no ICU visible) and left the cluster inconsistent. Now the
+    journal shows the recovery unfinished and the re-run finishes it, nothing sent twice."""
+    scenario = Scenario.draw(seed)
+    assert scenario.job == "abort", scenario
+    report = run(scenario, tmp_path)
+    assert report is not None and report.fired is not None, scenario
+    assert report.violations == [], report.outcomes
+    assert report.outcomes[1] == "ok", report.outcomes
+
+
+def test_an_abort_on_an_inconsistent_cluster_with_no_icu_names_the_recovery(
+    tmp_path: Path,
+) -> None:
+    """No ICU visible and nothing in the journal: nothing is sent, but an inconsistent
+    cluster is never `skipped`: it is reported `inconsistent` with the command."""
+    bench = Bench(Scenario(3, "inconsistent", None, None, "abort"), tmp_path)
+    try:
+        outcome = bench.job("abort")
+    finally:
+        bench.close()
+    assert outcome is not None and outcome.outcome == "inconsistent", outcome
+    assert "python -m runbooks recover --cluster sim-1" in outcome.detail
+    assert not [r for r in bench.lab.audit if r["rpc"] in DESTRUCTIVE]
+
+
+def _audited(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """Every RPC the scenario's labs received (each Bench's audit, kept when it closes)."""
+    seen: list[dict[str, Any]] = []
+    close = Bench.close
+
+    def keep(self: Bench) -> None:
+        seen.extend(self.lab.audit)
+        close(self)
+
+    monkeypatch.setattr(Bench, "close", keep)
+    return seen
+
+
+def test_an_abort_journaled_and_never_sent_is_sent_once_the_device_shows_it_never_arrived(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Finding F2 for abort's abort (seed 580), fixed: killed between the abort's record and
+    its send, the re-run followed an abort that never left while the ICU ran on to its end.
+    Now the re-run sends it when the device shows it never arrived: a node up at the
+    re-run's first look has booted since (an ICU with an abort pending begins no new step).
+    It reaches the device once: the first never did."""
+    scenario = Scenario.draw(580)
+    assert (scenario.job, scenario.kill_at) == ("abort", "before-send"), scenario
+    base = baseline(scenario, tmp_path / "alone")
+    assert base is not None
+    audit = _audited(monkeypatch)
+    report = run(scenario, tmp_path, base)
+    assert report is not None and report.fired is not None, scenario
+    assert report.violations == [], report.outcomes
+    to_primary = [
+        r for r in audit if r["rpc"] == "abort-in-service-upgrade" and r["node"] == "node0"
+    ]
+    assert len(to_primary) == 1, audit
+
+
+def test_an_abort_the_device_could_not_show_missing_is_followed_to_the_icus_own_end(
+    tmp_path: Path,
+) -> None:
+    """F2 for abort's abort, the documented limit (seed 551): killed between the record and
+    the send while the secondary was already rebooting, only the primary's reboot (the ICU's
+    last step: nothing left to stop) could show the abort never arrived. Nothing is sent
+    again; the ICU ends as it would have with nobody asking, which the explorer accepts."""
+    scenario = Scenario.draw(551)
+    report = run(scenario, tmp_path)
+    assert report is not None and report.fired is not None, scenario
+    assert report.violations == [], report.outcomes
+    assert report.outcomes[-1] == "the abort never left: the ICU's own end", report.outcomes
+
+
+@pytest.mark.parametrize("seed", [35, 229, 310, 727])
+def test_an_upgrade_killed_at_its_icu_over_the_labs_own_icu_ends_as_left_alone(
+    seed: int, tmp_path: Path
+) -> None:
+    """Findings F4 (229) and F2 for the ICU on a lab whose own ICU runs (35, 310, 727): the
+    harness's comparison, not the plans. Left alone, our ICU is refused (one is already in
+    progress) and the run fails at once; killed at the send, the re-run re-attaches and
+    follows the lab's ICU to its end (nothing sent). The left-alone end was judged 10
+    virtual minutes after a run that ended at once, in the middle of the lab's ICU: two
+    moments of the same ICU. Ends are now compared once the lab is quiet."""
+    scenario = Scenario.draw(seed)
+    assert scenario.state == "icu-in-progress" and scenario.job == "upgrade", scenario
+    report = run(scenario, tmp_path)
+    assert report is not None and report.fired is not None, scenario
+    assert report.violations == [], report.outcomes
+
+
+@pytest.mark.parametrize("seed", [5087, 5283])
+def test_a_leftover_install_whose_journaled_abort_never_left_is_rolled_back_in_order(
+    seed: int, tmp_path: Path
+) -> None:
+    """F1's other side on a leftover install (seeds of --seed 5000): the abort journaled and
+    never sent is followed; the node has no in-service-upgrade state, so the rollback is
+    accepted. The plan's order held (the abort's record before the rollback), which the
+    explorer's order check now reads from the journal as well as from the audit."""
+    scenario = Scenario.draw(seed)
+    assert (scenario.job, scenario.kill_at) == ("recover", "before-send"), scenario
+    report = run(scenario, tmp_path)
+    assert report is not None and report.fired is not None, scenario
+    assert report.violations == [], report.outcomes
+
+
+def test_the_order_check_reads_an_abort_journaled_before_the_rollback() -> None:
+    audit = [{"node": "node1", "rpc": "request-package-rollback", "result": "ok"}]
+    assert order_violations(audit) != []
+    journaled = [(0, {"event": "recover-sending", "step": "abort", "node": "node1"})]
+    assert order_violations(audit, journaled) == []
+    refused = [{"node": "node1", "rpc": "request-package-rollback", "result": "error"}]
+    assert order_violations(refused) == []  # refused: it took no effect

@@ -192,6 +192,7 @@ def test_durable_events_are_the_ones_before_and_closing_a_destructive_command() 
         "icu-ended",
         "recover-sending",
         "recover-verified",
+        "recover-refused",  # a recovery command the device refused: it took no effect
         "dual-reboot-verified",  # a dual reboot's install seen pending (or refused)
         "dual-reboot-ended",  # a dual reboot closed: verified or cancelled
     }
