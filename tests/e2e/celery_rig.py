@@ -78,9 +78,13 @@ class CeleryRig:
         count: int,
         speed: float = 600.0,
         faults: dict[int, list[str]] | None = None,
+        each: dict[str, Any] | None = None,
     ) -> LabProcess:
+        """A region's lab of `count` clusters; `each`: lab keys every cluster gets (model,
+        release, target, packages: docs/development/lab-contract.md)."""
         clusters = [
-            {"name": f"{region}-{i:02d}", "faults": (faults or {}).get(i, [])} for i in range(count)
+            {"name": f"{region}-{i:02d}", "faults": (faults or {}).get(i, []), **(each or {})}
+            for i in range(count)
         ]
         spec = {"speed": speed, "clusters": clusters}
         lab = LabProcess(spec, self.workdir / f"lab-{region}", speed=speed)

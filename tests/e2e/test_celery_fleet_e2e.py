@@ -7,6 +7,7 @@ import json
 import signal
 import subprocess
 import sys
+from collections import Counter
 from typing import Any
 
 import yaml
@@ -20,22 +21,24 @@ from tests.e2e.celery_rig import (
 )
 from tests.e2e.conftest import destructive
 
+DUAL = ("request-package-add", "request-reboot")  # the dual reboot's commands, per node
+
 
 def test_a_fleet_over_two_regions_each_icu_once_to_the_rg0_primary(rig: CeleryRig) -> None:
-    # GIVEN two regions of 20 clusters, each lab reachable by its region's 2 workers
+    # GIVEN two regions of 8 clusters, each lab reachable by its region's 2 workers
     for region in ("east", "west"):
-        rig.lab(region, 20)
+        rig.lab(region, 8)
     for region in ("east", "west"):
         rig.worker(region, threads=6)
         rig.worker(region, threads=6)
     # WHEN the operator upgrades the fleet on the celery engine
     events = rig.workdir / "events.jsonl"
-    proc, report = rig.upgrade("--max-in-flight", "30", "--events", str(events))
+    proc, report = rig.upgrade("--max-in-flight", "12", "--events", str(events))
     result = rig.finish(proc, report)
     # THEN every cluster is ok, verified on the target, and got exactly one ICU, on node0
     assert result["code"] == 0, result["out"]
     clusters = result["report"]["clusters"]
-    assert len(clusters) == 40
+    assert len(clusters) == 16
     for name, c in clusters.items():
         assert (c["outcome"], c["state"]) == ("ok", "healthy"), (name, c)
         assert c["versions"] == {"node0": TARGET, "node1": TARGET}
@@ -202,3 +205,23 @@ def test_a_worker_whose_inventory_gives_another_target_refuses_the_cluster(
     assert result["code"] == 1 and c["outcome"] == "failed", c
     assert "inventory differs from the operator's" in c["detail"], c
     assert lab.audit() == []
+
+
+def test_allow_outage_carries_a_dual_reboot_out_on_the_workers(rig: CeleryRig) -> None:
+    # GIVEN an SRX345 cluster on 23.4R2-S3.9 whose target, 24.4R1.9, needs a dual reboot
+    hop = "24.4R1.9"
+    lab = rig.lab("east", 1, each={"model": "SRX345", "target": hop, "packages": [hop]})
+    rig.worker("east", 2)
+    # WHEN the operator upgrades it on the celery engine with the outage allowed
+    proc, report = rig.upgrade("--allow-outage")
+    result = rig.finish(proc, report)
+    # THEN the worker ran the same plan as a local run: the dual reboot, verified
+    assert result["code"] == 0, result["out"]
+    c = result["report"]["clusters"]["east-00"]
+    assert c["outcome"] == "ok", c
+    assert [(h["method"], h["to"], h["outcome"]) for h in c["hops"]] == [("dual-reboot", hop, "ok")]
+    state = lab.state()["clusters"]["east-00"]
+    assert {n["release"] for n in state["nodes"].values()} == {hop}
+    assert state["mixed_release"] == []  # never linked on different releases
+    sent = Counter((r["rpc"], r["node"]) for r in lab.audit() if r["rpc"] in DUAL)
+    assert sent == Counter({(rpc, node): 1 for rpc in DUAL for node in ("node0", "node1")})

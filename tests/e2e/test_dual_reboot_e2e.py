@@ -1,7 +1,9 @@
 """`upgrade --allow-outage` against the lab: an SRX345 cluster before 24.4R1 reaches 25.2R1 hop
 by hop (a dual reboot to 24.4R1, then ICU), each hop verified, the two nodes never linked on
 different releases (the lab's own record); refused without the flag; resumed after a SIGKILL
-with nothing sent twice."""
+with nothing sent twice. Recover after every half-way state and the install the device
+refuses are proven in-process (tests/unit/tasks/test_dual_reboot_kills.py and
+test_dual_reboot_jobs.py)."""
 
 from __future__ import annotations
 
@@ -99,53 +101,3 @@ def test_a_run_killed_after_the_first_install_resumes_without_resending(
     assert counts[("request-package-add", "node0")] == 1
     assert counts[("request-package-add", "node1")] == 1
     assert lab.state()["clusters"]["c1"]["mixed_release"] == []
-
-
-def test_recover_cancels_a_half_way_dual_reboot(make_lab: Any, runbooks_for: Any) -> None:
-    # GIVEN a run SIGKILLed once its first install is pending on the RG0 secondary
-    lab = make_lab([CLUSTER])
-    ops = runbooks_for(lab)
-    proc, _ = ops.start("upgrade", "--allow-outage", "--yes")
-
-    def node1_pending() -> bool:
-        return any(
-            r["rpc"] == "late-reply" and r["args"].get("to") == "request-package-add"
-            for r in lab.audit("c1", "node1")
-        )
-
-    wait_until(node1_pending, timeout=120, message="node1's install done")
-    kill_group(proc, signal.SIGKILL)
-    # WHEN recover runs (its dry run first)
-    dry = ops.run("recover", "--dry-run")
-    result = ops.run("recover")
-    # THEN the dry run named the cancel; recover cancelled every pending install once, and the
-    # cluster is back on its release, nothing pending, healthy; nothing rebooted
-    assert "request system software rollback node 1" in dry.cluster("c1")["detail"]
-    c = result.cluster("c1")
-    assert result.code == 0 and c["outcome"] == "ok", c
-    nodes = lab.state()["clusters"]["c1"]["nodes"]
-    assert all(n["pending"] is None and n["release"] == "23.4R2-S3.9" for n in nodes.values())
-    counts = sends(lab.audit("c1"))
-    assert counts[("request-package-rollback", "node1")] == 1
-    assert max(counts.values()) == 1 and ("request-reboot", "node1") not in counts, counts
-    # AND an upgrade afterwards starts the hop afresh and reaches the target
-    again = ops.run("upgrade", "--allow-outage", "--yes")
-    assert again.cluster("c1")["outcome"] == "ok", again.cluster("c1")
-
-
-def test_an_install_the_device_refuses_ends_the_hop_with_its_words_nothing_rebooted(
-    make_lab: Any, runbooks_for: Any
-) -> None:
-    # GIVEN a cluster whose device refuses the package on validation
-    lab = make_lab([{**CLUSTER, "faults": ["validation-fails"]}])
-    # WHEN it is upgraded with --allow-outage
-    result = runbooks_for(lab).run("upgrade", "--allow-outage", "--yes")
-    # THEN hop 1 failed at the first install with the device's words; nothing was rebooted,
-    # nothing is pending, and the second install was never sent
-    c = result.cluster("c1")
-    assert result.code == 1 and c["outcome"] == "failed", c
-    assert "Validation failed" in c["detail"] and c["hops"][0]["method"] == "dual-reboot", c
-    counts = sends(lab.audit("c1"))
-    assert counts == {("request-package-add", "node1"): 1}, counts
-    nodes = lab.state()["clusters"]["c1"]["nodes"]
-    assert all(n["pending"] is None for n in nodes.values())

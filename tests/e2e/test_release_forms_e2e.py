@@ -14,10 +14,9 @@ from tests.e2e.test_simulator_e2e import session
 ICU = "request-package-in-service-upgrade"
 
 CASES = [
-    # (model, release, target): 12.1X44 (oldest branch form), 12.3X48, 15.1X49 (md0.uzip root)
+    # (model, release, target): 12.1X44, the oldest branch form, over the real stack; it, the
+    # 12.3X48 and 15.1X49 forms are upgraded in-process (tests/unit/tasks/test_path_rules_jobs.py)
     ("SRX240", "12.1X44-D45.2", "12.1X46-D65.4"),
-    ("SRX240", "12.3X48-D50.6", "12.3X48-D105.4"),
-    ("SRX345", "15.1X49-D170.4", "18.4R3-S9.2"),
 ]
 
 

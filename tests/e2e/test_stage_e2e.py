@@ -46,9 +46,9 @@ def without_package_facts(lab: Any) -> None:
     path.write_text(yaml.safe_dump(groups))
 
 
-def test_stage_twenty_clusters_by_pull(make_lab, runbooks_for):
-    # GIVEN 20 clusters without the package and the lab's pull source in the inventory
-    lab = make_lab(missing(20))
+def test_stage_ten_clusters_by_pull(make_lab, runbooks_for):
+    # GIVEN 10 clusters without the package and the lab's pull source in the inventory
+    lab = make_lab(missing(10))
     ops = runbooks_for(lab)
     # WHEN staged with the default fleet-wide transfer limit
     run = ops.run("stage", "--max-transfers", "8")
@@ -56,9 +56,9 @@ def test_stage_twenty_clusters_by_pull(make_lab, runbooks_for):
     assert run.code == 0, run.stderr
     audit = lab.audit()
     assert {n: c["outcome"] for n, c in run.report["clusters"].items()} == {
-        f"br-{i:04d}": "ok" for i in range(20)
+        f"br-{i:04d}": "ok" for i in range(10)
     }
-    assert per_cluster(audit, COPY) == Counter({f"br-{i:04d}": 1 for i in range(20)})
+    assert per_cluster(audit, COPY) == Counter({f"br-{i:04d}": 1 for i in range(10)})
     for name in run.report["clusters"]:
         assert checksum_after(audit, name, COPY, CHECKSUM), name
         copy = run.report["clusters"][name]["stage"]["nodes"]["node0"]["copy"]
@@ -72,8 +72,8 @@ def test_stage_twenty_clusters_by_pull(make_lab, runbooks_for):
 
 
 @both_transports  # parity: the push over paramiko's SFTP and over asyncssh's
-def test_stage_twenty_clusters_by_push_to_both_nodes(make_lab, runbooks_for, tmp_path, transport):
-    lab = make_lab(missing(20))
+def test_stage_ten_clusters_by_push_to_both_nodes(make_lab, runbooks_for, tmp_path, transport):
+    lab = make_lab(missing(10))
     without_package_facts(lab)
     package = tmp_path / "junos.tgz"
     package.write_bytes(bytes(range(256)) * 12_000)  # 3 MB
@@ -82,7 +82,7 @@ def test_stage_twenty_clusters_by_push_to_both_nodes(make_lab, runbooks_for, tmp
     assert run.code == 0, run.stderr + run.stdout
     audit = lab.audit()
     uploads = Counter((r["cluster"], r["node"]) for r in audit if r["rpc"] == UPLOAD)
-    assert uploads == Counter({(f"br-{i:04d}", n): 1 for i in range(20) for n in NODES})
+    assert uploads == Counter({(f"br-{i:04d}", n): 1 for i in range(10) for n in NODES})
     for name, entry in run.report["clusters"].items():
         assert entry["outcome"] == "ok"
         for node in NODES:

@@ -45,12 +45,12 @@ PLAN_BEFORE_ICU = {
 }
 
 
-def test_fleet_of_20_upgraded_and_verified(make_lab, runbooks_for) -> None:  # type: ignore[no-untyped-def]
-    # GIVEN 20 healthy clusters
-    lab = make_lab(count=20)
+def test_a_fleet_of_ten_upgraded_and_verified(make_lab, runbooks_for) -> None:  # type: ignore[no-untyped-def]
+    # GIVEN 10 healthy clusters
+    lab = make_lab(count=10)
     ops = runbooks_for(lab)
     # WHEN the fleet is upgraded with no further arguments
-    result = ops.run("upgrade", "--workers", "20")
+    result = ops.run("upgrade", "--workers", "10")
     # THEN every cluster is ok, both nodes verified on the target by the device itself
     assert result.code == 0, result.stderr + result.stdout
     state = lab.state()

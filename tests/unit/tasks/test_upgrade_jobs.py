@@ -113,3 +113,40 @@ def test_a_garbled_reply_is_read_again_not_an_internal_error(rig: Any) -> None:
         for e in checks
     ), checks
     assert r.destructive("c1") == [("node0", ICU)]
+
+
+def test_a_service_lost_after_the_upgrade_is_not_ok(rig: Any) -> None:
+    # one cluster whose second tunnel, one whose reth1 does not come back, one healthy
+    r = rig(
+        {"name": "tunnel", "faults": ["tunnel-lost-after-upgrade"]},
+        {"name": "reth", "faults": ["interface-down-after-upgrade"]},
+        {"name": "good"},
+    )
+    outcomes = r.run_all(srx_upgrade)
+    good, tunnel, reth = (outcomes[n] for n in ("good", "tunnel", "reth"))
+    assert good.outcome == "ok" and "services back" in good.detail, good
+    assert tunnel.outcome == "services-lost", tunnel
+    assert "tunnel 198.51.100.2#131074 up -> gone" in tunnel.detail
+    assert tunnel.extra["services"]["diff"]["tunnels"]["gone"] == ["198.51.100.2#131074"]
+    assert reth.outcome == "services-lost" and "interface reth1 up -> down" in reth.detail
+    assert reth.extra["services"]["diff"]["interfaces"]["reth1"] == ["up", "down"]
+    for name, c in outcomes.items():
+        assert set(c.versions.values()) == {NEW}
+        assert c.extra["services"]["before"]["routes"] == {"inet.0": 24, "inet6.0": 4}
+        assert r.destructive(name) == [("node0", ICU)]
+
+
+def test_skip_service_checks_reads_nothing_of_them(rig: Any) -> None:
+    r = rig({"name": "c1", "faults": ["tunnel-lost-after-upgrade"]})
+    assert r.run(srx_upgrade, "c1", service_checks=False).outcome == "ok"
+    assert r.lab.sent("c1", "get-security-associations-information") == []
+
+
+def test_allow_alarm_accepts_a_known_major_alarm(rig: Any) -> None:
+    r = rig({"name": "c1", "faults": ["major-alarm"]})
+    c = r.run(srx_upgrade, "c1", dry_run=True)
+    assert c.outcome == "failed" and "no-major-alarms" in c.detail, c
+    assert "node1 chassis Major: FPC 0 Hard errors" in c.detail
+    allowed = r.run(srx_upgrade, "c1", dry_run=True, allow_alarms=("FPC 0 Hard",))
+    assert allowed.outcome == "would-upgrade", allowed
+    assert r.destructive("c1") == []

@@ -1,6 +1,8 @@
-"""Around a dual reboot, as around an ICU: both nodes' configuration saved before the first
-install and after the verified end, the services read before and compared after, through the
-real upgrade job against an in-process cluster (tests/inprocess.py)."""
+"""The dual reboot through the real upgrade job against an in-process cluster
+(tests/inprocess.py): around it, as around an ICU, both nodes' configuration saved before the
+first install and after the verified end and the services compared; an install the device
+refuses. Kills at every step and every half-way state's recovery:
+tests/unit/tasks/test_dual_reboot_kills.py."""
 
 from __future__ import annotations
 
@@ -35,3 +37,16 @@ def test_services_not_back_after_the_dual_reboot_are_services_lost(rig: Any) -> 
     assert outcome.outcome == "services-lost", outcome.detail
     assert "reth1" in outcome.detail, outcome.detail
     assert r.releases("c1") == {"node0": "24.4R1.9", "node1": "24.4R1.9"}
+
+
+def test_an_install_the_device_refuses_ends_the_hop_with_its_words_nothing_rebooted(
+    rig: Any,
+) -> None:
+    r = rig({**ACROSS, "faults": ["validation-fails"]})
+    outcome = r.run(srx_upgrade, "c1", allow_outage=True)
+    # hop 1 failed at the first install (the RG0 secondary's) with the device's words;
+    # nothing rebooted, nothing pending, the second install never sent
+    assert outcome.outcome == "failed" and "Validation failed" in outcome.detail, outcome
+    assert outcome.extra["hops"][0]["method"] == "dual-reboot"
+    assert r.destructive("c1") == [("node1", "request-package-add")]
+    assert not any(n["pending"] for n in r.truth("c1")["nodes"].values())
