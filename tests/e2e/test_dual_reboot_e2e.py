@@ -23,29 +23,33 @@ def sends(audit: list[dict[str, Any]]) -> Counter[tuple[str, str]]:
 
 
 def test_allow_outage_reaches_the_target_hop_by_hop(make_lab: Any, runbooks_for: Any) -> None:
-    # GIVEN an SRX345 cluster on 23.4R2-S3.9 going to 25.2R1.9, a 24.4R1.9 package on both nodes
-    lab = make_lab([CLUSTER])
-    # WHEN it is upgraded with --allow-outage
+    # GIVEN a fleet of SRX345 clusters on 23.4R2-S3.9 going to 25.2R1.9, a 24.4R1.9 package
+    # on both nodes of each
+    names = ("c1", "c2", "c3")
+    lab = make_lab([{**CLUSTER, "name": name} for name in names])
+    # WHEN the fleet is upgraded with --allow-outage, in one run
     result = runbooks_for(lab).run("upgrade", "--allow-outage", "--yes")
-    c = result.cluster("c1")
-    # THEN hop 1 went by dual reboot and hop 2 by ICU, each verified, and it ends on 25.2R1.9
-    assert result.code == 0 and c["outcome"] == "ok", c
-    hops = [(h["hop"], h["method"], h["to"], h["outcome"]) for h in c["hops"]]
-    assert hops == [(1, "dual-reboot", HOP, "ok"), (2, "icu", TARGET, "ok")], c["hops"]
-    assert "hop 1/2 dual-reboot to 24.4R1.9: ok" in c["detail"], c["detail"]
-    state = lab.state()["clusters"]["c1"]
-    assert {n["release"] for n in state["nodes"].values()} == {TARGET}
-    # AND the lab never saw its two nodes linked on different releases outside the ICU
-    assert state["mixed_release"] == [], state["mixed_release"]
-    # AND each install and reboot went once, to each node's own session, then one ICU
-    counts = sends(lab.audit("c1"))
-    assert counts[("request-package-add", "node0")] == 1
-    assert counts[("request-package-add", "node1")] == 1
-    assert counts[("request-reboot", "node0")] == 1 and counts[("request-reboot", "node1")] == 1
-    assert sum(n for (rpc, _), n in counts.items() if "in-service" in rpc) == 1
+    assert result.code == 0, result.stdout + result.stderr
+    for name in names:
+        c = result.cluster(name)
+        # THEN hop 1 went by dual reboot and hop 2 by ICU, each verified, ending on 25.2R1.9
+        assert c["outcome"] == "ok", c
+        hops = [(h["hop"], h["method"], h["to"], h["outcome"]) for h in c["hops"]]
+        assert hops == [(1, "dual-reboot", HOP, "ok"), (2, "icu", TARGET, "ok")], c["hops"]
+        assert "hop 1/2 dual-reboot to 24.4R1.9: ok" in c["detail"], c["detail"]
+        state = lab.state()["clusters"][name]
+        assert {n["release"] for n in state["nodes"].values()} == {TARGET}
+        # AND the lab never saw its two nodes linked on different releases outside the ICU
+        assert state["mixed_release"] == [], state["mixed_release"]
+        # AND each install and reboot went once, to each node's own session, then one ICU
+        counts = sends(lab.audit(name))
+        assert counts[("request-package-add", "node0")] == 1
+        assert counts[("request-package-add", "node1")] == 1
+        assert counts[("request-reboot", "node0")] == counts[("request-reboot", "node1")] == 1
+        assert sum(n for (rpc, _), n in counts.items() if "in-service" in rpc) == 1
 
 
-def test_without_allow_outage_the_cluster_is_refused_with_nothing_sent(
+def test_without_allow_outage_or_by_minimal_downtime_the_cluster_is_refused_nothing_sent(
     make_lab: Any, runbooks_for: Any
 ) -> None:
     # GIVEN the same cluster
@@ -63,6 +67,12 @@ def test_without_allow_outage_the_cluster_is_refused_with_nothing_sent(
     assert [h["method"] for h in d["plan"]["hops"]] == ["dual-reboot", "icu"]
     assert "request system software add /var/tmp/junos-srxsme-24.4R1.9.tgz no-copy" in d["detail"]
     assert "in-service-upgrade /var/tmp/junos-srxsme-25.2R1.9.tgz no-sync" in d["detail"]
+    # AND minimal downtime, even with the outage allowed, is refused with the reason and the
+    # way to do it by hand (its detailed steps are not public: docs/design/upgrade-paths.md)
+    minimal = ops.run("upgrade", "--method", "minimal-downtime", "--allow-outage", "--yes")
+    m = minimal.cluster("c1")
+    assert m["outcome"] == "refused" and m["detail"].endswith("Follow KB17947 by hand"), m
+    assert minimal.code == 1
     # AND nothing that changes a device was sent
     assert destructive(lab.audit()) == []
 
