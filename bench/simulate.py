@@ -51,6 +51,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench import dual
 from bench.killpoints import (
     DESTRUCTIVE,
     KINDS,
@@ -65,7 +66,7 @@ from bench.killpoints import (
     SimLab,
     forget,
 )
-from simulator.__main__ import NEW, PHASES, LabError
+from simulator.__main__ import PHASES, LabError
 from simulator.inprocess import nornir_for
 from tasks.device.wire import WireDevices
 from tasks.executor import LogSink
@@ -103,8 +104,9 @@ ONCE_PER_NODE = ("request-package-rollback", "request-reboot", "abort-in-service
 ENDED_BY: dict[str, tuple[str, ...]] = {
     "request-package-in-service-upgrade": ("icu-ended",),
     "abort-in-service-upgrade": ("icu-ended", "recover-verified", "recover-done"),
-    "request-package-rollback": ("recover-done",),
-    "request-reboot": ("recover-done",),
+    "request-package-rollback": ("recover-done", "dual-reboot-ended"),
+    "request-reboot": ("recover-done", "dual-reboot-ended"),
+    "request-package-add": ("dual-reboot-ended",),
 }
 SETTLE = 600.0  # virtual seconds the model runs on after the last job, before it is judged
 CLUSTER = "sim-1"
@@ -123,9 +125,13 @@ class Scenario:
     abort_at: float | None = None  # virtual seconds after the start; <0: `frac` of the run
     redeliver: bool = False
     frac: float = 0.0
+    method: str = "icu"  # bench/dual.py: icu, dual (to 24.4R1.9), hops (dual, then an ICU)
+    prelude: str | None = None  # a kill point of an `upgrade` run first (dual labs)
 
     @classmethod
-    def draw(cls, seed: int) -> Scenario:
+    def draw(cls, seed: int, *, icu_only: bool = False) -> Scenario:
+        """Scenario `seed`: its ICU part as before the dual reboot was drawn (all of it with
+        `icu_only`), then a third of the time a dual-reboot lab instead (bench/dual.py)."""
         rnd = random.Random(seed)
         state = rnd.choice(STATES)
         phase = rnd.choice(PHASES) if state == "icu-in-progress" else None
@@ -134,11 +140,16 @@ class Scenario:
         kill_at = rnd.choice(KINDS) if mode == "kill" else None
         abort_at = -1.0 if mode == "abort" and job == "upgrade" else None
         redeliver, frac = rnd.random() < 0.25, rnd.random()
-        return cls(seed, state, phase, fault, job, kill_at, 0, abort_at, redeliver, frac)
+        drawn = cls(seed, state, phase, fault, job, kill_at, 0, abort_at, redeliver, frac)
+        return drawn if icu_only else dataclasses.replace(drawn, **dual.draw(rnd, job))
 
     @property
-    def lab_key(self) -> tuple[str, str | None, str | None, str]:
-        return (self.state, self.phase, self.fault, self.job)
+    def lab_key(self) -> tuple[str | None, ...]:
+        return (self.method, self.state, self.phase, self.fault, self.job, self.prelude)
+
+    @property
+    def target(self) -> str:
+        return dual.TARGETS[self.method]
 
     @property
     def kill(self) -> Kill | None:
@@ -165,10 +176,10 @@ class Scenario:
             spec["icu_phase"] = self.phase
         if self.fault:
             spec["faults"] = [self.fault]
-        return spec
+        return dual.lab_spec(self.method, spec)
 
     def schedule(self) -> str:
-        parts = []
+        parts = [f"after an upgrade killed at {self.prelude}"] if self.prelude else []
         if self.kill:
             parts.append(f"killed at {self.kill}")
         if self.abort_at is not None:
@@ -179,14 +190,18 @@ class Scenario:
 
     def flags(self) -> str:
         """The options that replay exactly this schedule (with --replay SEED)."""
-        out = [f"--fault {self.fault or 'none'}", f"--kill {self.kill or 'none'}"]
+        state = f"{self.state}/{self.phase}" if self.phase else self.state
+        out = [f"--job {self.job} --state {state} --method {self.method}"]
+        out.append(f"--prelude {self.prelude or 'none'}")
+        out += [f"--fault {self.fault or 'none'}", f"--kill {self.kill or 'none'}"]
         out.append(f"--abort-at {'none' if self.abort_at is None else f'{self.abort_at:g}'}")
         out.append("--redeliver" if self.redeliver else "--no-redeliver")
         return " ".join(out)
 
     def __str__(self) -> str:
         phase = f"/{self.phase}" if self.phase else ""
-        return f"{self.job} on {self.state}{phase} with {self.fault or 'no fault'}"
+        lab = f"{self.method}:{self.state}" if self.method != "icu" else self.state
+        return f"{self.job} on {lab}{phase} with {self.fault or 'no fault'}"
 
 
 @dataclass
@@ -236,6 +251,8 @@ class Bench:
         """Run `job` once (a new run id unless given: a redelivery keeps its job's); None
         when its process was killed."""
         self.runs += 1
+        if job == "upgrade" and self.scenario.method != "icu":
+            kwargs.setdefault("allow_outage", True)  # a dual reboot is an outage
         run_id = run_id or f"sim-{self.scenario.seed}-{self.runs}"
         self.last_ids[job] = run_id
         killer = killer or Killer(run_id)
@@ -274,6 +291,13 @@ class Bench:
             raise RuntimeError(f"{job}: {result[CLUSTER][0].exception or outcome}")
         return outcome
 
+    def prelude(self) -> None:
+        """The dual reboot left half-way the scenario's job meets: an upgrade killed at its
+        prelude kill point (or ended, when its run has no such point)."""
+        kill = Kill.parse(self.scenario.prelude or "")
+        if kill is not None:
+            self.job("upgrade", Killer("", kill))
+
     def end(self) -> dict[str, Any]:
         """The model's truth after settling."""
         self.clock.sleep(SETTLE)
@@ -302,9 +326,11 @@ def baseline(scenario: Scenario, state_dir: Path) -> Baseline | None:
     except LabError:
         return None
     try:
+        bench.prelude()
         killer = Killer("")
+        start = bench.clock.time()
         outcome = bench.job(scenario.job, killer)
-        duration = bench.clock.time() - bench.start
+        duration = bench.clock.time() - start
         truth = bench.end()
         said = outcome.outcome if outcome else "killed"
         return Baseline(end_state(truth), said, duration, killer.counts, killer.points)
@@ -332,6 +358,7 @@ def run(scenario: Scenario, state_dir: Path, base: Baseline | None = None) -> Re
 
 def _play(bench: Bench, scenario: Scenario, base: Baseline | None) -> Report:
     report = Report(scenario, [])
+    bench.prelude()
     if scenario.kill is not None:
         killer = Killer("", scenario.kill)
         first = bench.job(scenario.job, killer)
@@ -349,36 +376,62 @@ def _play(bench: Bench, scenario: Scenario, base: Baseline | None) -> Report:
     assert outcome is not None
     report.outcomes.append(outcome.outcome)
     if scenario.redeliver:
-        sent = len(bench.lab.audit)
-        again = bench.job(scenario.job, run_id=bench.last_ids[scenario.job])
-        assert again is not None
-        report.outcomes.append(f"redelivered: {again.outcome}")
-        if outcome.good:
-            for r in bench.lab.audit[sent:]:
-                if r["rpc"] in DESTRUCTIVE:
-                    report.violations.append(
-                        f"redelivered after {outcome.outcome}: {r['rpc']} sent to {r['node']}"
-                    )
-        outcome = again if again.outcome not in ("skipped",) else outcome
+        outcome = _redeliver(bench, scenario, report, outcome)
     truth = bench.end()
     job = "abort" if scenario.abort_at is not None else scenario.job  # whose outcome it is
     report.violations += check(job, bench, truth, outcome.outcome)
     if scenario.kill is not None and base is not None and report.fired:
-        mine = end_state(truth)
-        if mine != base.end and _intent_unsent(bench):
-            # Documented: an ICU journaled but never seen is waited for, never sent again
-            # (the re-run fails, nothing sent); `upgrade --retry-failed` then goes on.
-            again = bench.job("upgrade", retry_failed=True)
-            report.outcomes.append(f"retry-failed: {again.outcome if again else 'killed'}")
-            truth = bench.end()
-            report.violations += check("upgrade", bench, truth, again.outcome if again else "")
-            mine = end_state(truth)
-        if mine != base.end:
-            report.violations.append(
-                f"killed at {scenario.kill} and run again ({' -> '.join(report.outcomes)}): "
-                f"ends {mine}; left alone ({base.outcome}): {base.end}"
-            )
+        _compare(bench, scenario, base, report, truth)
     return report
+
+
+def _redeliver(bench: Bench, scenario: Scenario, report: Report, outcome: Outcome) -> Outcome:
+    """The job once more under its run id: after a good end it sends nothing destructive."""
+    sent = len(bench.lab.audit)
+    again = bench.job(scenario.job, run_id=bench.last_ids[scenario.job])
+    assert again is not None
+    report.outcomes.append(f"redelivered: {again.outcome}")
+    if outcome.good:
+        for r in bench.lab.audit[sent:]:
+            if r["rpc"] in DESTRUCTIVE:
+                report.violations.append(
+                    f"redelivered after {outcome.outcome}: {r['rpc']} sent to {r['node']}"
+                )
+    return again if again.outcome not in ("skipped",) else outcome
+
+
+def _compare(
+    bench: Bench, scenario: Scenario, base: Baseline, report: Report, truth: dict[str, Any]
+) -> None:
+    """Killed and run again: the end of the scenario left alone, after the documented next
+    steps of an intent journaled and never sent."""
+    mine = end_state(truth)
+    if mine != base.end and _intent_unsent(bench):
+        # Documented: an ICU journaled but never seen is waited for, never sent again
+        # (the re-run fails, nothing sent); `upgrade --retry-failed` then goes on.
+        again = bench.job("upgrade", retry_failed=True)
+        report.outcomes.append(f"retry-failed: {again.outcome if again else 'killed'}")
+        truth = bench.end()
+        report.violations += check("upgrade", bench, truth, again.outcome if again else "")
+        mine = end_state(truth)
+    elif mine != base.end and scenario.job == "upgrade" and _install_unsent(bench):
+        # Documented: a dual reboot's install journaled and never seen pending is not sent
+        # again (the re-run fails naming recover); `recover`, then `upgrade --allow-outage`.
+        for job in ("recover", "upgrade"):
+            again = bench.job(job)
+            report.outcomes.append(f"{job}: {again.outcome if again else 'killed'}")
+        truth = bench.end()
+        report.violations += check("upgrade", bench, truth, again.outcome if again else "")
+        mine = end_state(truth)
+    if mine != base.end:
+        report.violations.append(
+            f"killed at {scenario.kill} and run again ({' -> '.join(report.outcomes)}): "
+            f"ends {mine}; left alone ({base.outcome}): {base.end}"
+        )
+
+
+def _install_unsent(bench: Bench) -> bool:
+    return bench.scenario.method != "icu" and dual.install_unsent(bench.lab.audit, bench.records)
 
 
 def _intent_unsent(bench: Bench) -> bool:
@@ -395,7 +448,7 @@ def _with_second_abort(bench: Bench, scenario: Scenario, report: Report) -> Outc
     def hold(context: Any) -> None:
         second.holder = context.locks
 
-    at = bench.start + float(scenario.abort_at or 0)
+    at = bench.clock.time() + float(scenario.abort_at or 0)
     bench.clock.hooks.append((at, second.fire))
     upgraded = bench.job("upgrade", ctx_hook=hold)
     bench.clock.hooks.clear()
@@ -407,7 +460,8 @@ def _with_second_abort(bench: Bench, scenario: Scenario, report: Report) -> Outc
         assert verdict is not None
         report.outcomes.append("abort ran by itself")
     if upgraded.outcome in GOOD_CLAIMS:
-        report.violations += disagreement("abort", bench.lab.truth(CLUSTER), upgraded.outcome)
+        truth = bench.lab.truth(CLUSTER)
+        report.violations += disagreement("abort", truth, upgraded.outcome, scenario.target)
     return verdict
 
 
@@ -418,9 +472,10 @@ def check(job: str, bench: Bench, truth: dict[str, Any], outcome: str) -> list[s
     if icus and icus[0]["node"] != bench.primary:
         out.append(f"the ICU went to {icus[0]['node']}, the RG0 primary was {bench.primary}")
     out += sent_twice(audit, bench.records)
-    out += order_violations(audit)
+    out += order_violations(audit, dual.dual_sends(audit, bench.records))
+    out += dual.dual_violations(audit, bench.records, bench.scenario.method)
     if outcome in GOOD_CLAIMS:
-        out += disagreement(job, truth, outcome)
+        out += disagreement(job, truth, outcome, bench.scenario.target)
     out += mixed(truth, bench.mixed_before, audit, outcome)
     return out
 
@@ -464,11 +519,14 @@ def mixed(
     return out
 
 
-def order_violations(audit: list[dict[str, Any]]) -> list[str]:
-    """Recovery on a node: its rollback after an abort on it, its reboot after its rollback."""
+def order_violations(
+    audit: list[dict[str, Any]], exempt: set[int] | frozenset[int] = frozenset()
+) -> list[str]:
+    """Recovery on a node: its rollback after an abort on it, its reboot after its rollback
+    (`exempt`: audit indexes of a dual reboot's own sends, which have no ICU to abort)."""
     out = []
     for node in ("node0", "node1"):
-        mine = [r["rpc"] for r in audit if r["node"] == node]
+        mine = [r["rpc"] for i, r in enumerate(audit) if r["node"] == node and i not in exempt]
         for step, before in (
             ("request-package-rollback", "abort-in-service-upgrade"),
             ("request-reboot", "request-package-rollback"),
@@ -478,7 +536,9 @@ def order_violations(audit: list[dict[str, Any]]) -> list[str]:
     return out
 
 
-def disagreement(job: str, truth: dict[str, Any], outcome: str = "ok") -> list[str]:
+def disagreement(
+    job: str, truth: dict[str, Any], outcome: str = "ok", target: str = dual.TARGETS["icu"]
+) -> list[str]:
     nodes = truth["nodes"]
     releases = {n["release"] for n in nodes.values()}
     out = []
@@ -488,7 +548,7 @@ def disagreement(job: str, truth: dict[str, Any], outcome: str = "ok") -> list[s
         out.append(f"{outcome}, but the nodes run {sorted(releases)}")
     if any(n["pending"] for n in nodes.values()) or truth["icu_phase"]:
         out.append(f"{outcome}, but an install is pending or an ICU runs")
-    if job == "upgrade" and outcome in ("ok", "too-late") and releases != {NEW}:
+    if job == "upgrade" and outcome in ("ok", "too-late") and releases != {target}:
         out.append(f"upgrade {outcome}, but the nodes run {sorted(releases)}")
     return out
 
@@ -622,8 +682,10 @@ def pick(seed: int, options: dict[str, Any]) -> Scenario:
 
 def _wanted(s: Scenario, options: dict[str, Any]) -> bool:
     jobs, states, faults = (options.get(k) for k in ("jobs", "states", "faults"))
+    methods = options.get("methods")
     return (
-        (not jobs or s.job in jobs)
+        (not methods or s.method in methods)
+        and (not jobs or s.job in jobs)
         and (not states or s.state in states)
         and (not faults or (s.fault or "none") in faults)
     )
@@ -631,6 +693,16 @@ def _wanted(s: Scenario, options: dict[str, Any]) -> bool:
 
 def _override(args: argparse.Namespace) -> dict[str, Any]:
     over: dict[str, Any] = {}
+    if args.job is not None:
+        over["job"] = args.job
+    if args.state is not None:
+        state, _, phase = args.state.partition("/")
+        over.update(state=state, phase=phase or None)
+    if args.method is not None:
+        over["method"] = args.method
+    if args.prelude is not None:
+        Kill.parse(args.prelude)  # ValueError when malformed
+        over["prelude"] = None if args.prelude == "none" else args.prelude
     if args.fault is not None:
         over["fault"] = None if args.fault == "none" else args.fault
     if args.kill is not None:
@@ -654,9 +726,16 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--workers", type=int, default=1, help="processes (2 on a 2-core machine)")
     ap.add_argument("--replay", type=int, metavar="SEED", help="run scenario SEED alone")
     ap.add_argument("--jobs", help="comma-separated: upgrade,abort,recover")
+    ap.add_argument("--methods", help=f"comma-separated, of {','.join(dual.METHODS)}")
     ap.add_argument("--states", help=f"comma-separated, of {','.join(STATES)}")
     ap.add_argument("--faults", help="comma-separated fault names (none: no fault)")
     ap.add_argument("--fault", help="override the drawn fault (none: no fault)")
+    ap.add_argument("--job", choices=sorted(JOBS), help="override the drawn job")
+    ap.add_argument("--state", help="override the drawn lab state: STATE or STATE/ICU_PHASE")
+    ap.add_argument("--method", choices=dual.METHODS, help="override the drawn method")
+    ap.add_argument(
+        "--prelude", help="override: an upgrade killed at KIND:N before the job, or none"
+    )
     ap.add_argument(
         "--kill", help=f"override the kill point: KIND:N (KIND one of {', '.join(KINDS)}) or none"
     )
@@ -675,7 +754,7 @@ def main(argv: list[str] | None = None) -> int:
         "override": _override(args),
         "tmp": "/dev/shm" if Path("/dev/shm").is_dir() else None,
     }
-    for key in ("jobs", "states", "faults"):
+    for key in ("jobs", "states", "faults", "methods"):
         value = getattr(args, key)
         options[key] = set(value.split(",")) if value else None
     seeds = (

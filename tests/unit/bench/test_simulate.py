@@ -86,7 +86,8 @@ def test_the_explorer_prints_the_replay_line_of_a_failing_seed(
     flags = ["--fault", "none", "--kill", "after-send:1", "--abort-at", "none", "--no-redeliver"]
     assert main(["--replay", "5", "--jobs", "upgrade", "--states", "healthy", *flags]) == 1
     out = capsys.readouterr().out
-    assert "replay: python -m bench.simulate --replay 5 --fault none --kill after-send:1" in out
+    replay = "replay: python -m bench.simulate --replay 5 --job upgrade --state healthy --method icu"
+    assert f"{replay} --prelude none --fault none --kill after-send:1" in out
     assert "replay shrunk: python -m bench.simulate --replay 5" in out
     assert out.splitlines()[-1].startswith("1 scenarios, ") and "0 violations" not in out
 
@@ -112,7 +113,7 @@ def test_a_job_delivered_again_after_a_handed_over_abort_sends_no_second_icu(
 ) -> None:
     """Finding F5 (seed 399), fixed: an upgrade that took another run's abort, delivered
     again under its run id (an engine's redelivery), sent a new ICU; one ICU per run now."""
-    scenario = Scenario.draw(399)
+    scenario = Scenario.draw(399, icu_only=True)
     assert scenario.abort_at is not None and scenario.redeliver, scenario
     report = run(scenario, tmp_path)
     assert report is not None and report.violations == [], report.outcomes
@@ -126,8 +127,23 @@ def test_a_recovery_killed_between_its_reboot_record_and_the_send_is_finished_on
     """Finding F2 for recover's reboot, fixed: the re-run waited for a reboot that never
     left, on every later run. Now, a whole reboot deadline after the record with the node
     up on its old boot time, the device has shown the reboot did not happen: sent again."""
-    scenario = Scenario.draw(seed)
+    scenario = Scenario.draw(seed, icu_only=True)
     assert scenario.job == "recover", scenario
     report = run(scenario, tmp_path)
     assert report is not None and report.fired is not None, scenario
     assert report.violations == [], report.outcomes
+
+
+def test_a_dual_reboot_delivered_again_after_a_handed_over_abort_sends_nothing(
+    tmp_path: Path,
+) -> None:
+    """Found by the explorer (seed 1116): an `upgrade --allow-outage` that took another run's
+    abort before its reboots (its installs cancelled, `aborted`), delivered again under its
+    run id, began a new dual reboot (both installs, both reboots); one per run now."""
+    scenario = Scenario(
+        1116, "healthy", None, None, "upgrade", abort_at=272.2, redeliver=True, method="dual"
+    )
+    report = run(scenario, tmp_path)
+    assert report is not None and report.violations == [], report.violations
+    assert report.outcomes[:2] == ["upgrade aborted", "ok"], report.outcomes
+    assert report.outcomes[-1] == "redelivered: aborted", report.outcomes
