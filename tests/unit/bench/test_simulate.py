@@ -86,7 +86,8 @@ def test_the_explorer_prints_the_replay_line_of_a_failing_seed(
     flags = ["--fault", "none", "--kill", "after-send:1", "--abort-at", "none", "--no-redeliver"]
     assert main(["--replay", "5", "--jobs", "upgrade", "--states", "healthy", *flags]) == 1
     out = capsys.readouterr().out
-    replay = "replay: python -m bench.simulate --replay 5 --job upgrade --state healthy --method icu"
+    replay = "replay: python -m bench.simulate --replay 5 --job upgrade --state healthy"
+    replay += " --method icu"
     assert f"{replay} --prelude none --fault none --kill after-send:1" in out
     assert "replay shrunk: python -m bench.simulate --replay 5" in out
     assert out.splitlines()[-1].startswith("1 scenarios, ") and "0 violations" not in out
@@ -147,3 +148,17 @@ def test_a_dual_reboot_delivered_again_after_a_handed_over_abort_sends_nothing(
     assert report is not None and report.violations == [], report.violations
     assert report.outcomes[:2] == ["upgrade aborted", "ok"], report.outcomes
     assert report.outcomes[-1] == "redelivered: aborted", report.outcomes
+
+
+def test_a_dual_reboot_pre_check_read_garbled_once_is_looked_at_again(tmp_path: Path) -> None:
+    """Found by the explorer (seed 1163): the dual reboot's pre-checks took a garbled reply to
+    `show system storage` as a failed free-space check and ended `failed` (the ICU's look
+    again); a killed run that had used up the garbled reply, run again, went on: two ends.
+    Now a read the node did not answer is read again, as the ICU's pre-checks do."""
+    scenario = Scenario(1163, "healthy", None, "reply-garbled", "upgrade", method="dual")
+    report = run(scenario, tmp_path / "alone")
+    assert report is not None and report.violations == [], report.violations
+    assert report.outcomes == ["ok"], report.outcomes
+    killed = dataclasses.replace(scenario, kill_at="journal", kill_n=14)
+    report = run(killed, tmp_path / "killed")
+    assert report is not None and report.violations == [], report.violations
