@@ -482,7 +482,8 @@ def check(job: str, bench: Bench, truth: dict[str, Any], outcome: str) -> list[s
 
 def sent_twice(audit: list[dict[str, Any]], records: list[tuple[int, dict[str, Any]]]) -> list[str]:
     """A destructive command sent again (the ICU to the cluster, the others to one node)
-    with no journal record between the two that shows the first ended (ENDED_BY)."""
+    with no journal record between the two that shows the first ended (ENDED_BY), nor a
+    refusal of the first by the device (its audit result `error`)."""
     out = []
     last: dict[tuple[str, str], int] = {}  # (rpc, node or '') -> audit index of the last send
     counts: Counter[tuple[str, str]] = Counter()
@@ -492,7 +493,10 @@ def sent_twice(audit: list[dict[str, Any]], records: list[tuple[int, dict[str, A
         key = (r["rpc"], "" if r["rpc"] == "request-package-in-service-upgrade" else r["node"])
         if key in last:
             ends = ENDED_BY[r["rpc"]]
-            shown = any(last[key] < at <= i and rec["event"] in ends for at, rec in records)
+            shown = audit[last[key]]["result"] == "error"  # refused: the device did nothing
+            shown = shown or any(
+                last[key] < at <= i and rec["event"] in ends for at, rec in records
+            )
             if not shown:
                 counts[key] += 1
         last[key] = i

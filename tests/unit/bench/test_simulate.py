@@ -162,3 +162,25 @@ def test_a_dual_reboot_pre_check_read_garbled_once_is_looked_at_again(tmp_path: 
     killed = dataclasses.replace(scenario, kill_at="journal", kill_n=14)
     report = run(killed, tmp_path / "killed")
     assert report is not None and report.violations == [], report.violations
+
+
+@pytest.mark.parametrize(
+    ("seed", "fault", "kill"),
+    [(2284, None, "before-send:2"), (2300, "rollback-reply-lost", "journal:2")],
+)
+def test_a_dual_reboot_cancel_journaled_and_never_sent_is_sent_once_the_device_shows_it(
+    seed: int, fault: str | None, kill: str, tmp_path: Path
+) -> None:
+    """Found by the explorer: a recover of a dual reboot half-way (both installs pending),
+    killed between its cancel's record and the send, ended `failed` on every re-run (the
+    journaled cancel waited for, never sent); and a cancel whose reply was lost failed the
+    recovery though the device had cancelled. Now the cancel is sent again once the node
+    is still pending past the bound a sent one shows in, and a lost reply is read on the
+    device: both recoveries end ok on the old release, each cancel received once."""
+    at, _, n = kill.partition(":")
+    scenario = Scenario(
+        seed, "healthy", None, fault, "recover", at, int(n), method="dual", prelude="after-send:2"
+    )
+    report = run(scenario, tmp_path)
+    assert report is not None and report.fired is not None, report
+    assert report.violations == [] and report.outcomes[-1] == "ok", report
