@@ -493,7 +493,7 @@ def sent_twice(audit: list[dict[str, Any]], records: list[tuple[int, dict[str, A
         key = (r["rpc"], "" if r["rpc"] == "request-package-in-service-upgrade" else r["node"])
         if key in last:
             ends = ENDED_BY[r["rpc"]]
-            shown = audit[last[key]]["result"] == "error"  # refused: the device did nothing
+            shown = audit[last[key]].get("result") == "error"  # refused: the device did nothing
             shown = shown or any(
                 last[key] < at <= i and rec["event"] in ends for at, rec in records
             )
