@@ -565,6 +565,8 @@ def judge(scenario: Scenario, state_dir: Path, bases: dict[Any, Baseline | None]
     harness or the runbooks is a finding too."""
     key = scenario.lab_key
     try:
+        if scenario.kill_at is None and scenario.abort_at is None and key not in bases:
+            return run(scenario, state_dir)  # left alone: no left-alone run needed
         if key not in bases:
             bases[key] = baseline(scenario, state_dir / "alone")
         base = bases[key]
@@ -783,9 +785,9 @@ def main(argv: list[str] | None = None) -> int:
 def run_all(seeds: list[int], options: dict[str, Any], workers: int) -> Tally:
     if workers == 1 or len(seeds) < 2:
         return explore(seeds, options)
-    shares = [seeds[w::workers] for w in range(workers)]
+    shares = share_out(seeds, options, 4 * workers)
     with multiprocessing.get_context("fork").Pool(workers) as pool:
-        parts = pool.starmap(explore, [(share, options) for share in shares])
+        parts = pool.starmap(explore, [(share, options) for share in shares], chunksize=1)
     total = Tally()
     for part in parts:
         total.scenarios += part.scenarios
@@ -796,6 +798,19 @@ def run_all(seeds: list[int], options: dict[str, Any], workers: int) -> Tally:
             for step, counts in theirs.items():
                 mine[step].update(counts)
     return total
+
+
+def share_out(seeds: list[int], options: dict[str, Any], shares: int) -> list[list[int]]:
+    """`seeds` in `shares` parts of about one size, the scenarios of one lab and job in one
+    part (their left-alone run made once); the largest parts first (the pool's last part is
+    a small one)."""
+    groups: dict[Any, list[int]] = defaultdict(list)
+    for seed in seeds:
+        groups[pick(seed, options).lab_key].append(seed)
+    parts: list[list[int]] = [[] for _ in range(shares)]
+    for group in sorted(groups.values(), key=lambda g: (-len(g), g[0])):
+        min(parts, key=len).extend(group)
+    return sorted((sorted(p) for p in parts if p), key=len, reverse=True)
 
 
 def print_coverage(tally: Tally, file: Any) -> None:
