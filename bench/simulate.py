@@ -233,6 +233,7 @@ class Bench:
         self.nr = nornir_for(self.lab)
         self.runs = 0
         self.last_ids: dict[str, str] = {}  # job -> the run id it last ran under
+        self.last_outcomes: dict[str, Outcome] = {}  # job -> its last run's outcome
         self.start = self.clock.time()
         truth = self.lab.truth(CLUSTER)
         self.primary = truth["primary"]
@@ -289,6 +290,7 @@ class Bench:
         outcome = result[CLUSTER][0].result
         if not isinstance(outcome, Outcome):
             raise RuntimeError(f"{job}: {result[CLUSTER][0].exception or outcome}")
+        self.last_outcomes[job] = outcome
         return outcome
 
     def prelude(self) -> None:
@@ -386,16 +388,18 @@ def _play(bench: Bench, scenario: Scenario, base: Baseline | None) -> Report:
 
 
 def _redeliver(bench: Bench, scenario: Scenario, report: Report, outcome: Outcome) -> Outcome:
-    """The job once more under its run id: after a good end it sends nothing destructive."""
+    """The job once more under its run id: after a good end of its own (an upgrade's, not the
+    verdict of the abort asked of it) it sends nothing destructive."""
+    own = bench.last_outcomes.get(scenario.job, outcome)
     sent = len(bench.lab.audit)
     again = bench.job(scenario.job, run_id=bench.last_ids[scenario.job])
     assert again is not None
     report.outcomes.append(f"redelivered: {again.outcome}")
-    if outcome.good:
+    if own.good:
         for r in bench.lab.audit[sent:]:
             if r["rpc"] in DESTRUCTIVE:
                 report.violations.append(
-                    f"redelivered after {outcome.outcome}: {r['rpc']} sent to {r['node']}"
+                    f"redelivered after {own.outcome}: {r['rpc']} sent to {r['node']}"
                 )
     return again if again.outcome not in ("skipped",) else outcome
 
@@ -678,11 +682,14 @@ def describe(report: Report, state_dir: Path, options: dict[str, Any]) -> str:
 def pick(seed: int, options: dict[str, Any]) -> Scenario:
     """Scenario `seed`, drawn again until its job, state and fault are among those asked
     for (each redraw from the seed, so a seed always picks the same), then overridden."""
-    scenario = Scenario.draw(seed)
+    over = options.get("override") or {}
+    # ICU only (--method icu, --methods icu): each seed's ICU draw, as before the dual reboot
+    icu_only = over.get("method") == "icu" or options.get("methods") == {"icu"}
+    scenario = Scenario.draw(seed, icu_only=icu_only)
     rnd = random.Random(seed)
     while not _wanted(scenario, options):
-        scenario = dataclasses.replace(Scenario.draw(rnd.randrange(2**31)), seed=seed)
-    over = options.get("override") or {}
+        redrawn = Scenario.draw(rnd.randrange(2**31), icu_only=icu_only)
+        scenario = dataclasses.replace(redrawn, seed=seed)
     return dataclasses.replace(scenario, **over) if over else scenario
 
 
