@@ -68,7 +68,8 @@ def _strip(elem: Element, *, in_place: bool = False) -> Element:
         tag = el.tag
         if tag[0] == "{":
             el.tag = tag.rpartition("}")[2]
-    for attr in _NS_ATTRS(root):
+    attrs: Any = _NS_ATTRS(root)  # smart strings: each knows its element and name
+    for attr in attrs:
         owner, name = attr.getparent(), attr.attrname
         owner.attrib[_local(name)] = owner.attrib.pop(name)
     etree.cleanup_namespaces(root)

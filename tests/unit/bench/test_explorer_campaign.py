@@ -1,7 +1,8 @@
 """The explorer in the suite: a fixed seed, as many scenarios as fit in about two minutes on
 two idle cores (about 0.05-0.06 CPU-s a scenario, the two worker processes included), and
 no violation beyond the findings reported and described in docs/development/benchmarks.md
-("What the explorer found"), each matched here by its words. A new kind of violation fails this test with its replay line."""
+("What the explorer found"), each matched here by its words. A new kind of violation fails
+this test with its replay line."""
 
 from __future__ import annotations
 
