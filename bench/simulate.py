@@ -111,6 +111,7 @@ ENDED_BY: dict[str, tuple[str, ...]] = {
 SETTLE = 600.0  # virtual seconds the model runs on after the last job, before it is judged
 CLUSTER = "sim-1"
 GOOD_CLAIMS = ("ok", "aborted", "too-late")  # outcomes that say the cluster is consistent
+SHM = "/dev/shm" if Path("/dev/shm").is_dir() else None  # the scenarios' state directories
 
 
 @dataclass(frozen=True)
@@ -637,7 +638,8 @@ def explore(seeds: list[int], options: dict[str, Any]) -> Tally:
     tally = Tally()
     bases: dict[Any, Baseline | None] = {}
     fired: dict[str, set[tuple[Any, ...]]] = defaultdict(set)
-    with tempfile.TemporaryDirectory(prefix="simulate-", dir=options.get("tmp")) as tmp:
+    where = options.get("tmp", SHM)  # state directories in memory unless told otherwise
+    with tempfile.TemporaryDirectory(prefix="simulate-", dir=where) as tmp:
         for i, seed in enumerate(seeds):
             scenario = pick(seed, options)
             report = judge(scenario, Path(tmp) / str(i), bases)
@@ -765,7 +767,7 @@ def main(argv: list[str] | None = None) -> int:
         "verbose": args.verbose,
         "shrink": not args.no_shrink,
         "override": _override(args),
-        "tmp": "/dev/shm" if Path("/dev/shm").is_dir() else None,
+        "tmp": SHM,
     }
     for key in ("jobs", "states", "faults", "methods"):
         value = getattr(args, key)
