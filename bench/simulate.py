@@ -55,6 +55,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench import dual
 from bench.killpoints import (
     DESTRUCTIVE,
     KINDS,
@@ -69,7 +70,7 @@ from bench.killpoints import (
     SimLab,
     forget,
 )
-from simulator.__main__ import NEW, PHASES, LabError
+from simulator.__main__ import PHASES, LabError
 from simulator.inprocess import nornir_for
 from tasks.device.wire import WireDevices
 from tasks.executor import LogSink
@@ -112,13 +113,15 @@ ENDED_BY: dict[str, tuple[str, ...]] = {
         "recover-refused",
         "recover-done",
     ),
-    "request-package-rollback": ("recover-refused", "recover-done"),
-    "request-reboot": ("recover-done",),
+    "request-package-rollback": ("recover-refused", "recover-done", "dual-reboot-ended"),
+    "request-reboot": ("recover-done", "dual-reboot-ended"),
+    "request-package-add": ("dual-reboot-ended",),
 }
 SETTLE = 600.0  # virtual seconds the model runs on after the last job, before it is judged
 QUIET = 4 * 3600.0  # at most this much more before two ends are compared (Bench.quiet_end)
 CLUSTER = "sim-1"
 GOOD_CLAIMS = ("ok", "aborted", "too-late")  # outcomes that say the cluster is consistent
+SHM = "/dev/shm" if Path("/dev/shm").is_dir() else None  # the scenarios' state directories
 
 
 @dataclass(frozen=True)
@@ -133,9 +136,13 @@ class Scenario:
     abort_at: float | None = None  # virtual seconds after the start; <0: `frac` of the run
     redeliver: bool = False
     frac: float = 0.0
+    method: str = "icu"  # bench/dual.py: icu, dual (to 24.4R1.9), hops (dual, then an ICU)
+    prelude: str | None = None  # a kill point of an `upgrade` run first (dual labs)
 
     @classmethod
-    def draw(cls, seed: int) -> Scenario:
+    def draw(cls, seed: int, *, icu_only: bool = False) -> Scenario:
+        """Scenario `seed`: its ICU part as before the dual reboot was drawn (all of it with
+        `icu_only`), then a third of the time a dual-reboot lab instead (bench/dual.py)."""
         rnd = random.Random(seed)
         state = rnd.choice(STATES)
         phase = rnd.choice(PHASES) if state == "icu-in-progress" else None
@@ -144,11 +151,16 @@ class Scenario:
         kill_at = rnd.choice(KINDS) if mode == "kill" else None
         abort_at = -1.0 if mode == "abort" and job == "upgrade" else None
         redeliver, frac = rnd.random() < 0.25, rnd.random()
-        return cls(seed, state, phase, fault, job, kill_at, 0, abort_at, redeliver, frac)
+        drawn = cls(seed, state, phase, fault, job, kill_at, 0, abort_at, redeliver, frac)
+        return drawn if icu_only else dataclasses.replace(drawn, **dual.draw(rnd, job))
 
     @property
-    def lab_key(self) -> tuple[str, str | None, str | None, str]:
-        return (self.state, self.phase, self.fault, self.job)
+    def lab_key(self) -> tuple[str | None, ...]:
+        return (self.method, self.state, self.phase, self.fault, self.job, self.prelude)
+
+    @property
+    def target(self) -> str:
+        return dual.TARGETS[self.method]
 
     @property
     def kill(self) -> Kill | None:
@@ -175,10 +187,10 @@ class Scenario:
             spec["icu_phase"] = self.phase
         if self.fault:
             spec["faults"] = [self.fault]
-        return spec
+        return dual.lab_spec(self.method, spec)
 
     def schedule(self) -> str:
-        parts = []
+        parts = [f"after an upgrade killed at {self.prelude}"] if self.prelude else []
         if self.kill:
             parts.append(f"killed at {self.kill}")
         if self.abort_at is not None:
@@ -189,14 +201,18 @@ class Scenario:
 
     def flags(self) -> str:
         """The options that replay exactly this schedule (with --replay SEED)."""
-        out = [f"--fault {self.fault or 'none'}", f"--kill {self.kill or 'none'}"]
+        state = f"{self.state}/{self.phase}" if self.phase else self.state
+        out = [f"--job {self.job} --state {state} --method {self.method}"]
+        out.append(f"--prelude {self.prelude or 'none'}")
+        out += [f"--fault {self.fault or 'none'}", f"--kill {self.kill or 'none'}"]
         out.append(f"--abort-at {'none' if self.abort_at is None else f'{self.abort_at:g}'}")
         out.append("--redeliver" if self.redeliver else "--no-redeliver")
         return " ".join(out)
 
     def __str__(self) -> str:
         phase = f"/{self.phase}" if self.phase else ""
-        return f"{self.job} on {self.state}{phase} with {self.fault or 'no fault'}"
+        lab = f"{self.method}:{self.state}" if self.method != "icu" else self.state
+        return f"{self.job} on {lab}{phase} with {self.fault or 'no fault'}"
 
 
 @dataclass
@@ -228,6 +244,7 @@ class Bench:
         self.nr = nornir_for(self.lab)
         self.runs = 0
         self.last_ids: dict[str, str] = {}  # job -> the run id it last ran under
+        self.last_outcomes: dict[str, Outcome] = {}  # job -> its last run's outcome
         self.start = self.clock.time()
         truth = self.lab.truth(CLUSTER)
         self.primary = truth["primary"]
@@ -246,6 +263,8 @@ class Bench:
         """Run `job` once (a new run id unless given: a redelivery keeps its job's); None
         when its process was killed."""
         self.runs += 1
+        if job == "upgrade" and self.scenario.method != "icu":
+            kwargs.setdefault("allow_outage", True)  # a dual reboot is an outage
         run_id = run_id or f"sim-{self.scenario.seed}-{self.runs}"
         self.last_ids[job] = run_id
         killer = killer or Killer(run_id)
@@ -282,7 +301,15 @@ class Bench:
         outcome = result[CLUSTER][0].result
         if not isinstance(outcome, Outcome):
             raise RuntimeError(f"{job}: {result[CLUSTER][0].exception or outcome}")
+        self.last_outcomes[job] = outcome
         return outcome
+
+    def prelude(self) -> None:
+        """The dual reboot left half-way the scenario's job meets: an upgrade killed at its
+        prelude kill point (or ended, when its run has no such point)."""
+        kill = Kill.parse(self.scenario.prelude or "")
+        if kill is not None:
+            self.job("upgrade", Killer("", kill))
 
     def end(self) -> dict[str, Any]:
         """The model's truth after settling."""
@@ -328,9 +355,11 @@ def baseline(scenario: Scenario, state_dir: Path) -> Baseline | None:
     except LabError:
         return None
     try:
+        bench.prelude()
         killer = Killer("")
+        start = bench.clock.time()
         outcome = bench.job(scenario.job, killer)
-        duration = bench.clock.time() - bench.start
+        duration = bench.clock.time() - start
         truth = bench.end()
         said = outcome.outcome if outcome else "killed"
         return Baseline(bench.quiet_end(truth), said, duration, killer.counts, killer.points)
@@ -358,6 +387,7 @@ def run(scenario: Scenario, state_dir: Path, base: Baseline | None = None) -> Re
 
 def _play(bench: Bench, scenario: Scenario, base: Baseline | None) -> Report:
     report = Report(scenario, [])
+    bench.prelude()
     if scenario.kill is not None:
         killer = Killer("", scenario.kill)
         first = bench.job(scenario.job, killer)
@@ -375,43 +405,71 @@ def _play(bench: Bench, scenario: Scenario, base: Baseline | None) -> Report:
     assert outcome is not None
     report.outcomes.append(outcome.outcome)
     if scenario.redeliver:
-        sent = len(bench.lab.audit)
-        again = bench.job(scenario.job, run_id=bench.last_ids[scenario.job])
-        assert again is not None
-        report.outcomes.append(f"redelivered: {again.outcome}")
-        if outcome.good:
-            for r in bench.lab.audit[sent:]:
-                if r["rpc"] in DESTRUCTIVE:
-                    report.violations.append(
-                        f"redelivered after {outcome.outcome}: {r['rpc']} sent to {r['node']}"
-                    )
-        outcome = again if again.outcome not in ("skipped",) else outcome
+        outcome = _redeliver(bench, scenario, report, outcome)
     truth = bench.end()
     job = "abort" if scenario.abort_at is not None else scenario.job  # whose outcome it is
     report.violations += check(job, bench, truth, outcome.outcome)
     if scenario.kill is not None and base is not None and report.fired:
-        mine = bench.quiet_end(truth)
-        if mine != base.end and _intent_unsent(bench):
-            # Documented: an ICU journaled but never seen is waited for, never sent again
-            # (the re-run fails, nothing sent); `upgrade --retry-failed` then goes on.
-            again = bench.job("upgrade", retry_failed=True)
-            report.outcomes.append(f"retry-failed: {again.outcome if again else 'killed'}")
-            truth = bench.end()
-            report.violations += check("upgrade", bench, truth, again.outcome if again else "")
-            mine = bench.quiet_end(truth)
-        if mine != base.end and _abort_unsent(bench) and mine == untouched(scenario, bench):
-            # Documented: an abort journaled and never sent is followed, and sent only once
-            # the device shows it never arrived (a node up at the re-run's first look has
-            # booted since: a new ICU step). When only the ICU's last step (or nothing) could
-            # show it, the ICU ends as it would have with nobody asking for an abort.
-            report.outcomes.append("the abort never left: the ICU's own end")
-            mine = base.end
-        if mine != base.end:
-            report.violations.append(
-                f"killed at {scenario.kill} and run again ({' -> '.join(report.outcomes)}): "
-                f"ends {mine}; left alone ({base.outcome}): {base.end}"
-            )
+        _compare(bench, scenario, base, report, truth)
     return report
+
+
+def _redeliver(bench: Bench, scenario: Scenario, report: Report, outcome: Outcome) -> Outcome:
+    """The job once more under its run id: after a good end of its own (an upgrade's, not the
+    verdict of the abort asked of it) it sends nothing destructive."""
+    own = bench.last_outcomes.get(scenario.job, outcome)
+    sent = len(bench.lab.audit)
+    again = bench.job(scenario.job, run_id=bench.last_ids[scenario.job])
+    assert again is not None
+    report.outcomes.append(f"redelivered: {again.outcome}")
+    if own.good:
+        for r in bench.lab.audit[sent:]:
+            if r["rpc"] in DESTRUCTIVE:
+                report.violations.append(
+                    f"redelivered after {own.outcome}: {r['rpc']} sent to {r['node']}"
+                )
+    return again if again.outcome not in ("skipped",) else outcome
+
+
+def _compare(
+    bench: Bench, scenario: Scenario, base: Baseline, report: Report, truth: dict[str, Any]
+) -> None:
+    """Killed and run again: the end of the scenario left alone (both compared once the lab
+    is quiet), after the documented next steps of an intent journaled and never sent."""
+    mine = bench.quiet_end(truth)
+    if mine != base.end and _intent_unsent(bench):
+        # Documented: an ICU journaled but never seen is waited for, never sent again
+        # (the re-run fails, nothing sent); `upgrade --retry-failed` then goes on.
+        again = bench.job("upgrade", retry_failed=True)
+        report.outcomes.append(f"retry-failed: {again.outcome if again else 'killed'}")
+        truth = bench.end()
+        report.violations += check("upgrade", bench, truth, again.outcome if again else "")
+        mine = bench.quiet_end(truth)
+    elif mine != base.end and scenario.job == "upgrade" and _install_unsent(bench):
+        # Documented: a dual reboot's install journaled and never seen pending is not sent
+        # again (the re-run fails naming recover); `recover`, then `upgrade --allow-outage`.
+        for job in ("recover", "upgrade"):
+            again = bench.job(job)
+            report.outcomes.append(f"{job}: {again.outcome if again else 'killed'}")
+        truth = bench.end()
+        report.violations += check("upgrade", bench, truth, again.outcome if again else "")
+        mine = bench.quiet_end(truth)
+    if mine != base.end and _abort_unsent(bench) and mine == untouched(scenario, bench):
+        # Documented: an abort journaled and never sent is followed, and sent only once the
+        # device shows it never arrived (a node up at the re-run's first look has booted
+        # since: a new ICU step). When only the ICU's last step (or nothing) could show it,
+        # the ICU ends as it would have with nobody asking for an abort.
+        report.outcomes.append("the abort never left: the ICU's own end")
+        mine = base.end
+    if mine != base.end:
+        report.violations.append(
+            f"killed at {scenario.kill} and run again ({' -> '.join(report.outcomes)}): "
+            f"ends {mine}; left alone ({base.outcome}): {base.end}"
+        )
+
+
+def _install_unsent(bench: Bench) -> bool:
+    return bench.scenario.method != "icu" and dual.install_unsent(bench.lab.audit, bench.records)
 
 
 def _abort_unsent(bench: Bench) -> bool:
@@ -420,7 +478,7 @@ def _abort_unsent(bench: Bench) -> bool:
     first = f"sim-{bench.scenario.seed}-1"
     at = [n for n, r in bench.records if r["event"] == "command" and r["run_id"] == first]
     later = [n for n, r in bench.records if r["run_id"] != first]
-    if bench.scenario.job != "abort" or not at or not later:
+    if bench.scenario.job != "abort" or bench.scenario.method != "icu" or not at or not later:
         return False
     between = bench.lab.audit[at[-1] : later[0]]
     return not any(r["rpc"] == "abort-in-service-upgrade" for r in between)
@@ -451,7 +509,7 @@ def _with_second_abort(bench: Bench, scenario: Scenario, report: Report) -> Outc
     def hold(context: Any) -> None:
         second.holder = context.locks
 
-    at = bench.start + float(scenario.abort_at or 0)
+    at = bench.clock.time() + float(scenario.abort_at or 0)
     bench.clock.hooks.append((at, second.fire))
     upgraded = bench.job("upgrade", ctx_hook=hold)
     bench.clock.hooks.clear()
@@ -463,7 +521,8 @@ def _with_second_abort(bench: Bench, scenario: Scenario, report: Report) -> Outc
         assert verdict is not None
         report.outcomes.append("abort ran by itself")
     if upgraded.outcome in GOOD_CLAIMS:
-        report.violations += disagreement("abort", bench.lab.truth(CLUSTER), upgraded.outcome)
+        truth = bench.lab.truth(CLUSTER)
+        report.violations += disagreement("abort", truth, upgraded.outcome, scenario.target)
     return verdict
 
 
@@ -474,16 +533,18 @@ def check(job: str, bench: Bench, truth: dict[str, Any], outcome: str) -> list[s
     if icus and icus[0]["node"] != bench.primary:
         out.append(f"the ICU went to {icus[0]['node']}, the RG0 primary was {bench.primary}")
     out += sent_twice(audit, bench.records)
-    out += order_violations(audit, bench.records)
+    out += order_violations(audit, bench.records, dual.dual_sends(audit, bench.records))
+    out += dual.dual_violations(audit, bench.records, bench.scenario.method)
     if outcome in GOOD_CLAIMS:
-        out += disagreement(job, truth, outcome)
+        out += disagreement(job, truth, outcome, bench.scenario.target)
     out += mixed(truth, bench.mixed_before, audit, outcome)
     return out
 
 
 def sent_twice(audit: list[dict[str, Any]], records: list[tuple[int, dict[str, Any]]]) -> list[str]:
     """A destructive command sent again (the ICU to the cluster, the others to one node)
-    with no journal record between the two that shows the first ended (ENDED_BY)."""
+    with no journal record between the two that shows the first ended (ENDED_BY), nor a
+    refusal of the first by the device (its audit result `error`)."""
     out = []
     last: dict[tuple[str, str], int] = {}  # (rpc, node or '') -> audit index of the last send
     counts: Counter[tuple[str, str]] = Counter()
@@ -493,7 +554,10 @@ def sent_twice(audit: list[dict[str, Any]], records: list[tuple[int, dict[str, A
         key = (r["rpc"], "" if r["rpc"] == "request-package-in-service-upgrade" else r["node"])
         if key in last:
             ends = ENDED_BY[r["rpc"]]
-            shown = any(last[key] < at <= i and rec["event"] in ends for at, rec in records)
+            shown = audit[last[key]].get("result") == "error"  # refused: the device did nothing
+            shown = shown or any(
+                last[key] < at <= i and rec["event"] in ends for at, rec in records
+            )
             if not shown:
                 counts[key] += 1
         last[key] = i
@@ -521,10 +585,13 @@ def mixed(
 
 
 def order_violations(
-    audit: list[dict[str, Any]], records: Sequence[tuple[int, dict[str, Any]]] = ()
+    audit: list[dict[str, Any]],
+    records: Sequence[tuple[int, dict[str, Any]]] = (),
+    exempt: set[int] | frozenset[int] = frozenset(),
 ) -> list[str]:
     """Recovery on a node: its rollback after an abort on it, its reboot after its rollback
-    (a command the device refused took no effect: it neither counts nor needs one before).
+    (a command the device refused took no effect: it neither counts nor needs one before;
+    `exempt`: audit indexes of a dual reboot's own sends, which have no ICU to abort).
     A rollback whose recovery journaled the abort on that node before it is in order: that
     abort never left (its run died between the record and the send), its re-run followed
     it, and a node with in-service-upgrade state left refuses the rollback (then the abort
@@ -534,7 +601,7 @@ def order_violations(
         mine = [
             (i, r["rpc"])
             for i, r in enumerate(audit)
-            if r["node"] == node and r.get("result") != "error"
+            if r["node"] == node and r.get("result") != "error" and i not in exempt
         ]
         rpcs = [rpc for _, rpc in mine]
         for step, before in (
@@ -560,7 +627,9 @@ def _abort_journaled(records: Sequence[tuple[int, dict[str, Any]]], node: str, a
     )
 
 
-def disagreement(job: str, truth: dict[str, Any], outcome: str = "ok") -> list[str]:
+def disagreement(
+    job: str, truth: dict[str, Any], outcome: str = "ok", target: str = dual.TARGETS["icu"]
+) -> list[str]:
     nodes = truth["nodes"]
     releases = {n["release"] for n in nodes.values()}
     out = []
@@ -570,7 +639,7 @@ def disagreement(job: str, truth: dict[str, Any], outcome: str = "ok") -> list[s
         out.append(f"{outcome}, but the nodes run {sorted(releases)}")
     if any(n["pending"] for n in nodes.values()) or truth["icu_phase"]:
         out.append(f"{outcome}, but an install is pending or an ICU runs")
-    if job == "upgrade" and outcome in ("ok", "too-late") and releases != {NEW}:
+    if job == "upgrade" and outcome in ("ok", "too-late") and releases != {target}:
         out.append(f"upgrade {outcome}, but the nodes run {sorted(releases)}")
     return out
 
@@ -583,6 +652,8 @@ def judge(scenario: Scenario, state_dir: Path, bases: dict[Any, Baseline | None]
     harness or the runbooks is a finding too."""
     key = scenario.lab_key
     try:
+        if scenario.kill_at is None and scenario.abort_at is None and key not in bases:
+            return run(scenario, state_dir)  # left alone: no left-alone run needed
         if key not in bases:
             bases[key] = baseline(scenario, state_dir / "alone")
         base = bases[key]
@@ -649,7 +720,8 @@ def explore(seeds: list[int], options: dict[str, Any]) -> Tally:
     tally = Tally()
     bases: dict[Any, Baseline | None] = {}
     fired: dict[str, set[tuple[Any, ...]]] = defaultdict(set)
-    with tempfile.TemporaryDirectory(prefix="simulate-", dir=options.get("tmp")) as tmp:
+    where = options.get("tmp", SHM)  # state directories in memory unless told otherwise
+    with tempfile.TemporaryDirectory(prefix="simulate-", dir=where) as tmp:
         for i, seed in enumerate(seeds):
             scenario = pick(seed, options)
             report = judge(scenario, Path(tmp) / str(i), bases)
@@ -694,18 +766,23 @@ def describe(report: Report, state_dir: Path, options: dict[str, Any]) -> str:
 def pick(seed: int, options: dict[str, Any]) -> Scenario:
     """Scenario `seed`, drawn again until its job, state and fault are among those asked
     for (each redraw from the seed, so a seed always picks the same), then overridden."""
-    scenario = Scenario.draw(seed)
+    over = options.get("override") or {}
+    # ICU only (--method icu, --methods icu): each seed's ICU draw, as before the dual reboot
+    icu_only = over.get("method") == "icu" or options.get("methods") == {"icu"}
+    scenario = Scenario.draw(seed, icu_only=icu_only)
     rnd = random.Random(seed)
     while not _wanted(scenario, options):
-        scenario = dataclasses.replace(Scenario.draw(rnd.randrange(2**31)), seed=seed)
-    over = options.get("override") or {}
+        redrawn = Scenario.draw(rnd.randrange(2**31), icu_only=icu_only)
+        scenario = dataclasses.replace(redrawn, seed=seed)
     return dataclasses.replace(scenario, **over) if over else scenario
 
 
 def _wanted(s: Scenario, options: dict[str, Any]) -> bool:
     jobs, states, faults = (options.get(k) for k in ("jobs", "states", "faults"))
+    methods = options.get("methods")
     return (
-        (not jobs or s.job in jobs)
+        (not methods or s.method in methods)
+        and (not jobs or s.job in jobs)
         and (not states or s.state in states)
         and (not faults or (s.fault or "none") in faults)
     )
@@ -713,6 +790,16 @@ def _wanted(s: Scenario, options: dict[str, Any]) -> bool:
 
 def _override(args: argparse.Namespace) -> dict[str, Any]:
     over: dict[str, Any] = {}
+    if args.job is not None:
+        over["job"] = args.job
+    if args.state is not None:
+        state, _, phase = args.state.partition("/")
+        over.update(state=state, phase=phase or None)
+    if args.method is not None:
+        over["method"] = args.method
+    if args.prelude is not None:
+        Kill.parse(args.prelude)  # ValueError when malformed
+        over["prelude"] = None if args.prelude == "none" else args.prelude
     if args.fault is not None:
         over["fault"] = None if args.fault == "none" else args.fault
     if args.kill is not None:
@@ -736,9 +823,16 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--workers", type=int, default=1, help="processes (2 on a 2-core machine)")
     ap.add_argument("--replay", type=int, metavar="SEED", help="run scenario SEED alone")
     ap.add_argument("--jobs", help="comma-separated: upgrade,abort,recover")
+    ap.add_argument("--methods", help=f"comma-separated, of {','.join(dual.METHODS)}")
     ap.add_argument("--states", help=f"comma-separated, of {','.join(STATES)}")
     ap.add_argument("--faults", help="comma-separated fault names (none: no fault)")
     ap.add_argument("--fault", help="override the drawn fault (none: no fault)")
+    ap.add_argument("--job", choices=sorted(JOBS), help="override the drawn job")
+    ap.add_argument("--state", help="override the drawn lab state: STATE or STATE/ICU_PHASE")
+    ap.add_argument("--method", choices=dual.METHODS, help="override the drawn method")
+    ap.add_argument(
+        "--prelude", help="override: an upgrade killed at KIND:N before the job, or none"
+    )
     ap.add_argument(
         "--kill", help=f"override the kill point: KIND:N (KIND one of {', '.join(KINDS)}) or none"
     )
@@ -755,9 +849,9 @@ def main(argv: list[str] | None = None) -> int:
         "verbose": args.verbose,
         "shrink": not args.no_shrink,
         "override": _override(args),
-        "tmp": "/dev/shm" if Path("/dev/shm").is_dir() else None,
+        "tmp": SHM,
     }
-    for key in ("jobs", "states", "faults"):
+    for key in ("jobs", "states", "faults", "methods"):
         value = getattr(args, key)
         options[key] = set(value.split(",")) if value else None
     seeds = (
@@ -782,9 +876,9 @@ def main(argv: list[str] | None = None) -> int:
 def run_all(seeds: list[int], options: dict[str, Any], workers: int) -> Tally:
     if workers == 1 or len(seeds) < 2:
         return explore(seeds, options)
-    shares = [seeds[w::workers] for w in range(workers)]
+    shares = share_out(seeds, options, 4 * workers)
     with multiprocessing.get_context("fork").Pool(workers) as pool:
-        parts = pool.starmap(explore, [(share, options) for share in shares])
+        parts = pool.starmap(explore, [(share, options) for share in shares], chunksize=1)
     total = Tally()
     for part in parts:
         total.scenarios += part.scenarios
@@ -795,6 +889,19 @@ def run_all(seeds: list[int], options: dict[str, Any], workers: int) -> Tally:
             for step, counts in theirs.items():
                 mine[step].update(counts)
     return total
+
+
+def share_out(seeds: list[int], options: dict[str, Any], shares: int) -> list[list[int]]:
+    """`seeds` in `shares` parts of about one size, the scenarios of one lab and job in one
+    part (their left-alone run made once); the largest parts first (the pool's last part is
+    a small one)."""
+    groups: dict[Any, list[int]] = defaultdict(list)
+    for seed in seeds:
+        groups[pick(seed, options).lab_key].append(seed)
+    parts: list[list[int]] = [[] for _ in range(shares)]
+    for group in sorted(groups.values(), key=lambda g: (-len(g), g[0])):
+        min(parts, key=len).extend(group)
+    return sorted((sorted(p) for p in parts if p), key=len, reverse=True)
 
 
 def print_coverage(tally: Tally, file: Any) -> None:

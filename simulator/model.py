@@ -134,14 +134,23 @@ class Cluster:
         return None if due is None else due + self.behind
 
     def _next_due(self) -> float | None:
-        times = [n.back_at for n in self.nodes.values() if not n.up and n.back_at is not None]
-        times += [n.installing[0] for n in self.nodes.values() if n.installing is not None]
-        if self.phase is not None:
-            times.append(self.phase_ends)
-        if self.drop_at is not None:
-            times.append(self.drop_at)
-        times += [t for t in (self._preempt_at(rg) for rg in self.rgs.values()) if t is not None]
-        return min(times) if times else None
+        """The earliest of: a node back from its reboot, an install ending, the phase's end,
+        the session drop, a preempt (the model's hottest path: no lists built)."""
+        due: float | None = None
+        for n in self.nodes.values():
+            if not n.up and n.back_at is not None and (due is None or n.back_at < due):
+                due = n.back_at
+            if n.installing is not None and (due is None or n.installing[0] < due):
+                due = n.installing[0]
+        if self.phase is not None and (due is None or self.phase_ends < due):
+            due = self.phase_ends
+        if self.drop_at is not None and (due is None or self.drop_at < due):
+            due = self.drop_at
+        for rg in self.rgs.values():
+            t = self._preempt_at(rg)
+            if t is not None and (due is None or t < due):
+                due = t
+        return due
 
     def tick(self, now: float) -> None:
         """Process every event due by `now` (the lab's clock), in time order."""
@@ -436,13 +445,13 @@ class Cluster:
 
     def _preempt_at(self, rg: RedundancyGroup) -> float | None:
         """When preempt moves `rg` back to its preferred node (once that node is in sync)."""
+        if not rg.preempt or rg.manual or self.phase is not None:
+            return None
+        if "rg-unhealthy" in self.faults or not self.nodes[rg.primary].up:
+            return None
         want = self._preferred(rg)
         node = self.nodes[want]
-        if not rg.preempt or rg.manual or rg.primary == want or not node.up:
-            return None
-        if self.phase is not None or not self.nodes[rg.primary].up:
-            return None
-        if "rg-unhealthy" in self.faults:
+        if rg.primary == want or not node.up:
             return None
         return max(self.now, node.booted_at + COLD_SYNC_UNTIL)
 

@@ -54,24 +54,33 @@ def _local(tag: object) -> str:
     return tag.rpartition("}")[2] if isinstance(tag, str) else ""
 
 
+# attributes in a namespace (in any element of a tree)
+_NS_ATTRS = etree.XPath("descendant-or-self::*/@*[namespace-uri()!='']")
+_ANY_NS_ATTR = etree.XPath("boolean(descendant-or-self::*/@*[namespace-uri()!=''])")
+
+
 def _strip(elem: Element, *, in_place: bool = False) -> Element:
     """`elem` with namespaces removed from tags and attributes: a copy, or `elem` itself when
-    nothing else holds it (a reply just parsed)."""
+    nothing else holds it (a reply just parsed). Attributes are found by XPath (most
+    elements have none in a namespace: no attribute map is built per element)."""
     root = elem if in_place else etree.fromstring(etree.tostring(elem))
     for el in root.iter(etree.Element):  # elements only: no comments or processing steps
-        if el.tag[0] == "{":
-            el.tag = el.tag.rpartition("}")[2]
-        for key in [k for k in el.attrib if k[0] == "{"]:
-            el.attrib[_local(key)] = el.attrib.pop(key)
+        tag = el.tag
+        if tag[0] == "{":
+            el.tag = tag.rpartition("}")[2]
+    attrs: Any = _NS_ATTRS(root)  # smart strings: each knows its element and name
+    for attr in attrs:
+        owner, name = attr.getparent(), attr.attrname
+        owner.attrib[_local(name)] = owner.attrib.pop(name)
     etree.cleanup_namespaces(root)
     return root
 
 
 def _namespaced(elem: Element) -> bool:
-    for el in elem.iter():
-        if isinstance(el.tag, str) and (el.tag[0] == "{" or any(k[0] == "{" for k in el.attrib)):
+    for el in elem.iter(etree.Element):
+        if el.tag[0] == "{":
             return True
-    return False
+    return bool(_ANY_NS_ATTR(elem))
 
 
 def _root(elem: Element | bool) -> Element:
@@ -914,6 +923,25 @@ def request_xml(rpc: str, kwargs: dict[str, Any]) -> Element:
     return getattr(_RpcMetaExec(_Built()), rpc.replace("-", "_"))(**kwargs)
 
 
+_REQUESTS: dict[tuple[str, tuple[tuple[str, Any], ...]], str] = {}  # (rpc, args) -> request
+
+
+def _request_text(rpc: str, kwargs: dict[str, Any]) -> str:
+    """request_xml's document as text, built once per RPC and arguments of plain values (an
+    observation repeats the same few requests thousands of times in a simulation)."""
+    key = (rpc, tuple(kwargs.items()))
+    try:
+        return _REQUESTS[key]
+    except KeyError:
+        pass
+    except TypeError:  # an argument that is no plain value: built each time
+        return str(etree.tostring(request_xml(rpc, kwargs), encoding="unicode"))
+    text = str(etree.tostring(request_xml(rpc, kwargs), encoding="unicode"))
+    if len(_REQUESTS) < 4096 and all(isinstance(v, (str, int, float, bool)) for _, v in key[1]):
+        _REQUESTS[key] = text
+    return text
+
+
 class WireRpc(XmlRpc):
     """The RPCs over an in-process wire (`Wire`): the request PyEZ would send, and the reply
     read as PyEZ reads it (an rpc-error of severity error anywhere in it raises, warnings
@@ -923,7 +951,7 @@ class WireRpc(XmlRpc):
         return str(self.device.identity)
 
     def _send(self, rpc: str, wait: float, kwargs: dict[str, Any]) -> Any:
-        request = etree.tostring(request_xml(rpc, kwargs), encoding="unicode")
+        request = _request_text(rpc, kwargs)
         try:
             text = self.device.rpc(request, wait)
         except TimeoutError:

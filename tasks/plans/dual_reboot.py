@@ -39,6 +39,7 @@ from tasks.state.settings import Target
 from tasks.vocabulary import NODES
 
 METHOD = "dual-reboot"
+UNANSWERED = "could not read: "  # a pre-check whose read got no usable reply (prechecks.py)
 
 
 @dataclass(frozen=True)
@@ -180,7 +181,24 @@ def check_dual(task: Task, *, run: ClusterRun, view: ClusterView, hop: Target) -
     facts = pc.Facts(view, hop, reader)
     facts.allow_alarms = tuple(run.options.get("allow_alarms", ()))
     result = pc.run_prechecks(facts, report, DUAL_TABLE)
-    return done(task, result, failed=bool(result.failed))
+    return done(task, result, failed=bool(result.failed) and not unanswered(result))
+
+
+def unanswered(pre: pc.PrecheckResult) -> bool:
+    """The first failed check is a read the node did not answer (a dropped session, a
+    garbled reply): no verdict on the cluster."""
+    return bool(pre.failed) and pre.failed[0].evidence.startswith(UNANSWERED)
+
+
+def prechecks(task: Task, run: ClusterRun, view: ClusterView, hop: Target) -> Any:
+    """The dual reboot's pre-checks; as the ICU's (tasks.plans.upgrade), a read the node did
+    not answer is looked at again: fresh sessions, a fresh look, the checks again."""
+    pre = step(task, check_dual, "dual-reboot pre-checks", run=run, view=view, hop=hop)
+    if unanswered(pre):
+        sessions.drop_all(task, run)
+        view = look(task, run)
+        pre = step(task, check_dual, "dual-reboot pre-checks again", run=run, view=view, hop=hop)
+    return pre
 
 
 def dual_reboot_plan(task: Task, run: ClusterRun, hop: Target, view: ClusterView) -> Outcome:
@@ -203,7 +221,7 @@ def dual_reboot_plan(task: Task, run: ClusterRun, hop: Target, view: ClusterView
         hop = Target(prog.release, prog.package)
         primary = (view.status.rg0_primary if view.status else None) or "node0"
         return _guarded(task, run, hop, primary, prog)
-    pre = step(task, check_dual, "dual-reboot pre-checks", run=run, view=view, hop=hop)
+    pre = prechecks(task, run, view, hop)
     checks = pre.to_json()
     if pre.failed:
         first = pre.failed[0]

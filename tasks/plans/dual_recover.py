@@ -15,11 +15,19 @@ release than its peer is an inconsistent cluster: recover's own decision (tasks.
 
 from __future__ import annotations
 
+from typing import Any
+
 from nornir.core.task import Result, Task
 
 from tasks.device.commands import rollback_cli
 from tasks.device.readings import ClusterView, node_id
-from tasks.errors import DeadlineExceeded, DeviceRefused, RunbookError
+from tasks.errors import (
+    DeadlineExceeded,
+    DeviceRefused,
+    NodeUnreachable,
+    RunbookError,
+    SessionLost,
+)
 from tasks.events import EventKind
 from tasks.plans import sessions
 from tasks.plans.dual_reboot import (
@@ -105,39 +113,67 @@ def _finish(
 
 def cancel_install(task: Task, *, run: ClusterRun, node: str, prog: DualProgress) -> Result:
     """Step: the install this tool sent to `node` cancelled. One still running (sent less than
-    install_deadline ago, not yet pending) is awaited first; a cancel already sent is only
-    verified."""
+    install_deadline ago, not yet pending) is awaited first. A cancel an earlier run journaled
+    is sent again only when the device shows it never took effect (still pending once it
+    could no longer be on its way: _cancel_never_took); its reply lost, the device tells."""
     cancelled = _cancel_sent(run, node)
     view = _settled(task, run, node)
     if not view.nodes[node].pending:
         return done(task, None, summary=f"{node}: nothing pending")
-    if cancelled:
+    if cancelled is not None and not _cancel_never_took(task, run, node, cancelled):
         raise DeviceRefused(
-            f"{node} still has an install pending after the cancel run {cancelled} sent; "
-            "check `show system software` there by hand",
+            f"{node} still has an install pending after the cancel run "
+            f"{cancelled.get('run_id')} sent; check `show system software` there by hand",
             step="cancel",
             node=node,
         )
     rpc = sessions.rpc(task, run, node)
     command = rollback_cli(node_id(node))
-    run.emit(EventKind.COMMAND, dual="cancel", node=node, command=command)
-    result = rpc.rollback(node_id(node))
-    if result.failed:
-        raise DeviceRefused(result.output or "rollback refused", step="cancel", node=node)
+    again = {} if cancelled is None else {"resumes": str(cancelled.get("run_id"))}
+    run.emit(EventKind.COMMAND, dual="cancel", node=node, command=command, **again)
+    try:
+        result = rpc.rollback(node_id(node))
+    except (SessionLost, NodeUnreachable) as exc:  # its reply lost: the device tells
+        sessions.drop(task, run, node)
+        run.emit(EventKind.NOTE, message=f"cancel on {node}: {exc.message}; checking {node}")
+    else:
+        if result.failed:
+            raise DeviceRefused(result.output or "rollback refused", step="cancel", node=node)
     after = look(task, run)
     if after.nodes[node].pending:
         raise DeviceRefused(f"{node}: install still pending after '{command}'", step="cancel")
-    return done(task, result.output, changed=True, summary=f"{node}: pending install cancelled")
+    return done(task, command, changed=True, summary=f"{node}: pending install cancelled")
 
 
-def _cancel_sent(run: ClusterRun, node: str) -> str | None:
-    """The run that journaled a cancel on `node` for this dual reboot, else None."""
+def _cancel_never_took(task: Task, run: ClusterRun, node: str, record: dict[str, Any]) -> bool:
+    """A cancel an earlier run journaled (then died, before or while sending it) that the
+    device shows never happened: `node` still pending rpc_timeout + poll_interval after the
+    record (a cancel of a pending install takes effect at once on the device; the bound is
+    the reboot's, _not_going_down's: inferred). Then, and only then, it is sent again."""
+    t = run.timing
+    until = float(record.get("ts", 0)) + t.rpc_timeout + t.poll_interval
+    while run.clock.time() < until:
+        run.tell_busy(f"the cancel on {node} journaled by run {record.get('run_id')} to show")
+        run.clock.sleep(min(t.poll_interval, until - run.clock.time()))
+    me = look(task, run).nodes[node]
+    if not me.reachable or not me.pending:
+        return False
+    run.emit(
+        EventKind.NOTE,
+        message=f"the cancel on {node} journaled by run {record.get('run_id')} never took "
+        f"effect ({node} still pending): sending it again",
+    )
+    return True
+
+
+def _cancel_sent(run: ClusterRun, node: str) -> dict[str, Any] | None:
+    """The newest cancel journaled on `node` for this dual reboot, else None."""
     for rec in reversed(run.history):
         if rec.get("event") == EventKind.DUAL_ENDED:
             return None
         cancel = rec.get("event") == EventKind.COMMAND and rec.get("dual") == "cancel"
         if cancel and rec.get("node") == node:
-            return str(rec.get("run_id"))
+            return rec
     return None
 
 

@@ -19,7 +19,7 @@ from tasks.device.readings import ClusterView
 from tasks.events import EventKind
 from tasks.plans import sessions
 from tasks.plans.approved_plan import CHANGED, ApprovedCluster, ApprovedHop
-from tasks.plans.classify import classify
+from tasks.plans.classify import ClusterState, classify
 from tasks.plans.dual_reboot import (
     ABORT_ASKED,
     METHOD,
@@ -153,12 +153,32 @@ def _held(
     approved: ApprovedCluster | None,
 ) -> Outcome | None:
     """Why a way with a dual reboot does not begin, before anything is sent (None: it may)."""
+    held = ended_in_this_run(run, view)
     left = _left_failed(run)  # as the ICU: a cluster a run left failed is left alone
-    held = outcome_from(view, "failed", left) if left else None
+    held = held or (outcome_from(view, "failed", left) if left else None)
     held = held or changed_since(run, view, hops, target, requested, approved)
     held = held or held_for_outage(run, view, hops, target, requested)
     held = held or too_long(run, view, hops, target, requested)
     return held or later_packages(task, run, view, hops, target)
+
+
+def ended_in_this_run(run: ClusterRun, view: ClusterView) -> Outcome | None:
+    """A dual reboot this very run ended (its own `dual-reboot-ended`: cancelled for an abort
+    handed to it) begins no new one: a job an engine delivers again under the same run id
+    sends nothing (as the ICU: tasks.plans.upgrade.ended_in_this_run). None: no such end."""
+    mine = [
+        r
+        for r in run.history
+        if r.get("event") == EventKind.DUAL_ENDED and r.get("run_id") == run.run_id
+    ]
+    if not mine:
+        return None
+    how = str(mine[-1].get("how"))
+    detail = f"this run's dual reboot already ended ({how}); nothing sent again"
+    verdict = classify(view)
+    if verdict.state is not ClusterState.HEALTHY:
+        return outcome_from(view, "failed", f"{detail}; {verdict.detail}")
+    return outcome_from(view, "aborted" if how == "cancelled" else "skipped", detail)
 
 
 def changed_since(

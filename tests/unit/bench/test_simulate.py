@@ -95,7 +95,9 @@ def test_the_explorer_prints_the_replay_line_of_a_failing_seed(
     flags = ["--fault", "none", "--kill", "after-send:1", "--abort-at", "none", "--no-redeliver"]
     assert main(["--replay", "5", "--jobs", "upgrade", "--states", "healthy", *flags]) == 1
     out = capsys.readouterr().out
-    assert "replay: python -m bench.simulate --replay 5 --fault none --kill after-send:1" in out
+    replay = "replay: python -m bench.simulate --replay 5 --job upgrade --state healthy"
+    replay += " --method icu"
+    assert f"{replay} --prelude none --fault none --kill after-send:1" in out
     assert "replay shrunk: python -m bench.simulate --replay 5" in out
     assert out.splitlines()[-1].startswith("1 scenarios, ") and "0 violations" not in out
 
@@ -121,7 +123,7 @@ def test_a_job_delivered_again_after_a_handed_over_abort_sends_no_second_icu(
 ) -> None:
     """Finding F5 (seed 399), fixed: an upgrade that took another run's abort, delivered
     again under its run id (an engine's redelivery), sent a new ICU; one ICU per run now."""
-    scenario = Scenario.draw(399)
+    scenario = Scenario.draw(399, icu_only=True)
     assert scenario.abort_at is not None and scenario.redeliver, scenario
     report = run(scenario, tmp_path)
     assert report is not None and report.violations == [], report.outcomes
@@ -135,7 +137,7 @@ def test_a_recovery_killed_between_its_reboot_record_and_the_send_is_finished_on
     """Finding F2 for recover's reboot, fixed: the re-run waited for a reboot that never
     left, on every later run. Now, a whole reboot deadline after the record with the node
     up on its old boot time, the device has shown the reboot did not happen: sent again."""
-    scenario = Scenario.draw(seed)
+    scenario = Scenario.draw(seed, icu_only=True)
     assert scenario.job == "recover", scenario
     report = run(scenario, tmp_path)
     assert report is not None and report.fired is not None, scenario
@@ -150,7 +152,7 @@ def test_a_recovery_killed_after_its_abort_left_does_not_send_it_again(
     and not yet verified) sent the abort again on its re-run. Now the re-run follows it:
     the device is observed until it shows what a landed abort shows, nothing is resent; an
     abort the device refused is journaled (`recover-refused`) and took no effect."""
-    scenario = Scenario.draw(seed)
+    scenario = Scenario.draw(seed, icu_only=True)
     assert scenario.job == "recover", scenario
     report = run(scenario, tmp_path)
     assert report is not None and report.fired is not None, scenario
@@ -181,7 +183,7 @@ def test_an_abort_killed_while_it_recovers_finishes_the_recovery_when_run_again(
     or after its landing was journaled and before the recovery sent anything (709) said
     `skipped` when run again (no ICU visible) and left the cluster inconsistent. Now the
     journal shows the recovery unfinished and the re-run finishes it, nothing sent twice."""
-    scenario = Scenario.draw(seed)
+    scenario = Scenario.draw(seed, icu_only=True)
     assert scenario.job == "abort", scenario
     report = run(scenario, tmp_path)
     assert report is not None and report.fired is not None, scenario
@@ -225,7 +227,7 @@ def test_an_abort_journaled_and_never_sent_is_sent_once_the_device_shows_it_neve
     Now the re-run sends it when the device shows it never arrived: a node up at the
     re-run's first look has booted since (an ICU with an abort pending begins no new step).
     It reaches the device once: the first never did."""
-    scenario = Scenario.draw(580)
+    scenario = Scenario.draw(580, icu_only=True)
     assert (scenario.job, scenario.kill_at) == ("abort", "before-send"), scenario
     base = baseline(scenario, tmp_path / "alone")
     assert base is not None
@@ -246,7 +248,7 @@ def test_an_abort_the_device_could_not_show_missing_is_followed_to_the_icus_own_
     the send while the secondary was already rebooting, only the primary's reboot (the ICU's
     last step: nothing left to stop) could show the abort never arrived. Nothing is sent
     again; the ICU ends as it would have with nobody asking, which the explorer accepts."""
-    scenario = Scenario.draw(551)
+    scenario = Scenario.draw(551, icu_only=True)
     report = run(scenario, tmp_path)
     assert report is not None and report.fired is not None, scenario
     assert report.violations == [], report.outcomes
@@ -263,7 +265,7 @@ def test_an_upgrade_killed_at_its_icu_over_the_labs_own_icu_ends_as_left_alone(
     follows the lab's ICU to its end (nothing sent). The left-alone end was judged 10
     virtual minutes after a run that ended at once, in the middle of the lab's ICU: two
     moments of the same ICU. Ends are now compared once the lab is quiet."""
-    scenario = Scenario.draw(seed)
+    scenario = Scenario.draw(seed, icu_only=True)
     assert scenario.state == "icu-in-progress" and scenario.job == "upgrade", scenario
     report = run(scenario, tmp_path)
     assert report is not None and report.fired is not None, scenario
@@ -278,7 +280,7 @@ def test_a_leftover_install_whose_journaled_abort_never_left_is_rolled_back_in_o
     never sent is followed; the node has no in-service-upgrade state, so the rollback is
     accepted. The plan's order held (the abort's record before the rollback), which the
     explorer's order check now reads from the journal as well as from the audit."""
-    scenario = Scenario.draw(seed)
+    scenario = Scenario.draw(seed, icu_only=True)
     assert (scenario.job, scenario.kill_at) == ("recover", "before-send"), scenario
     report = run(scenario, tmp_path)
     assert report is not None and report.fired is not None, scenario
@@ -292,3 +294,54 @@ def test_the_order_check_reads_an_abort_journaled_before_the_rollback() -> None:
     assert order_violations(audit, journaled) == []
     refused = [{"node": "node1", "rpc": "request-package-rollback", "result": "error"}]
     assert order_violations(refused) == []  # refused: it took no effect
+
+
+def test_a_dual_reboot_delivered_again_after_a_handed_over_abort_sends_nothing(
+    tmp_path: Path,
+) -> None:
+    """Found by the explorer (seed 1116): an `upgrade --allow-outage` that took another run's
+    abort before its reboots (its installs cancelled, `aborted`), delivered again under its
+    run id, began a new dual reboot (both installs, both reboots); one per run now."""
+    scenario = Scenario(
+        1116, "healthy", None, None, "upgrade", abort_at=272.2, redeliver=True, method="dual"
+    )
+    report = run(scenario, tmp_path)
+    assert report is not None and report.violations == [], report.violations
+    assert report.outcomes[:2] == ["upgrade aborted", "ok"], report.outcomes
+    assert report.outcomes[-1] == "redelivered: aborted", report.outcomes
+
+
+def test_a_dual_reboot_pre_check_read_garbled_once_is_looked_at_again(tmp_path: Path) -> None:
+    """Found by the explorer (seed 1163): the dual reboot's pre-checks took a garbled reply to
+    `show system storage` as a failed free-space check and ended `failed` (the ICU's look
+    again); a killed run that had used up the garbled reply, run again, went on: two ends.
+    Now a read the node did not answer is read again, as the ICU's pre-checks do."""
+    scenario = Scenario(1163, "healthy", None, "reply-garbled", "upgrade", method="dual")
+    report = run(scenario, tmp_path / "alone")
+    assert report is not None and report.violations == [], report.violations
+    assert report.outcomes == ["ok"], report.outcomes
+    killed = dataclasses.replace(scenario, kill_at="journal", kill_n=14)
+    report = run(killed, tmp_path / "killed")
+    assert report is not None and report.violations == [], report.violations
+
+
+@pytest.mark.parametrize(
+    ("seed", "fault", "kill"),
+    [(2284, None, "before-send:2"), (2300, "rollback-reply-lost", "journal:2")],
+)
+def test_a_dual_reboot_cancel_journaled_and_never_sent_is_sent_once_the_device_shows_it(
+    seed: int, fault: str | None, kill: str, tmp_path: Path
+) -> None:
+    """Found by the explorer: a recover of a dual reboot half-way (both installs pending),
+    killed between its cancel's record and the send, ended `failed` on every re-run (the
+    journaled cancel waited for, never sent); and a cancel whose reply was lost failed the
+    recovery though the device had cancelled. Now the cancel is sent again once the node
+    is still pending past the bound a sent one shows in, and a lost reply is read on the
+    device: both recoveries end ok on the old release, each cancel received once."""
+    at, _, n = kill.partition(":")
+    scenario = Scenario(
+        seed, "healthy", None, fault, "recover", at, int(n), method="dual", prelude="after-send:2"
+    )
+    report = run(scenario, tmp_path)
+    assert report is not None and report.fired is not None, report
+    assert report.violations == [] and report.outcomes[-1] == "ok", report
