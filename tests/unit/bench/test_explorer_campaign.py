@@ -13,7 +13,7 @@ import time
 from bench.simulate import run_all
 
 SEED = 7
-SCENARIOS = int(os.environ.get("SIMULATE_SCENARIOS", "4000"))
+SCENARIOS = int(os.environ.get("SIMULATE_SCENARIOS", "2000"))
 KNOWN: dict[str, re.Pattern[str]] = {
     # D5 (open): a dual reboot's install journaled and never sent (a kill between the two) is
     # not sent again; the documented way on is `recover` (it cancels what is pending), then
