@@ -3,8 +3,13 @@ wall time of the fleet upgrade / slowest single cluster's ICU time (target <= 1.
 memory of the runbook process, CPU seconds per cluster; optionally with --max-in-flight M
 against its ideal (ceil(N / M) rounds of one ICU).
 
+With --mixed F, a mixed-method rehearsal: the first F of the fleet are SRX345 clusters on
+23.4R2-S3.9 going to 25.2R1.9 (a dual reboot to 24.4R1.9, then an ICU), run with
+--allow-outage; the table adds, per method, the clusters, the slowest whole plan and the RPCs
+per cluster (the lab's audit log).
+
 Usage: python bench/fleet_upgrade.py --clusters 200 [--max-in-flight 50] [--speed 52]
-       [--processes N] [--runs K]
+       [--processes N] [--runs K] [--mixed 0.4]
 """
 
 from __future__ import annotations
@@ -16,8 +21,10 @@ import shutil
 import sys
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from common import run_measured, table
 
@@ -65,6 +72,7 @@ def main() -> int:
     ap.add_argument("--processes", type=int, help="--processes for the runbook (default: auto)")
     ap.add_argument("--runs", type=int, default=1, help="repeat with a fresh lab each time")
     ap.add_argument("--keep", type=Path, help="copy the report and state here afterwards")
+    ap.add_argument("--mixed", type=float, default=0.0, help="share of dual-reboot clusters")
     args = ap.parse_args()
     ratios = [one_run(args) for _ in range(args.runs)]
     if args.runs > 1:
@@ -81,7 +89,9 @@ def one_run(args: argparse.Namespace) -> float:
     --max-in-flight, wall / ideal)."""
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        with start_lab(None, work / "lab", clusters=args.clusters, speed=args.speed) as lab:
+        spec, dual = mixed_lab(args.clusters, args.mixed, args.speed)
+        count = None if spec else args.clusters
+        with start_lab(spec, work / "lab", clusters=count, speed=args.speed) as lab:
             # Poll less often than the lab suggests: 200+ clusters x 2 nodes on 2 cores.
             defaults = lab.inventory_dir / "defaults.yaml"
             import yaml
@@ -107,9 +117,12 @@ def one_run(args: argparse.Namespace) -> float:
                 cmd += ["--max-in-flight", str(args.max_in_flight)]
             if args.processes:
                 cmd += ["--processes", str(args.processes)]
+            if dual:
+                cmd.append("--allow-outage")
             begun = time.time()
             m = run_measured(cmd, cwd=work)
             ended = time.time()
+            rpcs = Counter(r["cluster"] for r in lab.audit())
         if args.keep:
             shutil.rmtree(args.keep, ignore_errors=True)
             shutil.copytree(work, args.keep, ignore=shutil.ignore_patterns("lab"))
@@ -160,12 +173,46 @@ def one_run(args: argparse.Namespace) -> float:
                     f"{ideal:.1f} s; wall / ideal = {m.wall / ideal:.3f}",
                 )
             )
+        if dual:
+            rows += by_method(dual, whole, rpcs, report)
         table("fleet upgrade", rows)
         if m.code not in (0,):
             print(m.stderr[-2000:])
         if args.max_in_flight:
             return m.wall / (math.ceil(args.clusters / args.max_in_flight) * fastest)
         return m.wall / slowest
+
+
+def mixed_lab(clusters: int, share: float, speed: float) -> tuple[dict[str, Any] | None, set[str]]:
+    """The lab of a mixed-method rehearsal, and the names of its dual-reboot clusters."""
+    if share <= 0:
+        return None, set()
+    n = round(clusters * share)
+    names = [f"br-{i:04d}" for i in range(1, clusters + 1)]
+    across = {"model": "SRX345", "target": "25.2R1.9", "packages": ["24.4R1.9"]}
+    entries = [{"name": name, **(across if i < n else {})} for i, name in enumerate(names)]
+    return {"speed": speed, "clusters": entries}, set(names[:n])
+
+
+def by_method(
+    dual: set[str], whole: dict[str, float], rpcs: Counter[str], report: dict[str, Any]
+) -> list[tuple[str, str]]:
+    """Per method: clusters (ok), the slowest whole plan, RPCs per cluster."""
+    rows = []
+    for method, names in (
+        ("dual reboot + ICU", sorted(dual)),
+        ("ICU only", sorted(set(report["clusters"]) - dual)),
+    ):
+        ok = sum(1 for n in names if report["clusters"][n]["outcome"] == "ok")
+        slowest = max((whole[n] for n in names if n in whole), default=float("nan"))
+        per = sum(rpcs[n] for n in names) / max(len(names), 1)
+        rows.append(
+            (
+                f"{method}: clusters (ok) / slowest plan (s) / RPCs per cluster",
+                f"{len(names)} ({ok}) / {slowest:.1f} / {per:.0f}",
+            )
+        )
+    return rows
 
 
 if __name__ == "__main__":
