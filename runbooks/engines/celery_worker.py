@@ -266,13 +266,16 @@ _FLEETS: dict[tuple[Any, ...], inventory.Fleet] = {}
 
 def _loaded(args: argparse.Namespace) -> inventory.Fleet:
     """Config and inventory loaded (and checked) once per version of their files, not per job:
-    a fleet of thousands would otherwise parse its inventory thousands of times."""
+    a fleet of thousands would otherwise parse its inventory thousands of times. The run's
+    --transport, when the operator gave one, is the job's (its description carries it) over
+    the worker's own config; without it the worker's config decides."""
     files = [Path(args.config)]
     if args.inventory:
         files += [Path(args.inventory) / f for f in ("hosts.yaml", "groups.yaml", "defaults.yaml")]
     stamp = tuple((str(p), p.stat().st_mtime_ns if p.exists() else 0) for p in files)
     dry_run = bool(getattr(args, "dry_run", False))
-    cache_key = (stamp, dry_run)
+    transport = getattr(args, "transport", None)  # the operator's --transport, if given
+    cache_key = (stamp, dry_run, transport)
     if cache_key not in _FLEETS:
         problems = list(inputs.check_files(Path(args.config), args.inventory))
         if problems:
@@ -285,6 +288,7 @@ def _loaded(args: argparse.Namespace) -> inventory.Fleet:
             filters=[],
             workers=1,
             dry_run=dry_run,
+            transport=transport,
         )
     return _FLEETS[cache_key]
 

@@ -4,6 +4,7 @@ receipt; never the operator's command line (no broker URL, no selection, no outp
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -88,3 +89,25 @@ def test_a_value_goes_through_the_options_own_parser_type() -> None:
     data["options"]["canary"] = "three"
     with pytest.raises(UnusableDescription, match="canary"):
         namespace(received(json.dumps(data)), build_parser())
+
+
+def test_the_operators_transport_travels_to_the_worker_and_loads_its_fleet(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from runbooks.engines import celery_worker
+
+    given = build_parser().parse_args([*COMMAND, "--transport", "asyncssh"])
+    raw = describe(given, {"east-00": "east"}).model_dump_json()
+    args = namespace(received(raw), build_parser())
+    assert args.transport == "asyncssh"
+    # the worker loads its fleet (config and inventory of its own) with the run's transport
+    loads: list[dict[str, object]] = []
+    monkeypatch.setattr(celery_worker.inputs, "check_files", lambda *_: [])
+    monkeypatch.setattr(celery_worker.inventory, "load", lambda **kw: loads.append(kw) or kw)
+    args.config, args.inventory = str(tmp_path / "config.yaml"), None
+    celery_worker._FLEETS.clear()
+    celery_worker._loaded(args)
+    assert loads[-1]["transport"] == "asyncssh"
+    args.transport = None  # none given: the worker's own config decides
+    celery_worker._loaded(args)
+    assert loads[-1]["transport"] is None and len(loads) == 2
