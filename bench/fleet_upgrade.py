@@ -9,7 +9,7 @@ With --mixed F, a mixed-method rehearsal: the first F of the fleet are SRX345 cl
 per cluster (the lab's audit log).
 
 Usage: python bench/fleet_upgrade.py --clusters 200 [--max-in-flight 50] [--speed 52]
-       [--processes N] [--runs K] [--mixed 0.4]
+       [--processes N] [--runs K] [--mixed 0.4] [--transport napalm|asyncssh]
 """
 
 from __future__ import annotations
@@ -73,6 +73,7 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=1, help="repeat with a fresh lab each time")
     ap.add_argument("--keep", type=Path, help="copy the report and state here afterwards")
     ap.add_argument("--mixed", type=float, default=0.0, help="share of dual-reboot clusters")
+    ap.add_argument("--transport", choices=("napalm", "asyncssh"), help="the run's --transport")
     args = ap.parse_args()
     ratios = [one_run(args) for _ in range(args.runs)]
     if args.runs > 1:
@@ -119,6 +120,8 @@ def one_run(args: argparse.Namespace) -> float:
                 cmd += ["--processes", str(args.processes)]
             if dual:
                 cmd.append("--allow-outage")
+            if args.transport:
+                cmd += ["--transport", args.transport]
             begun = time.time()
             m = run_measured(cmd, cwd=work)
             ended = time.time()
