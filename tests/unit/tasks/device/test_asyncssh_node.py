@@ -35,9 +35,9 @@ def _hello(chunked: bool) -> bytes:
 class _Netconf(asyncssh.SSHServerSession):  # type: ignore[type-arg]
     """Answers `<late/>` after 0.4 s, `<drop/>` by closing, `<silent/>` never."""
 
-    def __init__(self, chunked: bool) -> None:
+    def __init__(self, chunked: bool, late_sent: threading.Event) -> None:
         self.chunked, self.deframer, self.chan = chunked, Deframer(), None
-        self.helloed = False
+        self.helloed, self.late_sent = False, late_sent
 
     def connection_made(self, chan: asyncssh.SSHServerChannel) -> None:  # type: ignore[type-arg]
         self.chan = chan
@@ -66,14 +66,19 @@ class _Netconf(asyncssh.SSHServerSession):  # type: ignore[type-arg]
         if b"<drop/>" in message:
             self.chan.get_extra_info("connection").abort()
         elif b"<late/>" in message:
-            asyncio.get_running_loop().call_later(0.4, self.chan.write, reply)
+            asyncio.get_running_loop().call_later(0.4, self._late, reply)
         elif b"<silent/>" not in message:
             self.chan.write(reply)
 
+    def _late(self, reply: bytes) -> None:
+        assert self.chan is not None
+        self.chan.write(reply)
+        self.late_sent.set()
+
 
 class _Server(asyncssh.SSHServer):
-    def __init__(self, chunked: bool) -> None:
-        self.chunked = chunked
+    def __init__(self, chunked: bool, late_sent: threading.Event) -> None:
+        self.chunked, self.late_sent = chunked, late_sent
 
     def begin_auth(self, username: str) -> bool:
         return True
@@ -85,7 +90,7 @@ class _Server(asyncssh.SSHServer):
         return password == "right"
 
     def session_requested(self) -> _Netconf:
-        return _Netconf(self.chunked)
+        return _Netconf(self.chunked, self.late_sent)
 
 
 @dataclass
@@ -93,6 +98,7 @@ class Lab:
     port: int
     known_hosts: Path
     chunked: bool
+    late_sent: threading.Event  # the server wrote the reply to <late/>
 
     def end(self, password: str = "right", known: Path | None = None) -> Endpoint:
         return Endpoint("127.0.0.1", self.port, "u", password, known or self.known_hosts, 5)
@@ -105,13 +111,14 @@ def lab(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Lab]:
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
     chunked = bool(request.param)
+    late_sent = threading.Event()
 
     async def listen() -> asyncssh.SSHAcceptor:
         return await asyncssh.listen(
             "127.0.0.1",
             0,
             server_host_keys=[key],
-            server_factory=lambda: _Server(chunked),
+            server_factory=lambda: _Server(chunked, late_sent),
             encoding=None,
         )
 
@@ -119,7 +126,7 @@ def lab(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Lab]:
     port = server.get_port()
     known = tmp_path / "known_hosts"
     known.write_text(f"[127.0.0.1]:{port} {key.export_public_key().decode()}")
-    yield Lab(port, known, chunked)
+    yield Lab(port, known, chunked, late_sent)
     loop.call_soon_threadsafe(server.close)
     loop.call_soon_threadsafe(loop.stop)
     thread.join(5)
@@ -142,7 +149,8 @@ def test_the_reply_that_never_comes_is_session_lost_and_a_late_one_is_dropped(la
     session = open_session(lab.end())
     with pytest.raises(SessionLost, match=r"no reply to late within 0.2s"):
         WireRpc(session, cluster="c", node="node0", timeout=0.2)._call("late")
-    time.sleep(0.5)  # the late reply arrives now: nobody waits for it
+    # the late reply is on the wire before the next request's: nobody waits for it any more
+    assert lab.late_sent.wait(5), "the server never sent the late reply"
     assert session.rpc("<ping/>", 5).count("<output>") == 1
     assert session.alive()
     session.close()
