@@ -25,6 +25,7 @@ contacted; a file that is not one is refused with exit code 2.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from pathlib import Path
@@ -35,8 +36,10 @@ from pydantic import BaseModel, ConfigDict, StrictStr, ValidationError
 from runbooks.output.report import Report, now_iso
 from tasks import ApprovedCluster, ApprovedHop, ApprovedPlan
 from tasks.errors import BadInput
+from tasks.jobs import UPGRADE_OPTIONS
 from tasks.state.paths import write_text_atomic
 from tasks.upgrade_paths import METHODS
+from tasks.vocabulary import IcuOptions
 
 KIND = "runbooks-approved-plan"
 VERSION = 1
@@ -44,17 +47,8 @@ VERSION = 1
 PLANNED_OPTIONS = (
     "target_release",
     "package",
-    "no_sync",
-    "no_tcp_syn_check",
-    "no_validate",
-    "unlink",
-    "restore_primary",
-    "allow_alarms",
-    "align_rgs",
-    "service_checks",
-    "allow_undocumented_path",
-    "allow_outage",
-    "method",
+    *(f.name for f in dataclasses.fields(IcuOptions)),
+    *(o for o in UPGRADE_OPTIONS if o != "retry_failed"),  # --retry-failed: the operator's
 )
 
 
