@@ -169,14 +169,3 @@ def dual_sends(audit: list[dict[str, Any]], records: list[tuple[int, dict[str, A
         if current is not None and current[0] == "command" and r["rpc"] in _INTENT_OF:
             out.add(i)
     return out
-
-
-def install_unsent(audit: list[dict[str, Any]], records: list[tuple[int, dict[str, Any]]]) -> bool:
-    """A dual reboot's install journaled and never received by its node (a run killed
-    between the two): documented, the re-run waits for it, fails, and names recover."""
-    for at, rec in records:
-        if rec["event"] == "command" and rec.get("dual") == "install":
-            node = rec.get("node")
-            if not any(r["rpc"] == "request-package-add" and r["node"] == node for r in audit[at:]):
-                return True
-    return False

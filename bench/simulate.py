@@ -416,13 +416,20 @@ def _play(bench: Bench, scenario: Scenario, base: Baseline | None) -> Report:
 
 def _redeliver(bench: Bench, scenario: Scenario, report: Report, outcome: Outcome) -> Outcome:
     """The job once more under its run id: after a good end of its own (an upgrade's, not the
-    verdict of the abort asked of it) it sends nothing destructive."""
+    verdict of the abort asked of it), or after an abort of the cluster ran since it began
+    (F6: tasks.plans.upgrade.aborted_since_began), it sends nothing destructive."""
     own = bench.last_outcomes.get(scenario.job, outcome)
     sent = len(bench.lab.audit)
     again = bench.job(scenario.job, run_id=bench.last_ids[scenario.job])
     assert again is not None
     report.outcomes.append(f"redelivered: {again.outcome}")
-    if own.good:
+    if scenario.job == "upgrade" and scenario.abort_at is not None:
+        for r in bench.lab.audit[sent:]:
+            if r["rpc"] in DESTRUCTIVE:
+                report.violations.append(
+                    f"redelivered after an abort of the cluster: {r['rpc']} sent to {r['node']}"
+                )
+    elif own.good:
         for r in bench.lab.audit[sent:]:
             if r["rpc"] in DESTRUCTIVE:
                 report.violations.append(
@@ -445,15 +452,6 @@ def _compare(
         truth = bench.end()
         report.violations += check("upgrade", bench, truth, again.outcome if again else "")
         mine = bench.quiet_end(truth)
-    elif mine != base.end and scenario.job == "upgrade" and _install_unsent(bench):
-        # Documented: a dual reboot's install journaled and never seen pending is not sent
-        # again (the re-run fails naming recover); `recover`, then `upgrade --allow-outage`.
-        for job in ("recover", "upgrade"):
-            again = bench.job(job)
-            report.outcomes.append(f"{job}: {again.outcome if again else 'killed'}")
-        truth = bench.end()
-        report.violations += check("upgrade", bench, truth, again.outcome if again else "")
-        mine = bench.quiet_end(truth)
     if mine != base.end and _abort_unsent(bench) and mine == untouched(scenario, bench):
         # Documented: an abort journaled and never sent is followed, and sent only once the
         # device shows it never arrived (a node up at the re-run's first look has booted
@@ -466,10 +464,6 @@ def _compare(
             f"killed at {scenario.kill} and run again ({' -> '.join(report.outcomes)}): "
             f"ends {mine}; left alone ({base.outcome}): {base.end}"
         )
-
-
-def _install_unsent(bench: Bench) -> bool:
-    return bench.scenario.method != "icu" and dual.install_unsent(bench.lab.audit, bench.records)
 
 
 def _abort_unsent(bench: Bench) -> bool:

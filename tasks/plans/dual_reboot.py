@@ -371,7 +371,8 @@ def install_on(
         _send_install(task, run, rpc, node, hop)
     else:
         run.emit(EventKind.NOTE, message=f"the install on {node} was sent by run {prog.sent[node]}")
-    _await_pending(task, run, node, resumed=node in prog.sent)
+    if not _await_pending(task, run, node, resumed=node in prog.sent):
+        _resend_install(task, run, node, hop)
     run.emit(EventKind.DUAL_VERIFIED, step="install", node=node, release=hop.release)
     return done(task, None, changed=node not in prog.sent, summary=f"{node}: {hop.release} pending")
 
@@ -401,10 +402,12 @@ def _send_install(task: Task, run: ClusterRun, rpc: NodeRpc, node: str, hop: Tar
         raise DeviceRefused(words, step="install", node=node)
 
 
-def _await_pending(task: Task, run: ClusterRun, node: str, *, resumed: bool) -> None:
+def _await_pending(task: Task, run: ClusterRun, node: str, *, resumed: bool) -> bool:
     """The install on `node` seen pending within the install deadline: counted from now for
     an install this run sent, from its journal record for one an earlier run sent (a re-run
-    long after the kill waits no longer than the install itself could still take)."""
+    long after the kill waits no longer than the install itself could still take). False:
+    an earlier run's install, journaled once, never showed pending by then (the caller sends
+    it once more: _resend_install)."""
     deadline = run.timing.install_deadline
     if resumed:
         sent = installs_journaled(run, node)
@@ -418,17 +421,36 @@ def _await_pending(task: Task, run: ClusterRun, node: str, *, resumed: bool) -> 
             what=f"the install pending on {node}",
         )
     except DeadlineExceeded as exc:
+        if resumed and len(installs_journaled(run, node)) == 1:
+            return False
         why = exc.message
-        if resumed:  # journaled, then the run died: it may never have left this host
+        if resumed:  # journaled twice (once resent), still nothing pending
             why = (
-                f"the install an earlier run journaled for {node} never showed pending within "
-                f"the install deadline ({run.timing.install_deadline:g}s since its record): "
-                "that run may have died before it left. It is not sent again (the device "
-                "cannot tell an install that never left). Next: `python -m runbooks recover` "
-                "(cancels what is pending, ends this dual reboot), then `upgrade "
-                "--allow-outage` again (starts the hop afresh)"
+                f"the install journaled for {node} never showed pending within the install "
+                f"deadline ({run.timing.install_deadline:g}s), sent once more by a later run "
+                "with the same end. Next: look at `show system software` on "
+                f"{node}; `python -m runbooks recover` cancels what is pending on its peer"
             )
         raise DeviceRefused(why, step="install", node=node) from None
+    return True
+
+
+def _resend_install(task: Task, run: ClusterRun, node: str, hop: Target) -> None:
+    """An earlier run journaled the install on `node` and died; the install deadline since
+    its record has passed and nothing is pending there: the install never arrived (one that
+    had would have ended by then, pending or refused) and is sent once more, journaled
+    first, as a reboot that never arrived is (reboot_rest). Still under way after all, the
+    device refuses it ("Another package installation in progress"): nothing is lost."""
+    rpc = sessions.rpc(task, run, node)
+    if rpc.pending_install():  # the moment between the last look and now
+        return
+    run.emit(
+        EventKind.NOTE,
+        message=f"the install journaled for {node} never showed pending within the install "
+        f"deadline ({run.timing.install_deadline:g}s): it never arrived; sending it once more",
+    )
+    _send_install(task, run, rpc, node, hop)
+    _await_pending(task, run, node, resumed=False)
 
 
 def both_pending(task: Task, *, run: ClusterRun, hop: Target) -> Result:

@@ -34,7 +34,7 @@ from tasks.plans.hop_checks import check_hop_packages
 from tasks.plans.icu import inflight
 from tasks.plans.outcomes import outcome_from
 from tasks.plans.steps import step
-from tasks.plans.upgrade import _left_failed, observe_cluster, upgrade_plan
+from tasks.plans.upgrade import _left_failed, aborted_since_began, observe_cluster, upgrade_plan
 from tasks.state.run_context import ClusterRun, Outcome
 from tasks.state.settings import Target
 from tasks.upgrade_paths import OUTAGE, Hop, method_refusal, plan_hops
@@ -132,6 +132,10 @@ def _hops(
             held = _held(task, run, view, hops, target, requested, approved)
             if held is not None:
                 return held
+        elif not ended and prog.reboot is None and not run.dry_run:
+            held = aborted_since_began(run, view)  # no further install after an abort
+            if held is not None:
+                return held
         hop, number, total = hops[0], len(ended) + 1, len(ended) + len(hops)
         _tell(run, number, total, hop.method, hop.to)
         outcome = dual_reboot_plan(task, run, Target(hop.to, hop.package or ""), view)
@@ -156,6 +160,7 @@ def _held(
     held = ended_in_this_run(run, view)
     left = _left_failed(run)  # as the ICU: a cluster a run left failed is left alone
     held = held or (outcome_from(view, "failed", left) if left else None)
+    held = held or aborted_since_began(run, view)
     held = held or changed_since(run, view, hops, target, requested, approved)
     held = held or held_for_outage(run, view, hops, target, requested)
     held = held or too_long(run, view, hops, target, requested)
@@ -230,7 +235,8 @@ def abort_asked(task: Task, run: ClusterRun, outcome: Outcome) -> Outcome:
     ends `aborted` on its old release (verified); after them nothing can be stopped: the hop
     ends and is verified, `too-late`, and no further hop begins."""
     why = outcome.extra.get(ABORT_ASKED)
-    if why is not None:
+    if why is not None:  # journaled: a delivery of this run again starts nothing more
+        run.emit(EventKind.NOTE, message=f"{why}: the dual reboot stops", abort_asked=why)
         view = step(task, observe_cluster, "abort: observe", run=run)
         stopped = recover_dual(task, run, view, prefix=f"{why} before the dual reboot's reboots: ")
         if stopped.outcome == "ok":

@@ -123,6 +123,9 @@ def _held_back(run: ClusterRun, view: ClusterView) -> Outcome | None:
     left = _left_failed(run)
     if left:
         return outcome_from(view, "failed", left)
+    stopped = aborted_since_began(run, view)
+    if stopped is not None:
+        return stopped
     pending = abort_pending(run)
     if pending:  # the device may still be in the aborted ICU's last step
         return outcome_from(view, "not-started", pending, phase="pre-checks")
@@ -247,6 +250,30 @@ def _left_failed(run: ClusterRun) -> str | None:
             f"left as failed by run {finished['run_id']}: {finished.get('detail')}"
             " (re-run with --retry-failed)"
         )
+    return None
+
+
+def aborted_since_began(run: ClusterRun, view: ClusterView) -> Outcome | None:
+    """An `abort` of this cluster run by someone since this very run first began on it (or
+    handed to this run: its `abort_asked` note): a job an engine delivers again afterwards
+    (under the same run id) starts nothing new, even when the abort found no ICU of ours to
+    stop (it stopped another's, or none). An operator
+    who typed abort meant "nothing more on this cluster"; a new `upgrade` goes on. None:
+    no such abort, or this is the run's first delivery."""
+    first = next((i for i, r in enumerate(run.history) if r.get("run_id") == run.run_id), None)
+    if first is None:
+        return None
+    for rec in run.history[first:]:
+        by_another = rec.get("event") == EventKind.CLUSTER_STARTED and rec.get("job") == "abort"
+        if (by_another and rec.get("run_id") != run.run_id) or rec.get("abort_asked"):
+            detail = (
+                f"an abort of this cluster (run {rec.get('run_id')}) ran after this run began: "
+                "nothing new is started by it; run `upgrade` again to go on"
+            )
+            verdict = classify(view)
+            if verdict.state is not ClusterState.HEALTHY:
+                return outcome_from(view, "failed", f"{detail}; {verdict.detail}")
+            return outcome_from(view, "aborted", detail)
     return None
 
 

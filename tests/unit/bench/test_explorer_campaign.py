@@ -15,20 +15,14 @@ from bench.simulate import run_all
 SEED = 7
 SCENARIOS = int(os.environ.get("SIMULATE_SCENARIOS", "2000"))
 KNOWN: dict[str, re.Pattern[str]] = {
-    # D5 (open): a dual reboot's install journaled and never sent (a kill between the two) is
-    # not sent again; the documented way on is `recover` (it cancels what is pending), then
-    # `upgrade --allow-outage`. On a device that refuses the cancel (rollback-fails) that
-    # recover fails too and node1 stays pending (never mixed): seed 2929
-    "a dual install never sent, its cancel refused": re.compile(
-        r"upgrade on .* with rollback-fails.*killed at (before-send|journal):\d+ in install "
-        r"node\d .*and run again"
-    ),
     # F2 for abort's abort: an abort journaled and never sent is sent once the device shows
     # it never arrived (tasks.plans.abort.Landing.never_arrived); when only the ICU's last
     # step could show it, the ICU's own end is accepted (bench.simulate.untouched). For the
     # ICU: `upgrade --retry-failed` after the re-run failed (documented, checked). F4 and
     # the ICU's F2 on a lab whose own ICU runs were the harness comparing two moments of that
     # ICU (bench.simulate.Bench.quiet_end).
+    # D5 (a dual install journaled and never sent, not resent: a person had to act) is
+    # fixed: tasks.plans.dual_reboot._resend_install, once the install deadline passed
     # F1 (a recovery killed after its abort left sent it again on its re-run) is fixed:
     # tasks.plans.recover._abort_once follows an abort an earlier run journaled
     # F3 (an abort killed while it recovered said `skipped` when run again) is fixed:

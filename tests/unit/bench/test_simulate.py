@@ -130,6 +130,22 @@ def test_a_job_delivered_again_after_a_handed_over_abort_sends_no_second_icu(
     assert report.outcomes[0] == "upgrade aborted", report.outcomes
 
 
+def test_a_job_delivered_again_after_a_separate_abort_of_its_cluster_starts_nothing(
+    tmp_path: Path,
+) -> None:
+    """Finding F6 (seed 5268 of --seed 5000), fixed: an upgrade that failed its pre-checks,
+    then an abort that ran by itself (it stopped the lab's own ICU and recovered), then the
+    same upgrade delivered again under its run id sent an ICU. An abort of the cluster since
+    the job began now stops it: the redelivery ends `aborted`, nothing sent."""
+    scenario = dataclasses.replace(
+        Scenario.draw(5268, icu_only=True), fault=None, kill_at=None, abort_at=0.0, redeliver=True
+    )
+    assert scenario.job == "upgrade" and scenario.state == "icu-in-progress", scenario
+    report = run(scenario, tmp_path)
+    assert report is not None and report.violations == [], report.outcomes
+    assert report.outcomes[-1] == "redelivered: aborted", report.outcomes
+
+
 @pytest.mark.parametrize("seed", [415, 753])
 def test_a_recovery_killed_between_its_reboot_record_and_the_send_is_finished_on_a_re_run(
     seed: int, tmp_path: Path
