@@ -54,7 +54,10 @@ class LabProcess:
         clusters: int | None = None,
         speed: float = 600,
         extra_args: tuple[str, ...] = (),
+        popen: Callable[..., Any] = subprocess.Popen,
     ) -> None:
+        """`popen`: how the lab's process is started (subprocess.Popen's arguments); the
+        tests start it as a fork of a warm process (tests/warm_processes.py)."""
         workdir.mkdir(parents=True, exist_ok=True)
         self.workdir = workdir
         self.inventory_dir = workdir / "inventory"
@@ -80,7 +83,7 @@ class LabProcess:
             cmd += ["--lab", str(workdir / "lab.yaml")]
         if clusters:
             cmd += ["--clusters", str(clusters)]
-        self.proc = subprocess.Popen(
+        self.proc = popen(
             cmd,
             cwd=ROOT,
             stdout=subprocess.PIPE,
@@ -150,8 +153,11 @@ def start_lab(
     clusters: int | None = None,
     speed: float = 600,
     extra_args: tuple[str, ...] = (),
+    popen: Callable[..., Any] = subprocess.Popen,
 ) -> LabProcess:
-    return LabProcess(lab, workdir, clusters=clusters, speed=speed, extra_args=extra_args)
+    return LabProcess(
+        lab, workdir, clusters=clusters, speed=speed, extra_args=extra_args, popen=popen
+    )
 
 
 def private_config(workdir: Path) -> Path:

@@ -4,9 +4,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests import warm_processes
 
 TIERS = ("unit", "e2e", "fidelity")
 
@@ -46,3 +49,11 @@ def coord(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "coord"
     monkeypatch.setenv("RUNBOOKS_COORD_DIR", str(path))
     return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def warm_process_server() -> Iterator[None]:
+    """The zygote that forks this worker's runbooks and lab processes (tests/
+    warm_processes.py) is stopped at the session's end, as every server a test starts."""
+    yield
+    warm_processes.stop_server()

@@ -292,7 +292,9 @@ class Landing:
     * the ICU's own RPC, when this process sent it, answered after the abort left;
     * an install pending seen since the abort left has gone (the build was rolled back);
     * `bound` seconds (timing.idle_abort_watch, the longest step an ICU can be in unseen)
-      passed since the abort left with nothing seen: whatever step ran is over.
+      passed since the abort left with nothing seen: whatever step ran is over. Not while
+      this process still holds the ICU's own RPC open: a step longer than the bound (a slow
+      box) would look over; the RPC's answer comes when the ICU ends.
 
     Until one holds, the abort is pending (docs/operators/abort.md)."""
 
@@ -344,6 +346,8 @@ class Landing:
             return f"the ICU's own RPC answered: {call.refused or call.accepted or ''}".strip()
         if self.saw_pending:
             return "the pending install was removed"
+        if call is not None and call.is_alive():
+            return None  # the ICU's own RPC still open: its answer tells, not the bound (F7)
         if waited >= self.bound:
             return f"nothing pending and no reboot {waited:.0f}s after the abort left"
         return None

@@ -244,6 +244,7 @@ def abort_asked(task: Task, run: ClusterRun, outcome: Outcome) -> Outcome:
         return stopped
     why = run.abort_reason() if outcome.outcome == "ok" and not run.dry_run else None
     if why is not None:
+        run.emit(EventKind.NOTE, message=f"{why}: too late, no further hop", abort_asked=why)
         outcome.outcome = "too-late"
         outcome.detail = (
             f"{why} after the dual reboot's reboots were sent: a dual reboot cannot be stopped "

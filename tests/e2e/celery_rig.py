@@ -22,6 +22,7 @@ import pytest
 import yaml
 
 from simulator.testing import LabProcess, private_config, wait_until
+from tests import warm_processes
 from tests.redis_server import RedisServer
 
 ROOT = Path(__file__).resolve().parents[2]  # the project root
@@ -87,7 +88,9 @@ class CeleryRig:
             for i in range(count)
         ]
         spec = {"speed": speed, "clusters": clusters}
-        lab = LabProcess(spec, self.workdir / f"lab-{region}", speed=speed)
+        lab = LabProcess(
+            spec, self.workdir / f"lab-{region}", speed=speed, popen=warm_processes.popen
+        )
         self.labs[region] = lab
         self.inventory = merged_inventory(self.labs, self.workdir / "ops")
         return lab
@@ -108,7 +111,7 @@ class CeleryRig:
         cmd += ["--config", str(self.config), "--inventory", str(self.inventory)]
         path = self.workdir / f"worker-{n}.log"
         log = path.open("w")
-        proc = subprocess.Popen(
+        proc = warm_processes.popen(
             cmd,
             cwd=self.workdir,
             stdout=log,
@@ -142,7 +145,7 @@ class CeleryRig:
         if job != "status":
             cmd.append("--yes")
         out = report.with_suffix(".out").open("w")
-        proc = subprocess.Popen(
+        proc = warm_processes.popen(
             cmd,
             cwd=self.workdir,
             stdout=out,

@@ -20,6 +20,7 @@ import pytest
 
 from simulator.testing import DESTRUCTIVE_RPCS, LabProcess, private_config, start_lab, wait_until
 from tasks.state.journal import read_records
+from tests import warm_processes
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEED = 600.0
@@ -91,7 +92,7 @@ class Runbooks:
             report.with_suffix(".out").open("w") as out,
             report.with_suffix(".err").open("w") as err,
         ):
-            proc = subprocess.Popen(
+            proc = warm_processes.popen(
                 cmd,
                 cwd=self.workdir,
                 stdout=out,
@@ -138,7 +139,8 @@ def make_lab(tmp_path: Path) -> Iterator[Any]:
         spec = None
         if clusters is not None:
             spec = {"speed": speed, "clusters": clusters, **lab_opts}
-        lab = start_lab(spec, tmp_path / f"lab{len(labs)}", clusters=count, speed=speed)
+        workdir = tmp_path / f"lab{len(labs)}"
+        lab = start_lab(spec, workdir, clusters=count, speed=speed, popen=warm_processes.popen)
         labs.append(lab)
         return lab
 

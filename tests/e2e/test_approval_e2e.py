@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from simulator.testing import wait_until
+from tests import warm_processes
 from tests.e2e.conftest import ROOT, destructive
 
 ICU = "request-package-in-service-upgrade"
@@ -42,7 +43,9 @@ def test_a_person_answers_a_run_paused_after_its_canary(
     # WHEN a person answers from another shell
     cmd = [sys.executable, "-m", "runbooks", answer, run_id, "--config", str(ops.config)]
     cmd += ["--reason", "change CHG0001"]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=ops.env(), cwd=ROOT)
+    done = warm_processes.run(
+        cmd, capture_output=True, text=True, timeout=60, env=ops.env(), cwd=ROOT
+    )
     assert done.returncode == 0, done.stderr
     result = ops.wait(proc, report)
     # THEN approved: the rest is upgraded; rejected: the rest is not started, with the reason
@@ -57,7 +60,9 @@ def test_a_person_answers_a_run_paused_after_its_canary(
         assert all("rejected by" in c["detail"] and "CHG0001" in c["detail"] for c in rest.values())
         assert icus == canary_icus and result.code == 1
     # AND a second answer is refused
-    again = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=ops.env(), cwd=ROOT)
+    again = warm_processes.run(
+        cmd, capture_output=True, text=True, timeout=60, env=ops.env(), cwd=ROOT
+    )
     assert again.returncode == 2 and "already answered" in again.stderr
 
 
@@ -92,7 +97,7 @@ def test_waves_with_a_pause_before_each_one_approved_then_rejected(
 
     def answer(word: str, run_id: str) -> subprocess.CompletedProcess[str]:
         cmd = [sys.executable, "-m", "runbooks", word, run_id, "--config", str(ops.config)]
-        return subprocess.run(
+        return warm_processes.run(
             [*cmd, "--reason", f"CHG0002 {word}"],
             capture_output=True,
             text=True,

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests import warm_processes
 from tests.e2e.abort_helpers import ABORT, REBOOT, ROLLBACK
 from tests.e2e.celery_rig import TARGET, CeleryRig, icus, wait_until
 from tests.e2e.conftest import destructive
@@ -31,7 +32,7 @@ def start_abort(rig: CeleryRig, cluster: str) -> tuple[subprocess.Popen[str], Pa
     cmd += ["--inventory", str(rig.inventory), "--engine", "celery", "--cluster", cluster]
     cmd += ["--report", str(report)]
     with report.with_suffix(".out").open("w") as out:
-        proc = subprocess.Popen(
+        proc = warm_processes.popen(
             cmd,
             cwd=rig.workdir,
             stdout=out,

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests import warm_processes
 from tests.e2e.celery_rig import ICU, TARGET, CeleryRig, icus, wait_until
 from tests.e2e.conftest import destructive, icu_sends
 
@@ -216,7 +217,6 @@ def test_a_celery_run_paused_after_its_canary_enqueues_nothing_until_approved(
     rig: CeleryRig, answer: str, flags: tuple[str, ...]
 ) -> None:
     import re
-    import subprocess
     import sys
 
     # GIVEN a fleet over two regions, upgraded with a first wave of one and a pause after it
@@ -238,7 +238,7 @@ def test_a_celery_run_paused_after_its_canary_enqueues_nothing_until_approved(
     assert not rig.r.llen("runbooks.east") and not rig.r.llen("runbooks.west")
     # WHEN answered from another shell
     cmd = [sys.executable, "-m", "runbooks", answer, run_id, "--config", str(rig.config)]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=rig.env())
+    done = warm_processes.run(cmd, capture_output=True, text=True, timeout=60, env=rig.env())
     assert done.returncode == 0, done.stderr
     result = rig.finish(proc, report)
     if answer == "reject":  # THEN nothing more was enqueued: the rest is not started

@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 
 import pytest
 
+from tests import warm_processes
 from tests.e2e.celery_rig import (
     ICU,
     CeleryRig,
@@ -64,7 +64,7 @@ def test_attach_rebuilds_the_report_after_the_coordinator_was_killed(rig: Celery
     again = rig.workdir / "attach.json"
     cmd = [sys.executable, "-m", "runbooks", "attach", run_id, "--broker", rig.server.broker]
     cmd += ["--report", str(again)]
-    done = subprocess.run(
+    done = warm_processes.run(
         cmd, cwd=rig.workdir, env=rig.env(), capture_output=True, text=True, timeout=180
     )
     # THEN the report accounts for every cluster, each upgraded once

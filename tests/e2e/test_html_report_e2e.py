@@ -7,11 +7,11 @@ The report of a real run against the lab is opened the same way in tests/e2e/tes
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+from tests import warm_processes
 from tests.browser import Loaded, chromium, load
 from tests.report_factory import synthetic_report
 
@@ -67,7 +67,7 @@ def test_a_200_cluster_report_opens_offline_with_every_cluster_and_its_bar(tmp_p
     assert len(timed) == 198
     # WHEN it is turned into HTML as the docs say, and opened in chromium
     cmd = [sys.executable, "-m", "runbooks", "report", str(source), "--format", "html"]
-    done = subprocess.run(
+    done = warm_processes.run(
         [*cmd, "--out", str(page)], capture_output=True, text=True, timeout=120, cwd=ROOT
     )
     assert done.returncode == 0, done.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tests import warm_processes
 from tests.browser import chromium, load
 from tests.e2e.conftest import destructive
 from tests.e2e.test_html_report_e2e import assert_bars_drawn, assert_opens_clean, page_facts
@@ -55,7 +56,6 @@ def test_plan_reads_the_running_release_and_sends_nothing(make_lab: Any, runbook
 
 
 def test_a_run_s_report_becomes_a_change_report(make_lab: Any, runbooks_for: Any) -> None:
-    import subprocess
     import sys
 
     # GIVEN an upgrade run on the lab, asked for the HTML change report too: one cluster
@@ -67,7 +67,7 @@ def test_a_run_s_report_becomes_a_change_report(make_lab: Any, runbooks_for: Any
     # WHEN its report is turned into Markdown, as the docs say
     out = run.report_path.with_name("change.md")
     cmd = [sys.executable, "-m", "runbooks", "report", str(run.report_path), "--out", str(out)]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    done = warm_processes.run(cmd, capture_output=True, text=True, timeout=60)
     # THEN every cluster is there with its outcome, pre-checks, command and services
     assert done.returncode == 0, done.stderr
     text = out.read_text()
