@@ -38,6 +38,7 @@ from typing import IO, Any
 ROOT = Path(__file__).resolve().parents[1]
 WARM = ("runbooks", "simulator")  # `python -m` modules started warm
 COLD_ENV = "TESTS_COLD_PROCESSES"  # =1: every process a fresh interpreter (to compare, debug)
+CPU_LOG_ENV = "TESTS_WARM_CPU_LOG"  # a file: each warm process's CPU seconds, one JSON line
 PRELOAD = (
     "runbooks.__main__",
     "runbooks.cli.main",
@@ -253,8 +254,10 @@ def run(
     """`subprocess.run(cmd, ...)` through `popen`; captured output goes through temporary
     files (no pipe to drain while waiting)."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        streams = {"stdout": out, "stderr": err} if capture_output else {}
-        proc = popen(cmd, cwd=cwd, env=env, **streams)
+        if capture_output:
+            proc = popen(cmd, cwd=cwd, env=env, stdout=out, stderr=err)
+        else:
+            proc = popen(cmd, cwd=cwd, env=env)
         try:
             code = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -354,28 +357,31 @@ def serve(path: str) -> None:
     sel.register(wake_r, selectors.EVENT_READ)
     sel.register(0, selectors.EVENT_READ)
     children: dict[int, socket.socket] = {}
+    started: dict[int, dict[str, Any]] = {}  # pid -> its request (CPU_LOG_ENV)
     sys.stdout.write("ready\n")
     sys.stdout.flush()
     while True:
         for key, _ in sel.select():
             if key.fileobj is listener:
                 conn, _ = listener.accept()
-                _fork(conn, children, (listener, sel, wake_r, wake_w))
+                forked = _fork(conn, children, (listener, sel, wake_r, wake_w))
+                if forked is not None:
+                    started[forked[0]] = forked[1]
             elif key.fileobj == wake_r:
                 os.read(wake_r, 4096)
-                _reap(children)
+                _reap(children, started)
             elif not os.read(0, 4096):  # the pytest worker closed our stdin: done
                 return
 
 
 def _fork(
     conn: socket.socket, children: dict[int, socket.socket], own: tuple[Any, Any, int, int]
-) -> None:
+) -> tuple[int, dict[str, Any]] | None:
     try:
         request, fds = _read_request(conn)
     except (OSError, ValueError):
         conn.close()
-        return
+        return None
     sys.stdout.flush()
     sys.stderr.flush()
     pid = os.fork()
@@ -393,21 +399,34 @@ def _fork(
     children[pid] = conn
     with contextlib.suppress(OSError):
         conn.sendall(f"{pid}\n".encode())
+    return pid, request
 
 
-def _reap(children: dict[int, socket.socket]) -> None:
+def _reap(children: dict[int, socket.socket], started: dict[int, dict[str, Any]]) -> None:
     while children:
         try:
-            pid, status = os.waitpid(-1, os.WNOHANG)
+            pid, status, usage = os.wait4(-1, os.WNOHANG)
         except ChildProcessError:
             return
         if pid == 0:
             return
+        _account(started.pop(pid, {}), usage)
         conn = children.pop(pid, None)
         if conn is not None:
             with contextlib.suppress(OSError):
                 conn.sendall(f"{os.waitstatus_to_exitcode(status)}\n".encode())
             conn.close()
+
+
+def _account(request: dict[str, Any], usage: Any) -> None:
+    """With CPU_LOG_ENV set (bench/ and profiling the suite): one JSON line per process
+    ended, its command, cwd and CPU seconds (its own and its reaped children's)."""
+    log = os.environ.get(CPU_LOG_ENV)
+    if log and request:
+        cpu = usage.ru_utime + usage.ru_stime
+        line = {"argv": request["argv"][:2], "cwd": request["cwd"], "cpu": round(cpu, 3)}
+        with open(log, "a") as f:
+            f.write(json.dumps(line) + "\n")
 
 
 if __name__ == "__main__":
