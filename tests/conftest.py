@@ -16,6 +16,9 @@ TIERS = ("unit", "e2e", "fidelity")
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     del config
+    # The longest test (the explorer's scenarios, two processes for two minutes) goes first:
+    # started last, it would run on alone at the end while the other workers sit idle.
+    items.sort(key=lambda item: item.get_closest_marker("starts_first") is None)
     root = Path(__file__).parent
     for item in items:
         tier = Path(item.path).relative_to(root).parts[0]

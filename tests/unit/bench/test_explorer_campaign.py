@@ -10,7 +10,11 @@ import os
 import re
 import time
 
+import pytest
+
 from bench.simulate import run_all
+
+pytestmark = pytest.mark.starts_first
 
 SEED = 7
 SCENARIOS = int(os.environ.get("SIMULATE_SCENARIOS", "2000"))
