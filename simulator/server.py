@@ -145,6 +145,7 @@ class Lab:
         self.wake = asyncio.Event()
         self.dirty: set[SimCluster] = set(clusters)
         self._sid = 0
+        self.clients: dict[int, str] = {}  # NETCONF session id -> the SSH client's version
 
     def now(self) -> float:
         return self.t0_sim + (time.monotonic() - self.t0_real) * self.speed
@@ -152,6 +153,11 @@ class Lab:
     def next_session_id(self) -> int:
         self._sid += 1
         return self._sid
+
+    def client_of(self, sid: int, version: str) -> None:
+        """The SSH client's version string of NETCONF session `sid` (its audit records'
+        `client`: which client stack spoke, paramiko's or asyncssh's)."""
+        self.clients[sid] = version
 
     def touch(self, cluster: SimCluster) -> None:
         self.dirty.add(cluster)
@@ -236,6 +242,7 @@ class Lab:
         if self.audit is None:
             return
         line = audit_line(ns.cluster.model.name, ns.node, sid, rpc, args, result, time.time())
+        line["client"] = self.clients.get(sid, "")
         self.audit.write(json.dumps(line) + "\n")
         self.audit.flush()
 
@@ -275,6 +282,8 @@ class NetconfSession(asyncssh.SSHServerSession):
 
     def connection_made(self, chan: Any) -> None:
         self.chan = chan
+        version = chan.get_extra_info("connection").get_extra_info("client_version")
+        self.ns.lab.client_of(self.sid, str(version or ""))
 
     def subsystem_requested(self, subsystem: str) -> bool:
         if subsystem != "netconf":

@@ -27,6 +27,13 @@ SPEED = 600.0
 # Parity (issue 23): a test marked so runs once per transport; its runbooks get --transport.
 TRANSPORTS = ("napalm", "asyncssh")
 both_transports = pytest.mark.parametrize("transport", TRANSPORTS)
+STACK = {"napalm": "paramiko", "asyncssh": "AsyncSSH"}  # the SSH client each transport speaks
+
+
+def client_stacks(audit: list[dict[str, Any]]) -> set[str]:
+    """The SSH client stacks whose NETCONF sessions sent a lab's audited RPCs (its `client`:
+    `SSH-2.0-paramiko_3.5` -> paramiko): proof of which transport spoke."""
+    return {r["client"].split("-", 2)[-1].split("_")[0] for r in audit if r.get("client")}
 
 
 @dataclass

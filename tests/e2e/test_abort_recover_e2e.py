@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.conftest import destructive
+from tests.e2e.conftest import STACK, client_stacks, destructive
 
 OLD, NEW = "23.4R2-S3.9", "24.2R2-S1.3"
 ABORT, ROLLBACK, REBOOT = "abort-in-service-upgrade", "request-package-rollback", "request-reboot"
@@ -51,6 +51,7 @@ def test_abort_after_the_secondary_reboot_and_too_late(  # type: ignore[no-untyp
         secondary = [r["rpc"] for r in destructive(audit) if r["node"] == "node1"]
         assert secondary == [ABORT, ROLLBACK, REBOOT]
     assert result.code == (0 if outcome == "ok" else 1)
+    assert client_stacks(audit) == {STACK[transport]}
 
 
 def test_twelve_inconsistent_clusters_recovered_in_order(make_lab, runbooks_for) -> None:  # type: ignore[no-untyped-def]

@@ -19,7 +19,7 @@ from tests.e2e.celery_rig import (
     icus,
     wait_until,
 )
-from tests.e2e.conftest import destructive
+from tests.e2e.conftest import client_stacks, destructive
 
 DUAL = ("request-package-add", "request-reboot")  # the dual reboot's commands, per node
 
@@ -225,3 +225,21 @@ def test_allow_outage_carries_a_dual_reboot_out_on_the_workers(rig: CeleryRig) -
     assert state["mixed_release"] == []  # never linked on different releases
     sent = Counter((r["rpc"], r["node"]) for r in lab.audit() if r["rpc"] in DUAL)
     assert sent == Counter({(rpc, node): 1 for rpc in DUAL for node in ("node0", "node1")})
+
+
+def test_the_workers_speak_the_transport_the_operator_chose(rig: CeleryRig) -> None:
+    # GIVEN a region of two clusters and one worker started without any --transport
+    lab = rig.lab("east", 2)
+    rig.worker("east", 4)
+    # WHEN the operator upgrades on the celery engine over the asyncssh transport
+    proc, report = rig.upgrade("--transport", "asyncssh")
+    result = rig.finish(proc, report)
+    # THEN the worker carried the job description's transport: asyncssh spoke every RPC,
+    # each cluster verified on the target with one ICU to its RG0 primary
+    assert result["code"] == 0, result["out"]
+    assert {c["outcome"] for c in result["report"]["clusters"].values()} == {"ok"}
+    assert icus(lab.audit()) == Counter({"east-00": 1, "east-01": 1})
+    assert {r["node"] for r in lab.audit() if r["rpc"] == ICU} == {"node0"}
+    assert client_stacks(lab.audit()) == {"AsyncSSH"}
+    for cluster in lab.state()["clusters"].values():
+        assert {n["release"] for n in cluster["nodes"].values()} == {TARGET}

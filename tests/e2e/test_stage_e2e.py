@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from tests.e2e.conftest import both_transports, kill_group, wait_until
+from tests.e2e.conftest import STACK, both_transports, client_stacks, kill_group, wait_until
 
 COPY = "file-copy"
 UPLOAD = "sftp-upload"
@@ -83,6 +83,7 @@ def test_stage_ten_clusters_by_push_to_both_nodes(make_lab, runbooks_for, tmp_pa
     audit = lab.audit()
     uploads = Counter((r["cluster"], r["node"]) for r in audit if r["rpc"] == UPLOAD)
     assert uploads == Counter({(f"br-{i:04d}", n): 1 for i in range(10) for n in NODES})
+    assert client_stacks(audit) == {STACK[transport]}
     for name, entry in run.report["clusters"].items():
         assert entry["outcome"] == "ok"
         for node in NODES:

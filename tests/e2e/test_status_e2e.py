@@ -7,7 +7,7 @@ import re
 import asyncssh
 import yaml
 
-from tests.e2e.conftest import both_transports, destructive
+from tests.e2e.conftest import STACK, both_transports, client_stacks, destructive
 
 MIXED = [
     {"name": "c-healthy", "state": "healthy"},
@@ -91,6 +91,7 @@ def test_status_all_healthy_exit_0(make_lab, runbooks_for, transport) -> None:  
     assert result.report["clusters"]
     assert all(c["state"] == "healthy" for c in result.report["clusters"].values())
     assert all(n in ("br-0001", "br-0004") for n in result.report["clusters"])
+    assert client_stacks(lab.audit()) == {STACK[transport]}  # the transport asked for spoke
 
 
 def test_a_lab_cluster_carries_its_own_inventory_data(make_lab, runbooks_for) -> None:  # type: ignore[no-untyped-def]

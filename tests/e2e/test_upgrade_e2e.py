@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import destructive, icu_sends, kill_group, wait_until
+from tests.e2e.conftest import client_stacks, destructive, icu_sends, kill_group, wait_until
 
 ICU = "request-package-in-service-upgrade"
 ABORT = "abort-in-service-upgrade"
@@ -122,6 +122,7 @@ def test_an_upgrade_over_asyncssh_rides_out_the_icu_session_dropped(make_lab, ru
     c = result.cluster("c1")
     assert c["outcome"] == "ok" and c["versions"] == {"node0": TARGET, "node1": TARGET}, c
     assert icu_sends(lab.audit())["c1"] == 1
+    assert client_stacks(lab.audit()) == {"AsyncSSH"}
 
 
 def test_canary_failure_stops_the_fleet(make_lab, runbooks_for) -> None:  # type: ignore[no-untyped-def]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.e2e.conftest import destructive
+from tests.e2e.conftest import STACK, both_transports, client_stacks, destructive
 from tests.e2e.test_simulator_e2e import session
 
 ICU = "request-package-in-service-upgrade"
@@ -44,7 +44,8 @@ def test_align_rgs_moves_rg1_to_the_rg0_primary_first(make_lab, runbooks_for) ->
     assert c["aligned"] == [1] and "RG1 aligned on the RG0 primary first" in c["detail"]
 
 
-def test_snapshot_save_then_compare_names_what_was_lost(make_lab, runbooks_for) -> None:  # type: ignore[no-untyped-def]
+@both_transports  # parity: the service reads over napalm/PyEZ and over asyncssh
+def test_snapshot_save_then_compare_names_what_was_lost(make_lab, runbooks_for, transport) -> None:  # type: ignore[no-untyped-def]
     # GIVEN a snapshot taken before a manual change (here: an upgrade without service checks)
     lab = make_lab([{"name": "c1", "faults": ["tunnel-lost-after-upgrade"]}, {"name": "c2"}])
     ops = runbooks_for(lab)
@@ -66,3 +67,4 @@ def test_snapshot_save_then_compare_names_what_was_lost(make_lab, runbooks_for) 
     assert len(icu_runs) == 2  # the upgrade's only
     bad = ops.run("snapshot", "--compare", str(ops.workdir / "missing.json"))
     assert bad.code == 2 and "--compare" in bad.stderr
+    assert client_stacks(lab.audit()) == {STACK[transport]}
