@@ -39,8 +39,13 @@ $(CHROMIUM_STAMP): $(STAMP)
 # The project's modules are compiled first: where PYTHONDONTWRITEBYTECODE is set (CI
 # containers often set it) every lab, runbooks and worker process the tests start would
 # otherwise compile them from source again (about 0.3-0.4 CPU-s a process, hundreds of them).
+# Beside it, one collection writes pytest's assertion-rewritten test modules to __pycache__
+# (PYTHONDONTWRITEBYTECODE unset for it alone): otherwise each of the 8 pytest workers
+# rewrites every test module again, about 3.5 CPU-s each.
 test: $(STAMP) $(REDIS_STAMP) $(CHROMIUM_STAMP)
-	$(BIN)/python -m compileall -q tasks runbooks simulator bench scripts examples tests
+	$(BIN)/python -m compileall -q tasks runbooks simulator bench scripts examples tests & \
+	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest --collect-only -q -o addopts= \
+	  -p no:cacheprovider >/dev/null; collected=$$?; wait $$! && exit $$collected
 	$(BIN)/python -m pytest --junitxml=.test-results.xml --durations=15
 
 # The unit tier only (no sockets, a few seconds).

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import socket
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -115,6 +116,25 @@ class NodeServer:
     key: asyncssh.SSHKey | None = None
     listener: Any = None
     sessions: set[NetconfSession] = field(default_factory=set)
+    held: socket.socket | None = None  # the port kept while the node is down (hold_port)
+
+    def hold_port(self) -> None:
+        """While the node is down its port stays bound, not listening: a connection is
+        refused there (as by a rebooting box), and no other process (another lab, a
+        client's ephemeral port) can take the port and answer in its place."""
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", self.port))
+        except OSError:  # taken in the moment between: as before, nothing held
+            sock.close()
+            return
+        self.held = sock
+
+    def release_port(self) -> None:
+        if self.held is not None:
+            self.held.close()
+            self.held = None
 
 
 class Lab:
@@ -213,9 +233,11 @@ class Lab:
             if not up and ns.listener is not None:
                 ns.listener.close()
                 ns.listener = None
+                ns.hold_port()
                 for sess in list(ns.sessions):
                     sess.drop("rpc-silent" in c.faults)
             elif up and ns.listener is None:
+                ns.release_port()
                 await self._listen(ns)
         while c.model.drops:
             node = c.model.drops.pop()

@@ -8,6 +8,7 @@ abort, reboot, recovery, failover) the way any client sees it.
 from __future__ import annotations
 
 import re
+import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,6 +21,7 @@ from jnpr.junos import Device
 from jnpr.junos.exception import ConnectClosedError, ConnectRefusedError, RpcError
 from napalm import get_network_driver
 
+from simulator.server import NodeServer
 from tests.e2e.conftest import wait_until
 
 OLD, NEW = "23.4R2-S3.9", "24.2R2-S1.3"
@@ -390,3 +392,25 @@ def test_path_rule_refuses_icu_to_24_4r1_on_srx300_family(make_lab) -> None:  # 
         )
         assert reply.findtext(".//package-result") == "1"
         assert "SRX340 cannot use ICU to go to 24.4R1" in reply.findtext(".//output")
+
+
+def test_a_down_node_keeps_its_port_bound_and_refusing() -> None:
+    # GIVEN a node's port (free again, as once its listener closed for a reboot)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    ns = NodeServer(lab=None, cluster=None, node="node1", port=port)  # type: ignore[arg-type]
+    # WHEN the node is down: its port held
+    ns.hold_port()
+    try:
+        # THEN no other process can bind it (a lab's or a client's port would answer in its
+        # place), and a connection there is refused, as by a rebooting box
+        with socket.socket() as other, pytest.raises(OSError):
+            other.bind(("127.0.0.1", port))
+        with socket.socket() as client, pytest.raises(ConnectionRefusedError):
+            client.connect(("127.0.0.1", port))
+    finally:
+        ns.release_port()
+    # AND once it boots the port is the listener's to take again
+    with socket.socket() as again:
+        again.bind(("127.0.0.1", port))

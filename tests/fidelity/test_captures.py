@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from lxml import etree
 
 from tasks.device import junos
 from tasks.device.readings import ClusterStatus
+from tests.fidelity.expectations import expectations
 
 pytestmark = pytest.mark.fidelity
 
@@ -29,7 +29,7 @@ Case = dict[str, Any]
 
 
 def cases(kind: str) -> list[Case]:
-    return list(yaml.safe_load((HERE / kind / "expectations.yaml").read_text()))
+    return expectations(HERE / kind / "expectations.yaml")
 
 
 def params(kind: str, rpcs: tuple[str, ...] | None = None) -> list[Any]:

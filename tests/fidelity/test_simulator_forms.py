@@ -10,12 +10,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import yaml
 from lxml import etree
 
 from tasks.device.junos import _strip
 from tests.e2e.conftest import make_lab  # noqa: F401  (the fixture)
 from tests.e2e.test_simulator_e2e import session
+from tests.fidelity.expectations import expectations
 
 CORE = Path(__file__).parent / "captures" / "core"
 SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
@@ -78,7 +78,7 @@ def paths(elem: etree._Element) -> set[str]:
 def real_paths() -> dict[str, set[str]]:
     parser = etree.XMLParser(recover=True)
     seen: dict[str, set[str]] = {}
-    for case in yaml.safe_load((CORE / "expectations.yaml").read_text()):
+    for case in expectations(CORE / "expectations.yaml"):
         if case.get("real"):
             root = etree.fromstring((CORE / case["file"]).read_bytes().strip(), parser)
             rpc = "file-list" if case["rpc"] == "get-system-core-dumps" else case["rpc"]

@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from lxml import etree
 
 from tasks.device import junos
+from tests.fidelity.expectations import expectations
 
 pytestmark = pytest.mark.fidelity
 
@@ -123,7 +123,7 @@ CHECKS: dict[str, Callable[[etree._Element, Case], None]] = {
 
 CASES = [
     pytest.param(c, id=c["file"])
-    for c in yaml.safe_load((WINDOW / "expectations.yaml").read_text())
+    for c in expectations(WINDOW / "expectations.yaml")
     if c["rpc"] in CHECKS and c["file"].endswith(".xml")
 ]
 

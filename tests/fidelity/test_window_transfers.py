@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from lxml import etree
 
 from simulator import transfers
 from simulator.model import Cluster, Node
 from simulator.replies import Ctx, _rpc_error
 from tasks.device import junos
+from tests.fidelity.expectations import expectations
 
 pytestmark = pytest.mark.fidelity
 
@@ -25,7 +25,7 @@ RPCS = ("file-copy", "request-system-storage-cleanup")
 
 def _cases() -> list[Any]:
     out = []
-    for case in yaml.safe_load((HERE / "expectations.yaml").read_text()):
+    for case in expectations(HERE / "expectations.yaml"):
         if case["rpc"] in RPCS:
             for stripped in (False, True):
                 out.append(pytest.param(case, stripped, id=f"{case['file']}-{stripped}"))
