@@ -54,6 +54,20 @@ def coord(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return path
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist, one zygote (tests/warm_processes.py) for the whole run, started
+    by the controller before its workers: each worker would otherwise import the stack once
+    more for a zygote of its own (about 2.5 CPU-s each)."""
+    worker = getattr(config, "workerinput", None) is not None
+    if not worker and config.getoption("numprocesses", None) and not config.option.collectonly:
+        warm_processes.share_server()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if getattr(config, "workerinput", None) is None:
+        warm_processes.stop_server()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def warm_process_server() -> Iterator[None]:
     """The zygote that forks this worker's runbooks and lab processes (tests/

@@ -38,6 +38,7 @@ from typing import IO, Any
 ROOT = Path(__file__).resolve().parents[1]
 WARM = ("runbooks", "simulator")  # `python -m` modules started warm
 COLD_ENV = "TESTS_COLD_PROCESSES"  # =1: every process a fresh interpreter (to compare, debug)
+SHARED_ENV = "TESTS_WARM_SOCKET"  # the socket of the zygote the whole run shares
 CPU_LOG_ENV = "TESTS_WARM_CPU_LOG"  # a file: each warm process's CPU seconds, one JSON line
 PRELOAD = (
     "runbooks.__main__",
@@ -153,6 +154,16 @@ _server: _Server | None = None
 _lock = threading.Lock()
 
 
+def share_server() -> None:
+    """Start a zygote now and hand its socket to every process started from here on (the
+    pytest-xdist workers: one zygote for the whole run, not one each)."""
+    global _server
+    with _lock:
+        if _server is None:
+            _server = _Server()
+        os.environ[SHARED_ENV] = _server.path
+
+
 def stop_server() -> None:
     """Stop this worker's zygote (the session's end: tests/conftest.py)."""
     global _server
@@ -160,6 +171,7 @@ def stop_server() -> None:
         if _server is not None:
             _server.stop()
             _server = None
+            os.environ.pop(SHARED_ENV, None)
 
 
 def _fd(stream: Any, default: int, pipe_end: str) -> tuple[int, IO[Any] | None, list[int]]:
@@ -206,9 +218,11 @@ def popen(
         )
     global _server
     with _lock:
-        if _server is None or _server.proc.poll() is not None:
-            _server = _Server()
-        path = _server.path
+        path = os.environ.get(SHARED_ENV, "")
+        if not path:  # no zygote shared by the whole run: this process's own
+            if _server is None or _server.proc.poll() is not None:
+                _server = _Server()
+            path = _server.path
     fds, ours, close = [], [], []
     for stream, default, end in ((stdin, 0, "read"), (stdout, 1, "write")):
         fd, mine, extra = _fd(stream, default, end)
