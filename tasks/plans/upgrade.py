@@ -257,9 +257,9 @@ def aborted_since_began(run: ClusterRun, view: ClusterView) -> Outcome | None:
     """An `abort` of this cluster run by someone since this very run first began on it (or
     handed to this run: its `abort_asked` note): a job an engine delivers again afterwards
     (under the same run id) starts nothing new, even when the abort found no ICU of ours to
-    stop (it stopped another's, or none). An operator
-    who typed abort meant "nothing more on this cluster"; a new `upgrade` goes on. None:
-    no such abort, or this is the run's first delivery."""
+    stop (it stopped another's, or none). An operator who typed abort meant "nothing more
+    on this cluster"; a new `upgrade` (a new run id) goes on. None: no abort since this
+    run's first record (on a first delivery, that is its `cluster-started` just written)."""
     first = next((i for i, r in enumerate(run.history) if r.get("run_id") == run.run_id), None)
     if first is None:
         return None
