@@ -224,6 +224,9 @@ class Baseline:
     duration: float  # virtual seconds the job took
     counts: Counter[str]
     points: list[tuple[str, str]]  # (kind, step) of every kill point passed
+    # an abort or recover left alone that failed: its end once the same job ran again (the
+    # documented next step: a re-run gives it a new deadline, F10)
+    again: dict[str, Any] | None = None
 
 
 @dataclass
@@ -363,7 +366,11 @@ def baseline(scenario: Scenario, state_dir: Path) -> Baseline | None:
         duration = bench.clock.time() - start
         truth = bench.end()
         said = outcome.outcome if outcome else "killed"
-        return Baseline(bench.quiet_end(truth), said, duration, killer.counts, killer.points)
+        base = Baseline(bench.quiet_end(truth), said, duration, killer.counts, killer.points)
+        if said == "failed" and scenario.job in ("abort", "recover"):
+            bench.job(scenario.job)
+            base.again = bench.quiet_end(bench.end())
+        return base
     finally:
         bench.close()
 
@@ -473,6 +480,12 @@ def _compare(
         # recovery this needs the device's own state may refuse (roles-disagree). The re-run
         # says so (`refused`/`failed`, the state named), claims nothing good: as designed.
         report.outcomes.append("the abort never left: sent late, the recovery left to a person")
+        mine = base.end
+    if mine != base.end and mine == base.again:
+        # F10 (seeds 314271, 314633 of --seed 300000): left alone the abort failed at its
+        # deadline (a slow reboot); the killed run's re-run had a deadline of its own and
+        # recovered. Left alone and then run again, as documented, it ends the same.
+        report.outcomes.append("left alone it failed; run once more it ends the same")
         mine = base.end
     if mine != base.end:
         report.violations.append(
