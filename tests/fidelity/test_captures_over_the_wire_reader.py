@@ -1,8 +1,9 @@
 """Parity of the two transports on real replies (issue 23): each core capture, as the device
-sent it inside its `<rpc-reply>`, read by the asyncssh transport's reader (`WireRpc`: the
-reply text off the wire, rpc-errors raised, namespaces stripped, the first element handed
-back, as PyEZ hands it to the napalm transport) and checked against the same expectations
-as tests/fidelity/test_captures.py checks the parse PyEZ's element gets."""
+sent it inside its `<rpc-reply>`, read by the asyncssh transport's reader (`WireRpc` over the
+session's deframing: the reply text off the wire, rpc-errors raised, namespaces stripped,
+the first element handed back, as PyEZ hands it to the napalm transport) and checked
+against the same expectations as tests/fidelity/test_captures.py checks the parse PyEZ's
+element gets."""
 
 from __future__ import annotations
 
@@ -14,23 +15,11 @@ from lxml import etree
 from tasks.device import junos
 from tasks.errors import DeviceRefused
 from tests.fidelity.test_captures import CHECKS, HERE, Case, params
+from tests.unit.tasks.device.test_netconf_framing import _Wire  # framed, then deframed
 
 pytestmark = pytest.mark.fidelity
 
 NETCONF = "urn:ietf:params:xml:ns:netconf:base:1.0"
-
-
-class Replay:
-    """A NETCONF session that answers any request with one stored reply."""
-
-    identity = "capture"
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-
-    def rpc(self, request: str, wait: float) -> str:
-        del request, wait
-        return self.text
 
 
 def as_sent(case: Case) -> str:
@@ -52,7 +41,7 @@ def errors_in(text: str) -> bool:
 @pytest.mark.parametrize("case", params("core", tuple(CHECKS)))
 def test_core_capture_read_by_the_asyncssh_transport(case: Case) -> None:
     text = as_sent(case)
-    reader = junos.WireRpc(Replay(text), cluster="c", node="node0", timeout=5)
+    reader = junos.WireRpc(_Wire(text.encode(), False), cluster="c", node="node0", timeout=5)
     if errors_in(text):  # PyEZ raises RpcError, which the napalm transport maps the same way
         with pytest.raises(DeviceRefused) as refused:
             reader._send(case["rpc"], 5, {})
